@@ -1,0 +1,70 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Minga",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "minga", targets: ["minga"]),
+        .library(name: "MingaCore", targets: ["MingaCore"]),
+        .library(name: "MingaStore", targets: ["MingaStore"]),
+        .library(name: "MingaSync", targets: ["MingaSync"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // Pure model: no I/O, Foundation only. The merge rule lives here, once.
+        .target(name: "MingaCore"),
+        // The replica on SQLite: tracked tables, trigger capture, change log, apply, conflicts.
+        .target(
+            name: "MingaStore",
+            dependencies: ["MingaCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Transports: bundle files, and HTTP server and client.
+        .target(
+            name: "MingaSync",
+            dependencies: [
+                "MingaCore", "MingaStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "minga",
+            dependencies: [
+                "MingaCore", "MingaStore", "MingaSync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "MingaCoreTests",
+            dependencies: ["MingaCore", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
+            name: "MingaStoreTests",
+            dependencies: [
+                "MingaCore", "MingaStore", "MingaSync",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "MingaSyncTests",
+            dependencies: ["MingaCore", "MingaStore", "MingaSync"]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["MingaCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,128 @@
+import Foundation
+
+/// What a write did to a row. Inserts and updates both set columns (an insert sets all
+/// of them); a delete is a tombstone that takes part in the same order as the writes.
+public enum ChangeOp: String, Codable, Sendable, CaseIterable {
+    case insert, update, delete
+}
+
+/// One captured write to one row of a tracked table, as it travels between nodes.
+public struct Change: Hashable, Sendable, Codable {
+    public var origin: NodeID
+    public var seq: Int64
+    public var hlc: HLC
+    public var table: String
+    /// Primary-key values in the table's key-column order.
+    public var key: [Value]
+    public var op: ChangeOp
+    /// The columns this write set; empty for a delete, only the changed ones for an update.
+    public var columns: [String: Value]
+    /// The row's version vector as the writer saw it: every write it had seen on this row.
+    public var context: VersionVector
+
+    public init(
+        origin: NodeID, seq: Int64, hlc: HLC, table: String, key: [Value], op: ChangeOp,
+        columns: [String: Value] = [:], context: VersionVector = VersionVector()
+    ) {
+        self.origin = origin
+        self.seq = seq
+        self.hlc = hlc
+        self.table = table
+        self.key = key
+        self.op = op
+        self.columns = columns
+        self.context = context
+    }
+
+    public var dot: Dot { Dot(origin: origin, seq: seq) }
+
+    /// The total order of the merge rule: HLC, then origin node id.
+    public func precedes(_ other: Change) -> Bool {
+        (hlc, origin) < (other.hlc, other.origin)
+    }
+
+    /// Whether this write's writer had seen `other` when it wrote.
+    public func covers(_ other: Change) -> Bool { covers(other.dot) }
+
+    /// Neither write had seen the other.
+    public func isConcurrent(with other: Change) -> Bool {
+        !covers(other) && !other.covers(self)
+    }
+
+    /// Whether this write affects `column` (`nil` meaning the row's existence).
+    func touches(_ column: String?) -> Bool {
+        guard let column else { return true }
+        return op == .delete || columns[column] != nil
+    }
+
+    /// The row's identity in canonical JSON: `["IATI-1"]`, `["a",{"int":"2"}]`.
+    public var keyJSON: String { Change.keyJSON(key) }
+
+    public static func keyJSON(_ key: [Value]) -> String {
+        "[" + key.map(\.wireJSON).joined(separator: ",") + "]"
+    }
+}
+
+/// A bounded run of changes in the sender's log order (which is causal), as sent by
+/// `/v1/pull`, accepted by `/v1/push` and written line by line into bundle files.
+public struct ChangeBatch: Sendable, Codable, Equatable {
+    public static let protocolVersion = 1
+
+    public var protocolVersion: Int
+    public var changes: [Change]
+
+    public init(changes: [Change]) {
+        protocolVersion = ChangeBatch.protocolVersion
+        self.changes = changes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case protocolVersion = "protocol"
+        case changes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        protocolVersion = try c.decode(Int.self, forKey: .protocolVersion)
+        guard protocolVersion == ChangeBatch.protocolVersion else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .protocolVersion, in: c,
+                debugDescription: "protocol version \(protocolVersion) is not supported (this node speaks \(ChangeBatch.protocolVersion))")
+        }
+        changes = try c.decode([Change].self, forKey: .changes)
+    }
+}
+
+extension JSONEncoder {
+    /// The one encoder configuration for wire JSON: compact and with sorted keys, so equal
+    /// values encode to equal bytes.
+    public static var wire: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}
+
+extension DecodingError {
+    /// A one-line account of where and why decoding failed, for operators.
+    public var explanation: String {
+        func path(_ context: Context) -> String {
+            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return p.isEmpty ? "the document" : String(p.drop { $0 == "." })
+        }
+        switch self {
+        case .dataCorrupted(let c):
+            let underlying = (c.underlyingError as NSError?)?.localizedDescription
+            if c.codingPath.isEmpty, let underlying { return "not valid JSON (\(underlying))" }
+            return "\(path(c)): \(c.debugDescription)"
+        case .keyNotFound(let key, let c):
+            return "\(path(c)): missing field \"\(key.stringValue)\""
+        case .typeMismatch(let type, let c):
+            return "\(path(c)): expected \(type), \(c.debugDescription)"
+        case .valueNotFound(let type, let c):
+            return "\(path(c)): expected \(type), found null"
+        @unknown default:
+            return "\(self)"
+        }
+    }
+}

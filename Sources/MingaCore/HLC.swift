@@ -1,0 +1,80 @@
+import Foundation
+
+/// A hybrid logical clock timestamp (Kulkarni et al. 2014): wall-clock milliseconds
+/// plus a logical counter, packed into one 64-bit integer as `millis << 16 | counter`.
+///
+/// Packing makes the HLC rules one comparison each: a node's next timestamp is
+/// `max(now << 16, highest timestamp it holds + 1)`, so a write is always later than
+/// every write its node has seen, and a counter overflow simply carries into the
+/// milliseconds. The SQLite triggers compute the very same expression.
+public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let packed: Int64
+
+    public init(packed: Int64) { self.packed = packed }
+
+    public init(millis: Int64, counter: Int64) {
+        packed = millis << 16 | (counter & 0xFFFF)
+    }
+
+    public var millis: Int64 { packed >> 16 }
+    public var counter: Int64 { packed & 0xFFFF }
+
+    /// The timestamp a node issues next, given the highest one it holds and its wall clock.
+    public static func next(after last: HLC?, nowMillis: Int64) -> HLC {
+        HLC(packed: max(nowMillis << 16, (last?.packed ?? 0) + 1))
+    }
+
+    /// Wire form: 13-digit zero-padded milliseconds, `-`, 5-digit counter. Sorts as it compares.
+    public var description: String {
+        let ms = String(millis)
+        let c = String(counter)
+        return String(repeating: "0", count: max(0, 13 - ms.count)) + ms + "-"
+            + String(repeating: "0", count: max(0, 5 - c.count)) + c
+    }
+
+    public init?(wire: String) {
+        let parts = wire.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count >= 13, parts[1].count == 5,
+            parts[0].allSatisfy(\.isASCIIDigit), parts[1].allSatisfy(\.isASCIIDigit),
+            let ms = Int64(parts[0]), let c = Int64(parts[1]), c <= 0xFFFF, ms < (1 << 47)
+        else { return nil }
+        self.init(millis: ms, counter: c)
+    }
+
+    /// Human form for operators: UTC time with milliseconds, and the counter when it is not zero.
+    public var readable: String {
+        let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+        var text = HLC.formatter.string(from: date)
+        if counter != 0 { text += " +\(counter)" }
+        return text
+    }
+
+    nonisolated(unsafe) private static let formatter: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+
+    public static func < (a: HLC, b: HLC) -> Bool { a.packed < b.packed }
+}
+
+extension HLC: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let hlc = HLC(wire: text) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath,
+                debugDescription: "\"\(text)\" is not an HLC (expected 13 digits of milliseconds, '-', 5 digits of counter)"))
+        }
+        self = hlc
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// The merge rule (DESIGN.md invariants 5 and 6), written once. The store and every
+/// transport call these functions; nothing else decides which write wins.
+///
+/// - A row's state is a function of the *set* of its writes: per column, the write with
+///   the greatest (HLC, origin) that set the column wins. The row exists unless its
+///   greatest delete is greater than its greatest insert/update; a later update revives
+///   a deleted row with every column's winning value.
+/// - Two writes conflict when neither had seen the other (their causal contexts say so;
+///   timestamps are never used to guess) and they set the same column to different
+///   values, or one deleted the row the other changed. A conflict is resolved by any
+///   later write to that column (or row) whose writer had seen both sides.
+public enum Merge {
+    /// The row that `writes` determine: column values, or `nil` when the row is absent.
+    public static func rowState(of writes: [Change]) -> [String: Value]? {
+        var winners: [String: Change] = [:]
+        var lastUpsert: Change?
+        var lastDelete: Change?
+        for write in writes {
+            if write.op == .delete {
+                if lastDelete.map({ $0.precedes(write) }) ?? true { lastDelete = write }
+                continue
+            }
+            if lastUpsert.map({ $0.precedes(write) }) ?? true { lastUpsert = write }
+            for column in write.columns.keys where winners[column].map({ $0.precedes(write) }) ?? true {
+                winners[column] = write
+            }
+        }
+        guard let lastUpsert else { return nil }
+        if let lastDelete, lastUpsert.precedes(lastDelete) { return nil }
+        var row: [String: Value] = [:]
+        for (column, write) in winners { row[column] = write.columns[column] }
+        return row
+    }
+
+    /// The conflicts `write` forms with the writes already held for its row, each with the
+    /// status the union of both determines.
+    public static func conflicts(introducedBy write: Change, history: [Change]) -> [Conflict] {
+        var found: [Conflict] = []
+        for other in history where other.dot != write.dot && write.isConcurrent(with: other) {
+            for column in disputedColumns(write, other) {
+                let (winner, loser) = other.precedes(write) ? (write, other) : (other, write)
+                var conflict = Conflict(table: write.table, key: write.key, column: column, winner: winner, loser: loser)
+                for resolver in history where resolver.dot != other.dot && resolver.dot != write.dot {
+                    conflict.settle(with: resolver)
+                }
+                found.append(conflict)
+            }
+        }
+        return found
+    }
+
+    /// Every conflict among `writes`, whatever order they arrived in; sorted by id.
+    /// The store folds the same two steps incrementally as changes arrive.
+    public static func conflicts(of writes: [Change]) -> [Conflict] {
+        var held: [Change] = []
+        var all: [String: Conflict] = [:]
+        for write in writes {
+            for id in all.keys { all[id]!.settle(with: write) }
+            for conflict in conflicts(introducedBy: write, history: held) { all[conflict.id] = conflict }
+            held.append(write)
+        }
+        return all.values.sorted { $0.id < $1.id }
+    }
+
+    /// The columns two concurrent writes disagree on; `nil` stands for the row itself.
+    static func disputedColumns(_ a: Change, _ b: Change) -> [String?] {
+        switch (a.op == .delete, b.op == .delete) {
+        case (true, true): return []
+        case (true, false), (false, true): return [nil]
+        case (false, false):
+            return a.columns.keys.sorted().filter { column in
+                guard let other = b.columns[column] else { return false }
+                return other != a.columns[column]
+            }
+        }
+    }
+}

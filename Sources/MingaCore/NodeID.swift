@@ -1,0 +1,63 @@
+import Foundation
+
+/// The stable name of a node: one agency's or ministry's replica, e.g. `mx.amexcid`.
+///
+/// Node ids order changes with equal HLC (DESIGN.md invariant 5), so the rule for
+/// what is a valid id is strict and the same everywhere: `[a-z0-9][a-z0-9.-]{0,62}`.
+public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(_ string: String) throws(MingaError) {
+        guard NodeID.isValid(string) else {
+            throw MingaError(
+                "invalid node id \"\(string)\": use 1 to 63 characters of a-z, 0-9, '.' and '-', starting with a letter or digit (for example mx.amexcid)"
+            )
+        }
+        rawValue = string
+    }
+
+    public static func isValid(_ string: String) -> Bool {
+        let bytes = Array(string.utf8)
+        guard (1...63).contains(bytes.count) else { return false }
+        func lowerOrDigit(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
+        guard lowerOrDigit(bytes[0]) else { return false }
+        return bytes.dropFirst().allSatisfy { lowerOrDigit($0) || $0 == 0x2E || $0 == 0x2D }
+    }
+
+    public var description: String { rawValue }
+    public static func < (a: NodeID, b: NodeID) -> Bool { a.rawValue.utf8.lexicographicallyPrecedes(b.rawValue.utf8) }
+}
+
+extension NodeID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let string = try decoder.singleValueContainer().decode(String.self)
+        do { try self.init(string) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// One write's identity: its origin node and that origin's sequence number (1, 2, 3 … with no gaps).
+public struct Dot: Hashable, Sendable, Codable, CustomStringConvertible {
+    public let origin: NodeID
+    public let seq: Int64
+
+    public init(origin: NodeID, seq: Int64) {
+        self.origin = origin
+        self.seq = seq
+    }
+
+    public var description: String { "\(origin):\(seq)" }
+}
+
+/// The single error type of Minga's libraries: a sentence an operator can act on.
+public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,160 @@
+import Foundation
+
+/// One SQLite value, carried exactly: 64-bit integers beyond 2^53, reals bit for bit,
+/// any Unicode text and blobs (DESIGN.md; issue "values survive exactly").
+///
+/// Wire form (protocol/README.md): `null`, a JSON string for text, and tagged objects
+/// `{"int":"<decimal>"}`, `{"real":"<shortest round-trip decimal>"}`, `{"blob":"<base64>"}`
+/// for the rest, so that no JSON implementation can round a number on the way.
+public enum Value: Sendable, CustomStringConvertible {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob(Data)
+
+    /// The form people and scripts read (`get`, `dump`, `--json`): integers and reals as
+    /// JSON numbers (a real always shows a `.` or an exponent), blobs as `{"blob":"…"}`.
+    public var plainJSON: String {
+        switch self {
+        case .null: return "null"
+        case .integer(let i): return String(i)
+        case .real(let d): return Value.realText(d)
+        case .text(let s): return JSONText.quote(s)
+        case .blob(let b): return "{\"blob\":\(JSONText.quote(b.base64EncodedString()))}"
+        }
+    }
+
+    /// The wire form as compact JSON text.
+    public var wireJSON: String {
+        switch self {
+        case .null: return "null"
+        case .integer(let i): return "{\"int\":\"\(i)\"}"
+        case .real(let d): return "{\"real\":\"\(Value.realText(d))\"}"
+        case .text(let s): return JSONText.quote(s)
+        case .blob(let b): return "{\"blob\":\(JSONText.quote(b.base64EncodedString()))}"
+        }
+    }
+
+    public var description: String { plainJSON }
+
+    /// Swift's shortest round-trip rendering; non-finite values as `inf`/`-inf`/`nan`
+    /// (SQLite stores NaN as NULL, so `nan` never comes from a replica).
+    static func realText(_ d: Double) -> String {
+        if d.isNaN { return "nan" }
+        if d.isInfinite { return d < 0 ? "-inf" : "inf" }
+        return "\(d)"
+    }
+
+    static func parseReal(_ text: String) -> Double? {
+        switch text {
+        case "inf": return .infinity
+        case "-inf": return -.infinity
+        case "nan": return .nan
+        default:
+            guard !text.isEmpty, text.allSatisfy({ "0123456789+-.eE".contains($0) }) else { return nil }
+            return Double(text)
+        }
+    }
+}
+
+extension Value: Hashable {
+    /// Reals compare by bit pattern: the merge must tell apart what SQLite would store apart.
+    public static func == (a: Value, b: Value) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.integer(let x), .integer(let y)): return x == y
+        case (.real(let x), .real(let y)): return x.bitPattern == y.bitPattern
+        case (.text(let x), .text(let y)): return x == y
+        case (.blob(let x), .blob(let y)): return x == y
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .integer(let i): hasher.combine(1); hasher.combine(i)
+        case .real(let d): hasher.combine(2); hasher.combine(d.bitPattern)
+        case .text(let s): hasher.combine(3); hasher.combine(s)
+        case .blob(let b): hasher.combine(4); hasher.combine(b)
+        }
+    }
+}
+
+extension Value: Codable {
+    private enum Tag: String, CodingKey { case int, real, blob }
+
+    public init(from decoder: any Decoder) throws {
+        let single = try decoder.singleValueContainer()
+        if single.decodeNil() { self = .null; return }
+        if let text = try? single.decode(String.self) { self = .text(text); return }
+        let tagged = try decoder.container(keyedBy: Tag.self)
+        guard tagged.allKeys.count == 1, let tag = tagged.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath,
+                debugDescription: "a value is null, a string, or an object with exactly one of \"int\", \"real\", \"blob\""))
+        }
+        let payload = try tagged.decode(String.self, forKey: tag)
+        switch tag {
+        case .int:
+            guard let i = Int64(payload) else {
+                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: "\"\(payload)\" is not a 64-bit integer")
+            }
+            self = .integer(i)
+        case .real:
+            guard let d = Value.parseReal(payload) else {
+                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: "\"\(payload)\" is not a real number")
+            }
+            self = .real(d)
+        case .blob:
+            guard let b = Data(base64Encoded: payload) else {
+                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: "blob is not valid base64")
+            }
+            self = .blob(b)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var c = encoder.singleValueContainer()
+            try c.encodeNil()
+        case .text(let s):
+            var c = encoder.singleValueContainer()
+            try c.encode(s)
+        case .integer(let i):
+            var c = encoder.container(keyedBy: Tag.self)
+            try c.encode(String(i), forKey: .int)
+        case .real(let d):
+            var c = encoder.container(keyedBy: Tag.self)
+            try c.encode(Value.realText(d), forKey: .real)
+        case .blob(let b):
+            var c = encoder.container(keyedBy: Tag.self)
+            try c.encode(b.base64EncodedString(), forKey: .blob)
+        }
+    }
+}
+
+/// Minimal JSON text helpers for the canonical forms Minga prints and hashes.
+public enum JSONText {
+    /// A JSON string literal with only the escapes JSON requires, so equal strings print equal bytes.
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

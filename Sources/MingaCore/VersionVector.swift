@@ -1,0 +1,77 @@
+import Foundation
+
+/// For each origin, the highest sequence number held contiguously (DESIGN.md invariant 4).
+///
+/// A node's vector is its sync checkpoint; a change's *context* is the vector of the
+/// row it modified as its writer saw it, which is how concurrency is detected.
+public struct VersionVector: Hashable, Sendable {
+    public private(set) var entries: [NodeID: Int64]
+
+    public init(_ entries: [NodeID: Int64] = [:]) {
+        self.entries = entries.filter { $0.value > 0 }
+    }
+
+    public subscript(origin: NodeID) -> Int64 {
+        get { entries[origin] ?? 0 }
+        set { entries[origin] = newValue > 0 ? newValue : nil }
+    }
+
+    /// Whether the write named by `dot` is included.
+    public func contains(_ dot: Dot) -> Bool { self[dot.origin] >= dot.seq }
+
+    /// Whether every write this vector includes is also in `other`.
+    public func isIncluded(in other: VersionVector) -> Bool {
+        entries.allSatisfy { other[$0.key] >= $0.value }
+    }
+
+    public var origins: [NodeID] { entries.keys.sorted() }
+
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// The entry-wise maximum.
+    public func merging(_ other: VersionVector) -> VersionVector {
+        VersionVector(entries.merging(other.entries, uniquingKeysWith: max))
+    }
+
+    /// Admits `change` into the vector in per-origin order: `false` when it is already
+    /// held (a duplicate, harmless to skip); throws when it would leave a gap.
+    public mutating func admit(_ dot: Dot) throws(MingaError) -> Bool {
+        let held = self[dot.origin]
+        if dot.seq <= held { return false }
+        guard dot.seq == held + 1 else {
+            throw MingaError(
+                "sequence gap for origin \(dot.origin): this node holds up to \(held), the batch continues at \(dot.seq); changes must arrive in order without gaps")
+        }
+        self[dot.origin] = dot.seq
+        return true
+    }
+
+    /// Canonical JSON: origins sorted, no spaces, e.g. `{"co.apc":3,"mx.amexcid":12}`.
+    public var canonicalJSON: String {
+        "{" + origins.map { "\(JSONText.quote($0.rawValue)):\(self[$0])" }.joined(separator: ",") + "}"
+    }
+}
+
+extension VersionVector: Codable {
+    public init(from decoder: any Decoder) throws {
+        let raw = try decoder.singleValueContainer().decode([String: Int64].self)
+        var entries: [NodeID: Int64] = [:]
+        for (key, seq) in raw {
+            let origin: NodeID
+            do { origin = try NodeID(key) } catch {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+            }
+            guard seq >= 0 else {
+                throw DecodingError.dataCorrupted(.init(
+                    codingPath: decoder.codingPath, debugDescription: "negative sequence number \(seq) for origin \(key)"))
+            }
+            entries[origin] = seq
+        }
+        self.init(entries)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(Dictionary(uniqueKeysWithValues: entries.map { ($0.key.rawValue, $0.value) }))
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import MingaCore
+
+/// What `minga status` shows.
+public struct ReplicaStatus: Sendable {
+    public let nodeID: NodeID
+    public let schemaVersion: String
+    public let vector: VersionVector
+    public let changes: Int
+    public let openConflicts: Int
+    public let rows: [String: Int]
+    public let lastHLC: HLC?
+}
+
+/// The operator's local commands: they write through SQL, so the triggers capture them
+/// exactly as they capture any other client.
+extension Replica {
+    /// Inserts a row, or updates only the given columns of an existing one.
+    /// Returns whether a new row was inserted.
+    @discardableResult
+    public func put(table name: String, row: [String: Value]) throws -> Bool {
+        let table = try table(named: name)
+        for column in row.keys where table.position(of: column) == nil {
+            throw MingaError("unknown column \(column) in table \(name); its columns are \(table.columns.joined(separator: ", "))")
+        }
+        var key: [Value] = []
+        for column in table.keyColumns {
+            guard let value = row[column], value != .null else {
+                throw MingaError("the row needs its key column \(column) (key of \(name): \(table.keyColumns.joined(separator: ", ")))")
+            }
+            key.append(value)
+        }
+        let others = table.nonKeyColumns.filter { row[$0] != nil }
+        return try writer.write { db in
+            let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
+            let keyArgs = key.map(\.databaseValue)
+            let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(match))", arguments: StatementArguments(keyArgs))!
+            do {
+                if exists {
+                    guard !others.isEmpty else { return false }
+                    try db.execute(
+                        sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(match)",
+                        arguments: StatementArguments(others.map { row[$0]!.databaseValue } + keyArgs))
+                } else {
+                    let columns = table.keyColumns + others
+                    try db.execute(
+                        sql: "INSERT INTO \(SQL.id(name))(\(columns.map(SQL.id).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))",
+                        arguments: StatementArguments(columns.map { row[$0]!.databaseValue }))
+                }
+            } catch let error as DatabaseError {
+                throw MingaError("\(name): \(error.message ?? "\(error)")")
+            }
+            return !exists
+        }
+    }
+
+    /// Parses an operator's key argument: a JSON array for composite keys, else the text of a single key.
+    public func key(for table: TrackedTable, argument: String) throws -> [Value] {
+        if argument.hasPrefix("["), let values = try? JSONDecoder().decode([PlainValue].self, from: Data(argument.utf8)) {
+            guard values.count == table.keyColumns.count else {
+                throw MingaError("table \(table.name) has a key of \(table.keyColumns.count) column(s): \(table.keyColumns.joined(separator: ", "))")
+            }
+            return values.map(\.value)
+        }
+        guard table.keyColumns.count == 1 else {
+            throw MingaError("table \(table.name) has a composite key (\(table.keyColumns.joined(separator: ", "))); give it as a JSON array, e.g. '[\"a\",\"b\"]'")
+        }
+        return [.text(argument)]
+    }
+
+    /// One row by key, as column/value pairs in column order, or `nil`.
+    public func get(table name: String, key: [Value]) throws -> [(String, Value)]? {
+        let table = try table(named: name)
+        return try writer.read { db in
+            let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(match)",
+                arguments: StatementArguments(key.map(\.databaseValue)))
+            else { return nil }
+            return table.columns.enumerated().map { ($1, Value(row[$0] as DatabaseValue)) }
+        }
+    }
+
+    /// Deletes a row by key; returns whether there was one.
+    @discardableResult
+    public func delete(table name: String, key: [Value]) throws -> Bool {
+        let table = try table(named: name)
+        return try writer.write { db in
+            let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
+            try db.execute(sql: "DELETE FROM \(SQL.id(name)) WHERE \(match)", arguments: StatementArguments(key.map(\.databaseValue)))
+            return db.changesCount > 0
+        }
+    }
+
+    /// Runs a read-only query; returns column names and rows.
+    public func query(_ sql: String) throws -> (columns: [String], rows: [[Value]]) {
+        try writer.read { db in
+            do {
+                let statement = try db.makeStatement(sql: sql)
+                guard statement.isReadonly else { throw MingaError("query runs read-only statements only; use put, delete or an import to write") }
+                let rows = try Row.fetchAll(statement)
+                return (statement.columnNames, rows.map { row in (0..<row.count).map { Value(row[$0] as DatabaseValue) } })
+            } catch let error as DatabaseError {
+                throw MingaError("query failed: \(error.message ?? "\(error)")")
+            }
+        }
+    }
+
+    /// Every tracked table's rows sorted by key, in a canonical text: two nodes holding the
+    /// same data print the same bytes. One `table NAME` line, then one JSON object per row.
+    public func dump(json: Bool = false) throws -> String {
+        try writer.read { db in
+            var out = json ? "{" : ""
+            for (t, name) in tableNames.enumerated() {
+                let table = tables[name]!
+                let sql = "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"
+                out += json ? (t == 0 ? "" : ",") + JSONText.quote(name) + ":[" : "table \(name)\n"
+                var first = true
+                let cursor = try Row.fetchCursor(db, sql: sql)
+                while let row = try cursor.next() {
+                    let object = "{" + table.columns.enumerated().map { i, column in
+                        JSONText.quote(column) + ":" + Value(row[i] as DatabaseValue).plainJSON
+                    }.joined(separator: ",") + "}"
+                    out += json ? (first ? "" : ",") + object : object + "\n"
+                    first = false
+                }
+                if json { out += "]" }
+            }
+            return json ? out + "}\n" : out
+        }
+    }
+
+    public func status() throws -> ReplicaStatus {
+        try writer.write { db in
+            try integrateLocalWrites(db)
+            var rows: [String: Int] = [:]
+            for name in tableNames { rows[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))") ?? 0 }
+            return ReplicaStatus(
+                nodeID: nodeID, schemaVersion: schemaVersion, vector: try Replica.vector(db),
+                changes: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_changes") ?? 0,
+                openConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts WHERE resolved_origin IS NULL") ?? 0,
+                rows: rows,
+                lastHLC: try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes").map(HLC.init(packed:)))
+        }
+    }
+
+    /// Every change of one row, oldest first in log order: who changed what, and when.
+    public func log(table name: String, key: [Value]) throws -> [Change] {
+        let table = try table(named: name)
+        return try writer.read { db in try history(db, table: table, pk: try pk(db, key)).map(\.change) }
+    }
+}
+
+/// A value as a person types it in JSON: numbers, strings, booleans, null, and the tagged
+/// objects of the wire form (`{"int":"…"}`, `{"real":"…"}`, `{"blob":"…"}`) for exactness.
+public struct PlainValue: Decodable, Sendable {
+    public let value: Value
+
+    public init(from decoder: any Decoder) throws {
+        let single = try decoder.singleValueContainer()
+        if single.decodeNil() { value = .null; return }
+        if let b = try? single.decode(Bool.self) { value = .integer(b ? 1 : 0); return }
+        if let i = try? single.decode(Int64.self) { value = .integer(i); return }
+        if let d = try? single.decode(Double.self) { value = .real(d); return }
+        if let s = try? single.decode(String.self) { value = .text(s); return }
+        value = try Value(from: decoder)
+    }
+
+    /// Parses a JSON object of column values, as `minga put` takes it.
+    public static func row(_ json: String) throws -> [String: Value] {
+        do {
+            return try JSONDecoder().decode([String: PlainValue].self, from: Data(json.utf8)).mapValues(\.value)
+        } catch let error as DecodingError {
+            throw MingaError("the row is not a JSON object of column values: \(error.explanation)")
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import GRDB
+import MingaCore
+
+/// A node's local replica: the user's tracked tables, the change log that captures every
+/// write to them, the version vector, and the conflict log — all in one SQLite file in WAL
+/// mode, so that a crash at any moment loses nothing committed (invariant 8).
+public struct Replica: Sendable {
+    public let writer: any DatabaseWriter
+    public let nodeID: NodeID
+    public let schemaVersion: String
+    /// Tracked tables by name.
+    public let tables: [String: TrackedTable]
+
+    /// Tracked tables in name order, the order of dumps.
+    public var tableNames: [String] { tables.keys.sorted() }
+
+    /// Creates a new replica at `path`. Refuses to touch an existing file.
+    public static func create(at path: String, nodeID: NodeID, schemaSQL: String) throws -> Replica {
+        if FileManager.default.fileExists(atPath: path) {
+            throw MingaError("\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: makeConfiguration())
+            try initialize(pool, nodeID: nodeID, schemaSQL: schemaSQL)
+            return try open(pool)
+        } catch {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            throw error
+        }
+    }
+
+    /// Opens an existing replica.
+    public static func open(at path: String) throws -> Replica {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw MingaError("no replica at \(path); create one with `minga init --node-id ID --schema FILE.sql`, or point --db / MINGA_DB at it")
+        }
+        return try open(try DatabasePool(path: path, configuration: makeConfiguration()))
+    }
+
+    /// A replica in memory, for tests.
+    public static func inMemory(nodeID: NodeID, schemaSQL: String) throws -> Replica {
+        let queue = try DatabaseQueue(configuration: makeConfiguration())
+        try initialize(queue, nodeID: nodeID, schemaSQL: schemaSQL)
+        return try open(queue)
+    }
+
+    static func makeConfiguration() -> Configuration {
+        var config = Configuration()
+        // Sync applies rows in causal order, not in foreign-key order; like the sqlite3
+        // shell, Minga leaves foreign keys unenforced.
+        config.foreignKeysEnabled = false
+        // `minga sync` and `minga serve` may write to one replica at the same time.
+        config.busyMode = .timeout(30)
+        return config
+    }
+
+    static func open(_ writer: any DatabaseWriter) throws -> Replica {
+        try writer.read { db in
+            guard try db.tableExists("minga_node"),
+                let node = try Row.fetchOne(db, sql: "SELECT node_id, schema_version FROM minga_node")
+            else { throw MingaError("this database is not a Minga replica (no minga_node table)") }
+            var tables: [String: TrackedTable] = [:]
+            for json in try String.fetchAll(db, sql: "SELECT definition FROM minga_tables") {
+                let table = try JSONDecoder().decode(TrackedTable.self, from: Data(json.utf8))
+                tables[table.name] = table
+            }
+            return Replica(writer: writer, nodeID: try NodeID(node["node_id"]), schemaVersion: node["schema_version"], tables: tables)
+        }
+    }
+
+    static func initialize(_ writer: any DatabaseWriter, nodeID: NodeID, schemaSQL: String) throws {
+        try writer.write { db in
+            do {
+                try db.execute(sql: schemaSQL)
+            } catch let error as DatabaseError {
+                throw MingaError("the schema file does not run: \(error.message ?? "\(error)")")
+            }
+            if let trigger = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
+                throw MingaError("the schema file creates trigger \(trigger): triggers would run again on every node that applies a change, so Minga refuses them; keep derived data in views")
+            }
+            var tables: [TrackedTable] = []
+            for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name") {
+                let name: String = row["name"]
+                if name.lowercased().hasPrefix("minga_") {
+                    throw MingaError("table \(name): names starting with minga_ are reserved for Minga's own tables")
+                }
+                let table = try TrackedTable.inspect(db, name: name, sql: row["sql"])
+                if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))")! > 0 {
+                    throw MingaError("the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured")
+                }
+                tables.append(table)
+            }
+            guard !tables.isEmpty else { throw MingaError("the schema file creates no tables") }
+
+            try db.execute(sql: metadataSQL)
+            let schemaVersion = String(SHA256.hex(Array(schemaSQL.utf8)).prefix(16))
+            try db.execute(
+                sql: "INSERT INTO minga_node(id, node_id, schema_sql, schema_version, created_at) VALUES (1, ?, ?, ?, datetime('now'))",
+                arguments: [nodeID.rawValue, schemaSQL, schemaVersion])
+            for table in tables {
+                let definition = String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self)
+                try db.execute(sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)", arguments: [table.name, definition])
+                try db.execute(sql: Capture(node: nodeID, table: table).schemaSQL)
+            }
+        }
+    }
+
+    /// Minga's own tables. `minga_changes.id` is the local log order, which is causal:
+    /// a change is appended only after everything it depends on.
+    static let metadataSQL = """
+        CREATE TABLE minga_node(
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            node_id TEXT NOT NULL, schema_sql TEXT NOT NULL, schema_version TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE minga_tables(name TEXT PRIMARY KEY, definition TEXT NOT NULL);
+        CREATE TABLE minga_capture(id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
+        INSERT INTO minga_capture(id, suppress) VALUES (1, 0);
+        CREATE TABLE minga_meta(key TEXT PRIMARY KEY, value);
+        CREATE TABLE minga_changes(
+            id INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,
+            tbl TEXT NOT NULL, pk TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('insert', 'update', 'delete')),
+            mask TEXT NOT NULL, ctx TEXT NOT NULL);
+        CREATE UNIQUE INDEX minga_changes_dot ON minga_changes(origin, seq);
+        CREATE INDEX minga_changes_row ON minga_changes(tbl, pk, origin, seq);
+        CREATE INDEX minga_changes_hlc ON minga_changes(hlc);
+        CREATE TABLE minga_conflicts(
+            id TEXT PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, key TEXT NOT NULL, col TEXT,
+            winner_origin TEXT NOT NULL, winner_seq INTEGER NOT NULL, winner_hlc INTEGER NOT NULL,
+            loser_origin TEXT NOT NULL, loser_seq INTEGER NOT NULL, loser_hlc INTEGER NOT NULL,
+            resolved_origin TEXT, resolved_seq INTEGER, resolved_hlc INTEGER);
+        CREATE INDEX minga_conflicts_row ON minga_conflicts(tbl, pk);
+        """
+
+    public func table(named name: String) throws -> TrackedTable {
+        guard let table = tables[name] else {
+            throw MingaError("unknown table \(name); tracked tables: \(tableNames.joined(separator: ", "))")
+        }
+        return table
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import MingaCore
+import MingaStore
+
+@main
+struct Minga: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "minga",
+        abstract: "Minga: an offline-first registry replica that syncs between cooperation agencies.",
+        discussion: """
+            Each agency runs a node: a local SQLite replica it can always read and write. Changes
+            travel to other nodes as bundle files (minga bundle) and every node arrives at the
+            same data; where two agencies edited the same thing at once, both values are kept in
+            the conflict log for a person to settle (minga conflicts).
+
+            The replica is --db PATH, else $MINGA_DB, else ./minga.db.
+            """,
+        subcommands: [
+            Init.self, Status.self, Put.self, Get.self, Delete.self, Query.self, Dump.self,
+            Conflicts.self, BundleCommand.self, Log.self,
+        ]
+    )
+}
+
+/// `--db`, shared by every command that opens a replica.
+struct ReplicaOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The replica file (default: $MINGA_DB, then ./minga.db).", valueName: "path"))
+    var db: String?
+
+    var path: String { db ?? ProcessInfo.processInfo.environment["MINGA_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "minga.db" }
+
+    func open() throws -> Replica { try Replica.open(at: path) }
+}
+
+/// Runs a command body and turns library errors into one clear line on stderr and exit code 1.
+func operate(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as MingaError {
+        FileHandle.standardError.write(Data("minga: \(error.message)\n".utf8))
+        throw ExitCode.failure
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as DecodingError {
+        FileHandle.standardError.write(Data("minga: \(error.explanation)\n".utf8))
+        throw ExitCode.failure
+    } catch {
+        FileHandle.standardError.write(Data("minga: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+func printErr(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,57 @@
+import Foundation
+import MingaCore
+import MingaStore
+
+/// How the command line prints things: JSON built from ``Value/plainJSON`` so that values
+/// print exactly, and short human text otherwise.
+enum Output {
+    static func object(_ pairs: [(String, Value)]) -> String {
+        "{" + pairs.map { JSONText.quote($0.0) + ":" + $0.1.plainJSON }.joined(separator: ",") + "}"
+    }
+
+    static func cell(_ value: Value) -> String {
+        switch value {
+        case .null: return "NULL"
+        case .text(let s): return s
+        default: return value.plainJSON
+        }
+    }
+
+    static func vector(_ vector: VersionVector) -> String {
+        vector.isEmpty ? "(empty)" : vector.origins.map { "\($0):\(vector[$0])" }.joined(separator: " ")
+    }
+
+    static func key(_ key: [Value]) -> String {
+        key.count == 1 ? cell(key[0]) : "[" + key.map(\.plainJSON).joined(separator: ",") + "]"
+    }
+
+    static func conflictJSON(_ record: ConflictRecord) -> String {
+        let c = record.conflict
+        func side(_ s: ConflictSide) -> String {
+            "{\"origin\":\(JSONText.quote(s.write.origin.rawValue)),\"seq\":\(s.write.seq),\"hlc\":\(JSONText.quote(s.write.hlc.description)),"
+                + "\"op\":\(JSONText.quote(s.op.rawValue)),\"value\":\(s.value?.plainJSON ?? "null")}"
+        }
+        let resolved = c.resolvedBy.map {
+            "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"hlc\":\(JSONText.quote($0.hlc.description))}"
+        } ?? "null"
+        return "{\"id\":\(JSONText.quote(c.id)),\"table\":\(JSONText.quote(c.table)),\"key\":[\(c.key.map(\.plainJSON).joined(separator: ","))],"
+            + "\"column\":\(c.column.map(JSONText.quote) ?? "null"),\"status\":\(JSONText.quote(c.status.rawValue)),"
+            + "\"winner\":\(side(record.winner)),\"loser\":\(side(record.loser)),\"resolvedBy\":\(resolved)}"
+    }
+
+    static func conflictText(_ record: ConflictRecord) -> String {
+        let c = record.conflict
+        func side(_ s: ConflictSide) -> String {
+            let what = s.op == .delete ? "deleted the row" : (c.column == nil ? "changed the row" : s.value!.plainJSON)
+            return "\(what)  — \(s.write.origin) at \(s.write.hlc.readable) (change \(s.write.dot))"
+        }
+        var text = """
+            conflict \(c.id)  \(c.status.rawValue)
+              \(c.table) \(key(c.key))  \(c.column.map { "column \($0)" } ?? "the whole row (delete against update)")
+              winner: \(side(record.winner))
+              loser:  \(side(record.loser))
+            """
+        if let by = c.resolvedBy { text += "\n  resolved by change \(by.dot) at \(by.hlc.readable)" }
+        return text
+    }
+}
