@@ -33,7 +33,7 @@ public struct Conflict: Hashable, Sendable {
     public let column: String?
     public let winner: WriteRef
     public let loser: WriteRef
-    /// The earliest write (in merge order) whose writer had seen both sides.
+    /// The earliest write (in merge order) that settled it (see ``settle(with:)``).
     public private(set) var resolvedBy: WriteRef?
 
     public var status: Status { resolvedBy == nil ? .open : .resolved }
@@ -53,11 +53,15 @@ public struct Conflict: Hashable, Sendable {
     }
 
     /// Marks the conflict resolved if `write` settles it: it touches the disputed column (or
-    /// row) and its writer had seen both sides. Returns whether anything changed.
+    /// row) and its writer had seen at least one side. Having seen both, it resolves the
+    /// dispute; having seen one, it is a later version of that side, and the disagreement
+    /// lives on in the pair it forms with the other side — so only the latest pair stays open
+    /// and two agencies editing a title n times offline see one open conflict, not n².
+    /// Returns whether anything changed.
     @discardableResult
     public mutating func settle(with write: Change) -> Bool {
         guard write.touches(column), write.dot != winner.dot, write.dot != loser.dot,
-            write.covers(winner.dot), write.covers(loser.dot)
+            write.covers(winner.dot) || write.covers(loser.dot)
         else { return false }
         let candidate = WriteRef(write)
         if let current = resolvedBy, !candidate.precedes(current) { return false }

@@ -24,7 +24,8 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
         HLC(packed: max(nowMillis << 16, (last?.packed ?? 0) + 1))
     }
 
-    /// Wire form: 13-digit zero-padded milliseconds, `-`, 5-digit counter. Sorts as it compares.
+    /// Wire form: 13-digit zero-padded milliseconds (enough until the year 2286), `-`, 5-digit
+    /// counter. Sorts as it compares.
     public var description: String {
         let ms = String(millis)
         let c = String(counter)
@@ -34,9 +35,9 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public init?(wire: String) {
         let parts = wire.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].count >= 13, parts[1].count == 5,
+        guard parts.count == 2, parts[0].count == 13, parts[1].count == 5,
             parts[0].allSatisfy(\.isASCIIDigit), parts[1].allSatisfy(\.isASCIIDigit),
-            let ms = Int64(parts[0]), let c = Int64(parts[1]), c <= 0xFFFF, ms < (1 << 47)
+            let ms = Int64(parts[0]), let c = Int64(parts[1]), c <= 0xFFFF
         else { return nil }
         self.init(millis: ms, counter: c)
     }

@@ -9,8 +9,9 @@ import Foundation
 ///   a deleted row with every column's winning value.
 /// - Two writes conflict when neither had seen the other (their causal contexts say so;
 ///   timestamps are never used to guess) and they set the same column to different
-///   values, or one deleted the row the other changed. A conflict is resolved by any
-///   later write to that column (or row) whose writer had seen both sides.
+///   values, or one deleted the row the other changed. A conflict is settled by any
+///   other write to that column (or row) whose writer had seen one side or both
+///   (``Conflict/settle(with:)``).
 public enum Merge {
     /// The row that `writes` determine: column values, or `nil` when the row is absent.
     public static func rowState(of writes: [Change]) -> [String: Value]? {

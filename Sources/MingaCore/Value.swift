@@ -46,6 +46,13 @@ public enum Value: Sendable, CustomStringConvertible {
         return "\(d)"
     }
 
+    /// `-?(0|[1-9][0-9]*)`: one spelling per integer, so that signed bytes stay comparable.
+    static func isCanonicalInteger(_ text: String) -> Bool {
+        let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+        guard let first = digits.first, digits.allSatisfy(\.isASCIIDigit) else { return false }
+        return first != "0" || digits.count == 1
+    }
+
     static func parseReal(_ text: String) -> Double? {
         switch text {
         case "inf": return .infinity
@@ -59,13 +66,14 @@ public enum Value: Sendable, CustomStringConvertible {
 }
 
 extension Value: Hashable {
-    /// Reals compare by bit pattern: the merge must tell apart what SQLite would store apart.
+    /// Reals compare by bit pattern and text by code points (no Unicode normalization): the
+    /// merge must tell apart what SQLite would store apart.
     public static func == (a: Value, b: Value) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case (.integer(let x), .integer(let y)): return x == y
         case (.real(let x), .real(let y)): return x.bitPattern == y.bitPattern
-        case (.text(let x), .text(let y)): return x == y
+        case (.text(let x), .text(let y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)
         case (.blob(let x), .blob(let y)): return x == y
         default: return false
         }
@@ -76,7 +84,9 @@ extension Value: Hashable {
         case .null: hasher.combine(0)
         case .integer(let i): hasher.combine(1); hasher.combine(i)
         case .real(let d): hasher.combine(2); hasher.combine(d.bitPattern)
-        case .text(let s): hasher.combine(3); hasher.combine(s)
+        case .text(let s):
+            hasher.combine(3)
+            for scalar in s.unicodeScalars { hasher.combine(scalar.value) }
         case .blob(let b): hasher.combine(4); hasher.combine(b)
         }
     }
@@ -90,7 +100,8 @@ extension Value: Codable {
         if single.decodeNil() { self = .null; return }
         if let text = try? single.decode(String.self) { self = .text(text); return }
         let tagged = try decoder.container(keyedBy: Tag.self)
-        guard tagged.allKeys.count == 1, let tag = tagged.allKeys.first else {
+        let members = try decoder.container(keyedBy: AnyKey.self).allKeys.count
+        guard members == 1, tagged.allKeys.count == 1, let tag = tagged.allKeys.first else {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: decoder.codingPath,
                 debugDescription: "a value is null, a string, or an object with exactly one of \"int\", \"real\", \"blob\""))
@@ -98,13 +109,13 @@ extension Value: Codable {
         let payload = try tagged.decode(String.self, forKey: tag)
         switch tag {
         case .int:
-            guard let i = Int64(payload) else {
+            guard Value.isCanonicalInteger(payload), let i = Int64(payload) else {
                 throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: "\"\(payload)\" is not a 64-bit integer")
             }
             self = .integer(i)
         case .real:
-            guard let d = Value.parseReal(payload) else {
-                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: "\"\(payload)\" is not a real number")
+            guard let d = Value.parseReal(payload), !d.isNaN else {
+                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: "\"\(payload)\" is not a real number (nan cannot be stored)")
             }
             self = .real(d)
         case .blob:
@@ -134,6 +145,13 @@ extension Value: Codable {
             try c.encode(b.base64EncodedString(), forKey: .blob)
         }
     }
+}
+
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
 /// Minimal JSON text helpers for the canonical forms Minga prints and hashes.

@@ -56,8 +56,10 @@ struct Capture {
         let new = { (c: String) in "NEW." + SQL.id(c) }
         let old = { (c: String) in "OLD." + SQL.id(c) }
         let active = "(SELECT suppress FROM minga_capture) = 0"
-        let keyUnchanged = t.keyColumns.map { "\(new($0)) IS \(old($0))" }.joined(separator: " AND ")
-        let changed = { (c: String) in "\(new(c)) IS NOT \(old(c))" }
+        // Byte-exact comparison: a column's collation (NOCASE …) or numeric equality across
+        // types (1 and 1.0) must not hide an edit that other nodes would store differently.
+        let changed = { (c: String) in "(\(new(c)) IS NOT \(old(c)) COLLATE BINARY OR typeof(\(new(c))) IS NOT typeof(\(old(c))))" }
+        let keyUnchanged = t.keyColumns.map { "NOT \(changed($0))" }.joined(separator: " AND ")
         let anyChanged = t.nonKeyColumns.isEmpty ? "0" : t.nonKeyColumns.map(changed).joined(separator: " OR ")
         let updateMask = t.columns.map { t.keyColumns.contains($0) ? "'0'" : "(CASE WHEN \(changed($0)) THEN '1' ELSE '0' END)" }
             .joined(separator: " || ")

@@ -25,6 +25,9 @@ extension Replica {
         for (index, change) in batch.changes.enumerated() {
             do {
                 try validate(change)
+                for origin in change.context.origins where origin != change.origin && change.context[origin] > vector[origin] {
+                    throw MingaError("its causal context names change \(origin):\(change.context[origin]), which this node does not hold; changes must arrive in causal order (the sender's log order)")
+                }
                 if try vector.admit(change.dot), change.origin == nodeID {
                     throw MingaError("it claims to come from this node (\(nodeID)) at sequence \(change.seq), which this node never issued; was this replica restored from an old copy?")
                 }
@@ -43,9 +46,11 @@ extension Replica {
         guard change.key.count == table.keyColumns.count else {
             throw MingaError("table \(table.name) has a key of \(table.keyColumns.count) column(s) (\(table.keyColumns.joined(separator: ", "))), the change gives \(change.key.count)")
         }
-        for value in change.key {
-            switch value {
-            case .text, .integer: continue
+        for (i, value) in change.key.enumerated() {
+            switch (value, table.keyTypes[i]) {
+            case (.text, "text"), (.integer, "integer"), (.text, "any"), (.integer, "any"): continue
+            case (.text, _), (.integer, _):
+                throw MingaError("key column \(table.keyColumns[i]) of \(table.name) holds \(table.keyTypes[i]) values, got \(value.plainJSON)")
             default: throw MingaError("key values must be text or integers, got \(value.plainJSON)")
             }
         }
@@ -56,8 +61,17 @@ extension Replica {
                     ? "column \(column) is part of the key of \(table.name) and cannot be set by a change"
                     : "unknown column \(column) in table \(table.name)")
         }
-        if change.op == .delete && !change.columns.isEmpty {
-            throw MingaError("a delete carries no column values")
+        for value in change.key + Array(change.columns.values) {
+            if case .text(let text) = value, text.utf8.contains(0) {
+                throw MingaError("a text value contains a NUL character, which SQLite text cannot hold intact; store such data as a blob")
+            }
+        }
+        switch change.op {
+        case .delete where !change.columns.isEmpty: throw MingaError("a delete carries no column values")
+        case .insert where change.columns.count != settable.count:
+            throw MingaError("an insert sets every column of \(table.name); missing: \(table.nonKeyColumns.filter { change.columns[$0] == nil }.joined(separator: ", "))")
+        case .update where change.columns.isEmpty: throw MingaError("an update sets at least one column")
+        default: break
         }
         for origin in change.context.origins where origin == change.origin && change.context[origin] >= change.seq {
             throw MingaError("its causal context claims to have seen itself")

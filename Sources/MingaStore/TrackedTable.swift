@@ -9,6 +9,9 @@ public struct TrackedTable: Codable, Sendable, Hashable {
     public let columns: [String]
     /// The primary-key columns, in key order.
     public let keyColumns: [String]
+    /// What each key column accepts, by its declared type's affinity: "integer", "text" or "any".
+    /// Every node files a row under the same key only if the key's values have the same types.
+    public let keyTypes: [String]
 
     public var nonKeyColumns: [String] { columns.filter { !keyColumns.contains($0) } }
 
@@ -34,6 +37,11 @@ public struct TrackedTable: Codable, Sendable, Hashable {
             let pk: Int = row["pk"]
             if pk > 0 { keys.append((pk, column, (row["type"] as String).uppercased())) }
         }
+        func affinity(_ type: String) -> String {
+            if type.contains("INT") { return "integer" }
+            if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") { return "text" }
+            return "any"
+        }
         keys.sort { $0.0 < $1.0 }
         guard !keys.isEmpty else {
             throw MingaError(
@@ -43,7 +51,7 @@ public struct TrackedTable: Codable, Sendable, Hashable {
             throw MingaError(
                 "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)")
         }
-        return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1))
+        return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyTypes: keys.map { affinity($0.2) })
     }
 }
 

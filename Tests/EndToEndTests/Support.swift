@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+/// Runs the real `minga` binary (built by `swift test` next to the test bundle) and the
+/// `sqlite3` shell as separate processes, in a fresh folder per test.
+struct Sandbox {
+    let dir: URL
+
+    init(_ name: String) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-e2e-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: dir) }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: path(name), atomically: true, encoding: .utf8)
+    }
+
+    static let binary: String = {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("minga").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug/minga").standardized.path
+    }()
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs `minga ARGS` against replica `db` (through $MINGA_DB, as an operator would set it).
+    @discardableResult
+    func minga(_ db: String?, _ args: [String], timeout: TimeInterval = 300) throws -> Result {
+        var env = ProcessInfo.processInfo.environment
+        if let db { env["MINGA_DB"] = path(db) }
+        return try run(Sandbox.binary, args, env: env, timeout: timeout)
+    }
+
+    /// `minga` that must succeed; returns its standard output.
+    @discardableResult
+    func ok(_ db: String?, _ args: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let result = try minga(db, args)
+        #expect(result.status == 0, "minga \(args.joined(separator: " ")) failed: \(result.stderr)", sourceLocation: sourceLocation)
+        return result.stdout
+    }
+
+    @discardableResult
+    func sqlite(_ db: String, _ sql: String) throws -> String {
+        let result = try run("/usr/bin/sqlite3", [path(db), sql], env: ProcessInfo.processInfo.environment, timeout: 120)
+        #expect(result.status == 0, "sqlite3 failed: \(result.stderr)")
+        return result.stdout
+    }
+
+    func run(_ executable: String, _ args: [String], env: [String: String], timeout: TimeInterval) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = args
+        process.environment = env
+        process.currentDirectoryURL = dir
+        let out = dir.appendingPathComponent(".out-\(UUID().uuidString)"), err = dir.appendingPathComponent(".err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            Issue.record("\(executable) \(args) timed out after \(timeout) s")
+        }
+        process.waitUntilExit()
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        return Result(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts `minga ARGS` in the background.
+    func start(_ db: String, _ args: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Sandbox.binary)
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["MINGA_DB"] = path(db)
+        process.environment = env
+        process.currentDirectoryURL = dir
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    func json(_ text: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(text.utf8))
+    }
+}

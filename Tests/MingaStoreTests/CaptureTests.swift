@@ -1,0 +1,177 @@
+import Foundation
+import GRDB
+import MingaCore
+import MingaStore
+import Testing
+
+@Suite struct CaptureTests {
+    @Test func anySQLClientsWritesAreCapturedInTheSameTransaction() throws {
+        let r = try Fixture.replica("mx.amexcid")
+        // Plain SQL, as the sqlite3 shell or a ministry's own program would write it.
+        try r.writer.write { db in
+            try db.execute(sql: "INSERT INTO initiatives(id, title, budget) VALUES ('XM-1', 'Agua', 10)")
+            try db.execute(sql: "UPDATE initiatives SET budget = 20 WHERE id = 'XM-1'")
+            try db.execute(sql: "UPDATE initiatives SET budget = 20 WHERE id = 'XM-1'")  // changes nothing
+            try db.execute(sql: "INSERT INTO participation VALUES ('XM-1', 'MX-1', 'provider')")
+            try db.execute(sql: "DELETE FROM participation")
+        }
+        let log = try Fixture.allChanges(r)
+        #expect(log.map(\.op) == [.insert, .update, .insert, .delete])
+        #expect(log.map(\.seq) == [1, 2, 3, 4])
+        #expect(log.allSatisfy { $0.origin.rawValue == "mx.amexcid" })
+        #expect(zip(log, log.dropFirst()).allSatisfy { $0.hlc < $1.hlc })
+        #expect(log[0].columns == ["title": .text("Agua"), "budget": .integer(10), "ratio": .null, "doc": .null])
+        #expect(log[1].columns == ["budget": .integer(20)], "an update records only the columns it changed")
+        #expect(log[1].context == VersionVector([try NodeID("mx.amexcid"): 1]), "the context is the row's vector as the writer saw it")
+        #expect(log[2].key == [.text("XM-1"), .text("MX-1")])
+        let mx = try NodeID("mx.amexcid")
+        #expect(log[3].columns.isEmpty)
+        #expect(log[3].context[mx] == 3)
+        #expect(try r.vector() == VersionVector([try NodeID("mx.amexcid"): 4]))
+    }
+
+    @Test func aRolledBackWriteLeavesNoChange() throws {
+        let r = try Fixture.replica("mx.amexcid")
+        #expect(throws: (any Error).self) {
+            try r.writer.write { db in
+                try db.execute(sql: "INSERT INTO initiatives(id) VALUES ('XM-1')")
+                try db.execute(sql: "INSERT INTO nowhere VALUES (1)")
+            }
+        }
+        #expect(try Fixture.allChanges(r).isEmpty)
+        #expect(try r.get(table: "initiatives", key: [.text("XM-1")]) == nil)
+    }
+
+    @Test func changingAKeyIsADeleteAndAnInsert() throws {
+        let r = try Fixture.replica("mx.amexcid")
+        try r.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua")])
+        try r.writer.write { db in try db.execute(sql: "UPDATE initiatives SET id = 'XM-2' WHERE id = 'XM-1'") }
+        let log = try Fixture.allChanges(r)
+        #expect(log.map(\.op) == [.insert, .delete, .insert])
+        #expect(log[1].key == [.text("XM-1")] && log[2].key == [.text("XM-2")])
+        #expect(log[2].columns["title"] == .text("Agua"))
+        let b = try Fixture.replica("co.apc")
+        try Fixture.sync(from: r, to: b)
+        #expect(try b.dump() == r.dump())
+    }
+
+    @Test func changesAppliedFromAPeerAreNotCapturedAgain() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua")])
+        try mx.delete(table: "initiatives", key: [.text("XM-1")])
+        try mx.put(table: "initiatives", row: ["id": .text("XM-2")])
+        try Fixture.sync(from: mx, to: co)
+        #expect(try co.vector() == mx.vector())
+        #expect(try Fixture.allChanges(co).allSatisfy { $0.origin.rawValue == "mx.amexcid" })
+        #expect(try co.dump() == mx.dump())
+        // co's next own write starts its own sequence at 1 and is later than everything it holds.
+        try co.put(table: "initiatives", row: ["id": .text("XM-2"), "title": .text("Nuevo")])
+        let last = try Fixture.allChanges(co).last!
+        #expect(last.origin.rawValue == "co.apc" && last.seq == 1)
+        #expect(try Fixture.allChanges(mx).allSatisfy { $0.hlc < last.hlc })
+    }
+
+    @Test func valuesSurviveExactly() throws {
+        let values: [Value] = [
+            .null, .integer(Int64.max), .integer(Int64.min), .integer(9_007_199_254_740_993),
+            .real(0.1), .real(1e-300), .real(-0.0), .real(Double.greatestFiniteMagnitude), .real(.infinity),
+            .text("Cooperação Sul-Sul 🤝 ñandú \u{1}x"), .blob(Data([0, 1, 2, 255])), .blob(Data()),
+        ]
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        for (i, value) in values.enumerated() {
+            try mx.writer.write { db in
+                try db.execute(sql: "INSERT INTO initiatives(id, doc) VALUES (?, ?)", arguments: ["k\(i)", value == .null ? DatabaseValue.null : valueDB(value)])
+            }
+        }
+        // Through the wire encoding, into another replica.
+        let wire = try JSONEncoder.wire.encode(ChangeBatch(changes: try Fixture.allChanges(mx)))
+        try co.apply(try JSONDecoder().decode(ChangeBatch.self, from: wire))
+        for (i, value) in values.enumerated() {
+            let row = try #require(try co.get(table: "initiatives", key: [.text("k\(i)")]))
+            #expect(row.first { $0.0 == "doc" }?.1 == value)
+        }
+        #expect(try co.dump() == mx.dump())
+    }
+
+    @Test func textWithNULIsRefusedRatherThanTruncated() throws {
+        let mx = try Fixture.replica("mx.amexcid")
+        let change = Change(
+            origin: try NodeID("co.apc"), seq: 1, hlc: HLC(millis: 1, counter: 0), table: "initiatives", key: [.text("x")],
+            op: .insert, columns: ["title": .text("a\u{0}b")])
+        let error = #expect(throws: MingaError.self) { try mx.apply(ChangeBatch(changes: [change])) }
+        #expect(error?.message.contains("NUL") == true)
+    }
+
+    func valueDB(_ value: Value) -> DatabaseValue {
+        switch value {
+        case .null: return .null
+        case .integer(let i): return i.databaseValue
+        case .real(let d): return d.databaseValue
+        case .text(let s): return s.databaseValue
+        case .blob(let b): return b.databaseValue
+        }
+    }
+
+    @Test func putUpdatesOnlyTheGivenColumns() throws {
+        let r = try Fixture.replica("mx.amexcid")
+        #expect(try r.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua"), "budget": .integer(5)]))
+        #expect(try !r.put(table: "initiatives", row: ["id": .text("XM-1"), "budget": .integer(6)]))
+        #expect(try Fixture.allChanges(r).last?.columns == ["budget": .integer(6)])
+        #expect(try r.get(table: "initiatives", key: [.text("XM-1")])?.first { $0.0 == "title" }?.1 == .text("Agua"))
+        #expect(throws: MingaError.self) { try r.put(table: "initiatives", row: ["title": .text("no key")]) }
+        #expect(throws: MingaError.self) { try r.put(table: "initiatives", row: ["id": .text("x"), "nope": .null]) }
+        #expect(throws: MingaError.self) { try r.put(table: "nowhere", row: ["id": .text("x")]) }
+    }
+
+    @Test func queryIsReadOnly() throws {
+        let r = try Fixture.replica("mx.amexcid")
+        try r.put(table: "initiatives", row: ["id": .text("XM-1")])
+        #expect(try r.query("SELECT count(*) AS n FROM initiatives").rows == [[.integer(1)]])
+        #expect(throws: MingaError.self) { try r.query("DELETE FROM initiatives") }
+        #expect(try r.query("SELECT count(*) FROM initiatives").rows == [[.integer(1)]])
+    }
+}
+
+@Suite struct InitTests {
+    @Test(arguments: [
+        ("CREATE TABLE t(x TEXT);", "no primary key"),
+        ("CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT);", "rowid"),
+        ("CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT, x TEXT);", "rowid"),
+        ("CREATE TABLE minga_t(id TEXT PRIMARY KEY);", "reserved"),
+        ("CREATE TABLE t(id TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');", "inserts rows"),
+        ("CREATE TABLE t(id TEXT PRIMARY KEY); CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; END;", "trigger"),
+        ("CREATE TABLE t(id TEXT PRIMARY KEY", "does not run"),
+        ("CREATE INDEX nothing ON nowhere(x);", "does not run"),
+        ("", "no tables"),
+    ])
+    func unsafeSchemasAreRefusedWithAReason(_ sql: String, _ reason: String) throws {
+        let error = #expect(throws: MingaError.self) { try Replica.inMemory(nodeID: try NodeID("mx.amexcid"), schemaSQL: sql) }
+        #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
+    }
+
+    @Test func compositeAndNonRowidIntegerKeysAreAccepted() throws {
+        let r = try Replica.inMemory(
+            nodeID: try NodeID("mx.amexcid"),
+            schemaSQL: """
+                CREATE TABLE a(x INTEGER, y TEXT, v TEXT, PRIMARY KEY (x, y));
+                CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID;
+                CREATE TABLE c(year INTEGER, code TEXT, PRIMARY KEY (year, code));
+                """)
+        #expect(r.tableNames == ["a", "b", "c"])
+        #expect(r.tables["a"]?.keyColumns == ["x", "y"])
+    }
+
+    @Test func initRefusesToOverwriteAnExistingFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-init-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("node.db").path
+        _ = try Replica.create(at: path, nodeID: try NodeID("mx.amexcid"), schemaSQL: Fixture.schema)
+        #expect(throws: MingaError.self) { try Replica.create(at: path, nodeID: try NodeID("co.apc"), schemaSQL: Fixture.schema) }
+        #expect(try Replica.open(at: path).nodeID.rawValue == "mx.amexcid")
+        // A failed init leaves no file behind.
+        let bad = dir.appendingPathComponent("bad.db").path
+        #expect(throws: MingaError.self) { try Replica.create(at: bad, nodeID: try NodeID("mx.amexcid"), schemaSQL: "CREATE TABLE t(x);") }
+        #expect(!FileManager.default.fileExists(atPath: bad))
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import MingaCore
+import MingaStore
+import PropertyBased
+import Testing
+
+/// Random edits on 3–5 replicas that often hit the same rows and columns, exchanged on
+/// random schedules (partial batches, stale vectors that re-deliver, relays), then a full
+/// exchange: every replica must hold the same data and the same conflicts, and both must
+/// equal what the pure merge rule derives from the set of changes.
+@Suite struct ConvergenceTests {
+    static let nodes = ["mx.amexcid", "co.apc", "cl.agcid", "pe.apci", "uy.auci"]
+    static let pool: [Value] = [.text("a"), .text("b"), .integer(1), .null, .real(0.5), .text("ñ🤝")]
+
+    @Test func replicasConvergeUnderAnyExchangeSchedule() async throws {
+        await propertyCheck(count: 200, input: Gen.int(in: 3...5), Gen.int(in: 0...Int(Int32.max)).array(of: 5...60)) { n, script in
+            let replicas = try Self.nodes.prefix(n).map { try Fixture.replica($0) }
+            for x in script { try Self.step(x, replicas) }
+            // Full exchange: a few rounds of everyone pulling from everyone.
+            for _ in 0..<2 {
+                for to in replicas { for from in replicas where from.nodeID != to.nodeID { try Fixture.sync(from: from, to: to, limit: 7) } }
+            }
+            let dump = try replicas[0].dump()
+            let conflicts = try Fixture.conflictSummary(replicas[0])
+            for r in replicas.dropFirst() {
+                #expect(try r.vector() == replicas[0].vector())
+                #expect(try r.dump() == dump, "dumps of \(r.nodeID) and \(replicas[0].nodeID) differ")
+                #expect(try Fixture.conflictSummary(r) == conflicts)
+            }
+            try Self.expectMatchesTheMergeRule(replicas[0])
+        }
+    }
+
+    /// One instruction: a write on some replica, or an exchange between two of them.
+    static func step(_ x: Int, _ replicas: [Replica]) throws {
+        let n = replicas.count
+        let r = replicas[(x / 10) % n]
+        let key = Value.text("k\((x / 100) % 3)")
+        let value = pool[(x / 1200) % pool.count]
+        switch x % 10 {
+        case 0...5:
+            switch (x / 300) % 4 {
+            case 0: try r.put(table: "initiatives", row: ["id": key, "title": value, "budget": .integer(Int64(x % 7))])
+            case 1: try r.put(table: "initiatives", row: ["id": key, "title": value])
+            case 2: try r.put(table: "initiatives", row: ["id": key, "ratio": value])
+            default: try r.delete(table: "initiatives", key: [key])
+            }
+        case 6:
+            try r.put(table: "participation", row: ["initiative": key, "org": .text("o\((x / 1000) % 2)"), "role": value])
+        default:
+            let to = replicas[(x / 100_000) % n]
+            guard to.nodeID != r.nodeID else { return }
+            let limit = 1 + (x / 1000) % 5
+            // Sometimes from a stale (empty) vector, so the batch re-delivers what `to` holds.
+            let above = (x / 10_000) % 3 == 0 ? VersionVector() : try to.vector()
+            let batch = ChangeBatch(changes: try r.changes(above: above, limit: limit))
+            try to.apply(batch)
+            if (x / 30_000) % 2 == 0 { try to.apply(batch) }
+        }
+    }
+
+    /// The store's rows and conflict log equal the pure model's over the same set of changes.
+    static func expectMatchesTheMergeRule(_ replica: Replica) throws {
+        let changes = try Fixture.allChanges(replica)
+        let rows = Dictionary(grouping: changes) { "\($0.table) \($0.keyJSON)" }
+        var expected: [String] = []
+        for (_, writes) in rows {
+            for c in Merge.conflicts(of: writes) {
+                expected.append("\(c.id) \(c.status.rawValue) \(c.resolvedBy.map { "\($0.dot)" } ?? "-")")
+            }
+            let table = replica.tables[writes[0].table]!
+            let stored = try replica.get(table: table.name, key: writes[0].key)
+            guard let state = Merge.rowState(of: writes) else {
+                #expect(stored == nil)
+                continue
+            }
+            for (column, value) in try #require(stored) where !table.keyColumns.contains(column) {
+                #expect(value == state[column] ?? .null)
+            }
+        }
+        #expect(try Fixture.conflictSummary(replica) == expected.sorted())
+    }
+}
+
+@Suite struct ApplyTests {
+    @Test func aBatchWithAGapOrAnUnknownTableIsRefusedWholeAndChangesNothing() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        for i in 0..<3 { try mx.put(table: "initiatives", row: ["id": .text("k\(i)")]) }
+        let all = try Fixture.allChanges(mx)
+        let before = try co.dump()
+
+        let gap = #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], all[2]])) }
+        #expect(gap?.message.contains("sequence gap for origin mx.amexcid") == true)
+
+        var unknown = all[1]
+        unknown.table = "nowhere"
+        #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], unknown])) }
+        var badColumn = all[1]
+        badColumn.columns["nope"] = .null
+        #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], badColumn])) }
+        var badKey = all[1]
+        badKey.key = [.text("a"), .text("b")]
+        #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], badKey])) }
+
+        #expect(try co.dump() == before)
+        #expect(try co.vector().isEmpty)
+        #expect(try Fixture.allChanges(co).isEmpty)
+    }
+
+    @Test func reDeliveryIsHarmless() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try mx.put(table: "initiatives", row: ["id": .text("k"), "title": .text("t")])
+        let batch = ChangeBatch(changes: try Fixture.allChanges(mx))
+        #expect(try co.apply(batch).applied == 1)
+        let second = try co.apply(batch)
+        #expect(second.applied == 0 && second.duplicates == 1)
+        #expect(try Fixture.allChanges(co).count == 1)
+    }
+
+    @Test func aChangeClaimingThisNodesOwnOriginThatItNeverIssuedIsRefused() throws {
+        let mx = try Fixture.replica("mx.amexcid")
+        let forged = Change(origin: mx.nodeID, seq: 1, hlc: HLC(millis: 1, counter: 0), table: "initiatives", key: [.text("x")], op: .insert,
+            columns: ["title": .null, "budget": .null, "ratio": .null, "doc": .null])
+        let error = #expect(throws: MingaError.self) { try mx.apply(ChangeBatch(changes: [forged])) }
+        #expect(error?.message.contains("never issued") == true)
+    }
+
+    @Test func aResolutionOnOneNodeResolvesTheConflictEverywhere() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua")])
+        try Fixture.sync(from: mx, to: co)
+        try Fixture.sync(from: mx, to: cl)
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua MX")])
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua CO")])
+        for a in [mx, co, cl] { for b in [mx, co, cl] where a.nodeID != b.nodeID { try Fixture.sync(from: a, to: b) } }
+        let open = try cl.conflicts()
+        #expect(open.count == 1)
+        #expect(try mx.conflicts().map(\.conflict.id) == open.map(\.conflict.id))
+
+        // cl, which wrote neither side, takes the losing value.
+        let loser = open[0].loser.value
+        try cl.resolve(conflictID: String(open[0].conflict.id.prefix(6)), with: .takeLoser)
+        #expect(try cl.conflicts().isEmpty)
+        for a in [cl, co, mx] { for b in [mx, co, cl] where a.nodeID != b.nodeID { try Fixture.sync(from: a, to: b) } }
+        for r in [mx, co, cl] {
+            #expect(try r.conflicts().isEmpty)
+            #expect(try r.get(table: "initiatives", key: [.text("XM-1")])?.first { $0.0 == "title" }?.1 == loser)
+            #expect(try Fixture.conflictSummary(r) == Fixture.conflictSummary(cl))
+        }
+        #expect(throws: MingaError.self) { try cl.resolve(conflictID: open[0].conflict.id, with: .keepWinner) }
+    }
+
+    @Test func keepingTheWinnerIsRecordedEvenThoughNoValueChanges() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
+        try Fixture.sync(from: mx, to: co)
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX")])
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO")])
+        try Fixture.sync(from: mx, to: co)
+        try Fixture.sync(from: co, to: mx)
+        let dump = try mx.dump()
+        let id = try #require(try mx.conflicts().first?.conflict.id)
+        try mx.resolve(conflictID: id, with: .keepWinner)
+        #expect(try mx.dump() == dump)
+        try Fixture.sync(from: mx, to: co)
+        #expect(try co.conflicts().isEmpty)
+        #expect(try co.dump() == dump)
+    }
+
+    @Test func aLocalWriteFromAnyClientThatSawBothSidesSettlesTheConflict() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
+        try Fixture.sync(from: mx, to: co)
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX")])
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO")])
+        try Fixture.sync(from: mx, to: co)
+        #expect(try co.conflicts().count == 1)
+        try co.writer.write { db in try db.execute(sql: "UPDATE initiatives SET title = 'Both' WHERE id = 'XM-1'") }
+        #expect(try co.conflicts().isEmpty)
+        try Fixture.sync(from: co, to: mx)
+        #expect(try mx.conflicts().isEmpty)
+        #expect(try mx.dump() == co.dump())
+    }
+
+    @Test func deleteAgainstUpdateIsARowConflict() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A"), "budget": .integer(3)])
+        try Fixture.sync(from: mx, to: co)
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO")])
+        try mx.delete(table: "initiatives", key: [.text("XM-1")])
+        try Fixture.sync(from: mx, to: co)
+        try Fixture.sync(from: co, to: mx)
+        let conflicts = try mx.conflicts()
+        #expect(conflicts.count == 1 && conflicts[0].conflict.column == nil)
+        #expect(try mx.dump() == co.dump())
+        // Whichever side lost, taking it restores that side everywhere.
+        let loserDeleted = conflicts[0].loser.op == .delete
+        try co.resolve(conflictID: conflicts[0].conflict.id, with: .takeLoser)
+        try Fixture.sync(from: co, to: mx)
+        let row = try mx.get(table: "initiatives", key: [.text("XM-1")])
+        #expect((row == nil) == loserDeleted)
+        if let row { #expect(row.first { $0.0 == "budget" }?.1 == .integer(3)) }
+        #expect(try mx.conflicts().isEmpty && co.conflicts().isEmpty)
+        #expect(try mx.dump() == co.dump())
+    }
+}
