@@ -144,6 +144,7 @@ extension Replica {
         let history = try history(db, table: table, pk: pk)
         guard let key = history.first?.change.key else { return 0 }
         try writeRow(db, table: table, key: key, state: Merge.rowState(of: history.map(\.change)))
+        guard history.count > 1 else { return 0 }  // a row's first write cannot conflict
 
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
         var changed: Set<String> = []
@@ -168,7 +169,7 @@ extension Replica {
     func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: [String: Value]?) throws {
         let keyMatch = table.keyColumns.map { "\(SQL.id($0)) IS ?" }.joined(separator: " AND ")
         guard let state else {
-            try db.execute(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(keyMatch)", arguments: StatementArguments(key.map(\.databaseValue)))
+            try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(keyMatch)").execute(arguments: StatementArguments(key.map(\.databaseValue)))
             return
         }
         let columns = table.nonKeyColumns.filter { state[$0] != nil }
@@ -176,12 +177,14 @@ extension Replica {
         let update = columns.isEmpty
             ? "NOTHING"
             : "UPDATE SET " + columns.map { "\(SQL.id($0)) = excluded.\(SQL.id($0))" }.joined(separator: ", ")
-        try db.execute(
+        // Cached: preparing a statement on a tracked table also compiles its capture triggers.
+        try db.cachedStatement(
             sql: """
                 INSERT INTO \(SQL.id(table.name))(\(all.map(SQL.id).joined(separator: ", "))) \
                 VALUES (\(all.map { _ in "?" }.joined(separator: ", "))) \
                 ON CONFLICT(\(table.keyColumns.map(SQL.id).joined(separator: ", "))) DO \(update)
-                """,
+                """
+        ).execute(
             arguments: StatementArguments(key.map(\.databaseValue) + columns.map { state[$0]!.databaseValue }))
     }
 

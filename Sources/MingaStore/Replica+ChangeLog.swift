@@ -11,11 +11,13 @@ extension Replica {
 
     static func vector(_ db: Database) throws -> VersionVector {
         var vector = VersionVector()
-        var origin = try String.fetchOne(db, sql: "SELECT min(origin) FROM minga_changes")
+        // One index probe per origin, however long the log.
+        let next = try db.cachedStatement(sql: "SELECT min(origin) FROM minga_changes WHERE origin > ?")
+        let highest = try db.cachedStatement(sql: "SELECT max(seq) FROM minga_changes WHERE origin = ?")
+        var origin = try String.fetchOne(next, arguments: [""])
         while let current = origin {
-            let seq = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM minga_changes WHERE origin = ?", arguments: [current]) ?? 0
-            vector[try NodeID(current)] = seq
-            origin = try String.fetchOne(db, sql: "SELECT min(origin) FROM minga_changes WHERE origin > ?", arguments: [current])
+            vector[try NodeID(current)] = try Int64.fetchOne(highest, arguments: [current]) ?? 0
+            origin = try String.fetchOne(next, arguments: [current])
         }
         return vector
     }
@@ -40,8 +42,8 @@ extension Replica {
     /// Every write of one row, in log order, with their log ids.
     func history(_ db: Database, table: TrackedTable, pk: String) throws -> [(id: Int64, change: Change)] {
         let rows = try Row.fetchAll(
-            db,
-            sql: "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.tbl = ? AND c.pk = ? ORDER BY c.id",
+            db.cachedStatement(
+                sql: "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.tbl = ? AND c.pk = ? ORDER BY c.id"),
             arguments: [table.name, pk])
         return try rows.map { (id: $0["id"], change: try change($0, values: $0, table: table)) }
     }
@@ -49,7 +51,8 @@ extension Replica {
     /// The log's text form of a row key, computed by SQLite exactly as the triggers compute it.
     func pk(_ db: Database, _ key: [Value]) throws -> String {
         let placeholders = key.map { _ in "?" }.joined(separator: ", ")
-        return try String.fetchOne(db, sql: "SELECT json_array(\(placeholders))", arguments: StatementArguments(key.map(\.databaseValue)))!
+        return try String.fetchOne(
+            db.cachedStatement(sql: "SELECT json_array(\(placeholders))"), arguments: StatementArguments(key.map(\.databaseValue)))!
     }
 
     /// Changes this node holds above `vector`, in log order, at most `limit` of them and
@@ -64,29 +67,22 @@ extension Replica {
         var start: Int64?
         for origin in held.origins where held[origin] > vector[origin] {
             let id = try Int64.fetchOne(
-                db, sql: "SELECT id FROM minga_changes WHERE origin = ? AND seq = ?", arguments: [origin.rawValue, vector[origin] + 1])
+                db.cachedStatement(sql: "SELECT id FROM minga_changes WHERE origin = ? AND seq = ?"), arguments: [origin.rawValue, vector[origin] + 1])
             if let id { start = min(start ?? id, id) }
         }
         guard var cursor = start else { return [] }
         var result: [Change] = []
         var bytes = 0
-        var lookups: [String: Statement] = [:]
         while result.count < limit && bytes < maxBytes {
             let rows = try Row.fetchAll(
-                db, sql: "SELECT \(Replica.changeColumns), c.pk FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?",
+                db.cachedStatement(sql: "SELECT \(Replica.changeColumns), c.pk FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?"),
                 arguments: [cursor, limit])
             guard let last = rows.last else { break }
             cursor = (last["id"] as Int64) + 1
             for row in rows {
                 guard (row["seq"] as Int64) > vector[try NodeID(row["origin"])] else { continue }
                 let table = try self.table(named: row["tbl"])
-                let lookup: Statement
-                if let cached = lookups[table.name] {
-                    lookup = cached
-                } else {
-                    lookup = try db.makeStatement(sql: "SELECT * FROM \(SQL.id(table.valuesTable)) WHERE change_id = ?")
-                    lookups[table.name] = lookup
-                }
+                let lookup = try db.cachedStatement(sql: "SELECT * FROM \(SQL.id(table.valuesTable)) WHERE change_id = ?")
                 guard let values = try Row.fetchOne(lookup, arguments: [row["id"]]) else {
                     throw MingaError("change log is damaged: change \(row["origin"] as String):\(row["seq"] as Int64) has no values")
                 }

@@ -34,7 +34,7 @@ extension Replica {
 
     func storedConflicts(_ db: Database, table: String, pk: String) throws -> [String: Conflict] {
         var result: [String: Conflict] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM minga_conflicts WHERE tbl = ? AND pk = ?", arguments: [table, pk]) {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM minga_conflicts WHERE tbl = ? AND pk = ?"), arguments: [table, pk]) {
             let conflict = try Replica.conflict(row)
             result[conflict.id] = conflict
         }
@@ -55,14 +55,15 @@ extension Replica {
     }
 
     func save(_ db: Database, _ conflict: Conflict, pk: String) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO minga_conflicts(id, tbl, pk, key, col, winner_origin, winner_seq, winner_hlc,
                     loser_origin, loser_seq, loser_hlc, resolved_origin, resolved_seq, resolved_hlc)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET resolved_origin = excluded.resolved_origin,
                     resolved_seq = excluded.resolved_seq, resolved_hlc = excluded.resolved_hlc
-                """,
+                """
+        ).execute(
             arguments: [
                 conflict.id, conflict.table, pk, Change.keyJSON(conflict.key), conflict.column,
                 conflict.winner.origin.rawValue, conflict.winner.seq, conflict.winner.hlc.packed,

@@ -13,12 +13,12 @@ import Testing
     static let pool: [Value] = [.text("a"), .text("b"), .integer(1), .null, .real(0.5), .text("ñ🤝")]
 
     @Test func replicasConvergeUnderAnyExchangeSchedule() async throws {
-        await propertyCheck(count: 200, input: Gen.int(in: 3...5), Gen.int(in: 0...Int(Int32.max)).array(of: 5...60)) { n, script in
+        await propertyCheck(count: 200, input: Gen.int(in: 3...5), Gen.int(in: 0...Int(Int32.max)).array(of: 5...40)) { n, script in
             let replicas = try Self.nodes.prefix(n).map { try Fixture.replica($0) }
             for x in script { try Self.step(x, replicas) }
             // Full exchange: a few rounds of everyone pulling from everyone.
             for _ in 0..<2 {
-                for to in replicas { for from in replicas where from.nodeID != to.nodeID { try Fixture.sync(from: from, to: to, limit: 7) } }
+                for to in replicas { for from in replicas where from.nodeID != to.nodeID { try Fixture.sync(from: from, to: to, limit: 25) } }
             }
             let dump = try replicas[0].dump()
             let conflicts = try Fixture.conflictSummary(replicas[0])
