@@ -131,7 +131,7 @@ public struct Replica: Sendable {
             loser_origin TEXT NOT NULL, loser_seq INTEGER NOT NULL, loser_hlc INTEGER NOT NULL,
             resolved_origin TEXT, resolved_seq INTEGER, resolved_hlc INTEGER);
         CREATE INDEX minga_conflicts_row ON minga_conflicts(tbl, pk);
-        """
+        """ + "\n" + peersSQL
 
     public func table(named name: String) throws -> TrackedTable {
         guard let table = tables[name] else {

@@ -25,19 +25,7 @@ enum Output {
         key.count == 1 ? cell(key[0]) : "[" + key.map(\.plainJSON).joined(separator: ",") + "]"
     }
 
-    static func conflictJSON(_ record: ConflictRecord) -> String {
-        let c = record.conflict
-        func side(_ s: ConflictSide) -> String {
-            "{\"origin\":\(JSONText.quote(s.write.origin.rawValue)),\"seq\":\(s.write.seq),\"hlc\":\(JSONText.quote(s.write.hlc.description)),"
-                + "\"op\":\(JSONText.quote(s.op.rawValue)),\"value\":\(s.value?.plainJSON ?? "null")}"
-        }
-        let resolved = c.resolvedBy.map {
-            "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"hlc\":\(JSONText.quote($0.hlc.description))}"
-        } ?? "null"
-        return "{\"id\":\(JSONText.quote(c.id)),\"table\":\(JSONText.quote(c.table)),\"key\":[\(c.key.map(\.plainJSON).joined(separator: ","))],"
-            + "\"column\":\(c.column.map(JSONText.quote) ?? "null"),\"status\":\(JSONText.quote(c.status.rawValue)),"
-            + "\"winner\":\(side(record.winner)),\"loser\":\(side(record.loser)),\"resolvedBy\":\(resolved)}"
-    }
+    static func conflictJSON(_ record: ConflictRecord) -> String { record.json }
 
     static func conflictText(_ record: ConflictRecord) -> String {
         let c = record.conflict

@@ -13,12 +13,15 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try operate {
-            let s = try replica.open().status()
+            let r = try replica.open()
+            let s = try r.status()
+            let peers = try r.peers()
             if json {
                 let rows = s.rows.keys.sorted().map { "\(JSONText.quote($0)):\(s.rows[$0]!)" }.joined(separator: ",")
                 print("{\"nodeId\":\(JSONText.quote(s.nodeID.rawValue)),\"schemaVersion\":\(JSONText.quote(s.schemaVersion)),"
                     + "\"vector\":\(s.vector.canonicalJSON),\"changes\":\(s.changes),\"openConflicts\":\(s.openConflicts),"
-                    + "\"lastHlc\":\(s.lastHLC.map { JSONText.quote($0.description) } ?? "null"),\"rows\":{\(rows)}}")
+                    + "\"lastHlc\":\(s.lastHLC.map { JSONText.quote($0.description) } ?? "null"),\"rows\":{\(rows)},"
+                    + "\"peers\":[\(peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ","))]}")
             } else {
                 print("node       \(s.nodeID)")
                 print("replica    \(replica.path) (schema \(s.schemaVersion))")
@@ -26,7 +29,30 @@ struct Status: AsyncParsableCommand {
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
                 print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
                 print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) rows" }.joined(separator: ", "))
+                for peer in peers { print(Status.peerLine(peer, local: s.vector)) }
             }
         }
+    }
+
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "never" }
+        return ISO8601DateFormatter().string(from: date)
+    }
+
+    static func peerLine(_ p: PeerState, local: VersionVector) -> String {
+        let who = p.nodeID.map { "\(p.url) (\($0))" } ?? p.url
+        var line = "peer       \(who): last success \(time(p.lastSuccess))"
+        if let lag = p.lag(local: local) { line += "; this node lacks \(lag.behind), the peer lacks \(lag.ahead) (as of last contact)" }
+        if let error = p.lastError { line += "\n           last error at \(time(p.lastAttempt)): \(error)" }
+        return line
+    }
+
+    static func peerJSON(_ p: PeerState, local: VersionVector) -> String {
+        let lag = p.lag(local: local)
+        func date(_ d: Date?) -> String { d.map { JSONText.quote(time($0)) } ?? "null" }
+        return "{\"url\":\(JSONText.quote(p.url)),\"nodeId\":\(p.nodeID.map { JSONText.quote($0.rawValue) } ?? "null"),"
+            + "\"lastSuccess\":\(date(p.lastSuccess)),\"lastAttempt\":\(date(p.lastAttempt)),"
+            + "\"lastError\":\(p.lastError.map(JSONText.quote) ?? "null"),"
+            + "\"behind\":\(lag.map { String($0.behind) } ?? "null"),\"peerBehind\":\(lag.map { String($0.ahead) } ?? "null")}"
     }
 }

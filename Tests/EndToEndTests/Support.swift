@@ -100,3 +100,79 @@ struct Sandbox {
         try JSONSerialization.jsonObject(with: Data(text.utf8))
     }
 }
+
+/// A `minga serve` process, with the port it bound.
+struct Server {
+    let process: Process
+    let port: Int
+    let log: String
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    func stop() {
+        if process.isRunning {
+            process.interrupt()
+            let deadline = Date().addingTimeInterval(10)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+    }
+}
+
+extension Sandbox {
+    /// Starts `minga serve` on `db` and waits for its "listening on" line.
+    func serve(_ db: String, port: Int = 0, _ extra: [String] = []) throws -> Server {
+        let log = path("\(db).serve-\(UUID().uuidString.prefix(6)).log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Sandbox.binary)
+        process.arguments = ["serve", "--db", path(db), "--port", "\(port)"] + extra
+        process.currentDirectoryURL = dir
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                let port = Int(text[range].split(separator: ":").last!)!
+                return Server(process: process, port: port, log: log)
+            }
+            if !process.isRunning { break }
+            usleep(50_000)
+        }
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        process.terminate()
+        throw TestFailure("minga serve on \(db) did not start: \(text)")
+    }
+
+    /// A port that was free a moment ago (for daemons that must know their peers' ports up front).
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Polls `condition` until it holds or `seconds` pass.
+    func eventually(_ seconds: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(200_000)
+        }
+        return try condition()
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

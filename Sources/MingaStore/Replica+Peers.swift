@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+import MingaCore
+
+/// What this node knows of a peer from its last sync attempts (never its token).
+public struct PeerState: Sendable, Equatable {
+    public var url: String
+    public var nodeID: NodeID?
+    public var lastAttempt: Date?
+    public var lastSuccess: Date?
+    public var lastError: String?
+    /// The peer's vector when last heard from.
+    public var vector: VersionVector?
+
+    public init(url: String) { self.url = url }
+
+    /// Changes the peer holds that this node lacked at last contact, and the other way round.
+    public func lag(local: VersionVector) -> (behind: Int64, ahead: Int64)? {
+        guard let vector else { return nil }
+        let origins = Set(vector.origins + local.origins)
+        let behind = origins.reduce(Int64(0)) { $0 + max(0, vector[$1] - local[$1]) }
+        let ahead = origins.reduce(Int64(0)) { $0 + max(0, local[$1] - vector[$1]) }
+        return (behind, ahead)
+    }
+}
+
+extension Replica {
+    static let peersSQL = """
+        CREATE TABLE IF NOT EXISTS minga_peers(
+            url TEXT PRIMARY KEY, node_id TEXT, last_attempt REAL, last_success REAL, last_error TEXT, vector TEXT)
+        """
+
+    /// Records the outcome of a sync attempt with a peer.
+    public func recordPeer(_ state: PeerState) async throws {
+        try await writer.write { db in
+            try db.execute(sql: Replica.peersSQL)
+            try db.execute(
+                sql: """
+                    INSERT INTO minga_peers(url, node_id, last_attempt, last_success, last_error, vector) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(url) DO UPDATE SET node_id = excluded.node_id, last_attempt = excluded.last_attempt,
+                        last_success = excluded.last_success, last_error = excluded.last_error, vector = excluded.vector
+                    """,
+                arguments: [
+                    state.url, state.nodeID?.rawValue, state.lastAttempt?.timeIntervalSince1970, state.lastSuccess?.timeIntervalSince1970,
+                    state.lastError, state.vector?.canonicalJSON,
+                ])
+        }
+    }
+
+    public func peers() throws -> [PeerState] {
+        try writer.read { db in
+            guard try db.tableExists("minga_peers") else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT * FROM minga_peers ORDER BY url").map { row in
+                var state = PeerState(url: row["url"])
+                state.nodeID = (row["node_id"] as String?).flatMap { try? NodeID($0) }
+                state.lastAttempt = (row["last_attempt"] as Double?).map(Date.init(timeIntervalSince1970:))
+                state.lastSuccess = (row["last_success"] as Double?).map(Date.init(timeIntervalSince1970:))
+                state.lastError = row["last_error"]
+                state.vector = (row["vector"] as String?).flatMap { try? JSONDecoder().decode(VersionVector.self, from: Data($0.utf8)) }
+                return state
+            }
+        }
+    }
+
+    public func peer(url: String) throws -> PeerState {
+        try peers().first { $0.url == url } ?? PeerState(url: url)
+    }
+
+    // MARK: Async forms for servers: the work runs on GRDB's queues, not the caller's threads.
+
+    public func vector() async throws -> VersionVector {
+        try await writer.read { db in try Replica.vector(db) }
+    }
+
+    public func changes(above vector: VersionVector, limit: Int, maxBytes: Int) async throws -> [Change] {
+        try await writer.read { db in try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes) }
+    }
+
+    public func apply(_ batch: ChangeBatch) async throws -> ApplyResult {
+        try await writer.write { db in try self.apply(db, batch) }
+    }
+
+    /// The highest sequence number this node has issued: it grows with every local write,
+    /// whichever SQLite client made it.
+    public func localSequence() async throws -> Int64 {
+        try await writer.read { db in
+            try Int64.fetchOne(db, sql: "SELECT max(seq) FROM minga_changes WHERE origin = ?", arguments: [nodeID.rawValue]) ?? 0
+        }
+    }
+}
+
+extension ConflictRecord {
+    /// The JSON shape of `minga conflicts list --json` and `GET /v1/conflicts`.
+    public var json: String {
+        let c = conflict
+        func side(_ s: ConflictSide) -> String {
+            "{\"origin\":\(JSONText.quote(s.write.origin.rawValue)),\"seq\":\(s.write.seq),\"hlc\":\(JSONText.quote(s.write.hlc.description)),"
+                + "\"op\":\(JSONText.quote(s.op.rawValue)),\"value\":\(s.value?.plainJSON ?? "null")}"
+        }
+        let resolved = c.resolvedBy.map {
+            "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"hlc\":\(JSONText.quote($0.hlc.description))}"
+        } ?? "null"
+        return "{\"id\":\(JSONText.quote(c.id)),\"table\":\(JSONText.quote(c.table)),\"key\":[\(c.key.map(\.plainJSON).joined(separator: ","))],"
+            + "\"column\":\(c.column.map(JSONText.quote) ?? "null"),\"status\":\(JSONText.quote(c.status.rawValue)),"
+            + "\"winner\":\(side(winner)),\"loser\":\(side(loser)),\"resolvedBy\":\(resolved)}"
+    }
+}

@@ -1,0 +1,30 @@
+import CompressNIO
+import Foundation
+import MingaCore
+import NIOCore
+
+/// gzip for request and response bodies: links between ministries are slow, and change
+/// batches (repetitive JSON) shrink several-fold.
+enum Gzip {
+    static func compress(_ buffer: ByteBuffer) throws -> ByteBuffer {
+        var input = buffer
+        return try input.compress(with: .gzip)
+    }
+
+    /// Inflates at most `limit` bytes, so a small "gzip bomb" cannot exhaust memory.
+    static func decompress(_ buffer: ByteBuffer, limit: Int) throws -> ByteBuffer {
+        var input = buffer
+        do {
+            return try input.decompress(with: .gzip, maxSize: limit)
+        } catch let error as CompressNIOError where error == .bufferOverflow {
+            throw ErrorEnvelope(code: "too_large", message: "the decompressed body exceeds the limit of \(limit) bytes")
+        } catch {
+            throw ErrorEnvelope(code: "malformed", message: "the body is not valid gzip")
+        }
+    }
+
+    static func accepts(_ header: String?) -> Bool {
+        guard let header else { return false }
+        return header.lowercased().split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("gzip") }
+    }
+}

@@ -1,0 +1,98 @@
+import AsyncHTTPClient
+import Foundation
+import MingaCore
+import NIOCore
+import NIOHTTP1
+
+/// Talks wire protocol v1 to one peer. Sends the peer's bearer token when one is configured
+/// (never logs it), gzips request bodies when the peer accepts it, and counts bytes as they
+/// travel on the wire.
+public final class PeerClient: Sendable {
+    public let url: String
+    let token: String?
+    let http: HTTPClient
+    let maxResponseBytes: Int
+    let timeout: TimeAmount
+
+    public init(url: String, token: String?, http: HTTPClient = .shared, maxResponseBytes: Int = 64 << 20, timeout: TimeAmount = .seconds(60)) {
+        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+        self.token = token
+        self.http = http
+        self.maxResponseBytes = maxResponseBytes
+        self.timeout = timeout
+    }
+
+    /// Bytes sent and received by one call, as on the wire.
+    public struct Traffic: Sendable {
+        public var sent = 0
+        public var received = 0
+    }
+
+    /// The first call of a sync: short deadline, because an unreachable peer is retried by the
+    /// HTTP client until the deadline and the operator should hear about it promptly.
+    public func node(_ traffic: inout Traffic) async throws -> NodeInfo {
+        try await call("GET", "/v1/node", body: nil, gzip: false, traffic: &traffic, as: NodeInfo.self, timeout: .seconds(10))
+    }
+
+    public func pull(_ request: PullRequest, gzip: Bool, traffic: inout Traffic) async throws -> PullResponse {
+        try await call("POST", "/v1/pull", body: try JSONEncoder.wire.encode(request), gzip: gzip, traffic: &traffic, as: PullResponse.self)
+    }
+
+    public func push(_ batch: ChangeBatch, gzip: Bool, traffic: inout Traffic) async throws -> PushResponse {
+        try await call("POST", "/v1/push", body: try JSONEncoder.wire.encode(batch), gzip: gzip, traffic: &traffic, as: PushResponse.self)
+    }
+
+    func call<T: Decodable>(
+        _ method: String, _ path: String, body: Data?, gzip: Bool, traffic: inout Traffic, as type: T.Type, timeout: TimeAmount? = nil
+    ) async throws -> T {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Accept-Encoding", value: "gzip")
+        request.headers.add(name: "User-Agent", value: "minga")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            var buffer = ByteBuffer(bytes: body)
+            if gzip, body.count > 512 {
+                buffer = try Gzip.compress(buffer)
+                request.headers.add(name: "Content-Encoding", value: "gzip")
+            }
+            request.headers.add(name: "Content-Type", value: "application/json")
+            traffic.sent += buffer.readableBytes
+            request.body = .bytes(buffer)
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout ?? self.timeout)
+        } catch {
+            throw MingaError("cannot reach peer \(url): \(PeerClient.describe(error))")
+        }
+        var buffer: ByteBuffer
+        do {
+            buffer = try await response.body.collect(upTo: maxResponseBytes)
+        } catch {
+            throw MingaError("peer \(url) answered, but its answer could not be read whole: \(PeerClient.describe(error))")
+        }
+        traffic.received += buffer.readableBytes
+        if response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" {
+            buffer = try Gzip.decompress(buffer, limit: maxResponseBytes)
+        }
+        let data = Data(buffer: buffer)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            if let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data) {
+                throw MingaError("peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)")
+            }
+            throw MingaError("peer \(url) answered \(method) \(path) with HTTP \(response.status.code)")
+        }
+        return try JSONDecoder.wire(type, from: data, what: "the answer of peer \(url) to \(path)")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? MingaError { return error.message }
+        let text = String(describing: error)
+        if text.contains("connectTimeout") { return "connection timed out" }
+        if text.contains("Connection refused") || text.contains("connectionRefused") { return "connection refused (is minga serve running there?)" }
+        if text.contains("deadlineExceeded") || text.contains("readTimeout") { return "the peer did not answer in time" }
+        return text
+    }
+}

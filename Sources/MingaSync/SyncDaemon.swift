@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import MingaCore
+import MingaStore
+import ServiceLifecycle
+
+/// Background sync: each peer on its own loop, every `interval` and soon after a local
+/// write; a failing peer is retried with capped exponential backoff and jitter, and never
+/// delays the others.
+public struct SyncDaemon: Service {
+    public let replica: Replica
+    public let clients: [PeerClient]
+    public let interval: Duration
+    public var maxBackoff: Duration = .seconds(300)
+    public let metrics: SyncMetrics
+    public let logger: Logger
+
+    public init(replica: Replica, clients: [PeerClient], interval: Duration, metrics: SyncMetrics, logger: Logger) {
+        self.replica = replica
+        self.clients = clients
+        self.interval = interval
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The delay before retry number `failures` (1, 2, …): `interval · 2^(failures-1)`, capped,
+    /// then scaled by a random factor in [0.5, 1] so that peers do not retry in lockstep.
+    public static func backoff(failures: Int, interval: Duration, cap: Duration, jitter: Double) -> Duration {
+        let base = interval * (1 << min(max(failures - 1, 0), 20))
+        return min(base, cap) * max(0.5, min(1, jitter))
+    }
+
+    public func run() async throws {
+        let writes = LocalWrites()
+        // On SIGTERM/SIGINT the loops are cancelled; a batch in flight commits whole or not at all.
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await watchLocalWrites(writes) }
+                for client in clients {
+                    group.addTask { await loop(client, writes) }
+                }
+            }
+        }
+    }
+
+    /// Notices local writes by any SQLite client: the node's own sequence number grows.
+    func watchLocalWrites(_ writes: LocalWrites) async {
+        var last = (try? await replica.localSequence()) ?? 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            if let now = try? await replica.localSequence(), now != last {
+                last = now
+                await writes.bump()
+            }
+        }
+    }
+
+    func loop(_ client: PeerClient, _ writes: LocalWrites) async {
+        let session = SyncSession(replica: replica, client: client, metrics: metrics, logger: logger)
+        let clock = ContinuousClock()
+        var failures = 0
+        var due = clock.now
+        var seen = await writes.generation
+        while !Task.isCancelled {
+            let generation = await writes.generation
+            if generation != seen && failures == 0 { due = min(due, clock.now + .milliseconds(200)) }
+            if clock.now < due {
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            seen = generation
+            let summary = await session.run()
+            if summary.succeeded {
+                if failures > 0 { logger.info("peer \(client.url) is back") }
+                failures = 0
+                due = clock.now + interval
+                if summary.received + summary.sent > 0 {
+                    logger.info("synced with \(client.url): received \(summary.received), sent \(summary.sent), \(summary.newConflicts) new conflicts")
+                }
+            } else {
+                failures += 1
+                let delay = SyncDaemon.backoff(failures: failures, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0.5...1))
+                logger.warning("will retry \(client.url) in \(delay) (attempt \(failures) failed)")
+                due = clock.now + delay
+            }
+        }
+    }
+}
+
+/// A counter of local writes noticed, shared by the peer loops.
+actor LocalWrites {
+    var generation = 0
+    func bump() { generation += 1 }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MingaCore
+import MingaStore
+import NIOCore
+import ServiceLifecycle
+
+/// How a node serves its peers.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8701
+    /// Bearer tokens accepted on the sync and conflict endpoints; empty means no authentication.
+    public var tokens: Set<String> = []
+    /// Largest request body accepted, after decompression.
+    public var maxBodyBytes = 16 << 20
+    /// Most changes one pull answer carries.
+    public var maxBatchChanges = 1000
+    /// Roughly the most bytes of changes one pull answer carries.
+    public var maxBatchBytes = 4 << 20
+
+    public init() {}
+}
+
+/// Builds the node's HTTP application (wire protocol v1, protocol/openapi.yaml). Tests build
+/// the very same app with port 0.
+public func buildApplication(
+    replica: Replica, configuration: ServerConfiguration, metrics: SyncMetrics, logger: Logger,
+    services: [any Service] = [], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ErrorEnvelopeMiddleware(logger: logger))
+    let routes = SyncRoutes(replica: replica, configuration: configuration, metrics: metrics)
+    router.get("/health") { request, _ in
+        routes.respond(Data(#"{"status":"ok","nodeId":\#(JSONText.quote(replica.nodeID.rawValue))}"#.utf8), to: request)
+    }
+    router.get("/metrics") { request, _ in try await routes.metrics(request) }
+    let v1 = router.group("v1").add(middleware: BearerTokenMiddleware(tokens: configuration.tokens))
+    v1.get("node") { request, _ in try await routes.node(request) }
+    v1.post("pull") { request, _ in try await routes.pull(request) }
+    v1.post("push") { request, _ in try await routes.push(request) }
+    v1.get("conflicts") { request, _ in try await routes.conflicts(request) }
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "minga/\(replica.nodeID)"),
+        services: services,
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        logger: logger)
+}
+
+/// The handlers of the v1 endpoints.
+struct SyncRoutes: Sendable {
+    let replica: Replica
+    let configuration: ServerConfiguration
+    let metrics: SyncMetrics
+
+    /// A JSON (or text) answer, gzip-compressed when the client accepts it and it is worth it.
+    func respond(_ data: Data, to request: Request, contentType: String = "application/json") -> Response {
+        var headers: HTTPFields = [.contentType: contentType]
+        var buffer = ByteBuffer(bytes: data)
+        if data.count > 512, Gzip.accepts(request.headers[.acceptEncoding]), let compressed = try? Gzip.compress(buffer) {
+            buffer = compressed
+            headers[.contentEncoding] = "gzip"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+    }
+
+    func encode(_ value: some Encodable, to request: Request) throws -> Response {
+        respond(try JSONEncoder.wire.encode(value), to: request)
+    }
+
+    /// The request body, inflated when it came gzip-compressed; bounded either way.
+    func body(_ request: Request) async throws -> Data {
+        var request = request
+        let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+        guard let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" else { return Data(buffer: buffer) }
+        guard encoding == "gzip" else {
+            throw ErrorEnvelope(code: "malformed", message: "unsupported Content-Encoding \(encoding); use gzip or none")
+        }
+        return Data(buffer: try Gzip.decompress(buffer, limit: configuration.maxBodyBytes))
+    }
+
+    func node(_ request: Request) async throws -> Response {
+        try encode(NodeInfo(
+            nodeId: replica.nodeID, protocol: ChangeBatch.protocolVersion, schemaVersion: replica.schemaVersion,
+            vector: try await replica.vector(), acceptsEncodings: ["gzip"]), to: request)
+    }
+
+    func pull(_ request: Request) async throws -> Response {
+        let pull = try JSONDecoder.wire(PullRequest.self, from: try await body(request), what: "the pull request")
+        let limit = min(max(pull.limit ?? configuration.maxBatchChanges, 1), configuration.maxBatchChanges)
+        let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
+        let held = try await replica.vector()
+        let changes = try await replica.changes(above: pull.vector, limit: limit, maxBytes: maxBytes)
+        var reached = pull.vector
+        for change in changes { reached[change.origin] = max(reached[change.origin], change.seq) }
+        metrics.changesServed.increment(by: Int64(changes.count))
+        return try encode(PullResponse(protocol: ChangeBatch.protocolVersion, changes: changes, vector: held, more: !held.isIncluded(in: reached)), to: request)
+    }
+
+    func push(_ request: Request) async throws -> Response {
+        let batch = try JSONDecoder.wire(ChangeBatch.self, from: try await body(request), what: "the pushed batch")
+        guard batch.changes.count <= configuration.maxBatchChanges * 10 else {
+            throw ErrorEnvelope(code: "too_large", message: "a batch may carry at most \(configuration.maxBatchChanges * 10) changes; send smaller batches")
+        }
+        let result: ApplyResult
+        do { result = try await replica.apply(batch) } catch let error as MingaError {
+            throw ErrorEnvelope(code: "rejected", message: "batch refused: \(error.message)")
+        }
+        metrics.changesApplied.increment(by: Int64(result.applied))
+        return try encode(PushResponse(vector: result.vector, applied: result.applied, duplicates: result.duplicates, newConflicts: result.newConflicts), to: request)
+    }
+
+    func conflicts(_ request: Request) async throws -> Response {
+        let status = request.uri.queryParameters["status"].map(String.init) ?? "open"
+        guard ["open", "resolved", "all"].contains(status) else {
+            throw ErrorEnvelope(code: "malformed", message: "status must be open, resolved or all")
+        }
+        let list = try replica.conflicts(includeResolved: status != "open").filter { status != "resolved" || $0.conflict.status == .resolved }
+        return respond(Data(("[" + list.map(\.json).joined(separator: ",") + "]").utf8), to: request)
+    }
+
+    func metrics(_ request: Request) async throws -> Response {
+        metrics.openConflicts.set(Int64(try replica.status().openConflicts))
+        return respond(Data(metrics.text().utf8), to: request, contentType: "text/plain; version=0.0.4")
+    }
+}
+
+extension ErrorEnvelope: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch error.code {
+        case "unauthorized": return .unauthorized
+        case "too_large": return .contentTooLarge
+        case "not_found": return .notFound
+        case "rejected": return .unprocessableContent
+        case "unavailable": return .serviceUnavailable
+        default: return .badRequest
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = (try? JSONEncoder.wire.encode(self)) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Every error leaves as `{"error":{"code":…,"message":…}}`, whatever raised it.
+struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ErrorEnvelope {
+            logger.notice("\(request.method) \(request.uri.path): \(error.status.code) \(error.error.message)")
+            throw error
+        } catch let error as MingaError {
+            throw ErrorEnvelope(code: "malformed", message: error.message)
+        } catch is NIOTooManyBytesError {
+            throw ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node")
+        } catch let error as HTTPError {
+            let code = error.status == .notFound ? "not_found" : (error.status == .contentTooLarge ? "too_large" : "malformed")
+            throw ErrorEnvelope(code: code, message: error.body ?? error.status.reasonPhrase)
+        } catch let error as any HTTPResponseError {
+            throw ErrorEnvelope(code: error.status == .notFound ? "not_found" : "malformed", message: error.status.reasonPhrase)
+        } catch {
+            logger.error("\(request.method) \(request.uri.path) failed: \(error)")
+            throw ErrorEnvelope(code: "unavailable", message: "the node could not complete the request; try again")
+        }
+    }
+}
+
+/// Requires `Authorization: Bearer TOKEN` with one of the accepted tokens. Tokens are never logged.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let tokens: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !tokens.isEmpty else { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            Self.accepted(String(header.dropFirst(7)), tokens)
+        else {
+            throw ErrorEnvelope(code: "unauthorized", message: "this node requires a valid bearer token (Authorization: Bearer …)")
+        }
+        return try await next(request, context)
+    }
+
+    /// Compares against every token in full, so timing does not reveal a matching prefix.
+    static func accepted(_ candidate: String, _ tokens: Set<String>) -> Bool {
+        var found = false
+        let given = Array(candidate.utf8)
+        for token in tokens {
+            let expected = Array(token.utf8)
+            var difference = UInt8(given.count == expected.count ? 0 : 1)
+            for i in 0..<expected.count { difference |= expected[i] ^ (i < given.count ? given[i] : 0) }
+            if difference == 0 { found = true }
+        }
+        return found
+    }
+}

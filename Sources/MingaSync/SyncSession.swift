@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import MingaCore
+import MingaStore
+
+/// What one sync with one peer did.
+public struct SyncSummary: Sendable {
+    public var peer: String
+    public var peerNode: NodeID?
+    public var received = 0
+    public var sent = 0
+    public var newConflicts = 0
+    public var rounds = 0
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    public var duration: Duration = .zero
+    /// Why the sync failed, in words; `nil` when it succeeded.
+    public var error: String?
+
+    public var succeeded: Bool { error == nil }
+}
+
+/// One sync with one peer: pull then push in bounded batches, each batch applied in one
+/// transaction that advances the vector, repeated until neither side has more. Interrupted
+/// at any point, it resumes from the vectors next time.
+public struct SyncSession: Sendable {
+    public let replica: Replica
+    public let client: PeerClient
+    public var batchSize = 500
+    public var maxBatchBytes = 2 << 20
+    public var metrics: SyncMetrics?
+    public var logger: Logger
+
+    public init(replica: Replica, client: PeerClient, metrics: SyncMetrics? = nil, logger: Logger) {
+        self.replica = replica
+        self.client = client
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async -> SyncSummary {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var summary = SyncSummary(peer: client.url)
+        var state = (try? replica.peer(url: client.url)) ?? PeerState(url: client.url)
+        state.lastAttempt = Date()
+        var traffic = PeerClient.Traffic()
+        do {
+            try await exchange(&summary, &state, &traffic)
+            state.lastSuccess = Date()
+            state.lastError = nil
+        } catch {
+            summary.error = (error as? MingaError)?.message ?? String(describing: error)
+            state.lastError = summary.error
+            logger.warning("sync with \(client.url) failed: \(summary.error!)")
+        }
+        summary.bytesSent = traffic.sent
+        summary.bytesReceived = traffic.received
+        summary.duration = clock.now - start
+        try? await replica.recordPeer(state)
+        metrics?.syncRound(peer: client.url, ok: summary.succeeded)
+        metrics?.wireBytes(peer: client.url, sent: traffic.sent, received: traffic.received)
+        return summary
+    }
+
+    func exchange(_ summary: inout SyncSummary, _ state: inout PeerState, _ traffic: inout PeerClient.Traffic) async throws {
+        let info = try await client.node(&traffic)
+        guard info.protocol == ChangeBatch.protocolVersion else {
+            throw MingaError("peer \(client.url) speaks protocol \(info.protocol), this node speaks \(ChangeBatch.protocolVersion)")
+        }
+        guard info.schemaVersion == replica.schemaVersion else {
+            throw MingaError("peer \(client.url) (\(info.nodeId)) has schema \(info.schemaVersion), this node has \(replica.schemaVersion); nodes that sync must be created from the same schema file")
+        }
+        guard info.nodeId != replica.nodeID else {
+            throw MingaError("peer \(client.url) is this very node (\(info.nodeId)); check the --peer address")
+        }
+        summary.peerNode = info.nodeId
+        state.nodeID = info.nodeId
+        state.vector = info.vector
+        let gzip = info.acceptsEncodings.contains("gzip")
+        var peerVector = info.vector
+        // A round is a full pull then a full push; another round only if the peer had news.
+        for _ in 0..<16 {
+            summary.rounds += 1
+            var movement = 0
+            while true {
+                let local = try await replica.vector()
+                let answer = try await client.pull(PullRequest(vector: local, limit: batchSize, maxBytes: maxBatchBytes), gzip: gzip, traffic: &traffic)
+                peerVector = answer.vector
+                state.vector = peerVector
+                if !answer.changes.isEmpty {
+                    let result = try await replica.apply(ChangeBatch(changes: answer.changes))
+                    summary.received += result.applied
+                    summary.newConflicts += result.newConflicts
+                    movement += result.applied
+                    metrics?.changesApplied.increment(by: Int64(result.applied))
+                }
+                if !answer.more || answer.changes.isEmpty { break }
+            }
+            while true {
+                let changes = try await replica.changes(above: peerVector, limit: batchSize, maxBytes: maxBatchBytes)
+                if changes.isEmpty { break }
+                let answer = try await client.push(ChangeBatch(changes: changes), gzip: gzip, traffic: &traffic)
+                summary.sent += answer.applied
+                movement += answer.applied
+                let reached = changes.reduce(into: peerVector) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
+                guard reached.isIncluded(in: answer.vector) else {
+                    throw MingaError("peer \(client.url) accepted a batch but its vector does not include it")
+                }
+                peerVector = answer.vector
+                state.vector = answer.vector
+            }
+            if movement == 0 { break }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import MingaCore
+import MingaStore
+import MingaSync
+
+/// Options shared by `serve` and `sync` for reaching peers.
+struct PeerOptions: ParsableArguments {
+    @Option(name: .customLong("peer"), help: ArgumentHelp("A peer node's base URL, e.g. http://10.0.0.5:8701 (repeatable).", valueName: "url"))
+    var peers: [String] = []
+
+    @Option(help: ArgumentHelp("A file of `URL TOKEN` lines: the bearer token to send to each peer.", valueName: "file"))
+    var peerTokens: String?
+
+    func validate() throws {
+        for url in peers where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("peer \(url) must be an http:// or https:// URL")
+        }
+    }
+
+    func tokens() throws -> [String: String] {
+        guard let peerTokens else { return [:] }
+        guard let text = try? String(contentsOfFile: peerTokens, encoding: .utf8) else {
+            throw MingaError("cannot read the peer token file \(peerTokens)")
+        }
+        var tokens: [String: String] = [:]
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let parts = trimmed.split(separator: " ", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw MingaError("\(peerTokens), line \(number + 1): expected `URL TOKEN`")
+            }
+            tokens[PeerOptions.normalize(parts[0])] = parts[1]
+        }
+        return tokens
+    }
+
+    static func normalize(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
+
+    func clients() throws -> [PeerClient] {
+        let tokens = try tokens()
+        return peers.map { PeerClient(url: $0, token: tokens[PeerOptions.normalize($0)]) }
+    }
+}
+
+func makeLogger(_ level: String) -> Logger {
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    var logger = Logger(label: "minga")
+    logger.logLevel = Logger.Level(rawValue: level) ?? .info
+    return logger
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve this node to its peers over HTTP, and sync with peers in the background.",
+        discussion: """
+            Peers pull and push changes with the v1 protocol (protocol/openapi.yaml). With
+            --peer and --sync-interval the node also syncs with each peer on that interval and
+            soon after every local write; a peer that fails is retried with growing delays
+            (capped at 5 minutes) without holding up the others. SIGTERM or Ctrl-C stops the
+            server gracefully: a batch in flight is either committed whole or not at all.
+
+            With --token-file, the sync and conflict endpoints require `Authorization: Bearer
+            TOKEN` with one of the file's tokens (one per line). /health and /metrics stay open.
+            """
+    )
+
+    @OptionGroup var replica: ReplicaOptions
+    @OptionGroup var peerOptions: PeerOptions
+    @Option(help: "The address to listen on.") var host = "127.0.0.1"
+    @Option(help: "The port to listen on (0 picks a free one).") var port = 8701
+    @Option(help: ArgumentHelp("Seconds between background syncs with each --peer.", valueName: "seconds")) var syncInterval: Double = 30
+    @Option(help: ArgumentHelp("A file of accepted bearer tokens, one per line.", valueName: "file")) var tokenFile: String?
+    @Option(help: ArgumentHelp("Largest request body accepted, in bytes.", valueName: "bytes")) var maxBodyBytes = 16 << 20
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        guard syncInterval >= 0.1 else { throw ValidationError("--sync-interval must be at least 0.1 seconds") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+    }
+
+    func run() async throws {
+        let logger = makeLogger(logLevel)
+        var server = ServerConfiguration()
+        var daemon: SyncDaemon?
+        var replica: Replica?
+        try operate {
+            let r = try self.replica.open()
+            replica = r
+            server.host = host
+            server.port = port
+            server.maxBodyBytes = maxBodyBytes
+            if let tokenFile {
+                guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                    throw MingaError("cannot read the token file \(tokenFile)")
+                }
+                server.tokens = Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
+                guard !server.tokens.isEmpty else { throw MingaError("the token file \(tokenFile) holds no tokens") }
+            }
+            let clients = try peerOptions.clients()
+            if !clients.isEmpty {
+                daemon = SyncDaemon(replica: r, clients: clients, interval: .milliseconds(Int(syncInterval * 1000)), metrics: metrics, logger: logger)
+            }
+        }
+        guard let replica else { return }
+        let node = replica.nodeID
+        let listenHost = host
+        let app = buildApplication(
+            replica: replica, configuration: server, metrics: metrics, logger: logger, services: daemon.map { [$0] } ?? [],
+            onServerRunning: { port in
+                // Scripts and tests wait for this line to learn the port.
+                FileHandle.standardOutput.write(Data("minga: node \(node) listening on http://\(listenHost):\(port)\n".utf8))
+            })
+        do {
+            try await app.runService()
+        } catch {
+            printErr("minga: the server stopped: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    var metrics: SyncMetrics { Serve.sharedMetrics }
+    static let sharedMetrics = SyncMetrics()
+}
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sync with peers now: pull then push, until neither side has more.",
+        discussion: """
+            Each peer in turn; a peer that fails is reported and the others still sync. Prints a
+            line per peer (changes received and sent, new conflicts, bytes on the wire,
+            duration) and exits 1 if any peer failed. Safe to run while `minga serve` runs on the
+            same replica, and safe to interrupt: the next sync resumes where this one stopped.
+            """
+    )
+
+    @OptionGroup var replica: ReplicaOptions
+    @OptionGroup var peerOptions: PeerOptions
+    @Flag(help: "Print a JSON array of per-peer summaries.") var json = false
+
+    func validate() throws {
+        guard !peerOptions.peers.isEmpty else { throw ValidationError("give at least one --peer URL") }
+    }
+
+    func run() async throws {
+        var summaries: [SyncSummary] = []
+        var failed = false
+        var loaded: (Replica, [PeerClient])?
+        try operate { loaded = (try replica.open(), try peerOptions.clients()) }
+        guard let (r, clients) = loaded else { return }
+        var logger = Logger(label: "minga")
+        logger.logLevel = .critical
+        for client in clients {
+            let summary = await SyncSession(replica: r, client: client, logger: logger).run()
+            summaries.append(summary)
+            failed = failed || !summary.succeeded
+            if !json { print(Sync.line(summary)) }
+        }
+        if json { print("[" + summaries.map(Sync.json).joined(separator: ",") + "]") }
+        if failed { throw ExitCode.failure }
+    }
+
+    static func seconds(_ d: Duration) -> String {
+        String(format: "%.2fs", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+    }
+
+    static func line(_ s: SyncSummary) -> String {
+        let who = s.peerNode.map { "\(s.peer) (\($0))" } ?? s.peer
+        if let error = s.error { return "\(who): FAILED after \(seconds(s.duration)): \(error)" }
+        return "\(who): received \(s.received), sent \(s.sent), \(s.newConflicts) new conflicts, "
+            + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
+    }
+
+    static func json(_ s: SyncSummary) -> String {
+        "{\"peer\":\(JSONText.quote(s.peer)),\"nodeId\":\(s.peerNode.map { JSONText.quote($0.rawValue) } ?? "null"),"
+            + "\"ok\":\(s.succeeded),\"received\":\(s.received),\"sent\":\(s.sent),\"newConflicts\":\(s.newConflicts),"
+            + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(seconds(s.duration).dropLast()),"
+            + "\"error\":\(s.error.map(JSONText.quote) ?? "null")}"
+    }
+}
