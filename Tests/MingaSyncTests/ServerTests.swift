@@ -1,0 +1,157 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MingaCore
+import MingaStore
+@testable import MingaSync
+import NIOCore
+import Testing
+
+enum Fixture {
+    static let schema = "CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER);"
+
+    static func replica(_ id: String) throws -> Replica {
+        try Replica.inMemory(nodeID: try NodeID(id), schemaSQL: schema)
+    }
+
+    static func app(_ replica: Replica, _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configure(&configuration)
+        return buildApplication(replica: replica, configuration: configuration, metrics: SyncMetrics(), logger: Logger(label: "test"))
+    }
+
+    static func json(_ value: some Encodable) throws -> ByteBuffer {
+        ByteBuffer(bytes: try JSONEncoder.wire.encode(value))
+    }
+}
+
+@Suite struct ServerTests {
+    @Test func badInputIsRefusedWholeWithTheEnvelopeAndChangesNothing() async throws {
+        let source = try Fixture.replica("mx.amexcid")
+        for i in 0..<3 { try source.put(table: "initiatives", row: ["id": .text("k\(i)"), "title": .text(String(repeating: "x", count: 50))]) }
+        let changes = try await source.changes(above: VersionVector(), limit: 1000, maxBytes: 1 << 30)
+        var unknownTable = changes[1]
+        unknownTable.table = "nowhere"
+        let node = try Fixture.replica("co.apc")
+        try node.put(table: "initiatives", row: ["id": .text("local")])
+        let before = (try node.dump(), try await node.vector())
+        let big = ByteBuffer(bytes: Array(repeating: UInt8(ascii: " "), count: 10_000))
+        let bomb = try Gzip.compress(ByteBuffer(bytes: Array(repeating: UInt8(ascii: " "), count: 1_000_000)))
+        let cases: [(String, ByteBuffer, HTTPFields, HTTPResponse.Status, String)] = [
+            ("not JSON", ByteBuffer(string: "{not json"), [:], .badRequest, "malformed"),
+            ("missing changes", ByteBuffer(string: #"{"protocol":1}"#), [:], .badRequest, "malformed"),
+            ("future protocol", ByteBuffer(string: #"{"protocol":2,"changes":[]}"#), [:], .badRequest, "malformed"),
+            ("bad value", ByteBuffer(string: #"{"protocol":1,"changes":[{"origin":"Bad Node","seq":1}]}"#), [:], .badRequest, "malformed"),
+            ("sequence gap", try Fixture.json(ChangeBatch(changes: [changes[0], changes[2]])), [:], .unprocessableContent, "rejected"),
+            ("unknown table", try Fixture.json(ChangeBatch(changes: [changes[0], unknownTable])), [:], .unprocessableContent, "rejected"),
+            ("too large", big, [:], .contentTooLarge, "too_large"),
+            ("gzip bomb", bomb, [.contentEncoding: "gzip"], .contentTooLarge, "too_large"),
+            ("not gzip", ByteBuffer(string: "plain"), [.contentEncoding: "gzip"], .badRequest, "malformed"),
+            ("unknown encoding", ByteBuffer(string: "{}"), [.contentEncoding: "br"], .badRequest, "malformed"),
+        ]
+        try await Fixture.app(node) { $0.maxBodyBytes = 4096 }.test(.router) { client in
+            for (name, body, headers, status, code) in cases {
+                do {
+                    let response = try await client.execute(uri: "/v1/push", method: .post, headers: headers, body: body)
+                    #expect(response.status == status, "\(name)")
+                    let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: Data(buffer: response.body))
+                    #expect(envelope?.error.code == code, "\(name): \(String(buffer: response.body))")
+                    #expect(envelope?.error.message.isEmpty == false)
+                }
+            }
+            do {
+                let response = try await client.execute(uri: "/v1/pull", method: .post, body: ByteBuffer(string: #"{"vector":{"X":1}}"#))
+                #expect(response.status == .badRequest)
+            }
+            do {
+                let response = try await client.execute(uri: "/v1/nothing", method: .get)
+                #expect(response.status == .notFound)
+                #expect(try JSONDecoder().decode(ErrorEnvelope.self, from: Data(buffer: response.body)).error.code == "not_found")
+            }
+        }
+        #expect(try node.dump() == before.0)
+        #expect(try await node.vector() == before.1)
+    }
+
+    @Test func pullServesBoundedBatchesInOrderAndSaysWhetherMoreRemain() async throws {
+        let node = try Fixture.replica("mx.amexcid")
+        for i in 0..<25 { try node.put(table: "initiatives", row: ["id": .text("k\(i)")]) }
+        let receiver = try Fixture.replica("co.apc")
+        try await Fixture.app(node) { $0.maxBatchChanges = 10 }.test(.router) { client in
+            var pulls = 0
+            while true {
+                let request = try Fixture.json(PullRequest(vector: try await receiver.vector(), limit: 50))
+                let response = try await client.execute(uri: "/v1/pull", method: .post, body: request)
+                let answer = try JSONDecoder().decode(PullResponse.self, from: Data(buffer: response.body))
+                pulls += 1
+                #expect(answer.changes.count <= 10, "the server's own limit bounds the batch")
+                _ = try await receiver.apply(ChangeBatch(changes: answer.changes))
+                if !answer.more { break }
+            }
+            #expect(pulls == 3)
+        }
+        #expect(try receiver.dump() == node.dump())
+    }
+
+    @Test func bodiesTravelGzipCompressedBothWays() async throws {
+        let source = try Fixture.replica("mx.amexcid")
+        for i in 0..<40 { try source.put(table: "initiatives", row: ["id": .text("k\(i)"), "title": .text("Cooperación Sur-Sur \(i)")]) }
+        let node = try Fixture.replica("co.apc")
+        let batch = try JSONEncoder.wire.encode(ChangeBatch(changes: try await source.changes(above: VersionVector(), limit: 1000, maxBytes: 1 << 30)))
+        let compressed = try Gzip.compress(ByteBuffer(bytes: batch))
+        #expect(compressed.readableBytes * 3 < batch.count, "change batches compress well")
+        try await Fixture.app(node).test(.router) { client in
+            do {
+                let response = try await client.execute(uri: "/v1/push", method: .post, headers: [.contentEncoding: "gzip"], body: compressed)
+                #expect(response.status == .ok)
+                #expect(try JSONDecoder().decode(PushResponse.self, from: Data(buffer: response.body)).applied == 40)
+            }
+            let pull = try Fixture.json(PullRequest(vector: VersionVector()))
+            do {
+                let response = try await client.execute(uri: "/v1/pull", method: .post, headers: [.acceptEncoding: "gzip"], body: pull)
+                #expect(response.headers[.contentEncoding] == "gzip")
+                let inflated = try Gzip.decompress(response.body, limit: 1 << 20)
+                #expect(try JSONDecoder().decode(PullResponse.self, from: Data(buffer: inflated)).changes.count == 40)
+            }
+            do {
+                let response = try await client.execute(uri: "/v1/pull", method: .post, body: pull)
+                #expect(response.headers[.contentEncoding] == nil, "no gzip unless the client accepts it")
+            }
+        }
+        #expect(try node.dump() == source.dump())
+    }
+
+    @Test func tokensGuardTheSyncAndConflictEndpointsOnly() async throws {
+        let node = try Fixture.replica("mx.amexcid")
+        try await Fixture.app(node) { $0.tokens = ["s3cret", "other"] }.test(.router) { client in
+            for uri in ["/v1/node", "/v1/conflicts"] {
+                for headers: HTTPFields in [[:], [.authorization: "Bearer wrong"], [.authorization: "Bearer s3cre"], [.authorization: "s3cret"]] {
+                    do {
+                        let response = try await client.execute(uri: uri, method: .get, headers: headers)
+                        #expect(response.status == .unauthorized)
+                        #expect(try JSONDecoder().decode(ErrorEnvelope.self, from: Data(buffer: response.body)).error.code == "unauthorized")
+                    }
+                }
+                do { let response = try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer s3cret"]); #expect(response.status == .ok) }
+            }
+            do { let response = try await client.execute(uri: "/v1/push", method: .post, body: ByteBuffer(string: "{}")); #expect(response.status == .unauthorized) }
+            do { let response = try await client.execute(uri: "/health", method: .get); #expect(response.status == .ok) }
+            do {
+                let response = try await client.execute(uri: "/metrics", method: .get)
+                #expect(String(buffer: response.body).contains("minga_open_conflicts"))
+            }
+        }
+    }
+
+    @Test func backoffGrowsIsCappedAndJittered() {
+        let interval = Duration.seconds(2), cap = Duration.seconds(60)
+        #expect(SyncDaemon.backoff(failures: 1, interval: interval, cap: cap, jitter: 1) == .seconds(2))
+        #expect(SyncDaemon.backoff(failures: 3, interval: interval, cap: cap, jitter: 1) == .seconds(8))
+        #expect(SyncDaemon.backoff(failures: 30, interval: interval, cap: cap, jitter: 1) == cap)
+        #expect(SyncDaemon.backoff(failures: 3, interval: interval, cap: cap, jitter: 0.5) == .seconds(4))
+        #expect(SyncDaemon.backoff(failures: 3, interval: interval, cap: cap, jitter: 0.1) == .seconds(4), "jitter never shrinks below half")
+    }
+}
