@@ -70,6 +70,7 @@ public struct SyncDaemon: Service {
             }
             seen = generation
             let summary = await session.run()
+            if Task.isCancelled { break }
             if summary.succeeded {
                 if failures > 0 { logger.info("peer \(client.url) is back") }
                 failures = 0
@@ -80,7 +81,8 @@ public struct SyncDaemon: Service {
             } else {
                 failures += 1
                 let delay = SyncDaemon.backoff(failures: failures, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0.5...1))
-                logger.warning("will retry \(client.url) in \(delay) (attempt \(failures) failed)")
+                let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+                logger.warning("will retry \(client.url) in \(String(format: "%.1f", seconds)) s (attempt \(failures) failed)")
                 due = clock.now + delay
             }
         }

@@ -51,6 +51,11 @@ public struct SyncSession: Sendable {
             state.lastError = nil
         } catch {
             summary.error = (error as? MingaError)?.message ?? String(describing: error)
+            if Task.isCancelled {
+                // Shutting down: whatever committed stays committed; that is not the peer's fault.
+                summary.error = "cancelled"
+                return summary
+            }
             state.lastError = summary.error
             logger.warning("sync with \(client.url) failed: \(summary.error!)")
         }
