@@ -62,7 +62,8 @@ enum SQL {
 }
 
 extension Value {
-    init(_ dbValue: DatabaseValue) {
+    /// Conversions to and from GRDB, exact for every storage class.
+    public init(_ dbValue: DatabaseValue) {
         switch dbValue.storage {
         case .null: self = .null
         case .int64(let i): self = .integer(i)
@@ -72,7 +73,7 @@ extension Value {
         }
     }
 
-    var databaseValue: DatabaseValue {
+    public var databaseValue: DatabaseValue {
         switch self {
         case .null: return .null
         case .integer(let i): return i.databaseValue

@@ -80,7 +80,7 @@ import Testing
         let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
         for (i, value) in values.enumerated() {
             try mx.writer.write { db in
-                try db.execute(sql: "INSERT INTO initiatives(id, doc) VALUES (?, ?)", arguments: ["k\(i)", value == .null ? DatabaseValue.null : valueDB(value)])
+                try db.execute(sql: "INSERT INTO initiatives(id, doc) VALUES (?, ?)", arguments: ["k\(i)", value.databaseValue])
             }
         }
         // Through the wire encoding, into another replica.
@@ -100,16 +100,6 @@ import Testing
             op: .insert, columns: ["title": .text("a\u{0}b")])
         let error = #expect(throws: MingaError.self) { try mx.apply(ChangeBatch(changes: [change])) }
         #expect(error?.message.contains("NUL") == true)
-    }
-
-    func valueDB(_ value: Value) -> DatabaseValue {
-        switch value {
-        case .null: return .null
-        case .integer(let i): return i.databaseValue
-        case .real(let d): return d.databaseValue
-        case .text(let s): return s.databaseValue
-        case .blob(let b): return b.databaseValue
-        }
     }
 
     @Test func putUpdatesOnlyTheGivenColumns() throws {
