@@ -13,13 +13,14 @@ public enum Value: Sendable, CustomStringConvertible {
     case text(String)
     case blob(Data)
 
-    /// The form people and scripts read (`get`, `dump`, `--json`): integers and reals as
-    /// JSON numbers (a real always shows a `.` or an exponent), blobs as `{"blob":"…"}`.
+    /// The form people and scripts read (`get`, `dump`, `--json`): integers and finite reals as
+    /// JSON numbers (a real always shows a `.` or an exponent), blobs as `{"blob":"…"}`, and
+    /// infinities as `{"real":"inf"}`.
     public var plainJSON: String {
         switch self {
         case .null: return "null"
         case .integer(let i): return String(i)
-        case .real(let d): return Value.realText(d)
+        case .real(let d): return d.isFinite ? Value.realText(d) : wireJSON  // JSON has no infinity
         case .text(let s): return JSONText.quote(s)
         case .blob(let b): return "{\"blob\":\(JSONText.quote(b.base64EncodedString()))}"
         }

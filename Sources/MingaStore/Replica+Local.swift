@@ -33,6 +33,9 @@ extension Replica {
         }
         let others = table.nonKeyColumns.filter { row[$0] != nil }
         return try writer.write { db in
+            if let violation = try codeViolations(db, table: name, row: row).first {
+                throw MingaError("\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them")
+            }
             let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
             let keyArgs = key.map(\.databaseValue)
             let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(match))", arguments: StatementArguments(keyArgs))!

@@ -141,7 +141,9 @@ extension ErrorEnvelope: HTTPResponseError {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = (try? JSONEncoder.wire.encode(self)) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"minga\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

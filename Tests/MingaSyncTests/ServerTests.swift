@@ -155,3 +155,10 @@ enum Fixture {
         #expect(SyncDaemon.backoff(failures: 3, interval: interval, cap: cap, jitter: 0.1) == .seconds(4), "jitter never shrinks below half")
     }
 }
+
+@Suite struct GzipNegotiationTests {
+    @Test(arguments: [("gzip", true), ("deflate, gzip;q=0.5", true), ("gzip;q=0", false), ("GZIP", true), ("br", false), ("", false)])
+    func acceptEncodingIsRead(_ header: String, _ accepted: Bool) {
+        #expect(Gzip.accepts(header) == accepted)
+    }
+}

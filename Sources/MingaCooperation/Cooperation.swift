@@ -1,0 +1,47 @@
+import Foundation
+import MingaCore
+import MingaStore
+
+/// The cooperation registry: Minga's default schema and the rules that tie its columns to
+/// the IATI codelists.
+public enum Cooperation {
+    /// Which column holds codes of which IATI codelist (optionally only for rows where other
+    /// columns hold given values, e.g. sector codes under vocabulary 1).
+    public static let codeRules: [CodeRule] = [
+        CodeRule(table: "organisation", column: "type", list: "OrganisationType"),
+        CodeRule(table: "organisation", column: "country", list: "Country"),
+        CodeRule(table: "initiative", column: "reporting_org_type", list: "OrganisationType"),
+        CodeRule(table: "initiative", column: "default_currency", list: "Currency"),
+        CodeRule(table: "initiative", column: "status", list: "ActivityStatus"),
+        CodeRule(table: "initiative", column: "collaboration_type", list: "CollaborationType"),
+        CodeRule(table: "initiative", column: "flow_type", list: "FlowType"),
+        CodeRule(table: "initiative", column: "finance_type", list: "FinanceType"),
+        CodeRule(table: "initiative", column: "aid_type", list: "AidType"),
+        CodeRule(table: "initiative", column: "sdg_main", list: "UNSDG-Goals"),
+        CodeRule(table: "initiative", column: "sdg_secondary", list: "UNSDG-Goals"),
+        CodeRule(table: "participation", column: "iati_role", list: "OrganisationRole"),
+        CodeRule(table: "participation", column: "org_type", list: "OrganisationType"),
+        CodeRule(table: "recipient_country", column: "country", list: "Country"),
+        CodeRule(table: "recipient_region", column: "region", list: "Region", when: ["vocabulary": "1"]),
+        CodeRule(table: "classification", column: "vocabulary", list: "SectorVocabulary", when: ["scheme": "sector"]),
+        CodeRule(table: "classification", column: "code", list: "Sector", when: ["scheme": "sector", "vocabulary": "1"]),
+        CodeRule(table: "classification", column: "code", list: "UNSDG-Goals", when: ["scheme": "sector", "vocabulary": "7"]),
+        CodeRule(table: "financing_instrument", column: "currency", list: "Currency"),
+        CodeRule(table: "instrument_member", column: "currency", list: "Currency"),
+        CodeRule(table: "instrument_financing", column: "currency", list: "Currency"),
+        CodeRule(table: "flow", column: "transaction_type", list: "TransactionType"),
+        CodeRule(table: "flow", column: "budget_type", list: "BudgetType"),
+        CodeRule(table: "flow", column: "budget_status", list: "BudgetStatus"),
+        CodeRule(table: "flow", column: "currency", list: "Currency"),
+    ]
+
+    /// Creates a replica with the cooperation schema and its reference data.
+    public static func createReplica(at path: String, nodeID: NodeID) throws -> Replica {
+        let replica = try Replica.create(at: path, nodeID: nodeID, schemaSQL: schemaSQL)
+        try replica.installReferenceData(codelists: Codelists.items.map { CodelistItem(list: $0.0, code: $0.1, name: $0.2) }, rules: codeRules)
+        return replica
+    }
+}
+
+/// The IATI codelists shipped with Minga (CC BY 4.0, IATI Standard).
+public enum Codelists {}
