@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
@@ -42,10 +43,16 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
+        // The cooperation registry: default schema, IATI codelists, IATI XML and CSV.
+        .target(
+            name: "MingaCooperation",
+            dependencies: ["MingaCore", "MingaStore", .product(name: "CSV", package: "CSV.swift")],
+            exclude: ["Resources"]
+        ),
         .executableTarget(
             name: "minga",
             dependencies: [
-                "MingaCore", "MingaStore", "MingaSync",
+                "MingaCore", "MingaStore", "MingaSync", "MingaCooperation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -72,6 +79,10 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
+        ),
+        .testTarget(
+            name: "MingaCooperationTests",
+            dependencies: ["MingaCore", "MingaStore", "MingaCooperation"]
         ),
         .testTarget(
             name: "EndToEndTests",

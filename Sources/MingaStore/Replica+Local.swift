@@ -20,42 +20,13 @@ extension Replica {
     /// Returns whether a new row was inserted.
     @discardableResult
     public func put(table name: String, row: [String: Value]) throws -> Bool {
-        let table = try table(named: name)
-        for column in row.keys where table.position(of: column) == nil {
-            throw MingaError("unknown column \(column) in table \(name); its columns are \(table.columns.joined(separator: ", "))")
-        }
-        var key: [Value] = []
-        for column in table.keyColumns {
-            guard let value = row[column], value != .null else {
-                throw MingaError("the row needs its key column \(column) (key of \(name): \(table.keyColumns.joined(separator: ", ")))")
-            }
-            key.append(value)
-        }
-        let others = table.nonKeyColumns.filter { row[$0] != nil }
-        return try writer.write { db in
-            if let violation = try codeViolations(db, table: name, row: row).first {
-                throw MingaError("\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them")
-            }
-            let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
-            let keyArgs = key.map(\.databaseValue)
-            let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(match))", arguments: StatementArguments(keyArgs))!
-            do {
-                if exists {
-                    guard !others.isEmpty else { return false }
-                    try db.execute(
-                        sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(match)",
-                        arguments: StatementArguments(others.map { row[$0]!.databaseValue } + keyArgs))
-                } else {
-                    let columns = table.keyColumns + others
-                    try db.execute(
-                        sql: "INSERT INTO \(SQL.id(name))(\(columns.map(SQL.id).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))",
-                        arguments: StatementArguments(columns.map { row[$0]!.databaseValue }))
-                }
-            } catch let error as DatabaseError {
-                throw MingaError("\(name): \(error.message ?? "\(error)")")
-            }
-            return !exists
-        }
+        try transaction { try $0.put(table: name, row: row) }
+    }
+
+    /// Runs `body` in one write transaction: everything it writes is captured, and an error
+    /// thrown anywhere leaves nothing behind (importers use this for whole files).
+    public func transaction<T>(_ body: (LocalTransaction) throws -> T) throws -> T {
+        try writer.write { db in try body(LocalTransaction(replica: self, db: db)) }
     }
 
     /// Parses an operator's key argument: a JSON array for composite keys, else the text of a single key.
@@ -88,12 +59,7 @@ extension Replica {
     /// Deletes a row by key; returns whether there was one.
     @discardableResult
     public func delete(table name: String, key: [Value]) throws -> Bool {
-        let table = try table(named: name)
-        return try writer.write { db in
-            let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
-            try db.execute(sql: "DELETE FROM \(SQL.id(name)) WHERE \(match)", arguments: StatementArguments(key.map(\.databaseValue)))
-            return db.changesCount > 0
-        }
+        try transaction { try $0.delete(table: name, key: key) }
     }
 
     /// Runs a read-only query; returns column names and rows.
@@ -177,5 +143,70 @@ public struct PlainValue: Decodable, Sendable {
         } catch let error as DecodingError {
             throw MingaError("the row is not a JSON object of column values: \(error.explanation)")
         }
+    }
+}
+
+/// Writes inside one transaction, through SQL so that the triggers capture them.
+public struct LocalTransaction {
+    let replica: Replica
+    let db: Database
+
+    /// Inserts a row, or updates only the given columns of an existing one; refuses unknown
+    /// columns, a missing key, and codes that are not in their codelist.
+    @discardableResult
+    public func put(table name: String, row: [String: Value]) throws -> Bool {
+        let table = try replica.table(named: name)
+        for column in row.keys where table.position(of: column) == nil {
+            throw MingaError("unknown column \(column) in table \(name); its columns are \(table.columns.joined(separator: ", "))")
+        }
+        var key: [Value] = []
+        for column in table.keyColumns {
+            guard let value = row[column], value != .null else {
+                throw MingaError("the row needs its key column \(column) (key of \(name): \(table.keyColumns.joined(separator: ", ")))")
+            }
+            key.append(value)
+        }
+        if let violation = try replica.codeViolations(db, table: name, row: row).first {
+            throw MingaError("\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them")
+        }
+        let others = table.nonKeyColumns.filter { row[$0] != nil }
+        let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
+        let keyArgs = key.map(\.databaseValue)
+        let exists = try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(match))"), arguments: StatementArguments(keyArgs))!
+        do {
+            if exists {
+                guard !others.isEmpty else { return false }
+                try db.cachedStatement(sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(match)")
+                    .execute(arguments: StatementArguments(others.map { row[$0]!.databaseValue } + keyArgs))
+            } else {
+                let columns = table.keyColumns + others
+                try db.cachedStatement(sql: "INSERT INTO \(SQL.id(name))(\(columns.map(SQL.id).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
+                    .execute(arguments: StatementArguments(columns.map { row[$0]!.databaseValue }))
+            }
+        } catch let error as DatabaseError {
+            throw MingaError("\(name): \(error.message ?? "\(error)")")
+        }
+        return !exists
+    }
+
+    /// Deletes a row by key; returns whether there was one.
+    @discardableResult
+    public func delete(table name: String, key: [Value]) throws -> Bool {
+        let table = try replica.table(named: name)
+        let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
+        try db.cachedStatement(sql: "DELETE FROM \(SQL.id(name)) WHERE \(match)").execute(arguments: StatementArguments(key.map(\.databaseValue)))
+        return db.changesCount > 0
+    }
+
+    /// Rows of a table whose `column` equals `value` (e.g. every child row of one initiative),
+    /// as column/value maps.
+    public func rows(table name: String, where column: String, equals value: Value) throws -> [[String: Value]] {
+        let table = try replica.table(named: name)
+        guard table.position(of: column) != nil else { throw MingaError("unknown column \(column) in table \(name)") }
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(SQL.id(column)) = ? ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"),
+            arguments: [value.databaseValue])
+        return rows.map { row in Dictionary(uniqueKeysWithValues: table.columns.enumerated().map { ($1, Value(row[$0] as DatabaseValue)) }) }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MingaCore
+import MingaCooperation
 import MingaStore
 
 struct Init: AsyncParsableCommand {
@@ -13,7 +14,10 @@ struct Init: AsyncParsableCommand {
             on: a text key such as an IATI identifier or a UUID, or a composite key. A rowid
             (INTEGER PRIMARY KEY) is refused, since two nodes would number rows on their own.
 
-            All nodes that sync with each other must be created from the same schema file.
+            Without --schema, the node holds the cooperation registry (organisations,
+            initiatives, participation, recipient countries and regions, classifications,
+            financing instruments and flows), with the IATI codelists as reference data.
+            All nodes that sync with each other must be created from the same schema.
             """
     )
 
@@ -22,16 +26,21 @@ struct Init: AsyncParsableCommand {
     @Option(help: ArgumentHelp("This node's id: 1-63 characters of a-z, 0-9, '.', '-' (e.g. mx.amexcid).", valueName: "id"))
     var nodeID: String
 
-    @Option(help: ArgumentHelp("An SQL file of CREATE TABLE (and CREATE INDEX / VIEW) statements.", valueName: "file.sql"))
-    var schema: String
+    @Option(help: ArgumentHelp("`cooperation` (the default: the South-South cooperation registry with IATI codelists), or an SQL file of CREATE TABLE (and CREATE INDEX / VIEW) statements.", valueName: "cooperation|file.sql"))
+    var schema = "cooperation"
 
     func run() async throws {
         try operate {
             let node = try NodeID(nodeID)
-            guard let sql = try? String(contentsOfFile: schema, encoding: .utf8) else {
-                throw MingaError("cannot read the schema file \(schema)")
+            let created: Replica
+            if schema == "cooperation" {
+                created = try Cooperation.createReplica(at: replica.path, nodeID: node)
+            } else {
+                guard let sql = try? String(contentsOfFile: schema, encoding: .utf8) else {
+                    throw MingaError("cannot read the schema file \(schema)")
+                }
+                created = try Replica.create(at: replica.path, nodeID: node, schemaSQL: sql)
             }
-            let created = try Replica.create(at: replica.path, nodeID: node, schemaSQL: sql)
             print("created replica \(replica.path) for node \(node)")
             print("tracked tables: " + created.tableNames.map { name in
                 "\(name) (key: \(created.tables[name]!.keyColumns.joined(separator: ", ")))"
