@@ -14,7 +14,14 @@ public final class PeerClient: Sendable {
     let maxResponseBytes: Int
     let timeout: TimeAmount
 
-    public init(url: String, token: String?, http: HTTPClient = .shared, maxResponseBytes: Int = 64 << 20, timeout: TimeAmount = .seconds(60)) {
+    /// The process's client for peers: it leaves gzip to us (so that bytes on the wire can be
+    /// counted and inflation bounded) and gives up connecting after 10 seconds.
+    public static let sharedHTTP = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(120)), decompression: .disabled))
+
+    public init(url: String, token: String?, http: HTTPClient = PeerClient.sharedHTTP, maxResponseBytes: Int = 64 << 20, timeout: TimeAmount = .seconds(60)) {
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         self.token = token
         self.http = http

@@ -18,7 +18,7 @@ struct Minga: AsyncParsableCommand {
             """,
         subcommands: [
             Init.self, Serve.self, Sync.self, Status.self, Put.self, Get.self, Delete.self, Query.self, Dump.self,
-            Conflicts.self, BundleCommand.self, Log.self, ImportCommand.self, ExportCommand.self, Check.self,
+            Conflicts.self, BundleCommand.self, Log.self, ImportCommand.self, ExportCommand.self, Check.self, Generate.self,
         ]
     )
 }
