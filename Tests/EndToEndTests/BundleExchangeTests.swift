@@ -111,12 +111,35 @@ import Testing
         #expect(badID.status != 0 && badID.stderr.contains("invalid node id"))
     }
 
+    @Test func aBundleSinceAPeersVectorCarriesOnlyWhatThePeerLacks() throws {
+        let box = try Sandbox("since")
+        defer { box.remove() }
+        try box.write("schema.sql", Self.schema)
+        try box.ok("a.db", "init", "--node-id", "mx.amexcid", "--schema", "schema.sql")
+        try box.ok("b.db", "init", "--node-id", "co.apc", "--schema", "schema.sql")
+        for i in 1...5 { try box.ok("a.db", "put", "initiatives", #"{"id":"X\#(i)","title":"t"}"#) }
+        try box.ok("a.db", "bundle", "export", "-o", "first.bundle")
+        try box.ok("b.db", "bundle", "import", "first.bundle")
+        for i in 6...8 { try box.ok("a.db", "put", "initiatives", #"{"id":"X\#(i)","title":"t"}"#) }
+        try box.write("b-status.json", try box.ok("b.db", "status", "--json"))
+        let wrote = try box.ok("a.db", "bundle", "export", "--since", "b-status.json", "-o", "delta.bundle")
+        #expect(wrote.contains("wrote 3 changes"), "\(wrote)")
+        try box.write("vector.json", #"{"mx.amexcid":7}"#)
+        #expect(try box.ok("a.db", "bundle", "export", "--since", "vector.json", "-o", "one.bundle").contains("wrote 1 changes"))
+        try box.ok("b.db", "bundle", "import", "delta.bundle")
+        #expect(try box.ok("b.db", "dump") == box.ok("a.db", "dump"))
+        try box.write("bad.json", #"{"mx.amexcid":"seven"}"#)
+        let bad = try box.minga("a.db", ["bundle", "export", "--since", "bad.json", "-o", "x.bundle"])
+        #expect(bad.status != 0 && bad.stderr.contains("not a version vector"))
+    }
+
     @Test func everyCommandExplainsItself() throws {
         let box = try Sandbox("help")
         defer { box.remove() }
         for command in [[], ["init"], ["put"], ["get"], ["delete"], ["query"], ["dump"], ["status"], ["log"],
                         ["conflicts"], ["conflicts", "list"], ["conflicts", "show"], ["conflicts", "resolve"],
-                        ["bundle"], ["bundle", "export"], ["bundle", "import"]] {
+                        ["bundle"], ["bundle", "export"], ["bundle", "import"], ["serve"], ["sync"], ["check"], ["generate"],
+                        ["import"], ["import", "iati"], ["import", "csv"], ["export"], ["export", "iati"], ["export", "csv"]] {
             let result = try box.minga(nil, command + ["--help"])
             #expect(result.status == 0 && result.stdout.contains("USAGE"), "minga \(command) --help")
         }
