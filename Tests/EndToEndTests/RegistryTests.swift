@@ -12,7 +12,7 @@ import Testing
         defer { box.remove() }
         for (db, id) in HTTPSyncTests.nodes { try box.ok("\(db).db", "init", "--node-id", id) }
         let imported = try box.ok("mx.db", "import", "iati", Self.example, "--quiet")
-        #expect(imported.contains("1"), imported)
+        #expect(imported.contains("1"), "\(imported)")
         try box.ok("mx.db", "generate", "--initiatives", "20", "--quiet")
         let servers = try ["mx", "co", "cl"].map { try box.serve("\($0).db") }
         defer { servers.forEach { $0.stop() } }
