@@ -49,7 +49,9 @@ struct Sandbox {
 
     @discardableResult
     func sqlite(_ db: String, _ sql: String) throws -> String {
-        let result = try run("/usr/bin/sqlite3", [path(db), sql], env: ProcessInfo.processInfo.environment, timeout: 120)
+        // Like any program sharing a replica with a running node, the shell waits for the
+        // node's short write transactions instead of failing with "database is locked".
+        let result = try run("/usr/bin/sqlite3", ["-cmd", ".timeout 30000", path(db), sql], env: ProcessInfo.processInfo.environment, timeout: 120)
         #expect(result.status == 0, "sqlite3 failed: \(result.stderr)")
         return result.stdout
     }
