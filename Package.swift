@@ -82,7 +82,8 @@ let package = Package(
         ),
         .testTarget(
             name: "MingaCooperationTests",
-            dependencies: ["MingaCore", "MingaStore", "MingaCooperation"]
+            dependencies: ["MingaCore", "MingaStore", "MingaCooperation"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "EndToEndTests",

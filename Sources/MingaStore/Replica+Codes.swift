@@ -79,10 +79,10 @@ extension Replica {
         try writer.read { db in try codeViolations(db, table: table, row: row) }
     }
 
-    func codeViolations(_ db: Database, table name: String, row: [String: Value]) throws -> [CodeViolation] {
+    func codeViolations(_ db: Database, table name: String, row: [String: Value], rules: [CodeRule]? = nil) throws -> [CodeViolation] {
         guard let table = tables[name] else { return [] }
         var found: [CodeViolation] = []
-        for rule in try codeRules(db) where rule.table == name {
+        for rule in try rules ?? codeRules(db) where rule.table == name {
             guard let value = row[rule.column], value != .null else { continue }
             let applies = rule.when.allSatisfy { column, expected in
                 if case .text(let text) = row[column] ?? .null { return text == expected }
@@ -116,7 +116,7 @@ extension Replica {
                 while let row = try cursor.next() {
                     var values: [String: Value] = [:]
                     for (i, column) in table.columns.enumerated() { values[column] = Value(row[i] as DatabaseValue) }
-                    found += try codeViolations(db, table: name, row: values)
+                    found += try codeViolations(db, table: name, row: values, rules: rules)
                 }
             }
             return found

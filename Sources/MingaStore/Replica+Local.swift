@@ -26,7 +26,7 @@ extension Replica {
     /// Runs `body` in one write transaction: everything it writes is captured, and an error
     /// thrown anywhere leaves nothing behind (importers use this for whole files).
     public func transaction<T>(_ body: (LocalTransaction) throws -> T) throws -> T {
-        try writer.write { db in try body(LocalTransaction(replica: self, db: db)) }
+        try writer.write { db in try body(LocalTransaction(replica: self, db: db, codeRules: try codeRules(db))) }
     }
 
     /// Parses an operator's key argument: a JSON array for composite keys, else the text of a single key.
@@ -150,6 +150,8 @@ public struct PlainValue: Decodable, Sendable {
 public struct LocalTransaction {
     let replica: Replica
     let db: Database
+    /// Read once per transaction: importers put thousands of rows.
+    let codeRules: [CodeRule]
 
     /// Inserts a row, or updates only the given columns of an existing one; refuses unknown
     /// columns, a missing key, and codes that are not in their codelist.
@@ -166,7 +168,7 @@ public struct LocalTransaction {
             }
             key.append(value)
         }
-        if let violation = try replica.codeViolations(db, table: name, row: row).first {
+        if let violation = try replica.codeViolations(db, table: name, row: row, rules: codeRules).first {
             throw MingaError("\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them")
         }
         let others = table.nonKeyColumns.filter { row[$0] != nil }

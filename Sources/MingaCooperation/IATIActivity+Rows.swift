@@ -1,0 +1,324 @@
+import MingaCore
+
+/// One row to write, with the line of the element it came from so that an error can point at it.
+struct IATIRow {
+    var table: String
+    var values: [String: Value]
+    var line: Int
+    /// For the initiative row: the line of the element each column came from.
+    var columnLines: [String: Int] = [:]
+}
+
+/// The rows one activity becomes.
+struct IATIActivityRows {
+    var initiative: IATIRow
+    /// Rows of the tables the activity owns wholly (``IATIColumns/childTables``), in file order.
+    var children: [String: [IATIRow]]
+    /// The reporting organisation describes itself: its name and type are authoritative.
+    var reportingOrganisation: IATIRow?
+    /// Organisations named as participating-org: they only create missing rows.
+    var mentionedOrganisations: [IATIRow]
+    /// Elements dropped because an earlier one had the same key (e.g. two titles in one
+    /// language): paths for the unheld report.
+    var repeated: [String]
+}
+
+extension IATIActivity {
+    /// Maps the activity to rows. Keys that repeat within the activity keep the first element
+    /// (the others are reported); flows get ids `<identifier>/<element>/<@ref or position>`,
+    /// with `#<position>` appended when that id is already taken, so that no flow is lost.
+    func rows() -> IATIActivityRows {
+        let id = Value.text(identifier)
+        var repeated: [String] = []
+
+        var initiative: [String: Value] = ["iati_identifier": id]
+        initiative["reporting_org"] = .iati(reportingOrg?.ref)
+        initiative["reporting_org_type"] = .iati(reportingOrg?.type)
+        initiative["default_lang"] = .iati(lang)
+        initiative["default_currency"] = .iati(defaultCurrency)
+        initiative["hierarchy"] = hierarchy.map(Value.integer) ?? .null
+        initiative["last_updated"] = .iati(lastUpdated)
+        initiative["status"] = .iati(status)
+        initiative["collaboration_type"] = .iati(collaborationType)
+        initiative["flow_type"] = .iati(flowType)
+        initiative["finance_type"] = .iati(financeType)
+        initiative["aid_type"] = .iati(aidType)
+        for (type, column) in IATIColumns.dateColumns { initiative[column] = .iati(dates[type]) }
+        initiative["parent"] = .iati(parent)
+        var columnLines: [String: Int] = [:]
+        for (column, element) in IATIElements.initiativeColumns { columnLines[column] = lines[element] }
+
+        var children: [String: [IATIRow]] = [:]
+        var seen: Set<[Value]> = []
+        func add(_ table: String, key: [Value], _ values: [String: Value], line: Int, repeatedPath: String) {
+            guard seen.insert([.text(table)] + key).inserted else { repeated.append(repeatedPath); return }
+            children[table, default: []].append(IATIRow(table: table, values: values, line: line))
+        }
+
+        for t in texts {
+            add("initiative_text", key: [.text(t.element), .text(t.lang)],
+                ["initiative": id, "element": .text(t.element), "lang": .text(t.lang), "text": .text(t.text)], line: t.line,
+                repeatedPath: t.element == "title" ? "iati-activity/title/narrative (repeated language)"
+                    : "iati-activity/description/narrative (repeated type and language)")
+        }
+        for p in participants {
+            add("participation", key: [.text(p.ref), .text(p.role)],
+                ["initiative": id, "org_ref": .text(p.ref), "iati_role": .text(p.role), "org_type": .iati(p.type),
+                 "activity_id": .iati(p.activityID), "name": .iati(p.name)], line: p.line,
+                repeatedPath: "iati-activity/participating-org (repeated ref and role)")
+        }
+        for c in countries {
+            add("recipient_country", key: [.text(c.code)],
+                ["initiative": id, "country": .text(c.code), "percentage": .iati(c.percentage)], line: c.line,
+                repeatedPath: "iati-activity/recipient-country (repeated code)")
+        }
+        for r in regions {
+            add("recipient_region", key: [.text(r.vocabulary), .text(r.code)],
+                ["initiative": id, "vocabulary": .text(r.vocabulary), "region": .text(r.code), "percentage": .iati(r.percentage)],
+                line: r.line, repeatedPath: "iati-activity/recipient-region (repeated vocabulary and code)")
+        }
+        for c in classifications {
+            add("classification", key: [.text(c.scheme), .text(c.vocabulary), .text(c.code)],
+                ["initiative": id, "scheme": .text(c.scheme), "vocabulary": .text(c.vocabulary), "code": .text(c.code),
+                 "percentage": .iati(c.percentage)],
+                line: c.line, repeatedPath: "iati-activity/\(c.scheme) (repeated vocabulary and code)")
+        }
+
+        var flowIDs: Set<String> = []
+        var positions: [Flow.Kind: Int] = [:]
+        for f in flows {
+            let position = positions[f.kind, default: 0] + 1
+            positions[f.kind] = position
+            var flowID = "\(identifier)/\(f.kind.rawValue)/\(f.ref ?? String(position))"
+            if flowIDs.contains(flowID) { flowID += "#\(position)" }
+            guard flowIDs.insert(flowID).inserted else {
+                repeated.append("iati-activity/\(f.kind.rawValue) (repeated id \(flowID))")
+                continue
+            }
+            children["flow", default: []].append(IATIRow(table: "flow", values: [
+                "id": .text(flowID), "initiative": id, "kind": .text(f.kind.rawValue),
+                "transaction_type": .iati(f.transactionType), "budget_type": .iati(f.budgetType),
+                "budget_status": .iati(f.budgetStatus), "ref": .iati(f.ref), "value": .iati(f.value),
+                "currency": .iati(f.currency), "value_date": .iati(f.valueDate), "transaction_date": .iati(f.transactionDate),
+                "period_start": .iati(f.periodStart), "period_end": .iati(f.periodEnd),
+                "provider_org": .iati(f.providerOrg), "provider_activity": .iati(f.providerActivity),
+                "receiver_org": .iati(f.receiverOrg), "receiver_activity": .iati(f.receiverActivity),
+                "description": .iati(f.description),
+            ], line: f.line))
+        }
+
+        var reporting: IATIRow?
+        if let org = reportingOrg, let ref = org.ref {
+            var values: [String: Value] = ["ref": .text(ref)]
+            if let name = org.name { values["name"] = .text(name) }
+            if let type = org.type { values["type"] = .text(type) }
+            reporting = IATIRow(table: "organisation", values: values, line: org.line)
+        }
+        let mentioned = participants.map { p in
+            var values: [String: Value] = ["ref": .text(p.ref)]
+            if let name = p.name { values["name"] = .text(name) }
+            if let type = p.type { values["type"] = .text(type) }
+            return IATIRow(table: "organisation", values: values, line: p.line)
+        }
+
+        return IATIActivityRows(
+            initiative: IATIRow(table: "initiative", values: initiative, line: line, columnLines: columnLines),
+            children: children, reportingOrganisation: reporting, mentionedOrganisations: mentioned, repeated: repeated)
+    }
+}
+
+extension IATIActivity {
+    /// Rebuilds an activity from its rows (each as column/value pairs, as
+    /// `LocalTransaction.rows` returns them). `reportingOrgName` is the organisation table's
+    /// name for the reporting organisation: the activity's tables do not hold it.
+    init(initiative: [String: Value], reportingOrgName: String?, texts: [[String: Value]], participants: [[String: Value]],
+         countries: [[String: Value]], regions: [[String: Value]], classifications: [[String: Value]], flows: [[String: Value]]) {
+        self.init(identifier: initiative["iati_identifier"]?.iatiString ?? "", line: 0)
+        lang = initiative["default_lang"]?.iatiString
+        defaultCurrency = initiative["default_currency"]?.iatiString
+        hierarchy = initiative["hierarchy"]?.iatiInt64
+        lastUpdated = initiative["last_updated"]?.iatiString
+        if let ref = initiative["reporting_org"]?.iatiString {
+            reportingOrg = ReportingOrg(ref: ref, type: initiative["reporting_org_type"]?.iatiString, name: reportingOrgName, line: 0)
+        }
+        status = initiative["status"]?.iatiString
+        collaborationType = initiative["collaboration_type"]?.iatiString
+        flowType = initiative["flow_type"]?.iatiString
+        financeType = initiative["finance_type"]?.iatiString
+        aidType = initiative["aid_type"]?.iatiString
+        for (type, column) in IATIColumns.dateColumns { dates[type] = initiative[column]?.iatiString }
+        parent = initiative["parent"]?.iatiString
+
+        self.texts = texts.compactMap { row in
+            guard let element = row["element"]?.iatiString, let text = row["text"]?.iatiString else { return nil }
+            return Text(element: element, lang: row["lang"]?.iatiString ?? "", text: text, line: 0)
+        }
+        self.participants = participants.compactMap { row in
+            guard let ref = row["org_ref"]?.iatiString, let role = row["iati_role"]?.iatiString else { return nil }
+            return Participant(ref: ref, role: role, type: row["org_type"]?.iatiString, activityID: row["activity_id"]?.iatiString,
+                               name: row["name"]?.iatiString, line: 0)
+        }
+        self.countries = countries.compactMap { row in
+            guard let code = row["country"]?.iatiString else { return nil }
+            return Country(code: code, percentage: row["percentage"]?.iatiDouble, line: 0)
+        }
+        self.regions = regions.compactMap { row in
+            guard let code = row["region"]?.iatiString, let vocabulary = row["vocabulary"]?.iatiString else { return nil }
+            return Region(vocabulary: vocabulary, code: code, percentage: row["percentage"]?.iatiDouble, line: 0)
+        }
+        self.classifications = classifications.compactMap { row in
+            guard let scheme = row["scheme"]?.iatiString, let vocabulary = row["vocabulary"]?.iatiString, let code = row["code"]?.iatiString
+            else { return nil }
+            return Classification(scheme: scheme, vocabulary: vocabulary, code: code, percentage: row["percentage"]?.iatiDouble, line: 0)
+        }
+        self.flows = IATIActivity.fileOrder(flows, identifier: identifier).compactMap { row in
+            guard let kind = row["kind"]?.iatiString.flatMap(Flow.Kind.init(rawValue:)) else { return nil }
+            return Flow(
+                kind: kind, ref: row["ref"]?.iatiString, transactionType: row["transaction_type"]?.iatiString,
+                budgetType: row["budget_type"]?.iatiString, budgetStatus: row["budget_status"]?.iatiString, value: row["value"]?.iatiDouble,
+                currency: row["currency"]?.iatiString, valueDate: row["value_date"]?.iatiString,
+                transactionDate: row["transaction_date"]?.iatiString, periodStart: row["period_start"]?.iatiString,
+                periodEnd: row["period_end"]?.iatiString, providerOrg: row["provider_org"]?.iatiString,
+                providerActivity: row["provider_activity"]?.iatiString, receiverOrg: row["receiver_org"]?.iatiString,
+                receiverActivity: row["receiver_activity"]?.iatiString, description: row["description"]?.iatiString, line: 0)
+        }
+    }
+
+    /// Orders an activity's flows so that importing the export gives every flow its id back:
+    /// a flow whose id ends in its position (`…/transaction/3`, or `…/<ref>#3` for a repeated
+    /// ref) goes to that position among its kind; the others fill the free places in id order.
+    static func fileOrder(_ flows: [[String: Value]], identifier: String) -> [[String: Value]] {
+        var ordered: [[String: Value]] = []
+        for kind in Flow.Kind.allCases {
+            let ofKind = flows.filter { $0["kind"]?.iatiString == kind.rawValue }
+                .sorted { ($0["id"]?.iatiString ?? "").utf8.lexicographicallyPrecedes(($1["id"]?.iatiString ?? "").utf8) }
+            var slots = [[String: Value]?](repeating: nil, count: ofKind.count)
+            var rest: [[String: Value]] = []
+            let prefix = "\(identifier)/\(kind.rawValue)/"
+            for row in ofKind {
+                let id = row["id"]?.iatiString ?? ""
+                var position: Int?
+                if id.hasPrefix(prefix) {
+                    let suffix = id.dropFirst(prefix.count)
+                    if let ref = row["ref"]?.iatiString {
+                        if suffix.hasPrefix(ref + "#") { position = Int(suffix.dropFirst(ref.count + 1)) }
+                    } else {
+                        position = Int(suffix)
+                    }
+                }
+                if let p = position, p >= 1, p <= slots.count, slots[p - 1] == nil {
+                    slots[p - 1] = row
+                } else {
+                    rest.append(row)
+                }
+            }
+            var next = rest.makeIterator()
+            for i in slots.indices where slots[i] == nil { slots[i] = next.next() }
+            ordered += slots.compactMap { $0 }
+            while let row = next.next() { ordered.append(row) }
+        }
+        return ordered
+    }
+}
+
+/// Where each code column's value comes from in IATI XML, for messages an operator can act on.
+enum IATIElements {
+    /// initiative column → the element (as recorded in ``IATIActivity/lines``) it comes from.
+    static let initiativeColumns: [(String, String)] = [
+        ("reporting_org", "reporting-org"), ("reporting_org_type", "reporting-org"), ("default_lang", "iati-activity"),
+        ("default_currency", "iati-activity"), ("hierarchy", "iati-activity"), ("last_updated", "iati-activity"),
+        ("status", "activity-status"), ("collaboration_type", "collaboration-type"), ("flow_type", "default-flow-type"),
+        ("finance_type", "default-finance-type"), ("aid_type", "default-aid-type"),
+        ("planned_start", "activity-date"), ("actual_start", "activity-date"), ("planned_end", "activity-date"),
+        ("actual_end", "activity-date"), ("parent", "related-activity"),
+    ]
+
+    /// The XML spelling of a column's value in a row of `table`, e.g. `activity-status/@code`.
+    static func path(table: String, column: String, row: [String: Value]) -> String {
+        switch (table, column) {
+        case ("initiative", "reporting_org_type"): return "reporting-org/@type"
+        case ("initiative", "default_currency"): return "iati-activity/@default-currency"
+        case ("initiative", "status"): return "activity-status/@code"
+        case ("initiative", "collaboration_type"): return "collaboration-type/@code"
+        case ("initiative", "flow_type"): return "default-flow-type/@code"
+        case ("initiative", "finance_type"): return "default-finance-type/@code"
+        case ("initiative", "aid_type"): return "default-aid-type/@code"
+        case ("organisation", "type"), ("participation", "org_type"): return "participating-org/@type"
+        case ("participation", "iati_role"): return "participating-org/@role"
+        case ("recipient_country", "country"): return "recipient-country/@code"
+        case ("recipient_region", "region"): return "recipient-region/@code"
+        case ("classification", _): return "\(row["scheme"]?.iatiString ?? "sector")/@\(column)"
+        case ("flow", "transaction_type"): return "transaction/transaction-type/@code"
+        case ("flow", "budget_type"): return "\(row["kind"]?.iatiString ?? "budget")/@type"
+        case ("flow", "budget_status"): return "budget/@status"
+        case ("flow", "currency"): return "\(row["kind"]?.iatiString ?? "transaction")/value/@currency"
+        default: return "\(table).\(column)"
+        }
+    }
+}
+
+extension Value {
+    /// Text, or null when absent.
+    static func iati(_ s: String?) -> Value { s.map(Value.text) ?? .null }
+    /// A real, or null when absent.
+    static func iati(_ d: Double?) -> Value { d.map(Value.real) ?? .null }
+
+    /// Text as it would be written in XML; numbers in their plain spelling.
+    var iatiString: String? {
+        switch self {
+        case .text(let s): return s
+        case .integer(let i): return String(i)
+        case .real(let d): return IATIDecimal.format(d)
+        case .null, .blob: return nil
+        }
+    }
+
+    var iatiDouble: Double? {
+        switch self {
+        case .real(let d): return d
+        case .integer(let i): return Double(i)
+        case .text(let s): return Double(s)
+        case .null, .blob: return nil
+        }
+    }
+
+    var iatiInt64: Int64? {
+        switch self {
+        case .integer(let i): return i
+        case .real(let d): return d == d.rounded() && abs(d) < 9e18 ? Int64(d) : nil
+        case .text(let s): return Int64(s)
+        case .null, .blob: return nil
+        }
+    }
+}
+
+/// Numbers in `xsd:decimal` spelling: no exponent, no `inf`/`nan`; exact, so that reading
+/// the number back gives the same double.
+enum IATIDecimal {
+    static func format(_ d: Double) -> String? {
+        guard d.isFinite else { return nil }
+        if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+        let shortest = "\(d)"  // Swift's shortest round-trip spelling, maybe with an exponent
+        guard let e = shortest.firstIndex(where: { $0 == "e" || $0 == "E" }) else { return shortest }
+        let exponent = Int(shortest[shortest.index(after: e)...])!
+        var mantissa = String(shortest[..<e])
+        let negative = mantissa.hasPrefix("-")
+        if negative { mantissa.removeFirst() }
+        let parts = mantissa.split(separator: ".", omittingEmptySubsequences: false)
+        let intPart = String(parts[0])
+        let fracPart = parts.count > 1 ? String(parts[1]) : ""
+        var digits = intPart + fracPart
+        var point = intPart.count + exponent  // position of the decimal point within digits
+        if point <= 0 {
+            digits = String(repeating: "0", count: -point + 1) + digits
+            point = 1
+        } else if point > digits.count {
+            digits += String(repeating: "0", count: point - digits.count)
+        }
+        var integer = String(digits.prefix(point))
+        var fraction = String(digits.dropFirst(point))
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        while integer.count > 1, integer.hasPrefix("0") { integer.removeFirst() }
+        return (negative ? "-" : "") + integer + (fraction.isEmpty ? "" : "." + fraction)
+    }
+}

@@ -1,0 +1,356 @@
+import Foundation
+
+/// Writes activities as IATI 2.03 XML: elements in the order the 2.03 schema's
+/// `iati-activity` sequence requires, every value in the spelling its XSD type accepts.
+///
+/// The schema requires some elements (title, description, participating-org,
+/// activity-status, activity-date, and reporting-org with a type and a name); an activity
+/// the registry cannot give them to is not written at all, and the reasons are returned, so
+/// that the file validates. Values that cannot be written validly (a malformed date, a
+/// language code that is not one) are left out and counted in `notes`.
+struct IATIXMLWriter {
+    private(set) var out = ""
+    /// Things left out of the file, or repaired, with how often.
+    private(set) var notes: [String: Int] = [:]
+
+    mutating func startDocument(generated: Date) {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        out += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        open("iati-activities", [("version", "2.03"), ("generated-datetime", formatter.string(from: generated))], depth: 0)
+    }
+
+    mutating func endDocument() {
+        close("iati-activities", depth: 0)
+    }
+
+    /// Takes the text written so far (to flush it to a file).
+    mutating func take() -> String {
+        defer { out = "" }
+        return out
+    }
+
+    /// Writes one activity, or returns why the schema does not let it be written.
+    mutating func write(_ a: IATIActivity) -> [String] {
+        var notes: [String: Int] = [:]
+        func note(_ text: String) { notes[text, default: 0] += 1 }
+
+        // What can be written validly, before anything is.
+        let lang = a.lang.flatMap { XSD.isLanguage($0) ? $0 : nil }
+        if a.lang != nil, lang == nil { note("initiative.default_lang is not a language code (xml:lang left out)") }
+        func narrativeLang(_ l: String) -> String?? {  // .none: unwritable; .some(nil): the default
+            if l.isEmpty || l == lang { return .some(nil) }
+            guard XSD.isLanguage(l) else { note("initiative_text.lang \"\(l)\" is not a language code (narrative left out)"); return .none }
+            return .some(l)
+        }
+        var title: [(lang: String?, text: String)] = []
+        var descriptions: [(type: String, narratives: [(lang: String?, text: String)])] = []
+        for t in a.texts.sorted(by: { ($0.lang == lang ? "" : $0.lang) < ($1.lang == lang ? "" : $1.lang) }) {
+            guard let l = narrativeLang(t.lang) else { continue }
+            if t.element == "title" {
+                title.append((l, t.text))
+            } else if t.element.hasPrefix("description/"), case let type = String(t.element.dropFirst("description/".count)), !type.isEmpty {
+                if let i = descriptions.firstIndex(where: { $0.type == type }) {
+                    descriptions[i].narratives.append((l, t.text))
+                } else {
+                    descriptions.append((type, [(l, t.text)]))
+                }
+            } else {
+                note("initiative_text element \"\(t.element)\" is neither title nor description/N (left out)")
+            }
+        }
+        descriptions.sort { (Int($0.type) ?? .max, $0.type) < (Int($1.type) ?? .max, $1.type) }
+
+        var dates: [(type: String, date: String)] = []
+        for (type, _) in IATIColumns.dateColumns {
+            guard let raw = a.dates[type] else { continue }
+            guard let date = XSD.date(raw, note: note, what: "activity-date") else { continue }
+            dates.append((type, date))
+        }
+        let flows = a.flows.compactMap { prepare($0, note: note) }
+
+        var missing: [String] = []
+        if a.identifier.isEmpty { missing.append("an iati-identifier") }
+        if a.reportingOrg?.ref == nil { missing.append("a reporting-org (initiative.reporting_org is empty)") }
+        if let org = a.reportingOrg, org.ref != nil {
+            if org.type == nil { missing.append("a reporting-org type (initiative.reporting_org_type is empty)") }
+            if org.name == nil { missing.append("a reporting-org name (organisation \(org.ref!) has no row)") }
+        }
+        if title.isEmpty { missing.append("a title") }
+        if descriptions.isEmpty { missing.append("a description") }
+        if a.participants.isEmpty { missing.append("a participating-org") }
+        if a.status == nil { missing.append("an activity-status") }
+        if dates.isEmpty { missing.append("an activity-date") }
+        guard missing.isEmpty else { return missing }
+        for (text, count) in notes { self.notes[text, default: 0] += count }
+
+        var attributes: [(String, String?)] = [("xml:lang", lang), ("default-currency", a.defaultCurrency)]
+        if let updated = a.lastUpdated {
+            if XSD.isDateTime(updated) { attributes.append(("last-updated-datetime", updated)) } else {
+                self.notes["initiative.last_updated is not an xsd:dateTime (left out)", default: 0] += 1
+            }
+        }
+        if let h = a.hierarchy {
+            if h >= Int64(Int32.min), h <= Int64(Int32.max) { attributes.append(("hierarchy", String(h))) } else {
+                self.notes["initiative.hierarchy is out of the xsd:int range (left out)", default: 0] += 1
+            }
+        }
+        open("iati-activity", attributes, depth: 1)
+        leaf("iati-identifier", [], text: a.identifier, depth: 2)
+        let org = a.reportingOrg!
+        open("reporting-org", [("ref", org.ref), ("type", org.type)], depth: 2)
+        narrative(org.name!, lang: nil, depth: 3)
+        close("reporting-org", depth: 2)
+        open("title", [], depth: 2)
+        for n in title { narrative(n.text, lang: n.lang, depth: 3) }
+        close("title", depth: 2)
+        for d in descriptions {
+            open("description", [("type", d.type)], depth: 2)
+            for n in d.narratives { narrative(n.text, lang: n.lang, depth: 3) }
+            close("description", depth: 2)
+        }
+        for p in a.participants {
+            let attrs = [("ref", p.ref), ("role", p.role), ("type", p.type), ("activity-id", p.activityID)]
+            if let name = p.name {
+                open("participating-org", attrs, depth: 2)
+                narrative(name, lang: nil, depth: 3)
+                close("participating-org", depth: 2)
+            } else {
+                empty("participating-org", attrs, depth: 2)
+            }
+        }
+        empty("activity-status", [("code", a.status)], depth: 2)
+        for d in dates { empty("activity-date", [("type", d.type), ("iso-date", d.date)], depth: 2) }
+        for c in a.countries {
+            empty("recipient-country", [("code", c.code), ("percentage", percentage(c.percentage))], depth: 2)
+        }
+        for r in a.regions {
+            empty("recipient-region", [("code", r.code), ("vocabulary", r.vocabulary), ("percentage", percentage(r.percentage))], depth: 2)
+        }
+        for s in a.classifications where s.scheme == "sector" {
+            empty("sector", [("vocabulary", s.vocabulary), ("code", s.code), ("percentage", percentage(s.percentage))], depth: 2)
+        }
+        for t in a.classifications where t.scheme == "tag" {
+            if t.percentage != nil { self.notes["classification.percentage of a tag (IATI tags have none; left out)", default: 0] += 1 }
+            empty("tag", [("vocabulary", t.vocabulary), ("code", t.code)], depth: 2)
+        }
+        if let code = a.collaborationType { empty("collaboration-type", [("code", code)], depth: 2) }
+        if let code = a.flowType { empty("default-flow-type", [("code", code)], depth: 2) }
+        if let code = a.financeType { empty("default-finance-type", [("code", code)], depth: 2) }
+        if let code = a.aidType { empty("default-aid-type", [("code", code), ("vocabulary", "1")], depth: 2) }
+        for f in flows { write(f) }
+        if let parent = a.parent { empty("related-activity", [("ref", parent), ("type", "1")], depth: 2) }
+        close("iati-activity", depth: 1)
+        return []
+    }
+
+    /// A flow with every value in a writable spelling.
+    private struct WritableFlow {
+        var flow: IATIActivity.Flow
+        var value: String
+        var valueDate: String
+        var periodStart: String?
+        var periodEnd: String?
+        var transactionDate: String?
+    }
+
+    /// Checks a flow against what the schema requires of its element; `nil` leaves it out.
+    private func prepare(_ f: IATIActivity.Flow, note: (String) -> Void) -> WritableFlow? {
+        let element = f.kind.rawValue
+        guard let value = f.value.flatMap(IATIDecimal.format) else { note("\(element) without a finite value (left out)"); return nil }
+        let start = f.periodStart.flatMap { XSD.date($0, note: note, what: "\(element)/period-start") }
+        let end = f.periodEnd.flatMap { XSD.date($0, note: note, what: "\(element)/period-end") }
+        let date = f.transactionDate.flatMap { XSD.date($0, note: note, what: "transaction/transaction-date") }
+        switch f.kind {
+        case .budget:
+            guard start != nil, end != nil else { note("budget without period-start and period-end (left out)"); return nil }
+        case .plannedDisbursement:
+            guard start != nil else { note("planned-disbursement without period-start (left out)"); return nil }
+        case .transaction:
+            guard f.transactionType != nil else { note("transaction without transaction-type (left out)"); return nil }
+            guard date != nil else { note("transaction without transaction-date (left out)"); return nil }
+        }
+        // value-date is required; IATI's guidance is the transaction date or the period start.
+        var valueDate = f.valueDate.flatMap { XSD.date($0, note: note, what: "\(element)/value/@value-date") }
+        if valueDate == nil {
+            valueDate = f.kind == .transaction ? date : start
+            note("\(element) without value-date (the \(f.kind == .transaction ? "transaction-date" : "period-start") was written)")
+        }
+        return WritableFlow(flow: f, value: value, valueDate: valueDate!, periodStart: start, periodEnd: end, transactionDate: date)
+    }
+
+    private mutating func write(_ w: WritableFlow) {
+        let f = w.flow
+        let element = f.kind.rawValue
+        switch f.kind {
+        case .budget: open(element, [("type", f.budgetType), ("status", f.budgetStatus)], depth: 2)
+        case .plannedDisbursement: open(element, [("type", f.budgetType)], depth: 2)
+        case .transaction: open(element, [("ref", f.ref)], depth: 2)
+        }
+        if f.kind == .transaction {
+            empty("transaction-type", [("code", f.transactionType)], depth: 3)
+            empty("transaction-date", [("iso-date", w.transactionDate)], depth: 3)
+        } else {
+            empty("period-start", [("iso-date", w.periodStart)], depth: 3)
+            if let end = w.periodEnd { empty("period-end", [("iso-date", end)], depth: 3) }
+        }
+        leaf("value", [("currency", f.currency), ("value-date", w.valueDate)], text: w.value, depth: 3)
+        if f.kind == .transaction, let description = f.description {
+            open("description", [], depth: 3)
+            narrative(description, lang: nil, depth: 4)
+            close("description", depth: 3)
+        }
+        if f.kind != .budget {
+            if f.providerOrg != nil || f.providerActivity != nil {
+                empty("provider-org", [("ref", f.providerOrg), ("provider-activity-id", f.providerActivity)], depth: 3)
+            }
+            if f.receiverOrg != nil || f.receiverActivity != nil {
+                empty("receiver-org", [("ref", f.receiverOrg), ("receiver-activity-id", f.receiverActivity)], depth: 3)
+            }
+        } else if f.providerOrg != nil || f.receiverOrg != nil || f.providerActivity != nil || f.receiverActivity != nil {
+            notes["flow provider/receiver of a budget (IATI budgets have none; left out)", default: 0] += 1
+        }
+        if f.kind != .transaction, f.ref != nil || f.transactionType != nil || f.transactionDate != nil || f.description != nil {
+            notes["flow ref, transaction type, date or description of a \(element) (only transactions have them; left out)", default: 0] += 1
+        }
+        close(element, depth: 2)
+    }
+
+    private func percentage(_ p: Double?) -> String? { p.flatMap(IATIDecimal.format) }
+
+    // MARK: Markup
+
+    private mutating func narrative(_ text: String, lang: String?, depth: Int) {
+        leaf("narrative", [("xml:lang", lang)], text: text, depth: depth)
+    }
+
+    private mutating func startTag(_ name: String, _ attributes: [(String, String?)], depth: Int) {
+        out += String(repeating: " ", count: depth) + "<" + name
+        for (key, value) in attributes {
+            guard let value else { continue }
+            out += " " + key + "=\"" + escape(value, attribute: true) + "\""
+        }
+    }
+
+    private mutating func open(_ name: String, _ attributes: [(String, String?)], depth: Int) {
+        startTag(name, attributes, depth: depth)
+        out += ">\n"
+    }
+
+    private mutating func empty(_ name: String, _ attributes: [(String, String?)], depth: Int) {
+        startTag(name, attributes, depth: depth)
+        out += "/>\n"
+    }
+
+    private mutating func leaf(_ name: String, _ attributes: [(String, String?)], text: String, depth: Int) {
+        startTag(name, attributes, depth: depth)
+        out += ">" + escape(text, attribute: false) + "</" + name + ">\n"
+    }
+
+    private mutating func close(_ name: String, depth: Int) {
+        out += String(repeating: " ", count: depth) + "</" + name + ">\n"
+    }
+
+    /// Escapes markup characters, and line breaks and tabs in attributes (which XML would
+    /// otherwise turn into spaces). Characters XML 1.0 cannot carry at all are removed and counted.
+    private mutating func escape(_ s: String, attribute: Bool) -> String {
+        var result = ""
+        result.unicodeScalars.reserveCapacity(s.unicodeScalars.count)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"" where attribute: result += "&quot;"
+            case "\r": result += "&#13;"
+            case "\n" where attribute: result += "&#10;"
+            case "\t" where attribute: result += "&#9;"
+            case _ where scalar.value < 0x20 && scalar != "\n" && scalar != "\t", "\u{FFFE}", "\u{FFFF}":
+                notes["characters XML cannot carry (removed)", default: 0] += 1
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+}
+
+/// The XSD lexical forms the export must respect.
+enum XSD {
+    /// `xsd:date`: `YYYY-MM-DD` with an optional time zone.
+    static func isDate(_ s: String) -> Bool {
+        var u = Substring(s).utf8[...]
+        guard datePart(&u) else { return false }
+        return timeZone(u)
+    }
+
+    /// `xsd:dateTime`: `YYYY-MM-DDThh:mm:ss(.s+)?` with an optional time zone.
+    static func isDateTime(_ s: String) -> Bool {
+        var u = Substring(s).utf8[...]
+        guard datePart(&u), u.first == UInt8(ascii: "T") else { return false }
+        u = u.dropFirst()
+        guard let h = digits(&u, 2), h <= 24, colon(&u), let m = digits(&u, 2), m < 60, colon(&u), let sec = digits(&u, 2), sec < 61
+        else { return false }
+        if u.first == UInt8(ascii: ".") {
+            u = u.dropFirst()
+            let fraction = u.prefix { $0 >= 48 && $0 <= 57 }
+            guard !fraction.isEmpty else { return false }
+            u = u.dropFirst(fraction.count)
+        }
+        return timeZone(u)
+    }
+
+    /// `xsd:language`: `[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*`.
+    static func isLanguage(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard let first = parts.first, (1...8).contains(first.count), first.allSatisfy({ $0.isASCII && $0.isLetter }) else { return false }
+        return parts.dropFirst().allSatisfy { (1...8).contains($0.count) && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }
+    }
+
+    /// A date to write: the value if it is an `xsd:date`, its date part if it is a date-time
+    /// (noted), else `nil` (noted).
+    static func date(_ s: String, note: (String) -> Void, what: String) -> String? {
+        if isDate(s) { return s }
+        let day = String(s.prefix(10))
+        if isDateTime(s), isDate(day) { note("\(what) given as a date-time (its date part was written)"); return day }
+        note("\(what) \"\(s)\" is not a date (left out)")
+        return nil
+    }
+
+    private static func datePart(_ u: inout Substring.UTF8View.SubSequence) -> Bool {
+        if u.first == UInt8(ascii: "-") { u = u.dropFirst() }
+        let year = u.prefix { $0 >= 48 && $0 <= 57 }
+        guard year.count >= 4 else { return false }
+        u = u.dropFirst(year.count)
+        guard dash(&u), let month = digits(&u, 2), (1...12).contains(month), dash(&u), let day = digits(&u, 2), (1...31).contains(day)
+        else { return false }
+        return true
+    }
+
+    private static func timeZone(_ u: Substring.UTF8View.SubSequence) -> Bool {
+        if u.isEmpty || (u.count == 1 && u.first == UInt8(ascii: "Z")) { return true }
+        var rest = u
+        guard let sign = rest.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") else { return false }
+        rest = rest.dropFirst()
+        guard let h = digits(&rest, 2), h <= 14, colon(&rest), let m = digits(&rest, 2), m < 60 else { return false }
+        return rest.isEmpty
+    }
+
+    private static func digits(_ u: inout Substring.UTF8View.SubSequence, _ count: Int) -> Int? {
+        let d = u.prefix(count)
+        guard d.count == count, d.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        u = u.dropFirst(count)
+        return d.reduce(0) { $0 * 10 + Int($1 - 48) }
+    }
+
+    private static func dash(_ u: inout Substring.UTF8View.SubSequence) -> Bool {
+        guard u.first == UInt8(ascii: "-") else { return false }
+        u = u.dropFirst()
+        return true
+    }
+
+    private static func colon(_ u: inout Substring.UTF8View.SubSequence) -> Bool {
+        guard u.first == UInt8(ascii: ":") else { return false }
+        u = u.dropFirst()
+        return true
+    }
+}

@@ -1,0 +1,442 @@
+import Foundation
+import MingaCooperation
+import MingaCore
+import MingaStore
+import Testing
+
+@Suite struct IATITests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let example = fixtures.appendingPathComponent("activity-standard-example-annotated.xml")
+    static let schema = fixtures.appendingPathComponent("schema/iati-activities-schema.xsd")
+    static let id = "AA-AAA-123456789-ABC123"
+
+    /// A replica with the cooperation schema in a fresh temporary directory.
+    static func replica(_ node: String = "mx.amexcid") throws -> (Replica, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-iati-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return (try Cooperation.createReplica(at: dir.appendingPathComponent("node.db").path, nodeID: try NodeID(node)), dir)
+    }
+
+    static func exampleXML() throws -> String { try String(contentsOf: example, encoding: .utf8) }
+
+    static func importing(_ xml: String, into r: Replica) throws -> IATIImportResult {
+        try IATIImporter(replica: r).importData(Data(xml.utf8))
+    }
+
+    static func rows(_ r: Replica, _ sql: String) throws -> [[Value]] { try r.query(sql).rows }
+
+    static func changeCount(_ r: Replica) throws -> Int {
+        try r.changes(above: VersionVector(), limit: 1_000_000, maxBytes: .max).count
+    }
+
+    /// Validates with Debian's xmllint against the 2.03 schema; a missing xmllint fails the test.
+    static func validate(_ xml: String, in dir: URL) throws {
+        let xmllint = "/usr/bin/xmllint"
+        try #require(FileManager.default.isExecutableFile(atPath: xmllint), "xmllint is missing: apt-get install -y libxml2-utils")
+        let file = dir.appendingPathComponent("export-\(UUID().uuidString).xml")
+        try Data(xml.utf8).write(to: file)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: xmllint)
+        process.arguments = ["--noout", "--schema", schema.path, file.path]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "xmllint: \(output)")
+        #expect(output.contains("validates"), "xmllint: \(output)")
+    }
+
+    // MARK: Import
+
+    @Test func theStandardsExampleImportsWhole() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try IATIImporter(replica: r).importFile(at: Self.example.path)
+        #expect(result.activities == 1)
+        #expect(result.rowsWritten == result.inserted && result.updated == 0 && result.deleted == 0)
+
+        let initiative = try #require(try r.get(table: "initiative", key: [.text(Self.id)]))
+        let columns = Dictionary(uniqueKeysWithValues: initiative)
+        #expect(columns["reporting_org"] == .text("AA-AAA-123456789") && columns["reporting_org_type"] == .text("40"))
+        #expect(columns["default_lang"] == .text("en") && columns["default_currency"] == .text("USD"))
+        #expect(columns["hierarchy"] == .integer(1) && columns["last_updated"] == .text("2014-09-10T07:15:37Z"))
+        #expect(columns["status"] == .text("2") && columns["collaboration_type"] == .text("1"))
+        #expect(columns["flow_type"] == .text("10") && columns["finance_type"] == .text("110") && columns["aid_type"] == .text("A01"))
+        #expect(columns["planned_start"] == .text("2012-04-15") && columns["actual_start"] == .text("2012-04-28"))
+        #expect(columns["planned_end"] == .text("2015-12-31") && columns["actual_end"] == .null)
+        #expect(columns["parent"] == .text("AA-AAA-123456789-6789"))
+
+        #expect(try Self.rows(r, "SELECT lang, text FROM initiative_text WHERE element = 'title' ORDER BY lang") == [
+            [.text("en"), .text("Activity title")], [.text("es"), .text("Título de la actividad")],
+            [.text("fr"), .text("Titre de l'activité")],
+        ])
+        #expect(try Self.rows(r, "SELECT element, count(*) FROM initiative_text WHERE element LIKE 'description/%' GROUP BY element") == [
+            [.text("description/1"), .integer(2)], [.text("description/2"), .integer(2)], [.text("description/3"), .integer(2)],
+        ])
+        #expect(try Self.rows(r, "SELECT org_ref, iati_role, segib_role, org_type, activity_id, name FROM participation ORDER BY iati_role") == [
+            [.text("BB-BBB-123456789"), .text("1"), .text("provider"), .text("40"), .text("BB-BBB-123456789-1234"), .text("Name of Agency B")],
+            [.text("CC-CCC-123456789"), .text("2"), .null, .text("10"), .text("CC-CCC-123456789-1234"), .text("Name of Agency C")],
+            [.text("AA-AAA-123456789"), .text("3"), .null, .text("21"), .text("AA-AAA-123456789-1234"), .text("Name of Agency A")],
+        ])
+        #expect(try Self.rows(r, "SELECT ref, name, type FROM organisation ORDER BY ref") == [
+            [.text("AA-AAA-123456789"), .text("Organisation name"), .text("40")],  // as it reports itself
+            [.text("BB-BBB-123456789"), .text("Name of Agency B"), .text("40")],
+            [.text("CC-CCC-123456789"), .text("Name of Agency C"), .text("10")],
+        ])
+        #expect(try Self.rows(r, "SELECT country, percentage FROM recipient_country ORDER BY country") == [
+            [.text("AF"), .real(25)], [.text("AG"), .real(25)],
+        ])
+        #expect(try Self.rows(r, "SELECT vocabulary, region, percentage FROM recipient_region ORDER BY vocabulary") == [
+            [.text("1"), .text("489"), .real(25)], [.text("99"), .text("A1"), .real(25)],
+        ])
+        #expect(try Self.rows(r, "SELECT scheme, vocabulary, code, percentage FROM classification ORDER BY scheme, vocabulary, code") == [
+            [.text("sector"), .text("2"), .text("111"), .real(50)], [.text("sector"), .text("2"), .text("112"), .real(50)],
+            [.text("sector"), .text("99"), .text("A1"), .real(100)],
+            [.text("tag"), .text("1"), .text("1"), .null], [.text("tag"), .text("99"), .text("T1"), .null],
+        ])
+        #expect(try Self.rows(r, "SELECT id, budget_type, budget_status, period_start, period_end, value, currency, value_date FROM flow WHERE kind = 'budget'") == [
+            [.text("\(Self.id)/budget/1"), .text("1"), .text("1"), .text("2014-01-01"), .text("2014-12-31"), .real(3000), .text("EUR"), .text("2014-01-01")],
+        ])
+        #expect(try Self.rows(r, "SELECT id, budget_type, value, provider_org, provider_activity, receiver_org, receiver_activity FROM flow WHERE kind = 'planned-disbursement' ORDER BY id") == [
+            [.text("\(Self.id)/planned-disbursement/1"), .text("1"), .real(3000), .text("BB-BBB-123456789"), .text("BB-BBB-123456789-1234AA"),
+             .text("AA-AAA-123456789"), .text("AA-AAA-123456789-1234")],
+            [.text("\(Self.id)/planned-disbursement/2"), .text("1"), .real(3000), .null, .null, .null, .null],
+        ])
+        #expect(try Self.rows(r, "SELECT id, ref, transaction_type, transaction_date, value, currency, value_date, description, provider_org, provider_activity, receiver_org, receiver_activity FROM flow WHERE kind = 'transaction'") == [
+            [.text("\(Self.id)/transaction/1234"), .text("1234"), .text("1"), .text("2012-01-01"), .real(1000), .text("EUR"), .text("2012-01-01"),
+             .text("Transaction description text"), .text("BB-BBB-123456789"), .text("BB-BBB-123456789-1234AA"), .text("AA-AAA-123456789"),
+             .text("AA-AAA-123456789-1234")],
+        ])
+
+        // What the registry does not hold is reported, not dropped silently.
+        #expect(result.unheld["iati-activity/location"] == 2)
+        #expect(result.unheld["iati-activity/result"] == 1)
+        for path in ["iati-activity/contact-info", "iati-activity/document-link", "iati-activity/policy-marker", "iati-activity/crs-add",
+                     "iati-activity/fss", "iati-activity/other-identifier", "iati-activity/@humanitarian",
+                     "iati-activity/default-aid-type[@vocabulary!='1']", "iati-activity/transaction/sector",
+                     "iati-activity/reporting-org/narrative (other languages)"] {
+            #expect(result.unheld[path] != nil, "\(path) is reported")
+        }
+        #expect(result.unheld.keys.allSatisfy { !$0.hasPrefix("iati-activity/title") && !$0.hasPrefix("iati-activity/budget") })
+    }
+
+    @Test func whatHasNoPlaceInTheRegistryIsReportedNotDropped() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let xml = """
+            <iati-activities version="2.01" xmlns:usg="http://www.usaid.gov/">
+             <iati-activity xml:lang="en">
+              <iati-identifier> XM-1 </iati-identifier>
+              <reporting-org ref="XM" type="10">Written 1.x style</reporting-org>
+              <title><narrative>One</narrative><narrative xml:lang="en">Two</narrative></title>
+              <description><narrative>ok</narrative></description>
+              <participating-org role="4"><narrative>No ref</narrative></participating-org>
+              <activity-status code="2"/>
+              <usg:treasury-account>019</usg:treasury-account>
+             </iati-activity>
+             <iati-activity><iati-identifier>XM-1</iati-identifier><activity-status code="3"/></iati-activity>
+            </iati-activities>
+            """
+        let result = try Self.importing(xml, into: r)
+        #expect(result.unheld == [
+            "iati-activity/reporting-org/text()": 1,
+            "iati-activity/title/narrative (repeated language)": 1,
+            "iati-activity/participating-org[not(@ref)]": 1,
+            "iati-activity/usg:treasury-account": 1,
+            "iati-activity (repeated iati-identifier: the last one is kept)": 1,
+        ])
+        // The later activity with the same identifier replaced the earlier one's rows.
+        #expect(try Self.rows(r, "SELECT iati_identifier, status FROM initiative") == [[.text("XM-1"), .text("3")]])
+        #expect(try Self.rows(r, "SELECT count(*) FROM initiative_text") == [[.integer(0)]])
+        #expect(try Self.rows(r, "SELECT ref, name FROM organisation") == [[.text("XM"), .text("XM")]])
+    }
+
+    @Test func reimportingAnUpdatedFileUpdatesInPlaceAndIsCaptured() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let original = try Self.exampleXML()
+        _ = try Self.importing(original, into: r)
+        let afterFirst = try Self.changeCount(r)
+        #expect(afterFirst > 0)
+
+        // The same file again: nothing changes, nothing is recorded.
+        let again = try Self.importing(original, into: r)
+        #expect(again.rowsWritten == 0 && again.unchanged > 0)
+        #expect(try Self.changeCount(r) == afterFirst)
+
+        // A registry-only column survives re-imports.
+        try r.put(table: "initiative", row: ["iati_identifier": .text(Self.id), "modality": .text("triangular")])
+        let start = original.range(of: "<transaction ref=\"1234\"")!.lowerBound
+        let end = original.range(of: "</transaction>")!.upperBound
+        var modified = original.replacingCharacters(in: start..<end, with: "")
+        modified = modified.replacingOccurrences(of: "<narrative>Activity title</narrative>", with: "<narrative>Activity title &amp; more</narrative>")
+        modified = modified.replacingOccurrences(of: "<recipient-country code=\"AG\" percentage=\"25\" />", with: "")
+        modified = modified.replacingOccurrences(of: "<activity-date iso-date=\"2012-04-28\" type=\"2\" />", with: "")
+        let before = try Self.changeCount(r)
+        let result = try Self.importing(modified, into: r)
+        #expect(result.deleted == 2 && result.updated == 2, "transaction and AG gone; title and actual_start changed")
+        #expect(try Self.changeCount(r) == before + 4)
+        #expect(try r.get(table: "flow", key: [.text("\(Self.id)/transaction/1234")]) == nil)
+        #expect(try r.get(table: "recipient_country", key: [.text(Self.id), .text("AG")]) == nil)
+        #expect(try Self.rows(r, "SELECT text FROM initiative_text WHERE element = 'title' AND lang = 'en'") == [[.text("Activity title & more")]])
+        #expect(try Self.rows(r, "SELECT actual_start, modality FROM initiative") == [[.null, .text("triangular")]])
+        let changes = try r.changes(above: VersionVector(), limit: 1_000_000, maxBytes: .max)
+        #expect(changes.contains { $0.table == "flow" && $0.op == .delete && $0.key == [.text("\(Self.id)/transaction/1234")] })
+    }
+
+    @Test func aBadFileChangesNothing() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try Self.importing(Self.generated(count: 3), into: r)
+        let dump = try r.dump()
+        let vector = try r.vector()
+
+        // An unknown code in the second of three activities: the first is rolled back too.
+        let badCode = Self.generated(count: 3, tweak: { i, xml in
+            i == 1 ? xml.replacingOccurrences(of: "<activity-status code=\"2\"/>", with: "<activity-status code=\"9\"/>") : xml
+        })
+        let codeError = #expect(throws: MingaError.self) { try Self.importing(badCode, into: r) }
+        let message = codeError?.message ?? ""
+        #expect(message.contains("activity XM-DAC-41114-TEST-1") && message.contains("activity-status"), "\(message)")
+        #expect(message.contains("\"9\"") && message.contains("ActivityStatus") && message.contains("line "), "\(message)")
+
+        // Malformed XML halfway: the file breaks off inside the third activity.
+        let full = Self.generated(count: 3)
+        let truncated = String(full[..<full.range(of: "XM-DAC-41114-TEST-2</iati-identifier>")!.upperBound])
+        let xmlError = #expect(throws: MingaError.self) { try Self.importing(truncated, into: r) }
+        #expect(xmlError?.message.contains("line ") == true && xmlError?.message.contains("XM-DAC-41114-TEST-2") == true, "\(xmlError?.message ?? "")")
+        let mismatched = full.replacingOccurrences(of: "</title>", with: "</titel>")
+        #expect(throws: MingaError.self) { try Self.importing(mismatched, into: r) }
+        // A missing value, an unknown activity-date type, a file that is not IATI.
+        #expect(throws: MingaError.self) { try Self.importing(full.replacingOccurrences(of: ">1500.5</value>", with: "></value>"), into: r) }
+        #expect(throws: MingaError.self) {
+            try Self.importing(full.replacingOccurrences(of: "<activity-date type=\"1\"", with: "<activity-date type=\"7\""), into: r)
+        }
+        #expect(throws: MingaError.self) { try Self.importing("<iati-organisations version=\"2.03\"/>", into: r) }
+        #expect(throws: MingaError.self) { try Self.importing("", into: r) }
+
+        #expect(try r.dump() == dump)
+        #expect(try r.vector() == vector)
+    }
+
+    // MARK: Export
+
+    @Test func theExportValidatesAgainstTheSchema() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try IATIImporter(replica: r).importFile(at: Self.example.path)
+        _ = try Self.importing(Self.generated(count: 5), into: r)
+        let (xml, result) = try IATIExporter(replica: r).exportString()
+        #expect(result.activities == 6 && result.skipped.isEmpty)
+        try Self.validate(xml, in: dir)
+
+        // Written atomically to a file, the same bytes.
+        let file = dir.appendingPathComponent("registry.xml")
+        let generated = Date(timeIntervalSince1970: 1_700_000_000)
+        let exporter = IATIExporter(replica: r, generated: generated)
+        try exporter.export(toFile: file.path)
+        #expect(try String(contentsOf: file, encoding: .utf8) == exporter.exportString().xml)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".minga-") }.isEmpty)
+    }
+
+    @Test func initiativesTheSchemaCannotCarryAreLeftOutAndListed() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try Self.importing(Self.generated(count: 2), into: r)
+        try r.put(table: "initiative", row: ["iati_identifier": .text("XM-DAC-41114-BARE"), "status": .text("2")])
+        // Values that cannot be written as they are: a date-time as a date, a flow without value-date.
+        try r.put(table: "initiative", row: ["iati_identifier": .text("XM-DAC-41114-TEST-0"), "planned_end": .text("2020-12-31T00:00:00Z")])
+        try r.put(table: "flow", row: ["id": .text("XM-DAC-41114-TEST-0/transaction/x"), "initiative": .text("XM-DAC-41114-TEST-0"),
+                                       "kind": .text("transaction"), "ref": .text("x"), "transaction_type": .text("3"), "value": .real(1e20),
+                                       "transaction_date": .text("2020-01-01")])
+        let (xml, result) = try IATIExporter(replica: r).exportString()
+        #expect(result.activities == 2)
+        #expect(result.skipped == [IATISkippedActivity(identifier: "XM-DAC-41114-BARE", missing: [
+            "a reporting-org (initiative.reporting_org is empty)", "a title", "a description", "a participating-org", "an activity-date",
+        ])])
+        #expect(result.notes["transaction without value-date (the transaction-date was written)"] == 1)
+        #expect(result.notes["activity-date given as a date-time (its date part was written)"] == 1)
+        #expect(xml.contains(">100000000000000000000</value>"))
+        try Self.validate(xml, in: dir)
+
+        var strict = IATIExporter(replica: r)
+        strict.strict = true
+        let file = dir.appendingPathComponent("strict.xml")
+        let error = #expect(throws: MingaError.self) { try strict.export(toFile: file.path) }
+        #expect(error?.message.contains("XM-DAC-41114-BARE lacks") == true)
+        #expect(!FileManager.default.fileExists(atPath: file.path))
+
+        let (empty, emptyDir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: emptyDir) }
+        #expect(throws: MingaError.self) { try IATIExporter(replica: empty).exportString() }
+    }
+
+    // MARK: Round trip
+
+    @Test func importExportImportGivesTheSameRows() throws {
+        for xml in [try Self.exampleXML(), Self.generated(count: 20), Self.edgeCases] {
+            let (a, dirA) = try Self.replica("mx.amexcid")
+            let (b, dirB) = try Self.replica("co.apc")
+            defer {
+                try? FileManager.default.removeItem(at: dirA)
+                try? FileManager.default.removeItem(at: dirB)
+            }
+            _ = try Self.importing(xml, into: a)
+            let exported = try IATIExporter(replica: a).exportString()
+            #expect(exported.result.skipped.isEmpty && exported.result.notes.isEmpty, "\(exported.result)")
+            try Self.validate(exported.xml, in: dirA)
+            let again = try Self.importing(exported.xml, into: b)
+            #expect(again.unheld.isEmpty, "the export holds only what the registry holds: \(again.unheld)")
+            #expect(try b.dump() == a.dump())
+            // And importing the export back into the first replica changes nothing.
+            let back = try Self.importing(exported.xml, into: a)
+            #expect(back.rowsWritten == 0)
+        }
+    }
+
+    // MARK: Scale
+
+    @Test func twoThousandActivitiesImportInOneTransaction() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("big.xml")
+        try Data(Self.generated(count: 2_000, lean: true).utf8).write(to: file)
+        var progress: [Int] = []
+        let clock = ContinuousClock()
+        var result = IATIImportResult()
+        let elapsed = try clock.measure {
+            result = try IATIImporter(replica: r).importFile(at: file.path) { progress.append($0) }
+        }
+        #expect(result.activities == 2_000)
+        #expect(progress.count == 2_000 && progress.last == 2_000)
+        #expect(try Self.rows(r, "SELECT count(*) FROM initiative") == [[.integer(2_000)]])
+        #expect(try Self.rows(r, "SELECT count(*) FROM flow") == [[.integer(2_000)]])
+        // About 10 s in a debug build on two cores; the bound only catches a pathological slowdown.
+        #expect(elapsed < .seconds(60), "imported 2,000 activities in \(elapsed)")
+        let (xml, exported) = try IATIExporter(replica: r).exportString()
+        #expect(exported.activities == 2_000)
+        try Self.validate(xml, in: dir)
+    }
+
+    // MARK: Test data
+
+    /// `count` activities in the shape Minga's partners publish, numbered from 0; `tweak`
+    /// may rewrite one activity's XML. A `lean` activity has only what the schema requires and
+    /// one transaction (five rows instead of fifteen).
+    static func generated(count: Int, lean: Bool = false, tweak: (Int, String) -> String = { $1 }) -> String {
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<iati-activities version=\"2.03\" generated-datetime=\"2024-03-01T12:00:00Z\">\n"
+        for i in 0..<count where lean {
+            xml += """
+                 <iati-activity xml:lang="es" default-currency="MXN">
+                  <iati-identifier>XM-DAC-41114-LEAN-\(i)</iati-identifier>
+                  <reporting-org ref="XM-DAC-41114" type="10"><narrative>AMEXCID</narrative></reporting-org>
+                  <title><narrative>Cooperación técnica \(i)</narrative></title>
+                  <description><narrative>Intercambio de experiencias, fase \(i).</narrative></description>
+                  <participating-org ref="CO-1-830115297" role="4" type="10"><narrative>APC-Colombia</narrative></participating-org>
+                  <activity-status code="2"/>
+                  <activity-date type="1" iso-date="2024-01-15"/>
+                  <transaction>
+                   <transaction-type code="3"/><transaction-date iso-date="2024-03-01"/>
+                   <value value-date="2024-03-01">\(i).5</value>
+                  </transaction>
+                 </iati-activity>
+
+                """
+        }
+        for i in 0..<count where !lean {
+            xml += tweak(i, """
+                 <iati-activity xml:lang="es" default-currency="MXN" last-updated-datetime="2024-02-\(String(format: "%02d", i % 28 + 1))T10:00:00Z">
+                  <iati-identifier>XM-DAC-41114-TEST-\(i)</iati-identifier>
+                  <reporting-org ref="XM-DAC-41114" type="10"><narrative>AMEXCID</narrative></reporting-org>
+                  <title><narrative>Cooperación técnica \(i)</narrative><narrative xml:lang="en">Technical cooperation \(i)</narrative></title>
+                  <description type="1"><narrative>Intercambio de experiencias en gestión del agua, fase \(i).</narrative></description>
+                  <participating-org ref="XM-DAC-41114" role="1" type="10"><narrative>AMEXCID</narrative></participating-org>
+                  <participating-org ref="CO-1-830115297" role="4" type="10"><narrative>APC-Colombia</narrative></participating-org>
+                  <activity-status code="2"/>
+                  <activity-date type="1" iso-date="2024-01-15"/>
+                  <recipient-country code="CO" percentage="100"/>
+                  <sector vocabulary="1" code="14030" percentage="100"/>
+                  <collaboration-type code="1"/>
+                  <budget type="1" status="2">
+                   <period-start iso-date="2024-01-01"/><period-end iso-date="2024-12-31"/>
+                   <value currency="USD" value-date="2024-01-01">25000</value>
+                  </budget>
+                  <transaction ref="C-\(i)">
+                   <transaction-type code="2"/><transaction-date iso-date="2024-01-20"/>
+                   <value value-date="2024-01-20">1500.5</value>
+                  </transaction>
+                  <transaction>
+                   <transaction-type code="3"/><transaction-date iso-date="2024-03-01"/>
+                   <value value-date="2024-03-01">700</value>
+                   <provider-org ref="XM-DAC-41114" provider-activity-id="XM-DAC-41114-TEST-\(i)"/>
+                   <receiver-org ref="CO-1-830115297"/>
+                  </transaction>
+                  <transaction>
+                   <transaction-type code="4"/><transaction-date iso-date="2024-04-01"/>
+                   <value value-date="2024-04-01">650.25</value>
+                  </transaction>
+                 </iati-activity>
+
+                """)
+        }
+        return xml + "</iati-activities>\n"
+    }
+
+    /// Text that needs escaping, flows that only their position tells apart (more than nine,
+    /// and a repeated ref), a language only the narratives declare, decimals of every size.
+    static var edgeCases: String {
+        var transactions = ""
+        for i in 1...12 {
+            transactions += """
+                  <transaction>
+                   <transaction-type code="3"/><transaction-date iso-date="2023-\(String(format: "%02d", i))-01"/>
+                   <value currency="CLP" value-date="2023-01-01">\(i * 1000).0\(i)</value>
+                  </transaction>
+
+                """
+        }
+        for ref in ["R-1", "R-1", "3"] {
+            transactions += """
+                  <transaction ref="\(ref)">
+                   <transaction-type code="1"/><transaction-date iso-date="2023-06-30"/>
+                   <value currency="USD" value-date="2023-06-30">0.000001</value>
+                   <description><narrative>Aporte "inicial" &lt;fase 1&gt; &amp; cofinanciamiento
+                de contraparte</narrative></description>
+                  </transaction>
+
+                """
+        }
+        return """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <iati-activities version="2.03">
+             <iati-activity hierarchy="2">
+              <iati-identifier>CL-GOV-1-AGCID-2023-\u{00D1}</iati-identifier>
+              <reporting-org ref="CL-GOV-1" type="10"><narrative xml:lang="es">Agencia Chilena de Cooperación &amp; Desarrollo</narrative></reporting-org>
+              <title><narrative xml:lang="es">Fondo Chile–México: "Agua &amp; saneamiento"</narrative><narrative xml:lang="pt-BR">Água</narrative></title>
+              <description type="2"><narrative xml:lang="es">Objetivo: 100% &lt; 200%</narrative></description>
+              <description type="10"><narrative xml:lang="es">Tipo diez</narrative></description>
+              <participating-org ref="CL-GOV-1" role="3"/>
+              <participating-org ref="CL-GOV-1" role="1" type="10" activity-id="CL-GOV-1-X"><narrative xml:lang="es">AGCID</narrative></participating-org>
+              <participating-org ref="MX-SRE" role="2"><narrative xml:lang="es">SRE</narrative></participating-org>
+              <activity-status code="3"/>
+              <activity-date type="4" iso-date="2023-12-31Z"/>
+              <recipient-region code="380" vocabulary="1" percentage="33.333333333333336"/>
+              <sector vocabulary="7" code="6" percentage="12.5"/>
+              <tag vocabulary="2" code="6"/>
+              <default-finance-type code="110"/>
+              <budget>
+               <period-start iso-date="2023-01-01"/><period-end iso-date="2023-12-31"/>
+               <value value-date="2023-01-01">123456789012345678</value>
+              </budget>
+              <planned-disbursement>
+               <period-start iso-date="2023-01-01"/>
+               <value value-date="2023-01-01">-5</value>
+               <receiver-org receiver-activity-id="MX-SRE-77"/>
+              </planned-disbursement>
+            \(transactions) </iati-activity>
+            </iati-activities>
+
+            """
+    }
+}
