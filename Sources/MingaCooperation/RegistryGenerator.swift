@@ -41,7 +41,7 @@ public struct RegistryGenerator: Sendable {
 
     /// The rows of a registry of `initiatives` initiatives, in an order that writes parents first.
     public func rows(initiatives: Int) -> [Row] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var rows: [Row] = []
         for a in Self.agencies {
             rows.append(Row(table: "organisation", values: ["ref": .text(a.ref), "name": .text(a.name), "type": .text("10"), "country": .text(a.country)]))
@@ -112,18 +112,5 @@ public struct RegistryGenerator: Sendable {
             start += slice.count
             progress(start, all.count)
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed gives the same registry everywhere.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

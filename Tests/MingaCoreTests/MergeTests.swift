@@ -46,7 +46,7 @@ struct Simulation {
     @Test func stateAndConflictsDependOnTheSetNotTheOrder() async {
         await propertyCheck(count: 300, input: Gen.int(in: 0...1_000_000).array(of: 1...30), Gen.int(in: 0...1_000_000)) { script, seed in
             let writes = Simulation(script: script).all
-            var rng = SplitMix(seed: UInt64(seed))
+            var rng = SplitMix64(seed: UInt64(seed))
             let shuffled = writes.shuffled(using: &rng)
             #expect(Merge.rowState(of: shuffled) == Merge.rowState(of: writes))
             #expect(Merge.conflicts(of: shuffled) == Merge.conflicts(of: writes))
@@ -83,18 +83,5 @@ struct Simulation {
         let c = Change(origin: co, seq: 1, hlc: HLC.next(after: m.hlc, nowMillis: 10), table: "t", key: [.text("x")], op: .update, columns: ["a": .text("co")], context: VersionVector([mx: 1]))
         #expect(Merge.conflicts(of: [c, m]).isEmpty)
         #expect(Merge.rowState(of: [c, m]) == ["a": .text("co")])
-    }
-}
-
-/// A seeded generator, so a failing shuffle can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
