@@ -87,8 +87,16 @@ struct SyncRoutes: Sendable {
             vector: try await replica.vector(), acceptsEncodings: ["gzip"]), to: request)
     }
 
+    /// Decodes a request body; a body that does not decode is the client's error (400).
+    func decode<T: Decodable>(_ type: T.Type, _ request: Request, what: String) async throws -> T {
+        let data = try await body(request)
+        do { return try JSONDecoder.wire(type, from: data, what: what) } catch {
+            throw ErrorEnvelope(code: "malformed", message: error.message)
+        }
+    }
+
     func pull(_ request: Request) async throws -> Response {
-        let pull = try JSONDecoder.wire(PullRequest.self, from: try await body(request), what: "the pull request")
+        let pull = try await decode(PullRequest.self, request, what: "the pull request")
         let limit = min(max(pull.limit ?? configuration.maxBatchChanges, 1), configuration.maxBatchChanges)
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
         let held = try await replica.vector()
@@ -100,7 +108,7 @@ struct SyncRoutes: Sendable {
     }
 
     func push(_ request: Request) async throws -> Response {
-        let batch = try JSONDecoder.wire(ChangeBatch.self, from: try await body(request), what: "the pushed batch")
+        let batch = try await decode(ChangeBatch.self, request, what: "the pushed batch")
         guard batch.changes.count <= configuration.maxBatchChanges * 10 else {
             throw ErrorEnvelope(code: "too_large", message: "a batch may carry at most \(configuration.maxBatchChanges * 10) changes; send smaller batches")
         }
@@ -158,7 +166,9 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.notice("\(request.method) \(request.uri.path): \(error.status.code) \(error.error.message)")
             throw error
         } catch let error as MingaError {
-            throw ErrorEnvelope(code: "malformed", message: error.message)
+            // Client mistakes are already envelopes; a MingaError here is this node's own trouble.
+            logger.error("\(request.method) \(request.uri.path) failed: \(error.message)")
+            throw ErrorEnvelope(code: "unavailable", message: "the node could not complete the request: \(error.message)")
         } catch is NIOTooManyBytesError {
             throw ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node")
         } catch let error as HTTPError {
