@@ -167,9 +167,8 @@ extension Replica {
 
     /// Writes the merged state of a row into its table (capture must be suppressed).
     func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: [String: Value]?) throws {
-        let keyMatch = table.keyColumns.map { "\(SQL.id($0)) IS ?" }.joined(separator: " AND ")
         guard let state else {
-            try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(keyMatch)").execute(arguments: StatementArguments(key.map(\.databaseValue)))
+            try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").execute(arguments: StatementArguments(key.map(\.databaseValue)))
             return
         }
         let columns = table.nonKeyColumns.filter { state[$0] != nil }

@@ -47,9 +47,8 @@ extension Replica {
     public func get(table name: String, key: [Value]) throws -> [(String, Value)]? {
         let table = try table(named: name)
         return try writer.read { db in
-            let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
             guard let row = try Row.fetchOne(
-                db, sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(match)",
+                db, sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(table.keyMatch)",
                 arguments: StatementArguments(key.map(\.databaseValue)))
             else { return nil }
             return table.columns.enumerated().map { ($1, Value(row[$0] as DatabaseValue)) }
@@ -172,14 +171,13 @@ public struct LocalTransaction {
             throw MingaError("\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them")
         }
         let others = table.nonKeyColumns.filter { row[$0] != nil }
-        let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
         let keyArgs = key.map(\.databaseValue)
         let exists = try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(match))"), arguments: StatementArguments(keyArgs))!
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(table.keyMatch))"), arguments: StatementArguments(keyArgs))!
         do {
             if exists {
                 guard !others.isEmpty else { return false }
-                try db.cachedStatement(sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(match)")
+                try db.cachedStatement(sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(table.keyMatch)")
                     .execute(arguments: StatementArguments(others.map { row[$0]!.databaseValue } + keyArgs))
             } else {
                 let columns = table.keyColumns + others
@@ -196,8 +194,7 @@ public struct LocalTransaction {
     @discardableResult
     public func delete(table name: String, key: [Value]) throws -> Bool {
         let table = try replica.table(named: name)
-        let match = table.keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ")
-        try db.cachedStatement(sql: "DELETE FROM \(SQL.id(name)) WHERE \(match)").execute(arguments: StatementArguments(key.map(\.databaseValue)))
+        try db.cachedStatement(sql: "DELETE FROM \(SQL.id(name)) WHERE \(table.keyMatch)").execute(arguments: StatementArguments(key.map(\.databaseValue)))
         return db.changesCount > 0
     }
 

@@ -15,6 +15,9 @@ public struct TrackedTable: Codable, Sendable, Hashable {
 
     public var nonKeyColumns: [String] { columns.filter { !keyColumns.contains($0) } }
 
+    /// `"k1" = ? AND "k2" = ?`: the WHERE clause that finds one row by its key values.
+    var keyMatch: String { keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ") }
+
     /// The shadow table that holds each change's values, typed exactly as SQLite stored them.
     var valuesTable: String { "minga_values_" + name }
 

@@ -151,11 +151,7 @@ import Testing
     }
 
     @Test func keepingTheWinnerIsRecordedEvenThoughNoValueChanges() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
-        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
-        try Fixture.sync(from: mx, to: co)
-        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX")])
-        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO")])
+        let (mx, co) = try Fixture.concurrentTitles()
         try Fixture.sync(from: mx, to: co)
         try Fixture.sync(from: co, to: mx)
         let dump = try mx.dump()
@@ -168,11 +164,7 @@ import Testing
     }
 
     @Test func aLocalWriteFromAnyClientThatSawBothSidesSettlesTheConflict() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
-        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
-        try Fixture.sync(from: mx, to: co)
-        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX")])
-        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO")])
+        let (mx, co) = try Fixture.concurrentTitles()
         try Fixture.sync(from: mx, to: co)
         #expect(try co.conflicts().count == 1)
         try co.writer.write { db in try db.execute(sql: "UPDATE initiatives SET title = 'Both' WHERE id = 'XM-1'") }

@@ -24,6 +24,16 @@ enum Fixture {
         }
     }
 
+    /// mx creates XM-1 and co receives it; then both retitle it without seeing each other.
+    static func concurrentTitles() throws -> (mx: Replica, co: Replica) {
+        let mx = try replica("mx.amexcid"), co = try replica("co.apc")
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
+        try sync(from: mx, to: co)
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX")])
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO")])
+        return (mx, co)
+    }
+
     /// Everything the replica's log holds, in log order.
     static func allChanges(_ replica: Replica) throws -> [Change] {
         try replica.changes(above: VersionVector(), limit: .max, maxBytes: .max)
