@@ -21,10 +21,12 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
-        // Pure model: no I/O, Foundation only. The merge rule lives here, once.
-        .target(name: "MingaCore"),
+        // Pure model: no I/O; Foundation, and swift-crypto for hashes and origin signatures.
+        // The merge rule lives here, once.
+        .target(name: "MingaCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The replica on SQLite: tracked tables, trigger capture, change log, apply, conflicts.
         .target(
             name: "MingaStore",

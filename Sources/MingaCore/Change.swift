@@ -19,10 +19,13 @@ public struct Change: Hashable, Sendable, Codable {
     public var columns: [String: Value]
     /// The row's version vector as the writer saw it: every write it had seen on this row.
     public var context: VersionVector
+    /// The origin's Ed25519 signature over its hash chain up to this change, on the changes
+    /// where the origin signed (``OriginChain``); absent on the others.
+    public var signature: Data?
 
     public init(
         origin: NodeID, seq: Int64, hlc: HLC, table: String, key: [Value], op: ChangeOp,
-        columns: [String: Value] = [:], context: VersionVector = VersionVector()
+        columns: [String: Value] = [:], context: VersionVector = VersionVector(), signature: Data? = nil
     ) {
         self.origin = origin
         self.seq = seq
@@ -32,6 +35,7 @@ public struct Change: Hashable, Sendable, Codable {
         self.op = op
         self.columns = columns
         self.context = context
+        self.signature = signature
     }
 
     public var dot: Dot { Dot(origin: origin, seq: seq) }

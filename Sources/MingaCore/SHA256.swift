@@ -1,69 +1,26 @@
+import Crypto
 import Foundation
 
-/// SHA-256 (FIPS 180-4), so that the pure core can derive conflict ids and bundle digests
-/// without a cryptography dependency. Not used for secrets.
+/// SHA-256 for conflict ids, bundle digests and the origin hash chains, backed by
+/// swift-crypto (BoringSSL on Linux, CryptoKit on Apple platforms).
 public enum SHA256 {
-    private static let k: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
-
     /// An incremental hasher, for digests of files read line by line.
     public struct Hasher: Sendable {
-        private var state: [UInt32] = [
-            0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-        ]
-        private var pending: [UInt8] = []
-        private var length: UInt64 = 0
+        private var inner = Crypto.SHA256()
 
         public init() {}
 
         public mutating func update<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
-            pending.append(contentsOf: bytes)
-            let whole = pending.count / 64 * 64
-            guard whole > 0 else { return }
-            length &+= UInt64(whole)
-            pending.withUnsafeBufferPointer { buffer in
-                var offset = 0
-                while offset < whole {
-                    SHA256.compress(&state, buffer, offset)
-                    offset += 64
-                }
-            }
-            pending.removeFirst(whole)
+            inner.update(data: Array(bytes))
         }
 
-        public func finalize() -> [UInt8] {
-            var copy = self
-            let bits = (copy.length &+ UInt64(copy.pending.count)) &* 8
-            var tail = copy.pending
-            tail.append(0x80)
-            while tail.count % 64 != 56 { tail.append(0) }
-            for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
-            copy.pending = []
-            tail.withUnsafeBufferPointer { buffer in
-                var offset = 0
-                while offset < tail.count {
-                    SHA256.compress(&copy.state, buffer, offset)
-                    offset += 64
-                }
-            }
-            return copy.state.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * $0)) } }
-        }
+        public func finalize() -> [UInt8] { Array(inner.finalize()) }
 
         public func finalizeHex() -> String { SHA256.hexString(finalize()) }
     }
 
     public static func hash<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
-        var h = Hasher()
-        h.update(bytes)
-        return h.finalize()
+        Array(Crypto.SHA256.hash(data: Array(bytes)))
     }
 
     public static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
@@ -71,39 +28,13 @@ public enum SHA256 {
     }
 
     static func hexString(_ digest: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        var s = ""
-        s.reserveCapacity(digest.count * 2)
-        for b in digest {
-            s.append(digits[Int(b >> 4)])
-            s.append(digits[Int(b & 0xF)])
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(digest.count * 2)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 15)])
         }
-        return s
-    }
-
-    private static func compress(_ h: inout [UInt32], _ block: UnsafeBufferPointer<UInt8>, _ offset: Int) {
-        @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-        var w = [UInt32](repeating: 0, count: 64)
-        for i in 0..<16 {
-            let j = offset + 4 * i
-            w[i] = UInt32(block[j]) << 24 | UInt32(block[j + 1]) << 16 | UInt32(block[j + 2]) << 8 | UInt32(block[j + 3])
-        }
-        for i in 16..<64 {
-            let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-            let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-        for i in 0..<64 {
-            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
-            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-        }
-        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
-        h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+        return String(decoding: out, as: UTF8.self)
     }
 }

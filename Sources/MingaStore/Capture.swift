@@ -2,44 +2,28 @@ import Foundation
 import GRDB
 import MingaCore
 
-/// The SQL that records a local write in the change log. Triggers use it with `NEW.`/`OLD.`
-/// column references, so that any SQLite client's writes are captured (invariant 2);
-/// ``Replica`` uses it with bound parameters for writes it records itself (resolutions).
+/// The SQLite triggers that capture every local write, by any SQLite client (invariant 2).
 ///
-/// Origin, sequence number, HLC and causal context are all computed inside the same
-/// statement, in the same transaction as the data.
+/// A trigger only appends one row to `minga_pending`: the table, the operation, which
+/// columns it set, and their values exactly as SQLite stored them. Everything that needs the
+/// log — sequence number, HLC, causal context, hash chain and signature — is assigned later
+/// by ``Replica/seal(_:)``, in the first transaction that reads or extends the log. That
+/// keeps a local write within a small multiple of a plain one (scripts/bench, W1), and the
+/// write is still durable in the same transaction as the data.
 struct Capture {
-    let node: NodeID
     let table: TrackedTable
 
-    /// `max(now << 16, highest HLC held + 1)`: the HLC rule of ``HLC/next(after:nowMillis:)``.
-    static let hlcExpression =
-        "max(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) << 16, (SELECT coalesce(max(hlc), 0) + 1 FROM minga_changes))"
-
-    var seqExpression: String {
-        "(SELECT coalesce(max(seq), 0) + 1 FROM minga_changes WHERE origin = \(SQL.literal(node.rawValue)))"
+    /// One pending row per local write; `c0…` hold the table's columns in declared order.
+    static func pendingSQL(width: Int) -> String {
+        let columns = (0..<width).map { ", c\($0)" }.joined()
+        return "CREATE TABLE minga_pending(id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op TEXT NOT NULL, mask TEXT NOT NULL\(columns));"
     }
 
-    func keyExpression(_ ref: (String) -> String) -> String {
-        "json_array(" + table.keyColumns.map(ref).joined(separator: ", ") + ")"
-    }
-
-    /// The row's version vector as this node holds it: the write's causal context.
-    func contextExpression(_ ref: (String) -> String) -> String {
+    /// The statement that records one write. `mask` is an SQL expression giving one '0'/'1'
+    /// per column (key columns always '0'); `value` gives each column's value.
+    func statement(op: ChangeOp, ref: (String) -> String, mask: String, value: (String) -> String) -> String {
         """
-        (SELECT coalesce(json_group_object(origin, m), '{}') FROM (SELECT origin, max(seq) AS m FROM minga_changes \
-        WHERE tbl = \(SQL.literal(table.name)) AND pk = \(keyExpression(ref)) GROUP BY origin))
-        """
-    }
-
-    /// Two statements: the change row, then its values row. `mask` is an SQL expression giving
-    /// one '0'/'1' per column (key columns always '0'); `value` gives each column's value.
-    func statements(op: ChangeOp, ref: (String) -> String, mask: String, value: (String) -> String) -> String {
-        """
-        INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx) VALUES (\
-        \(SQL.literal(node.rawValue)), \(seqExpression), \(Capture.hlcExpression), \(SQL.literal(table.name)), \
-        \(keyExpression(ref)), '\(op.rawValue)', \(mask), \(contextExpression(ref)));
-        INSERT INTO \(SQL.id(table.valuesTable))(change_id, \(valueColumns)) VALUES (last_insert_rowid(), \
+        INSERT INTO minga_pending(tbl, op, mask, \(valueColumns)) VALUES (\(SQL.literal(table.name)), '\(op.rawValue)', \(mask), \
         \(table.columns.map { table.keyColumns.contains($0) ? ref($0) : value($0) }.joined(separator: ", ")));
         """
     }
@@ -50,7 +34,7 @@ struct Capture {
         SQL.literal(String(table.columns.map { bit($0) ? "1" : "0" }))
     }
 
-    /// The shadow values table and the three capture triggers of a tracked table.
+    /// The shadow values table of the sealed log, and the capture triggers of a tracked table.
     var schemaSQL: String {
         let t = table
         let new = { (c: String) in "NEW." + SQL.id(c) }
@@ -67,19 +51,19 @@ struct Capture {
         return """
             CREATE TABLE \(SQL.id(t.valuesTable))(change_id INTEGER PRIMARY KEY, \(valueColumns));
             CREATE TRIGGER \(SQL.id("minga_insert_" + t.name)) AFTER INSERT ON \(SQL.id(t.name)) WHEN \(active) BEGIN
-            \(statements(op: .insert, ref: new, mask: constantMask { !isKey($0) }, value: new))
+            \(statement(op: .insert, ref: new, mask: constantMask { !isKey($0) }, value: new))
             END;
             CREATE TRIGGER \(SQL.id("minga_update_" + t.name)) AFTER UPDATE ON \(SQL.id(t.name))
             WHEN \(active) AND \(keyUnchanged) AND (\(anyChanged)) BEGIN
-            \(statements(op: .update, ref: new, mask: updateMask, value: { "CASE WHEN \(changed($0)) THEN \(new($0)) END" }))
+            \(statement(op: .update, ref: new, mask: updateMask, value: { "CASE WHEN \(changed($0)) THEN \(new($0)) END" }))
             END;
             CREATE TRIGGER \(SQL.id("minga_rekey_" + t.name)) AFTER UPDATE ON \(SQL.id(t.name))
             WHEN \(active) AND NOT (\(keyUnchanged)) BEGIN
-            \(statements(op: .delete, ref: old, mask: constantMask { _ in false }, value: { _ in "NULL" }))
-            \(statements(op: .insert, ref: new, mask: constantMask { !isKey($0) }, value: new))
+            \(statement(op: .delete, ref: old, mask: constantMask { _ in false }, value: { _ in "NULL" }))
+            \(statement(op: .insert, ref: new, mask: constantMask { !isKey($0) }, value: new))
             END;
             CREATE TRIGGER \(SQL.id("minga_delete_" + t.name)) AFTER DELETE ON \(SQL.id(t.name)) WHEN \(active) BEGIN
-            \(statements(op: .delete, ref: old, mask: constantMask { _ in false }, value: { _ in "NULL" }))
+            \(statement(op: .delete, ref: old, mask: constantMask { _ in false }, value: { _ in "NULL" }))
             END;
             """
     }

@@ -16,26 +16,101 @@ public struct ApplyResult: Sendable, Equatable {
     public init() {}
 }
 
+/// What a receiver knows while it checks incoming batches: the vector it holds (or will hold
+/// after the batches already checked), each origin's last chain link and HLC, the roster, and
+/// its own current origin. Bundle import carries one across a whole file before applying any.
+public struct Admission: Sendable {
+    public internal(set) var vector: VersionVector
+    var links: [NodeID: (link: [UInt8], hlc: Int64)]
+    let roster: [NodeID: PublicKey]
+    let ownOrigin: NodeID
+    let nowMillis: Int64
+}
+
 extension Replica {
-    /// Checks a batch against this replica's schema and per-origin order without writing
-    /// anything, starting from `vector`; returns the vector the batch would lead to.
-    /// Bundle import runs this over a whole file before applying any of it.
-    public func validate(_ batch: ChangeBatch, from vector: VersionVector) throws -> VersionVector {
-        var vector = vector
+    /// The receiver's starting point for checking batches.
+    public func admission() throws -> Admission {
+        try writer.read { db in try admission(db) }
+    }
+
+    func admission(_ db: Database) throws -> Admission {
+        let vector = try Replica.vector(db)
+        var links: [NodeID: (link: [UInt8], hlc: Int64)] = [:]
+        let last = try db.cachedStatement(sql: "SELECT link, hlc FROM minga_changes WHERE origin = ? AND seq = ?")
+        for origin in vector.origins {
+            if let row = try Row.fetchOne(last, arguments: [origin.rawValue, vector[origin]]) {
+                links[origin] = (Array(row["link"] as Data), row["hlc"])
+            }
+        }
+        return Admission(vector: vector, links: links, roster: try roster(db), ownOrigin: try currentOrigin(db), nowMillis: clock())
+    }
+
+    /// Checks a batch against this replica's schema, roster, clock and per-origin order
+    /// without writing anything, advancing `admission` as if it had been applied. Returns,
+    /// per change, its chain link, or `nil` for a change this node already holds.
+    @discardableResult
+    public func check(_ batch: ChangeBatch, _ admission: inout Admission) throws -> [[UInt8]?] {
+        try writer.read { db in try check(db, batch, &admission) }
+    }
+
+    func check(_ db: Database, _ batch: ChangeBatch, _ admission: inout Admission) throws -> [[UInt8]?] {
+        var links: [[UInt8]?] = []
+        var lastOfOrigin: [NodeID: Change] = [:]
         for (index, change) in batch.changes.enumerated() {
             do {
                 try validate(change)
-                for origin in change.context.origins where origin != change.origin && change.context[origin] > vector[origin] {
+                for origin in change.context.origins where origin != change.origin && change.context[origin] > admission.vector[origin] {
                     throw MingaError("its causal context names change \(origin):\(change.context[origin]), which this node does not hold; changes must arrive in causal order (the sender's log order)")
                 }
-                if try vector.admit(change.dot), change.origin == nodeID {
-                    throw MingaError("it claims to come from this node (\(nodeID)) at sequence \(change.seq), which this node never issued; was this replica restored from an old copy?")
+                guard let key = admission.roster[change.origin.node] else {
+                    throw MingaError("it comes from \(change.origin.node), which is not in this node's roster; if that agency belongs to the federation, add its public key with `minga roster add \(change.origin.node) KEY`")
                 }
+                guard try admission.vector.admit(change.dot) else {
+                    try checkDuplicate(db, change)
+                    links.append(nil)
+                    continue
+                }
+                if change.origin == admission.ownOrigin {
+                    throw MingaError("it claims to come from this node (\(change.origin)) at sequence \(change.seq), which this node never issued")
+                }
+                let ahead = change.hlc.millis - admission.nowMillis
+                if ahead > maxClockSkewMillis {
+                    throw MingaError("its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(maxClockSkewMillis)); check the clock of \(change.origin.node)")
+                }
+                let previous = admission.links[change.origin] ?? (OriginChain.genesis, 0)
+                guard change.hlc.packed > previous.hlc else {
+                    throw MingaError("its HLC \(change.hlc) is not later than that of \(change.origin)'s previous change; an origin's clock only moves forward")
+                }
+                let link = OriginChain.link(after: previous.link, change)
+                if let signature = change.signature, !key.isValid(signature: signature, link: link) {
+                    throw MingaError("its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it")
+                }
+                admission.links[change.origin] = (link, change.hlc.packed)
+                lastOfOrigin[change.origin] = change
+                links.append(link)
             } catch let error as MingaError {
-                throw MingaError("change \(index + 1) (\(change.dot)): \(error.message)")
+                throw MingaError("change \(index + 1) (\(change.dot)) from \(change.origin.node): \(error.message)")
             }
         }
-        return vector
+        for (origin, change) in lastOfOrigin.sorted(by: { $0.key < $1.key }) where change.signature == nil {
+            throw MingaError("the changes from \(origin.node) in this batch end at \(change.dot), which \(origin.node) has not signed; a batch must end each origin's run with a signed change, so this one cannot be verified")
+        }
+        return links
+    }
+
+    /// A re-delivered change must be the very change this node holds: same chain link.
+    func checkDuplicate(_ db: Database, _ change: Change) throws {
+        let held = try db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?")
+        let previous = change.seq == 1
+            ? OriginChain.genesis : (try Data.fetchOne(held, arguments: [change.origin.rawValue, change.seq - 1])).map { Array($0) }
+        guard let previous, let stored = try Data.fetchOne(held, arguments: [change.origin.rawValue, change.seq]) else { return }
+        guard OriginChain.link(after: previous, change) == Array(stored) else {
+            throw MingaError("this node already holds \(change.dot), and the copy received differs from it: the change was altered after \(change.origin.node) signed it")
+        }
+    }
+
+    static func minutes(_ millis: Int64) -> String {
+        millis >= 120_000 ? "\(millis / 60_000) min" : "\(millis / 1000) s"
     }
 
     func validate(_ change: Change) throws {
@@ -89,16 +164,16 @@ extension Replica {
     func apply(_ db: Database, _ batch: ChangeBatch) throws -> ApplyResult {
         try integrateLocalWrites(db)
         var result = ApplyResult()
-        var vector = try Replica.vector(db)
-        _ = try validate(batch, from: vector)
+        var admission = try admission(db)
+        let links = try check(db, batch, &admission)
 
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         var touched: [(table: TrackedTable, pk: String, firstID: Int64)] = []
         var seenRows: Set<String> = []
         let insertChange = try db.cachedStatement(
-            sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        for change in batch.changes {
-            guard try vector.admit(change.dot) else {
+            sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        for (change, link) in zip(batch.changes, links) {
+            guard let link else {
                 result.duplicates += 1
                 continue
             }
@@ -107,7 +182,7 @@ extension Replica {
             let mask = String(table.columns.map { change.columns[$0] == nil ? "0" : "1" })
             try insertChange.execute(arguments: [
                 change.origin.rawValue, change.seq, change.hlc.packed, table.name, pk, change.op.rawValue, mask,
-                change.context.canonicalJSON,
+                change.context.canonicalJSON, Data(link), change.signature,
             ])
             let id = db.lastInsertedRowID
             try insertValues(db, id: id, change: change, table: table)
@@ -119,7 +194,7 @@ extension Replica {
         }
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)
-        result.vector = vector
+        result.vector = admission.vector
         return result
     }
 
@@ -192,7 +267,7 @@ extension Replica {
     /// value does not change, because keeping the winner is itself a decision to replicate.
     func recordLocalWrite(_ db: Database, table: TrackedTable, key: [Value], op: ChangeOp, columns: [String: Value]) throws {
         try integrateLocalWrites(db)
-        let capture = Capture(node: nodeID, table: table)
+        let capture = Capture(table: table)
         var arguments: [String: DatabaseValue] = [:]
         for (i, column) in table.columns.enumerated() {
             if let k = table.keyColumns.firstIndex(of: column) {
@@ -204,9 +279,10 @@ extension Replica {
         let param = { (column: String) in ":c\(table.position(of: column)!)" }
         let mask = capture.constantMask { columns[$0] != nil && !table.keyColumns.contains($0) }
         try db.execute(
-            sql: capture.statements(op: op, ref: param, mask: mask, value: param),
+            sql: capture.statement(op: op, ref: param, mask: mask, value: param),
             arguments: StatementArguments(arguments))
-        let id = db.lastInsertedRowID
+        try seal(db)
+        let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM minga_changes")!
         let pk = try pk(db, key)
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         _ = try merge(db, table: table, pk: pk, newFrom: id)

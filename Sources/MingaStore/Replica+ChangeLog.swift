@@ -4,9 +4,13 @@ import MingaCore
 
 /// Reading the change log: the vector, a row's history, and the changes above a vector.
 extension Replica {
-    /// The node's version vector, read from the log (which is contiguous per origin by construction).
+    /// The node's version vector, read from the log (which is contiguous per origin by
+    /// construction) after sealing pending local writes.
     public func vector() throws -> VersionVector {
-        try writer.read { db in try Replica.vector(db) }
+        try writer.write { db in
+            try integrateLocalWrites(db)
+            return try Replica.vector(db)
+        }
     }
 
     static func vector(_ db: Database) throws -> VersionVector {
@@ -22,7 +26,7 @@ extension Replica {
         return vector
     }
 
-    static let changeColumns = "c.id, c.origin, c.seq, c.hlc, c.tbl, c.op, c.mask, c.ctx"
+    static let changeColumns = "c.id, c.origin, c.seq, c.hlc, c.tbl, c.op, c.mask, c.ctx, c.sig"
 
     /// Builds a ``Change`` from a change row and its values row.
     func change(_ row: Row, values: Row, table: TrackedTable) throws -> Change {
@@ -36,7 +40,8 @@ extension Replica {
         return Change(
             origin: try NodeID(row["origin"]), seq: row["seq"], hlc: HLC(packed: row["hlc"]), table: table.name,
             key: key, op: op, columns: columns,
-            context: try JSONDecoder().decode(VersionVector.self, from: Data((row["ctx"] as String).utf8)))
+            context: try JSONDecoder().decode(VersionVector.self, from: Data((row["ctx"] as String).utf8)),
+            signature: row["sig"])
     }
 
     /// Every write of one row, in log order, with their log ids.
@@ -55,10 +60,20 @@ extension Replica {
             db.cachedStatement(sql: "SELECT json_array(\(placeholders))"), arguments: StatementArguments(key.map(\.databaseValue)))!
     }
 
-    /// Changes this node holds above `vector`, in log order, at most `limit` of them and
-    /// roughly at most `maxBytes` of wire JSON (always at least one change when any is due).
+    /// Changes this node holds above `vector`, in log order, about `limit` of them and roughly
+    /// at most `maxBytes` of wire JSON (always at least one change when any is due). Seals
+    /// pending local writes first.
+    ///
+    /// The batch ends where every origin in it ends on a signed change, so that the receiver
+    /// can verify all of it (``OriginChain``): it is cut back to the last such point within the
+    /// limits, or, when there is none, extended to the first one after (an origin signs at
+    /// least every ``OriginChain/signingInterval`` changes, and each batch this node applied
+    /// ended on such a point, so the extension is short).
     public func changes(above vector: VersionVector, limit: Int = 1000, maxBytes: Int = 4 << 20) throws -> [Change] {
-        try writer.read { db in try changes(db, above: vector, limit: limit, maxBytes: maxBytes) }
+        try writer.write { db in
+            try integrateLocalWrites(db)
+            return try changes(db, above: vector, limit: limit, maxBytes: maxBytes)
+        }
     }
 
     func changes(_ db: Database, above vector: VersionVector, limit: Int, maxBytes: Int) throws -> [Change] {
@@ -73,10 +88,12 @@ extension Replica {
         guard var cursor = start else { return [] }
         var result: [Change] = []
         var bytes = 0
-        while result.count < limit && bytes < maxBytes {
+        var unsigned: Set<NodeID> = []  // origins whose last change in `result` is not signed
+        var verifiable = 0  // the longest prefix of `result` that ends on signed changes only
+        reading: while true {
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT \(Replica.changeColumns), c.pk FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?"),
-                arguments: [cursor, limit])
+                arguments: [cursor, max(limit, 64)])
             guard let last = rows.last else { break }
             cursor = (last["id"] as Int64) + 1
             for row in rows {
@@ -89,10 +106,12 @@ extension Replica {
                 let change = try change(row, values: values, table: table)
                 result.append(change)
                 bytes += Replica.estimatedSize(change)
-                if result.count >= limit || bytes >= maxBytes { break }
+                if change.signature == nil { unsigned.insert(change.origin) } else { unsigned.remove(change.origin) }
+                if unsigned.isEmpty { verifiable = result.count }
+                if (result.count >= limit || bytes >= maxBytes) && verifiable > 0 { break reading }
             }
         }
-        return result
+        return Array(result.prefix(verifiable))
     }
 
     static func estimatedSize(_ change: Change) -> Int {

@@ -73,8 +73,10 @@ extension Replica {
     }
 
     /// Local writes from any SQLite client may settle open conflicts (a local write has seen
-    /// everything its node holds). Folds writes logged since the last look into the conflict log.
+    /// everything its node holds). Seals pending local writes, then folds writes logged since
+    /// the last look into the conflict log.
     func integrateLocalWrites(_ db: Database) throws {
+        try seal(db)
         let mark = try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'integrated'") ?? 0
         let rows = try Row.fetchAll(
             db,

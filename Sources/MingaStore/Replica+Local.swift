@@ -5,6 +5,8 @@ import MingaCore
 /// What `minga status` shows.
 public struct ReplicaStatus: Sendable {
     public let nodeID: NodeID
+    /// The origin this node's new changes carry: its id, or `id~EPOCH` after a restore.
+    public let origin: NodeID
     public let schemaVersion: String
     public let vector: VersionVector
     public let changes: Int
@@ -105,7 +107,7 @@ extension Replica {
             var rows: [String: Int] = [:]
             for name in tableNames { rows[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))") ?? 0 }
             return ReplicaStatus(
-                nodeID: nodeID, schemaVersion: schemaVersion, vector: try Replica.vector(db),
+                nodeID: nodeID, origin: try currentOrigin(db), schemaVersion: schemaVersion, vector: try Replica.vector(db),
                 changes: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_changes") ?? 0,
                 openConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts WHERE resolved_origin IS NULL") ?? 0,
                 rows: rows,
@@ -113,11 +115,78 @@ extension Replica {
         }
     }
 
-    /// Every change of one row, oldest first in log order: who changed what, and when.
-    public func log(table name: String, key: [Value]) throws -> [Change] {
+    /// Every change of one row, oldest first in log order, each with its signature checked
+    /// again: who changed what, and when, and whether the origin vouches for it.
+    public func log(table name: String, key: [Value]) throws -> [AuditedChange] {
         let table = try table(named: name)
-        return try writer.read { db in try history(db, table: table, pk: try pk(db, key)).map(\.change) }
+        return try writer.write { db in
+            try integrateLocalWrites(db)
+            let roster = try roster(db)
+            return try history(db, table: table, pk: try pk(db, key)).map { _, change in
+                AuditedChange(change: change, signature: try audit(db, change, roster: roster))
+            }
+        }
     }
+
+    /// Recomputes the origin's chain from the held link before `change` up to the next change
+    /// the origin signed, and checks that signature with the roster's key.
+    func audit(_ db: Database, _ change: Change, roster: [NodeID: PublicKey]) throws -> AuditedChange.Signature {
+        guard let key = roster[change.origin.node] else { return .unknownOrigin }
+        let storedLink = try db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?")
+        guard let previous = change.seq == 1
+            ? OriginChain.genesis : try Data.fetchOne(storedLink, arguments: [change.origin.rawValue, change.seq - 1]).map({ Array($0) })
+        else { return .broken("the change before it is missing") }
+        var link = OriginChain.link(after: previous, change)
+        var current = change
+        while true {
+            guard try Data.fetchOne(storedLink, arguments: [current.origin.rawValue, current.seq]).map({ Array($0) }) == link else {
+                return .broken("its content does not match the hash chain stored at \(current.dot)")
+            }
+            if let signature = current.signature {
+                return key.isValid(signature: signature, link: link) ? .verified(signedAt: current.dot) : .broken("the signature at \(current.dot) does not verify")
+            }
+            guard let next = try self.change(db, Dot(origin: current.origin, seq: current.seq + 1)) else {
+                return .broken("no signature follows it")
+            }
+            link = OriginChain.link(after: link, next)
+            current = next
+        }
+    }
+
+    /// One change by its dot, as held.
+    func change(_ db: Database, _ dot: Dot) throws -> Change? {
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(Replica.changeColumns) FROM minga_changes c WHERE c.origin = ? AND c.seq = ?"),
+            arguments: [dot.origin.rawValue, dot.seq])
+        else { return nil }
+        let table = try self.table(named: try String.fetchOne(db, sql: "SELECT tbl FROM minga_changes WHERE id = ?", arguments: [row["id"]])!)
+        guard let values = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM \(SQL.id(table.valuesTable)) WHERE change_id = ?"), arguments: [row["id"]])
+        else { return nil }
+        return try change(row, values: values, table: table)
+    }
+}
+
+/// A change as `minga log` shows it to an auditor.
+public struct AuditedChange: Sendable {
+    public enum Signature: Sendable, Equatable {
+        /// The origin's signature at `signedAt` (this change or a later one of the same origin)
+        /// verifies, and the hash chain links this change to it.
+        case verified(signedAt: Dot)
+        case unknownOrigin
+        case broken(String)
+
+        public var text: String {
+            switch self {
+            case .verified(let dot): return "verified (signed at \(dot))"
+            case .unknownOrigin: return "unverifiable: origin not in the roster"
+            case .broken(let why): return "NOT VERIFIED: \(why)"
+            }
+        }
+    }
+
+    public let change: Change
+    public let signature: Signature
 }
 
 /// A value as a person types it in JSON: numbers, strings, booleans, null, and the tagged

@@ -69,22 +69,29 @@ extension Replica {
     // MARK: Async forms for servers: the work runs on GRDB's queues, not the caller's threads.
 
     public func vector() async throws -> VersionVector {
-        try await writer.read { db in try Replica.vector(db) }
+        try await writer.write { db in
+            try self.integrateLocalWrites(db)
+            return try Replica.vector(db)
+        }
     }
 
     public func changes(above vector: VersionVector, limit: Int, maxBytes: Int) async throws -> [Change] {
-        try await writer.read { db in try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes) }
+        try await writer.write { db in
+            try self.integrateLocalWrites(db)
+            return try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes)
+        }
     }
 
     public func apply(_ batch: ChangeBatch) async throws -> ApplyResult {
         try await writer.write { db in try self.apply(db, batch) }
     }
 
-    /// The highest sequence number this node has issued: it grows with every local write,
-    /// whichever SQLite client made it.
+    /// How many local writes this node has made, sealed or not: it grows with every local
+    /// write, whichever SQLite client made it, and sealing does not change it.
     public func localSequence() async throws -> Int64 {
         try await writer.read { db in
-            try Int64.fetchOne(db, sql: "SELECT max(seq) FROM minga_changes WHERE origin = ?", arguments: [nodeID.rawValue]) ?? 0
+            let sealed = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM minga_changes WHERE origin = ?", arguments: [try self.currentOrigin(db).rawValue]) ?? 0
+            return sealed + Int64(try self.pendingCount(db))
         }
     }
 }

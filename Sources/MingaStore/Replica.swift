@@ -11,6 +11,16 @@ public struct Replica: Sendable {
     public let schemaVersion: String
     /// Tracked tables by name.
     public let tables: [String: TrackedTable]
+    /// This node's Ed25519 key, which signs its changes when they are sealed; `nil` when the
+    /// key file is missing (the replica can then be read but cannot seal local writes).
+    public let signingKey: SigningKey?
+    /// Where the private key lives: beside the replica, owner-only.
+    public let keyPath: String?
+    /// How far ahead of this node's clock an incoming change's HLC may be (protocol/README.md,
+    /// "Clocks").
+    public var maxClockSkewMillis: Int64 = 10 * 60 * 1000
+    /// Wall-clock milliseconds; tests turn it back to show that HLCs still grow.
+    public var clock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
     /// Tracked tables in name order, the order of dumps.
     public var tableNames: [String] { tables.keys.sorted() }
@@ -20,12 +30,19 @@ public struct Replica: Sendable {
         if FileManager.default.fileExists(atPath: path) {
             throw MingaError("\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)")
         }
+        let keyPath = Replica.keyPath(for: path)
+        if FileManager.default.fileExists(atPath: keyPath) {
+            throw MingaError("\(keyPath) already exists: it holds another replica's private key; move it away first")
+        }
         do {
+            let key = SigningKey()
+            try KeyFile.write(key, to: keyPath)
             let pool = try DatabasePool(path: path, configuration: makeConfiguration())
-            try initialize(pool, nodeID: nodeID, schemaSQL: schemaSQL)
-            return try open(pool)
+            try initialize(pool, nodeID: nodeID, schemaSQL: schemaSQL, publicKey: key.publicKey)
+            return try open(pool, key: key, keyPath: keyPath)
         } catch {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            try? FileManager.default.removeItem(atPath: keyPath)
             throw error
         }
     }
@@ -35,15 +52,20 @@ public struct Replica: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw MingaError("no replica at \(path); create one with `minga init --node-id ID --schema FILE.sql`, or point --db / MINGA_DB at it")
         }
-        return try open(try DatabasePool(path: path, configuration: makeConfiguration()))
+        let keyPath = Replica.keyPath(for: path)
+        let key = try KeyFile.read(keyPath)
+        return try open(try DatabasePool(path: path, configuration: makeConfiguration()), key: key, keyPath: keyPath)
     }
 
-    /// A replica in memory, for tests.
-    public static func inMemory(nodeID: NodeID, schemaSQL: String) throws -> Replica {
+    /// A replica in memory, for tests, with a fresh key or the one given.
+    public static func inMemory(nodeID: NodeID, schemaSQL: String, key: SigningKey = SigningKey()) throws -> Replica {
         let queue = try DatabaseQueue(configuration: makeConfiguration())
-        try initialize(queue, nodeID: nodeID, schemaSQL: schemaSQL)
-        return try open(queue)
+        try initialize(queue, nodeID: nodeID, schemaSQL: schemaSQL, publicKey: key.publicKey)
+        return try open(queue, key: key, keyPath: nil)
     }
+
+    /// The private key file of the replica at `path`.
+    public static func keyPath(for path: String) -> String { path + ".key" }
 
     static func makeConfiguration() -> Configuration {
         var config = Configuration()
@@ -52,10 +74,15 @@ public struct Replica: Sendable {
         config.foreignKeysEnabled = false
         // `minga sync` and `minga serve` may write to one replica at the same time.
         config.busyMode = .timeout(30)
+        // A quota on the replica's size, in pages: an operator's cap, and how the fault-injection
+        // suite makes SQLite report a full disk (scripts/chaos).
+        if let pages = ProcessInfo.processInfo.environment["MINGA_MAX_PAGE_COUNT"].flatMap(Int.init), pages > 0 {
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }
+        }
         return config
     }
 
-    static func open(_ writer: any DatabaseWriter) throws -> Replica {
+    static func open(_ writer: any DatabaseWriter, key: SigningKey?, keyPath: String?) throws -> Replica {
         try writer.read { db in
             guard try db.tableExists("minga_node"),
                 let node = try Row.fetchOne(db, sql: "SELECT node_id, schema_version FROM minga_node")
@@ -65,11 +92,19 @@ public struct Replica: Sendable {
                 let table = try JSONDecoder().decode(TrackedTable.self, from: Data(json.utf8))
                 tables[table.name] = table
             }
-            return Replica(writer: writer, nodeID: try NodeID(node["node_id"]), schemaVersion: node["schema_version"], tables: tables)
+            let nodeID = try NodeID(node["node_id"])
+            if let key, let listed = try String.fetchOne(db, sql: "SELECT public_key FROM minga_roster WHERE node = ?", arguments: [nodeID.rawValue]),
+                listed != key.publicKey.base64
+            {
+                throw MingaError("the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)")
+            }
+            return Replica(
+                writer: writer, nodeID: nodeID, schemaVersion: node["schema_version"], tables: tables,
+                signingKey: key, keyPath: keyPath)
         }
     }
 
-    static func initialize(_ writer: any DatabaseWriter, nodeID: NodeID, schemaSQL: String) throws {
+    static func initialize(_ writer: any DatabaseWriter, nodeID: NodeID, schemaSQL: String, publicKey: PublicKey) throws {
         try writer.write { db in
             do {
                 try db.execute(sql: schemaSQL)
@@ -94,6 +129,10 @@ public struct Replica: Sendable {
             guard !tables.isEmpty else { throw MingaError("the schema file creates no tables") }
 
             try db.execute(sql: metadataSQL)
+            try db.execute(sql: Capture.pendingSQL(width: tables.map(\.columns.count).max()!))
+            try db.execute(
+                sql: "INSERT INTO minga_roster(node, public_key, added_at) VALUES (?, ?, datetime('now'))",
+                arguments: [nodeID.rawValue, publicKey.base64])
             let schemaVersion = String(SHA256.hex(Array(schemaSQL.utf8)).prefix(16))
             try db.execute(
                 sql: "INSERT INTO minga_node(id, node_id, schema_sql, schema_version, created_at) VALUES (1, ?, ?, ?, datetime('now'))",
@@ -101,13 +140,15 @@ public struct Replica: Sendable {
             for table in tables {
                 let definition = String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self)
                 try db.execute(sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)", arguments: [table.name, definition])
-                try db.execute(sql: Capture(node: nodeID, table: table).schemaSQL)
+                try db.execute(sql: Capture(table: table).schemaSQL)
             }
         }
     }
 
     /// Minga's own tables. `minga_changes.id` is the local log order, which is causal:
-    /// a change is appended only after everything it depends on.
+    /// a change is appended only after everything it depends on. `link` is the origin's hash
+    /// chain up to the change and `sig` the origin's signature where it signed (``OriginChain``).
+    /// `minga_meta` holds `epoch` (see ``Replica/backup(to:)``) and `integrated`.
     static let metadataSQL = """
         CREATE TABLE minga_node(
             id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -121,7 +162,7 @@ public struct Replica: Sendable {
             origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,
             tbl TEXT NOT NULL, pk TEXT NOT NULL,
             op TEXT NOT NULL CHECK (op IN ('insert', 'update', 'delete')),
-            mask TEXT NOT NULL, ctx TEXT NOT NULL);
+            mask TEXT NOT NULL, ctx TEXT NOT NULL, link BLOB NOT NULL, sig BLOB);
         CREATE UNIQUE INDEX minga_changes_dot ON minga_changes(origin, seq);
         CREATE INDEX minga_changes_row ON minga_changes(tbl, pk, origin, seq);
         CREATE INDEX minga_changes_hlc ON minga_changes(hlc);
@@ -131,6 +172,7 @@ public struct Replica: Sendable {
             loser_origin TEXT NOT NULL, loser_seq INTEGER NOT NULL, loser_hlc INTEGER NOT NULL,
             resolved_origin TEXT, resolved_seq INTEGER, resolved_hlc INTEGER);
         CREATE INDEX minga_conflicts_row ON minga_conflicts(tbl, pk);
+        CREATE TABLE minga_roster(node TEXT PRIMARY KEY, public_key TEXT NOT NULL, added_at TEXT NOT NULL);
         """ + "\n" + peersSQL
 
     public func table(named name: String) throws -> TrackedTable {

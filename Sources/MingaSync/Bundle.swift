@@ -107,7 +107,7 @@ public enum Bundle {
     /// Checks everything that can be checked without writing; returns the number of changes.
     static func verify(_ path: String, for replica: Replica) throws -> Int {
         var hasher = SHA256.Hasher()
-        var vector = try replica.vector()
+        var admission = try replica.admission()
         var header: Header?
         var trailer: Trailer?
         var batches = 0
@@ -141,7 +141,7 @@ public enum Bundle {
                 if !terminated { throw fail("the file is truncated: its last line ends in the middle of a batch (copy it again from its source)") }
                 throw fail("malformed batch: \(error.explanation)")
             }
-            do { vector = try replica.validate(batch, from: vector) } catch let error as MingaError { throw fail(error.message) }
+            do { try replica.check(batch, &admission) } catch let error as MingaError { throw fail(error.message) }
             hasher.update(line + [0x0A])
             batches += 1
             changes += batch.changes.count

@@ -18,6 +18,11 @@ struct Init: AsyncParsableCommand {
             initiatives, participation, recipient countries and regions, classifications,
             financing instruments and flows), with the IATI codelists as reference data.
             All nodes that sync with each other must be created from the same schema.
+
+            init also creates the node's Ed25519 key pair: the private key in PATH.key (owner-
+            only, never synced), the public key printed and shown by `minga status --json`.
+            Every change the node makes is signed with it; other nodes accept them once they
+            list this node in their roster (minga roster add).
             """
     )
 
@@ -31,7 +36,7 @@ struct Init: AsyncParsableCommand {
 
     func run() async throws {
         try operate {
-            let node = try NodeID(nodeID)
+            let node = try NodeID(name: nodeID)
             let created: Replica
             if schema == "cooperation" {
                 created = try Cooperation.createReplica(at: replica.path, nodeID: node)
@@ -42,6 +47,9 @@ struct Init: AsyncParsableCommand {
                 created = try Replica.create(at: replica.path, nodeID: node, schemaSQL: sql)
             }
             print("created replica \(replica.path) for node \(node)")
+            print("private key: \(Replica.keyPath(for: replica.path)) (owner-only; keep a copy safe, it is not part of backups)")
+            print("public key:  \(created.publicKey!.base64)")
+            print("  give it to the other agencies: minga roster add \(node) \(created.publicKey!.base64)")
             print("tracked tables: " + created.tableNames.map { name in
                 "\(name) (key: \(created.tables[name]!.keyColumns.joined(separator: ", ")))"
             }.joined(separator: "; "))

@@ -19,6 +19,7 @@ struct Minga: AsyncParsableCommand {
         subcommands: [
             Init.self, Serve.self, Sync.self, Status.self, Put.self, Get.self, Delete.self, Query.self, Dump.self,
             Conflicts.self, BundleCommand.self, Log.self, ImportCommand.self, ExportCommand.self, Check.self, Generate.self,
+            RosterCommand.self, Backup.self, Restore.self,
         ]
     )
 }
@@ -46,7 +47,7 @@ func operate(_ body: () throws -> Void) throws {
         FileHandle.standardError.write(Data("minga: \(error.explanation)\n".utf8))
         throw ExitCode.failure
     } catch {
-        FileHandle.standardError.write(Data("minga: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("minga: \(StoreFailure.explain(error) ?? "\(error)")\n".utf8))
         throw ExitCode.failure
     }
 }

@@ -9,7 +9,7 @@ struct Status: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "Print a JSON object (nodeId, vector, schemaVersion, changes, openConflicts, rows).") var json = false
+    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, openConflicts, lastHlc, rows, peers).") var json = false
 
     func run() async throws {
         try operate {
@@ -18,12 +18,14 @@ struct Status: AsyncParsableCommand {
             let peers = try r.peers()
             if json {
                 let rows = s.rows.keys.sorted().map { "\(JSONText.quote($0)):\(s.rows[$0]!)" }.joined(separator: ",")
-                print("{\"nodeId\":\(JSONText.quote(s.nodeID.rawValue)),\"schemaVersion\":\(JSONText.quote(s.schemaVersion)),"
+                print("{\"nodeId\":\(JSONText.quote(s.nodeID.rawValue)),\"origin\":\(JSONText.quote(s.origin.rawValue)),"
+                    + "\"publicKey\":\(r.publicKey.map { JSONText.quote($0.base64) } ?? "null"),\"schemaVersion\":\(JSONText.quote(s.schemaVersion)),"
                     + "\"vector\":\(s.vector.canonicalJSON),\"changes\":\(s.changes),\"openConflicts\":\(s.openConflicts),"
                     + "\"lastHlc\":\(s.lastHLC.map { JSONText.quote($0.description) } ?? "null"),\"rows\":{\(rows)},"
                     + "\"peers\":[\(peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ","))]}")
             } else {
-                print("node       \(s.nodeID)")
+                print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
+                print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
                 print("replica    \(replica.path) (schema \(s.schemaVersion))")
                 print("vector     \(Output.vector(s.vector))")
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))

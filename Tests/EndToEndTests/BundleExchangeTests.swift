@@ -15,6 +15,7 @@ import Testing
         try box.write("schema.sql", Self.schema)
         let nodes = ["mx": "mx.amexcid", "co": "co.apc", "cl": "cl.agcid"]
         for (db, id) in nodes { try box.ok("\(db).db", "init", "--node-id", id, "--schema", "schema.sql") }
+        try box.federate(nodes.keys.map { "\($0).db" })
 
         // mx creates a row; bundles take it to the others.
         try box.ok("mx.db", "put", "initiatives", #"{"id":"XM-DAC-1","title":"Agua potable","status":"draft","budget":100000}"#)
@@ -84,6 +85,7 @@ import Testing
         try box.write("schema.sql", Self.schema)
         try box.ok("a.db", "init", "--node-id", "mx.amexcid", "--schema", "schema.sql")
         try box.ok("b.db", "init", "--node-id", "co.apc", "--schema", "schema.sql")
+        try box.federate(["a.db", "b.db"])
         try box.ok("a.db", "put", "initiatives", #"{"id":"X","title":"Agua","budget":9007199254740993}"#)
         try box.ok("a.db", "bundle", "export", "-o", "good.bundle")
         let good = try String(contentsOfFile: box.path("good.bundle"), encoding: .utf8)
@@ -117,6 +119,7 @@ import Testing
         try box.write("schema.sql", Self.schema)
         try box.ok("a.db", "init", "--node-id", "mx.amexcid", "--schema", "schema.sql")
         try box.ok("b.db", "init", "--node-id", "co.apc", "--schema", "schema.sql")
+        try box.federate(["a.db", "b.db"])
         for i in 1...5 { try box.ok("a.db", "put", "initiatives", #"{"id":"X\#(i)","title":"t"}"#) }
         try box.ok("a.db", "bundle", "export", "-o", "first.bundle")
         try box.ok("b.db", "bundle", "import", "first.bundle")

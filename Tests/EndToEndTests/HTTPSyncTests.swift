@@ -8,6 +8,7 @@ import Testing
     func setUp(_ box: Sandbox) throws {
         try box.write("schema.sql", BundleExchangeTests.schema)
         for (db, id) in Self.nodes { try box.ok("\(db).db", "init", "--node-id", id, "--schema", "schema.sql") }
+        try box.federate(Self.nodes.map { "\($0.0).db" })
         try box.ok("mx.db", "put", "initiatives", #"{"id":"XM-DAC-1","title":"Agua potable","status":"draft","budget":100000}"#)
     }
 

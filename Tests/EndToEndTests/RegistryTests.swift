@@ -11,6 +11,7 @@ import Testing
         let box = try Sandbox("registry")
         defer { box.remove() }
         for (db, id) in HTTPSyncTests.nodes { try box.ok("\(db).db", "init", "--node-id", id) }
+        try box.federate(HTTPSyncTests.nodes.map { "\($0.0).db" })
         let imported = try box.ok("mx.db", "import", "iati", Self.example, "--quiet")
         #expect(imported.contains("1"), "\(imported)")
         try box.ok("mx.db", "generate", "--initiatives", "20", "--quiet")

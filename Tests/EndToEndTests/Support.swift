@@ -47,6 +47,18 @@ struct Sandbox {
         return result.stdout
     }
 
+    /// Every replica lists every other's public key in its roster, as agencies that agreed to
+    /// sync would after exchanging keys.
+    func federate(_ dbs: [String]) throws {
+        let members = try dbs.map { db -> (db: String, node: String, key: String) in
+            let status = try json(try ok(db, "status", "--json")) as! [String: Any]
+            return (db, status["nodeId"] as! String, status["publicKey"] as! String)
+        }
+        for member in members {
+            for other in members where other.db != member.db { try ok(member.db, "roster", "add", other.node, other.key) }
+        }
+    }
+
     @discardableResult
     func sqlite(_ db: String, _ sql: String) throws -> String {
         // Like any program sharing a replica with a running node, the shell waits for the
@@ -63,8 +75,8 @@ struct Sandbox {
         process.environment = env
         process.currentDirectoryURL = dir
         let out = dir.appendingPathComponent(".out-\(UUID().uuidString)"), err = dir.appendingPathComponent(".err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()
@@ -125,7 +137,7 @@ extension Sandbox {
     /// Starts `minga serve` on `db` and waits for its "listening on" line.
     func serve(_ db: String, port: Int = 0, _ extra: [String] = []) throws -> Server {
         let log = path("\(db).serve-\(UUID().uuidString.prefix(6)).log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Sandbox.binary)
         process.arguments = ["serve", "--db", path(db), "--port", "\(port)"] + extra

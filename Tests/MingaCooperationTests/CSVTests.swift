@@ -182,7 +182,7 @@ import Testing
         let values = Dictionary(uniqueKeysWithValues: row)
         #expect(values["status"] == .text("3") && values["hierarchy"] == .integer(1) && values["default_lang"] == .text("es"))
         let log = try r.log(table: "initiative", key: [.text("XM-1")])
-        #expect(log.last?.op == .update && log.last?.columns.keys.sorted() == ["status"])
+        #expect(log.last?.change.op == .update && log.last?.change.columns.keys.sorted() == ["status"])
     }
 
     @Test func exportToAFileAndBack() throws {

@@ -93,12 +93,13 @@ import Testing
     @Test(arguments: files)
     func replicaInEveryCausalOrder(_ file: String) throws {
         let vector = try Self.load(file)
-        let orders = causalOrders(vector.changes, limit: 240)
+        let signed = try TestKeys.signed(vector.changes)
+        let orders = causalOrders(signed, limit: 240)
         #expect(!orders.isEmpty, "the vector's changes admit no causal order")
         for order in orders {
-            let replica = try Replica.inMemory(nodeID: try NodeID("zz.observer"), schemaSQL: vector.schema)
+            let replica = try Fixture.replica("zz.observer", schema: vector.schema)
             for change in order { try replica.apply(ChangeBatch(changes: [change])) }
-            try replica.apply(ChangeBatch(changes: vector.changes))  // re-delivery changes nothing
+            try replica.apply(ChangeBatch(changes: signed))  // re-delivery changes nothing
             let conflicts = try replica.conflicts(includeResolved: true).map { ExpectedConflict($0.conflict) }.sorted { $0.id < $1.id }
             #expect(conflicts == vector.expect.conflicts, "\(vector.name): order \(order.map(\.dot))")
             for (table, expected) in vector.expect.rows {

@@ -12,8 +12,12 @@ import Testing
 enum Fixture {
     static let schema = "CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER);"
 
+    /// A replica whose key derives from its id and whose roster lists the test nodes.
     static func replica(_ id: String) throws -> Replica {
-        try Replica.inMemory(nodeID: try NodeID(id), schemaSQL: schema)
+        let key = { (id: String) in try! SigningKey(rawRepresentation: SHA256.hash(Array("minga-test-key:\(id)".utf8))) }
+        let replica = try Replica.inMemory(nodeID: try NodeID(id), schemaSQL: schema, key: key(id))
+        for member in ["mx.amexcid", "co.apc", "cl.agcid"] { try replica.addToRoster(try NodeID(member), key: key(member).publicKey) }
+        return replica
     }
 
     static func app(_ replica: Replica, _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {
@@ -78,7 +82,11 @@ enum Fixture {
 
     @Test func pullServesBoundedBatchesInOrderAndSaysWhetherMoreRemain() async throws {
         let node = try Fixture.replica("mx.amexcid")
-        for i in 0..<25 { try node.put(table: "initiatives", row: ["id": .text("k\(i)")]) }
+        // Sealed one by one, so every change is signed and a batch may end after any of them.
+        for i in 0..<25 {
+            try node.put(table: "initiatives", row: ["id": .text("k\(i)")])
+            _ = try node.vector()
+        }
         let receiver = try Fixture.replica("co.apc")
         try await Fixture.app(node) { $0.maxBatchChanges = 10 }.test(.router) { client in
             var pulls = 0

@@ -1,0 +1,71 @@
+import Foundation
+import MingaCore
+import MingaStore
+import PropertyBased
+import Testing
+
+/// The batch decoder and `apply` on mutated, truncated and random input: never a crash,
+/// always a clear refusal, and a refused batch leaves the replica exactly as it was. The
+/// HTTP endpoints get the same treatment in MingaSyncTests and in scripts/fuzz-http.
+@Suite struct DecoderFuzzTests {
+    /// A signed batch from mx with every kind of value, as wire JSON.
+    static func sample() throws -> (wire: [UInt8], batch: ChangeBatch) {
+        let mx = try Fixture.replica("mx.amexcid")
+        try mx.put(table: "initiatives", row: [
+            "id": .text("XM-1"), "title": .text("Agua potable ñ 🤝"), "budget": .integer(-9_007_199_254_740_993),
+            "ratio": .real(0.1), "doc": .blob(Data([0, 1, 2, 255])),
+        ])
+        try mx.put(table: "participation", row: ["initiative": .text("XM-1"), "org": .text("XM-DAC-41114"), "role": .text("1")])
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .null])
+        _ = try mx.delete(table: "participation", key: [.text("XM-1"), .text("XM-DAC-41114")])
+        let batch = ChangeBatch(changes: try Fixture.allChanges(mx))
+        return (Array(try JSONEncoder.wire.encode(batch)), batch)
+    }
+
+    static func mutate(_ bytes: [UInt8], seed: UInt64) -> [UInt8] {
+        var rng = SplitMix64(seed: seed)
+        var out = bytes
+        for _ in 0..<Int.random(in: 1...3, using: &rng) where !out.isEmpty {
+            let at = Int.random(in: 0..<out.count, using: &rng)
+            switch Int.random(in: 0..<7, using: &rng) {
+            case 0: out[at] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))  // bit flip
+            case 1: out = Array(out.prefix(at))  // truncation
+            case 2: out.insert(UInt8.random(in: 0...255, using: &rng), at: at)  // random byte
+            case 3: out.removeSubrange(at..<min(out.count, at + Int.random(in: 1...40, using: &rng)))
+            case 4:  // a JSON token where one does not belong
+                let tokens = ["null", "[]", "{}", "\"\"", "-1", "1e999", "99999999999999999999", "{\"int\":\"x\"}", "\"\\u0000\"", "true"]
+                out.insert(contentsOf: Array(tokens[Int.random(in: 0..<tokens.count, using: &rng)].utf8), at: at)
+            case 5:  // a digit changed: seqs, HLCs, ints
+                if let d = out[at...].firstIndex(where: { $0 >= 0x30 && $0 <= 0x39 }) { out[d] = 0x30 + UInt8.random(in: 0...9, using: &rng) }
+            default:  // invalid UTF-8
+                out.insert(contentsOf: [0xC3, 0x28], at: at)
+            }
+        }
+        return out
+    }
+
+    @Test func mutatedBatchesAreRefusedAndChangeNothing() async throws {
+        let (wire, original) = try Self.sample()
+        let empty = try Fixture.replica("co.apc").dump()
+        await propertyCheck(count: 400, input: Gen.int(in: 0...Int.max)) { seed in
+            let mutated = Self.mutate(wire, seed: UInt64(seed))
+            guard let batch = try? JSONDecoder().decode(ChangeBatch.self, from: Data(mutated)) else { return }
+            let co = try Fixture.replica("co.apc")
+            do {
+                try co.apply(batch)
+                // Only a mutation that left the batch's meaning intact may be accepted.
+                #expect(batch == original, "a mutated batch was accepted: \(String(decoding: mutated, as: UTF8.self))")
+            } catch let error as MingaError {
+                #expect(!error.message.isEmpty)
+                #expect(try co.dump() == empty && co.vector().isEmpty, "a refused batch left something behind")
+            }
+        }
+    }
+
+    @Test func randomBytesAreRefusedByTheDecoder() async throws {
+        await propertyCheck(count: 300, input: Gen.int(in: 0...255).array(of: 0...200)) { bytes in
+            let data = Data(bytes.map(UInt8.init))
+            #expect(throws: (any Error).self) { try JSONDecoder().decode(ChangeBatch.self, from: data) }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import GRDB
+import MingaCore
+import MingaStore
+import Testing
+
+/// Origin signatures, the roster, clocks, backups and restores (protocol/README.md §4, §17).
+@Suite struct TrustTests {
+    static func title(_ replica: Replica, _ id: String, _ title: String) throws {
+        try replica.put(table: "initiatives", row: ["id": .text(id), "title": .text(title)])
+    }
+
+    @Test func aChangeAlteredByARelayIsRefusedNamingItsOriginAndHonestBatchesStillSync() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        try Self.title(mx, "XM-1", "Agua potable")
+        try Self.title(mx, "XM-2", "Saneamiento")
+        try Fixture.sync(from: mx, to: co)
+        try Self.title(co, "CO-1", "Paz rural")
+
+        // co relays mx's changes to cl, but alters one value on the way.
+        var relayed = try co.changes(above: try cl.vector())
+        let index = try #require(relayed.firstIndex { $0.origin == mx.nodeID && $0.seq == 1 })
+        relayed[index].columns["title"] = .text("Agua embotellada")
+        let before = try cl.dump()
+        let altered = #expect(throws: MingaError.self) { try cl.apply(ChangeBatch(changes: relayed)) }
+        #expect(altered?.message.contains("from mx.amexcid") == true, "\(altered?.message ?? "")")
+        #expect(altered?.message.contains("altered or forged") == true, "\(altered?.message ?? "")")
+        #expect(try cl.dump() == before && cl.vector().isEmpty)
+
+        // Forging a signature with the relay's own key does not help either.
+        var forged = try co.changes(above: try cl.vector())
+        let last = try #require(forged.lastIndex { $0.origin == mx.nodeID })
+        forged[last].columns["title"] = .text("Otra cosa")
+        forged[last].signature = try TestKeys.key("co.apc").sign(link: OriginChain.genesis)
+        #expect(throws: MingaError.self) { try cl.apply(ChangeBatch(changes: forged)) }
+
+        // Dropping mx's signature (so nothing could be checked) is refused too.
+        var unsigned = try co.changes(above: try cl.vector()).filter { $0.origin == mx.nodeID }
+        unsigned[unsigned.count - 1].signature = nil
+        let unverifiable = #expect(throws: MingaError.self) { try cl.apply(ChangeBatch(changes: unsigned)) }
+        #expect(unverifiable?.message.contains("not signed") == true, "\(unverifiable?.message ?? "")")
+
+        // The honest batches, from the same relay, apply.
+        try Fixture.sync(from: co, to: cl)
+        #expect(try cl.dump() == co.dump())
+        #expect(try cl.vector() == co.vector())
+    }
+
+    @Test func changesFromAnOriginOutsideTheRosterAreRefusedUntilItIsAdded() throws {
+        let stranger = try Replica.inMemory(nodeID: try NodeID("ve.stranger"), schemaSQL: Fixture.schema)
+        let co = try Fixture.replica("co.apc")
+        try Self.title(stranger, "VE-1", "Proyecto")
+        let batch = ChangeBatch(changes: try Fixture.allChanges(stranger))
+        let error = #expect(throws: MingaError.self) { try co.apply(batch) }
+        #expect(error?.message.contains("ve.stranger, which is not in this node's roster") == true, "\(error?.message ?? "")")
+        #expect(try co.vector().isEmpty)
+
+        // A wrong key for the right name does not verify.
+        try co.addToRoster(try NodeID("ve.stranger"), key: SigningKey().publicKey)
+        #expect(throws: MingaError.self) { try co.apply(batch) }
+        try co.addToRoster(try NodeID("ve.stranger"), key: try #require(stranger.publicKey))
+        #expect(try co.apply(batch).applied == 1)
+
+        try co.removeFromRoster(try NodeID("ve.stranger"))
+        try Self.title(stranger, "VE-2", "Otro")
+        #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: try stranger.changes(above: try co.vector()))) }
+        #expect(throws: MingaError.self) { try co.removeFromRoster(co.nodeID) }
+    }
+
+    @Test func aReDeliveredChangeWithDifferentContentIsRefused() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try Self.title(mx, "XM-1", "Agua")
+        var changes = try Fixture.allChanges(mx)
+        try co.apply(ChangeBatch(changes: changes))
+        changes[0].columns["title"] = .text("Fuego")
+        let error = #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: changes)) }
+        #expect(error?.message.contains("differs") == true, "\(error?.message ?? "")")
+    }
+
+    @Test func aChangeFarAheadOfTheReceiversClockIsRefusedNamingTheOriginAndTheSkew() throws {
+        var mx = try Fixture.replica("mx.amexcid")
+        var co = try Fixture.replica("co.apc")
+        let now = Int64(1_800_000_000_000)
+        co.clock = { now }
+        mx.clock = { now + 20 * 60_000 }  // mx's clock runs 20 minutes fast
+        try Self.title(mx, "XM-1", "Agua")
+        let batch = ChangeBatch(changes: try Fixture.allChanges(mx))
+        let error = #expect(throws: MingaError.self) { try co.apply(batch) }
+        #expect(error?.message.contains("20 min ahead") == true && error?.message.contains("mx.amexcid") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("allowed skew is 10 min") == true)
+        co.maxClockSkewMillis = 30 * 60_000
+        #expect(try co.apply(batch).applied == 1)
+    }
+
+    @Test func hlcsKeepGrowingWhenTheWallClockGoesBack() throws {
+        var mx = try Fixture.replica("mx.amexcid")
+        let clock = ManualClock(1_800_000_000_000)
+        mx.clock = { clock.now }
+        try Self.title(mx, "XM-1", "a")
+        _ = try mx.vector()
+        clock.now -= 3_600_000  // an hour back
+        try Self.title(mx, "XM-1", "b")
+        try Self.title(mx, "XM-2", "c")
+        let hlcs = try Fixture.allChanges(mx).map(\.hlc)
+        #expect(hlcs.count == 3)
+        #expect(zip(hlcs, hlcs.dropFirst()).allSatisfy { $0 < $1 }, "\(hlcs)")
+    }
+
+    @Test func aLongRunIsSentInBatchesThatEndOnSignedChanges() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try mx.transaction { tx in
+            for i in 0..<600 { try tx.put(table: "initiatives", row: ["id": .text("K\(i)"), "title": .text("t")]) }
+        }
+        let all = try Fixture.allChanges(mx)
+        #expect(all.count == 600)
+        #expect(all.filter { $0.signature != nil }.map(\.seq) == [256, 512, 600])
+        #expect(try mx.changes(above: VersionVector(), limit: 100).count == 256, "extended to the first signed change")
+        #expect(try mx.changes(above: VersionVector(), limit: 300).count == 256, "cut back to the last signed change")
+        #expect(try mx.changes(above: VersionVector([mx.nodeID: 256]), limit: 300).count == 256)
+        var batches = 0
+        while case let changes = try mx.changes(above: try co.vector(), limit: 100), !changes.isEmpty {
+            try co.apply(ChangeBatch(changes: changes))
+            batches += 1
+        }
+        #expect(batches == 3)
+        #expect(try co.dump() == mx.dump())
+    }
+
+    @Test func theRowLogShowsEachChangeVerifiedAndATamperedOneNotVerified() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try Self.title(mx, "XM-1", "Agua")
+        try Self.title(mx, "XM-1", "Agua potable")
+        try Fixture.sync(from: mx, to: co)
+        try Self.title(co, "XM-1", "Agua potable rural")
+        let log = try co.log(table: "initiatives", key: [.text("XM-1")])
+        #expect(log.map(\.change.dot.description) == ["mx.amexcid:1", "mx.amexcid:2", "co.apc:1"])
+        #expect(log.map(\.signature) == [
+            .verified(signedAt: Dot(origin: mx.nodeID, seq: 2)), .verified(signedAt: Dot(origin: mx.nodeID, seq: 2)),
+            .verified(signedAt: Dot(origin: co.nodeID, seq: 1)),
+        ])
+        // Someone edits the stored change behind Minga's back.
+        try co.writer.write { db in
+            try db.execute(sql: "UPDATE minga_values_initiatives SET c1 = 'Agua sucia' WHERE change_id = (SELECT id FROM minga_changes WHERE origin = 'mx.amexcid' AND seq = 1)")
+        }
+        let audited = try co.log(table: "initiatives", key: [.text("XM-1")])
+        guard case .broken = audited[0].signature else { Issue.record("a tampered change shows \(audited[0].signature)"); return }
+        #expect(audited[0].signature.text.hasPrefix("NOT VERIFIED"))
+    }
+
+    @Test func aRestoredNodeNeverReusesASequenceNumberAndGetsItsLaterChangesBack() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-restore-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("mx.db").path
+        let mx = try Replica.create(at: path, nodeID: try NodeID("mx.amexcid"), schemaSQL: Fixture.schema)
+        let co = try Fixture.replica("co.apc")
+        try co.addToRoster(mx.nodeID, key: try #require(mx.publicKey))
+        try mx.addToRoster(co.nodeID, key: TestKeys.key("co.apc").publicKey)
+        for i in 1...3 { try Self.title(mx, "XM-\(i)", "antes") }
+        let backup = dir.appendingPathComponent("mx-backup.db").path
+        try mx.backup(to: backup)
+        for i in 4...6 { try Self.title(mx, "XM-\(i)", "después") }
+        try Fixture.sync(from: mx, to: co)
+        #expect(try co.vector()[mx.nodeID] == 6)
+
+        // The backup itself never issues changes.
+        try FileManager.default.copyItem(atPath: Replica.keyPath(for: path), toPath: Replica.keyPath(for: backup))
+        let inert = try Replica.open(at: backup)
+        try Self.title(inert, "XM-9", "no")
+        let refusal = #expect(throws: MingaError.self) { try inert.changes(above: VersionVector()) }
+        #expect(refusal?.message.contains("minga restore") == true, "\(refusal?.message ?? "")")
+        try inert.writer.write { db in try db.execute(sql: "DELETE FROM initiatives WHERE id = 'XM-9'; DELETE FROM minga_pending WHERE c0 = 'XM-9'") }
+
+        // The disk is lost; the node comes back from the backup in a new epoch.
+        let restoredPath = dir.appendingPathComponent("mx-restored.db").path
+        try FileManager.default.copyItem(atPath: Replica.keyPath(for: path), toPath: Replica.keyPath(for: restoredPath))
+        let (restored, origin) = try Replica.restore(backup: backup, to: restoredPath, nowMillis: 1_900_000_000_000)
+        #expect(origin.rawValue == "mx.amexcid~1900000000000" && origin.node == mx.nodeID)
+        try Self.title(restored, "XM-7", "nuevo")
+        let own = try Fixture.allChanges(restored).filter { $0.origin.node == mx.nodeID }
+        #expect(own.map(\.dot.description) == ["mx.amexcid:1", "mx.amexcid:2", "mx.amexcid:3", "mx.amexcid~1900000000000:1"])
+
+        // Both directions: co gets the new epoch's change; the restored node gets mx:4…6 back.
+        try Fixture.sync(from: restored, to: co)
+        try Fixture.sync(from: co, to: restored)
+        #expect(try restored.vector() == co.vector())
+        #expect(try restored.vector()[mx.nodeID] == 6)
+        #expect(try restored.dump() == co.dump())
+        let dots = try Fixture.allChanges(co).map(\.dot)
+        #expect(Set(dots).count == dots.count)
+        // A second restore of the same backup gets an epoch of its own.
+        let again = try Replica.restore(backup: backup, to: dir.appendingPathComponent("mx-again.db").path, nowMillis: 1_900_000_000_001)
+        #expect(again.origin != origin)
+    }
+}
+
+/// A wall clock the test moves by hand.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64
+    init(_ value: Int64) { self.value = value }
+    var now: Int64 {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
