@@ -3,13 +3,16 @@ import Foundation
 import MingaCore
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Talks wire protocol v1 to one peer. Sends the peer's bearer token when one is configured
 /// (never logs it), gzips request bodies when the peer accepts it, and counts bytes as they
-/// travel on the wire.
+/// travel on the wire. An `https://` peer's certificate is always verified, against `tls`'s
+/// trust roots when given (see ``TLSFiles/client(caFile:)``), else the system's.
 public final class PeerClient: Sendable {
     public let url: String
     let token: String?
+    let tls: TLSConfiguration?
     let http: HTTPClient
     let maxResponseBytes: Int
     let timeout: TimeAmount
@@ -21,9 +24,13 @@ public final class PeerClient: Sendable {
         configuration: HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(120)), decompression: .disabled))
 
-    public init(url: String, token: String?, http: HTTPClient = PeerClient.sharedHTTP, maxResponseBytes: Int = 64 << 20, timeout: TimeAmount = .seconds(60)) {
+    public init(
+        url: String, token: String?, tls: TLSConfiguration? = nil, http: HTTPClient = PeerClient.sharedHTTP,
+        maxResponseBytes: Int = 64 << 20, timeout: TimeAmount = .seconds(60)
+    ) {
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         self.token = token
+        self.tls = tls
         self.http = http
         self.maxResponseBytes = maxResponseBytes
         self.timeout = timeout
@@ -54,6 +61,7 @@ public final class PeerClient: Sendable {
     ) async throws -> T {
         var request = HTTPClientRequest(url: url + path)
         request.method = HTTPMethod(rawValue: method)
+        request.tlsConfiguration = tls
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "Accept-Encoding", value: "gzip")
         request.headers.add(name: "User-Agent", value: "minga")
@@ -86,7 +94,13 @@ public final class PeerClient: Sendable {
         }
         let data = Data(buffer: buffer)
         guard (200..<300).contains(Int(response.status.code)) else {
-            if let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data) {
+            let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data)
+            if [.tooManyRequests, .serviceUnavailable].contains(response.status) {
+                let seconds = response.headers.first(name: "Retry-After").flatMap { Int($0) }
+                let reason = envelope.map { "\($0.error.code): \($0.error.message)" } ?? "HTTP \(response.status.code)"
+                throw PeerBusy(message: "peer \(url) cannot serve \(method) \(path) now (\(reason))", retryAfter: seconds.map { .seconds($0) })
+            }
+            if let envelope {
                 throw MingaError("peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)")
             }
             throw MingaError("peer \(url) answered \(method) \(path) with HTTP \(response.status.code)")
@@ -100,6 +114,27 @@ public final class PeerClient: Sendable {
         if text.contains("connectTimeout") { return "connection timed out" }
         if text.contains("Connection refused") || text.contains("connectionRefused") { return "connection refused (is minga serve running there?)" }
         if text.contains("deadlineExceeded") || text.contains("readTimeout") { return "the peer did not answer in time" }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "its TLS certificate is not trusted here (certificate verify failed); if a private CA signed it, or it is self-signed, pass that certificate with --ca-file"
+        }
+        if text.contains("failedToValidateHostname") || text.contains("unableToValidateCertificate") {
+            return "its TLS certificate is not valid for this address (\(text))"
+        }
+        if text.contains("remoteConnectionClosed") && error is HTTPClientError {
+            return "the peer closed the connection without answering (if it serves HTTPS, use an https:// URL)"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") { return "TLS handshake failed; does the peer serve plain http:// at this address?" }
+        if error is NIOSSLError || error is BoringSSLError { return "TLS handshake failed: \(text)" }
         return text
     }
+}
+
+/// A peer that answered 429 (serving as many syncs as it will) or 503 (cannot serve now): no
+/// fault of this node's or the data's, a reason to come back later.
+public struct PeerBusy: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    /// The wait the peer asked for (`Retry-After`, in seconds), if any.
+    public let retryAfter: Duration?
+
+    public var description: String { message }
 }

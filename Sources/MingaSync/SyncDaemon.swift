@@ -80,9 +80,15 @@ public struct SyncDaemon: Service {
                 }
             } else {
                 failures += 1
-                let delay = SyncDaemon.backoff(failures: failures, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0.5...1))
-                let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-                logger.warning("will retry \(client.url) in \(String(format: "%.1f", seconds)) s (attempt \(failures) failed)")
+                var delay = SyncDaemon.backoff(failures: failures, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0.5...1))
+                // A busy peer said how long to wait; coming back sooner would only be refused again.
+                if let asked = summary.retryAfter { delay = max(delay, min(asked, maxBackoff)) }
+                let seconds = String(format: "%.1f", Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+                if summary.retryLater {
+                    logger.notice("peer \(client.url) is busy; will retry in \(seconds) s")
+                } else {
+                    logger.warning("will retry \(client.url) in \(seconds) s (attempt \(failures) failed)")
+                }
                 due = clock.now + delay
             }
         }

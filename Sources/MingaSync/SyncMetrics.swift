@@ -7,11 +7,13 @@ public final class SyncMetrics: Sendable {
     let changesApplied: Counter
     let changesServed: Counter
     let openConflicts: Gauge
+    let sessions: Gauge
 
     public init() {
         changesApplied = registry.makeCounter(descriptor: Self.name("changes_applied_total", "Changes from peers newly applied to this replica."))
         changesServed = registry.makeCounter(descriptor: Self.name("changes_served_total", "Changes sent to peers by /v1/pull."))
         openConflicts = registry.makeGauge(descriptor: Self.name("open_conflicts", "Open conflicts in the conflict log."))
+        sessions = registry.makeGauge(descriptor: Self.name("sync_sessions", "Pull and push requests being served now (at most --max-sessions)."))
     }
 
     static func name(_ metric: String, _ help: String) -> MetricNameDescriptor {

@@ -1,10 +1,15 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import MingaCore
 import MingaStore
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
+import Prometheus
 import ServiceLifecycle
 
 /// How a node serves its peers.
@@ -13,12 +18,33 @@ public struct ServerConfiguration: Sendable {
     public var port = 8701
     /// Bearer tokens accepted on the sync and conflict endpoints; empty means no authentication.
     public var tokens: Set<String> = []
-    /// Largest request body accepted, after decompression.
-    public var maxBodyBytes = 16 << 20
-    /// Most changes one pull answer carries.
-    public var maxBatchChanges = 1000
     /// Roughly the most bytes of changes one pull answer carries.
     public var maxBatchBytes = 4 << 20
+    /// Serve HTTPS with this certificate and key (see ``TLSFiles/server(certificateFile:keyFile:)``); plain HTTP when nil.
+    public var tls: TLSConfiguration?
+
+    public init() {}
+}
+
+/// What one request may bring, and how many sync requests are served at once. A node on the
+/// open network meets slow, huge or too many requests; each is refused with a 4xx and the
+/// error envelope before anything of it is applied.
+public struct ServerLimits: Sendable {
+    /// Largest request body accepted, after decompression (413 `too_large`).
+    public var maxBodyBytes = 16 << 20
+    /// Most changes in one pushed batch (413 `too_large`); a pull's `limit` is clamped to it.
+    public var maxBatchChanges = 5000
+    /// Largest text (UTF-8 bytes) or blob value in a pushed change (413 `too_large`).
+    public var maxValueBytes = 1 << 20
+    /// Longest a request may take to arrive and be answered (408 `timeout`).
+    public var requestTimeout: Duration = .seconds(60)
+    /// Longest a connection may sit idle between requests, or stall inside one, before it is closed.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Most `/v1/pull` and `/v1/push` requests served at once; more are answered 429 `busy`.
+    public var maxSessions = 8
+
+    /// What a busy node asks clients to wait, in seconds (`Retry-After`).
+    public static let retryAfterSeconds = 1
 
     public init() {}
 }
@@ -26,23 +52,27 @@ public struct ServerConfiguration: Sendable {
 /// Builds the node's HTTP application (wire protocol v1, protocol/openapi.yaml). Tests build
 /// the very same app with port 0.
 public func buildApplication(
-    replica: Replica, configuration: ServerConfiguration, metrics: SyncMetrics, logger: Logger,
+    replica: Replica, configuration: ServerConfiguration, limits: ServerLimits = ServerLimits(), metrics: SyncMetrics, logger: Logger,
     services: [any Service] = [], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorEnvelopeMiddleware(logger: logger))
-    let routes = SyncRoutes(replica: replica, configuration: configuration, metrics: metrics)
+    let routes = SyncRoutes(
+        replica: replica, configuration: configuration, limits: limits, metrics: metrics,
+        sessions: SessionLimiter(limit: limits.maxSessions, gauge: metrics.sessions))
     router.get("/health") { request, _ in
         routes.respond(Data(#"{"status":"ok","nodeId":\#(JSONText.quote(replica.nodeID.rawValue))}"#.utf8), to: request)
     }
     router.get("/metrics") { request, _ in try await routes.metrics(request) }
     let v1 = router.group("v1").add(middleware: BearerTokenMiddleware(tokens: configuration.tokens))
-    v1.get("node") { request, _ in try await routes.node(request) }
-    v1.post("pull") { request, _ in try await routes.pull(request) }
-    v1.post("push") { request, _ in try await routes.push(request) }
-    v1.get("conflicts") { request, _ in try await routes.conflicts(request) }
+    v1.get("node") { request, _ in try await routes.bounded { try await routes.node(request) } }
+    v1.post("pull") { request, _ in try await routes.session { try await routes.pull(request) } }
+    v1.post("push") { request, _ in try await routes.session { try await routes.push(request) } }
+    v1.get("conflicts") { request, _ in try await routes.bounded { try await routes.conflicts(request) } }
+    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout)))
     return Application(
         router: router,
+        server: try configuration.tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "minga/\(replica.nodeID)"),
         services: services,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
@@ -53,7 +83,36 @@ public func buildApplication(
 struct SyncRoutes: Sendable {
     let replica: Replica
     let configuration: ServerConfiguration
+    let limits: ServerLimits
     let metrics: SyncMetrics
+    let sessions: SessionLimiter
+
+    /// Runs a pull or push as one of at most `maxSessions`, refusing (429) rather than
+    /// queueing beyond: a queued request would hold its connection and memory while it waits.
+    func session(_ handler: @escaping @Sendable () async throws -> Response) async throws -> Response {
+        guard sessions.enter() else {
+            throw ErrorEnvelope(code: "busy", message: "this node is serving \(limits.maxSessions) sync requests already; retry in \(ServerLimits.retryAfterSeconds) s")
+        }
+        defer { sessions.leave() }
+        return try await bounded(handler)
+    }
+
+    /// Runs a handler within the request timeout. When the deadline passes the handler is
+    /// cancelled and awaited: if it finished anyway (a batch committed) its answer stands,
+    /// otherwise nothing of the request was applied and the answer is 408.
+    func bounded(_ handler: @escaping @Sendable () async throws -> Response) async throws -> Response {
+        try await withThrowingTaskGroup(of: Response?.self) { group in
+            group.addTask { try await handler() }
+            group.addTask { try await Task.sleep(for: limits.requestTimeout); return nil }
+            if let response = try await group.next()! {
+                group.cancelAll()
+                return response
+            }
+            group.cancelAll()
+            if let late = try? await group.next(), let response = late { return response }
+            throw ErrorEnvelope(code: "timeout", message: "the request took longer than \(limits.requestTimeout) to arrive and be answered; nothing of it was applied")
+        }
+    }
 
     /// A JSON (or text) answer, gzip-compressed when the client accepts it and it is worth it.
     func respond(_ data: Data, to request: Request, contentType: String = "application/json") -> Response {
@@ -73,12 +132,12 @@ struct SyncRoutes: Sendable {
     /// The request body, inflated when it came gzip-compressed; bounded either way.
     func body(_ request: Request) async throws -> Data {
         var request = request
-        let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: limits.maxBodyBytes)
         guard let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" else { return Data(buffer: buffer) }
         guard encoding == "gzip" else {
             throw ErrorEnvelope(code: "malformed", message: "unsupported Content-Encoding \(encoding); use gzip or none")
         }
-        return Data(buffer: try Gzip.decompress(buffer, limit: configuration.maxBodyBytes))
+        return Data(buffer: try Gzip.decompress(buffer, limit: limits.maxBodyBytes))
     }
 
     func node(_ request: Request) async throws -> Response {
@@ -97,7 +156,7 @@ struct SyncRoutes: Sendable {
 
     func pull(_ request: Request) async throws -> Response {
         let pull = try await decode(PullRequest.self, request, what: "the pull request")
-        let limit = min(max(pull.limit ?? configuration.maxBatchChanges, 1), configuration.maxBatchChanges)
+        let limit = min(max(pull.limit ?? limits.maxBatchChanges, 1), limits.maxBatchChanges)
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
         let held = try await replica.vector()
         let changes = try await replica.changes(above: pull.vector, limit: limit, maxBytes: maxBytes)
@@ -109,15 +168,33 @@ struct SyncRoutes: Sendable {
 
     func push(_ request: Request) async throws -> Response {
         let batch = try await decode(ChangeBatch.self, request, what: "the pushed batch")
-        guard batch.changes.count <= configuration.maxBatchChanges * 10 else {
-            throw ErrorEnvelope(code: "too_large", message: "a batch may carry at most \(configuration.maxBatchChanges * 10) changes; send smaller batches")
-        }
+        try check(batch)
         let result: ApplyResult
         do { result = try await replica.apply(batch) } catch let error as MingaError {
             throw ErrorEnvelope(code: "rejected", message: "batch refused: \(error.message)")
         }
         metrics.changesApplied.increment(by: Int64(result.applied))
         return try encode(PushResponse(vector: result.vector, applied: result.applied, duplicates: result.duplicates, newConflicts: result.newConflicts), to: request)
+    }
+
+    /// Refuses a pushed batch with too many changes, or a value larger than the node accepts.
+    func check(_ batch: ChangeBatch) throws {
+        guard batch.changes.count <= limits.maxBatchChanges else {
+            throw ErrorEnvelope(code: "too_large", message: "the batch carries \(batch.changes.count) changes; this node accepts at most \(limits.maxBatchChanges) in one batch; send smaller batches")
+        }
+        for change in batch.changes {
+            for (column, value) in change.columns.sorted(by: { $0.key < $1.key }) {
+                let size: Int
+                switch value {
+                case .text(let text): size = text.utf8.count
+                case .blob(let data): size = data.count
+                default: continue
+                }
+                guard size <= limits.maxValueBytes else {
+                    throw ErrorEnvelope(code: "too_large", message: "change \(change.origin):\(change.seq) sets column \(column) to \(size) bytes; this node accepts values of at most \(limits.maxValueBytes) bytes")
+                }
+            }
+        }
     }
 
     func conflicts(_ request: Request) async throws -> Response {
@@ -139,9 +216,11 @@ extension ErrorEnvelope: HTTPResponseError {
     public var status: HTTPResponse.Status {
         switch error.code {
         case "unauthorized": return .unauthorized
+        case "timeout": return .requestTimeout
         case "too_large": return .contentTooLarge
         case "not_found": return .notFound
         case "rejected": return .unprocessableContent
+        case "busy": return .tooManyRequests
         case "unavailable": return .serviceUnavailable
         default: return .badRequest
         }
@@ -151,6 +230,9 @@ extension ErrorEnvelope: HTTPResponseError {
         let data = (try? JSONEncoder.wire.encode(self)) ?? Data()
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"minga\"" }
+        if status == .tooManyRequests { headers[.retryAfter] = String(ServerLimits.retryAfterSeconds) }
+        // What is left of a request that timed out is not worth reading.
+        if status == .requestTimeout { headers[.connection] = "close" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -171,6 +253,10 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
             throw ErrorEnvelope(code: "unavailable", message: "the node could not complete the request: \(error.message)")
         } catch is NIOTooManyBytesError {
             throw ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node")
+        } catch let error as HTTPParserError {
+            // The client garbled its request or broke off while sending it: its doing, not the node's.
+            logger.notice("\(request.method) \(request.uri.path): the request could not be read: \(error)")
+            throw ErrorEnvelope(code: "malformed", message: "the request could not be read: \(error)")
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found" : (error.status == .contentTooLarge ? "too_large" : "malformed")
             throw ErrorEnvelope(code: code, message: error.body ?? error.status.reasonPhrase)
@@ -208,5 +294,34 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
             if difference == 0 { found = true }
         }
         return found
+    }
+}
+
+/// Counts the sync requests in progress against the node's limit.
+final class SessionLimiter: Sendable {
+    let limit: Int
+    let active = NIOLockedValueBox(0)
+    let gauge: Gauge
+
+    init(limit: Int, gauge: Gauge) {
+        self.limit = limit
+        self.gauge = gauge
+    }
+
+    /// Takes a place if one is free.
+    func enter() -> Bool {
+        active.withLockedValue { active in
+            guard active < limit else { return false }
+            active += 1
+            gauge.set(Int64(active))
+            return true
+        }
+    }
+
+    func leave() {
+        active.withLockedValue { active in
+            active -= 1
+            gauge.set(Int64(active))
+        }
     }
 }

@@ -16,6 +16,10 @@ public struct SyncSummary: Sendable {
     public var duration: Duration = .zero
     /// Why the sync failed, in words; `nil` when it succeeded.
     public var error: String?
+    /// The peer asked to come back later (429 busy, 503 unavailable): retry, it is no fault.
+    public var retryLater = false
+    /// How long the peer asked to wait, when it said (`Retry-After`).
+    public var retryAfter: Duration?
 
     public var succeeded: Bool { error == nil }
 }
@@ -51,13 +55,21 @@ public struct SyncSession: Sendable {
             state.lastError = nil
         } catch {
             summary.error = (error as? MingaError)?.message ?? String(describing: error)
+            if let busy = error as? PeerBusy {
+                summary.retryLater = true
+                summary.retryAfter = busy.retryAfter
+            }
             if Task.isCancelled {
                 // Shutting down: whatever committed stays committed; that is not the peer's fault.
                 summary.error = "cancelled"
                 return summary
             }
             state.lastError = summary.error
-            logger.warning("sync with \(client.url) failed: \(summary.error!)")
+            if summary.retryLater {
+                logger.notice("sync with \(client.url) postponed: \(summary.error!)")
+            } else {
+                logger.warning("sync with \(client.url) failed: \(summary.error!)")
+            }
         }
         summary.bytesSent = traffic.sent
         summary.bytesReceived = traffic.received

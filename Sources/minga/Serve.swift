@@ -15,6 +15,11 @@ struct PeerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file of `URL TOKEN` lines: the bearer token to send to each peer.", valueName: "file"))
     var peerTokens: String?
 
+    @Option(help: ArgumentHelp(
+        "PEM certificates to trust for https:// peers instead of the system's (a private CA, or a peer's self-signed certificate).",
+        valueName: "file"))
+    var caFile: String?
+
     func validate() throws {
         for url in peers where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             throw ValidationError("peer \(url) must be an http:// or https:// URL")
@@ -43,7 +48,8 @@ struct PeerOptions: ParsableArguments {
 
     func clients() throws -> [PeerClient] {
         let tokens = try tokens()
-        return peers.map { PeerClient(url: $0, token: tokens[PeerOptions.normalize($0)]) }
+        let tls = try TLSFiles.client(caFile: caFile)
+        return peers.map { PeerClient(url: $0, token: tokens[PeerOptions.normalize($0)], tls: tls) }
     }
 }
 
@@ -56,16 +62,28 @@ func makeLogger(_ level: String) -> Logger {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve this node to its peers over HTTP, and sync with peers in the background.",
+        abstract: "Serve this node to its peers over HTTP or HTTPS, and sync with peers in the background.",
         discussion: """
-            Peers pull and push changes with the v1 protocol (protocol/openapi.yaml). With
-            --peer and --sync-interval the node also syncs with each peer on that interval and
-            soon after every local write; a peer that fails is retried with growing delays
-            (capped at 5 minutes) without holding up the others. SIGTERM or Ctrl-C stops the
-            server gracefully: a batch in flight is either committed whole or not at all.
+            Peers pull and push changes with the v1 protocol (protocol/openapi.yaml). With \
+            --peer and --sync-interval the node also syncs with each peer on that interval and \
+            soon after every local write; a peer that fails, or is busy, is retried with growing \
+            delays (capped at 5 minutes) without holding up the others. SIGTERM or Ctrl-C stops \
+            the server gracefully: a batch in flight is either committed whole or not at all.
 
-            With --token-file, the sync and conflict endpoints require `Authorization: Bearer
+            With --token-file, the sync and conflict endpoints require `Authorization: Bearer \
             TOKEN` with one of the file's tokens (one per line). /health and /metrics stay open.
+
+            With --tls-cert and --tls-key (PEM) the node serves HTTPS. Peers then use an \
+            https:// URL, and --ca-file on their side when a private CA signed the certificate \
+            or it is self-signed; certificates are always verified.
+
+            Limits: a request over one of them is refused with a 4xx and the error envelope, \
+            and nothing of it is applied. A body over --max-body-bytes, a pushed batch of more \
+            than --max-batch-changes changes, or one with a text or blob value over \
+            --max-value-bytes: 413 too_large. A request not arrived and answered within \
+            --request-timeout: 408 timeout, and the connection is closed. More than \
+            --max-sessions pulls and pushes at once: 429 busy with Retry-After, and peers retry \
+            later. A connection idle, or stalled inside a request, for --idle-timeout is closed.
             """
     )
 
@@ -75,12 +93,41 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).") var port = 8701
     @Option(help: ArgumentHelp("Seconds between background syncs with each --peer.", valueName: "seconds")) var syncInterval: Double = 30
     @Option(help: ArgumentHelp("A file of accepted bearer tokens, one per line.", valueName: "file")) var tokenFile: String?
-    @Option(help: ArgumentHelp("Largest request body accepted, in bytes.", valueName: "bytes")) var maxBodyBytes = 16 << 20
+    @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate chain (with --tls-key).", valueName: "file")) var tlsCert: String?
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file")) var tlsKey: String?
+    @Option(help: ArgumentHelp("Largest request body accepted, in bytes, after decompression.", valueName: "bytes"))
+    var maxBodyBytes = ServerLimits().maxBodyBytes
+    @Option(help: ArgumentHelp("Most changes in one pushed batch; also the most one pull answers.", valueName: "n"))
+    var maxBatchChanges = ServerLimits().maxBatchChanges
+    @Option(help: ArgumentHelp("Largest text or blob value accepted in a pushed change, in bytes.", valueName: "bytes"))
+    var maxValueBytes = ServerLimits().maxValueBytes
+    @Option(help: ArgumentHelp("Seconds a request may take to arrive and be answered.", valueName: "seconds")) var requestTimeout: Double = 60
+    @Option(help: ArgumentHelp("Seconds a connection may stay idle (or stall in a request) before it is closed.", valueName: "seconds"))
+    var idleTimeout: Double = 60
+    @Option(help: ArgumentHelp("Most pulls and pushes served at once; more are told to retry later.", valueName: "n"))
+    var maxSessions = ServerLimits().maxSessions
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
         guard syncInterval >= 0.1 else { throw ValidationError("--sync-interval must be at least 0.1 seconds") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        for (name, value) in [("--max-body-bytes", maxBodyBytes), ("--max-batch-changes", maxBatchChanges), ("--max-value-bytes", maxValueBytes), ("--max-sessions", maxSessions)]
+        where value < 1 {
+            throw ValidationError("\(name) must be at least 1")
+        }
+        guard requestTimeout > 0, idleTimeout > 0 else { throw ValidationError("--request-timeout and --idle-timeout must be positive") }
+    }
+
+    var limits: ServerLimits {
+        var limits = ServerLimits()
+        limits.maxBodyBytes = maxBodyBytes
+        limits.maxBatchChanges = maxBatchChanges
+        limits.maxValueBytes = maxValueBytes
+        limits.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
+        limits.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
+        limits.maxSessions = maxSessions
+        return limits
     }
 
     func run() async throws {
@@ -93,7 +140,7 @@ struct Serve: AsyncParsableCommand {
             replica = r
             server.host = host
             server.port = port
-            server.maxBodyBytes = maxBodyBytes
+            if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
             if let tokenFile {
                 guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
                     throw MingaError("cannot read the token file \(tokenFile)")
@@ -108,14 +155,14 @@ struct Serve: AsyncParsableCommand {
         }
         guard let replica else { return }
         let node = replica.nodeID
-        let listenHost = host
-        let app = buildApplication(
-            replica: replica, configuration: server, metrics: metrics, logger: logger, services: daemon.map { [$0] } ?? [],
-            onServerRunning: { port in
-                // Scripts and tests wait for this line to learn the port.
-                FileHandle.standardOutput.write(Data("minga: node \(node) listening on http://\(listenHost):\(port)\n".utf8))
-            })
+        let listening = "\(server.tls == nil ? "http" : "https")://\(host)"
         do {
+            let app = try buildApplication(
+                replica: replica, configuration: server, limits: limits, metrics: metrics, logger: logger, services: daemon.map { [$0] } ?? [],
+                onServerRunning: { port in
+                    // Scripts and tests wait for this line to learn the port.
+                    FileHandle.standardOutput.write(Data("minga: node \(node) listening on \(listening):\(port)\n".utf8))
+                })
             try await app.runService()
         } catch {
             printErr("minga: the server stopped: \(error)")
@@ -131,10 +178,14 @@ struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sync with peers now: pull then push, until neither side has more.",
         discussion: """
-            Each peer in turn; a peer that fails is reported and the others still sync. Prints a
-            line per peer (changes received and sent, new conflicts, bytes on the wire,
-            duration) and exits 1 if any peer failed. Safe to run while `minga serve` runs on the
-            same replica, and safe to interrupt: the next sync resumes where this one stopped.
+            Each peer in turn; a peer that fails is reported and the others still sync. Prints a \
+            line per peer (changes received and sent, new conflicts, bytes on the wire, \
+            duration) and exits 1 if any peer failed; a peer too busy to serve now says BUSY: \
+            try again later. Safe to run while `minga serve` runs on the same replica, and safe \
+            to interrupt: the next sync resumes where this one stopped.
+
+            https:// peers are verified against the system's trust store, or with --ca-file \
+            against the certificates in that file.
             """
     )
 
@@ -170,6 +221,7 @@ struct Sync: AsyncParsableCommand {
 
     static func line(_ s: SyncSummary) -> String {
         let who = s.peerNode.map { "\(s.peer) (\($0))" } ?? s.peer
+        if let error = s.error, s.retryLater { return "\(who): BUSY, try again later: \(error)" }
         if let error = s.error { return "\(who): FAILED after \(seconds(s.duration)): \(error)" }
         return "\(who): received \(s.received), sent \(s.sent), \(s.newConflicts) new conflicts, "
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
@@ -179,6 +231,6 @@ struct Sync: AsyncParsableCommand {
         "{\"peer\":\(JSONText.quote(s.peer)),\"nodeId\":\(s.peerNode.map { JSONText.quote($0.rawValue) } ?? "null"),"
             + "\"ok\":\(s.succeeded),\"received\":\(s.received),\"sent\":\(s.sent),\"newConflicts\":\(s.newConflicts),"
             + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(seconds(s.duration).dropLast()),"
-            + "\"error\":\(s.error.map(JSONText.quote) ?? "null")}"
+            + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null")}"
     }
 }

@@ -149,7 +149,7 @@ extension Sandbox {
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+            if let range = text.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                 let port = Int(text[range].split(separator: ":").last!)!
                 return Server(process: process, port: port, log: log)
             }
@@ -189,4 +189,19 @@ extension Sandbox {
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension Server {
+    /// The address of a server started with --tls-cert and --tls-key.
+    var httpsURL: String { "https://127.0.0.1:\(port)" }
+}
+
+extension Sandbox {
+    /// Throwaway certificates in the sandbox, made by Tests/certificates.sh (openssl): ca.pem,
+    /// server.pem and server.key for 127.0.0.1, and other-ca.pem.
+    func makeCertificates() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../certificates.sh").standardized.path
+        let result = try run("/bin/sh", [script, dir.path], env: ProcessInfo.processInfo.environment, timeout: 60)
+        guard result.status == 0 else { throw TestFailure("Tests/certificates.sh failed (is openssl installed?): \(result.stderr)") }
+    }
 }

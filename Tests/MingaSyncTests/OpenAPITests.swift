@@ -14,19 +14,23 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
 
     func check(_ method: String, _ path: String, _ response: TestResponse, contentType: String = "application/json") throws {
+        try Self.check(method, path, status: response.status.code, body: Data(buffer: response.body), contentType: contentType)
+    }
+
+    static func check(_ method: String, _ path: String, status: Int, body: Data, contentType: String = "application/json") throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("minga-openapi-\(UUID().uuidString)")
-        try Data(buffer: response.body).write(to: file)
+        try body.write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.root.appendingPathComponent("protocol/check_openapi.py").path,
-                             method, path, String(response.status.code), file.path, contentType]
+                             method, path, String(status), file.path, contentType]
         let err = Pipe()
         process.standardError = err
         try process.run()
         process.waitUntilExit()
         let reason = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0, "\(method) \(path) \(response.status.code): \(reason)")
+        #expect(process.terminationStatus == 0, "\(method) \(path) \(status): \(reason)")
     }
 
     @Test func realResponsesMatchTheSpecification() async throws {

@@ -20,11 +20,22 @@ enum Fixture {
         return replica
     }
 
-    static func app(_ replica: Replica, _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {
+    static func app(
+        _ replica: Replica, limits: ServerLimits = ServerLimits(), metrics: SyncMetrics = SyncMetrics(),
+        _ configure: (inout ServerConfiguration) -> Void = { _ in }, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configure(&configuration)
-        return buildApplication(replica: replica, configuration: configuration, metrics: SyncMetrics(), logger: Logger(label: "test"))
+        return try buildApplication(
+            replica: replica, configuration: configuration, limits: limits, metrics: metrics, logger: Logger(label: "test"),
+            onServerRunning: onServerRunning)
+    }
+
+    static func limits(_ configure: (inout ServerLimits) -> Void) -> ServerLimits {
+        var limits = ServerLimits()
+        configure(&limits)
+        return limits
     }
 
     static func json(_ value: some Encodable) throws -> ByteBuffer {
@@ -56,7 +67,7 @@ enum Fixture {
             ("not gzip", ByteBuffer(string: "plain"), [.contentEncoding: "gzip"], .badRequest, "malformed"),
             ("unknown encoding", ByteBuffer(string: "{}"), [.contentEncoding: "br"], .badRequest, "malformed"),
         ]
-        try await Fixture.app(node) { $0.maxBodyBytes = 4096 }.test(.router) { client in
+        try await Fixture.app(node, limits: Fixture.limits { $0.maxBodyBytes = 4096 }).test(.router) { client in
             for (name, body, headers, status, code) in cases {
                 do {
                     let response = try await client.execute(uri: "/v1/push", method: .post, headers: headers, body: body)
@@ -88,7 +99,7 @@ enum Fixture {
             _ = try node.vector()
         }
         let receiver = try Fixture.replica("co.apc")
-        try await Fixture.app(node) { $0.maxBatchChanges = 10 }.test(.router) { client in
+        try await Fixture.app(node, limits: Fixture.limits { $0.maxBatchChanges = 10 }).test(.router) { client in
             var pulls = 0
             while true {
                 let request = try Fixture.json(PullRequest(vector: try await receiver.vector(), limit: 50))
