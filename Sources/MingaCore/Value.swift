@@ -60,9 +60,31 @@ public enum Value: Sendable, CustomStringConvertible {
         case "-inf": return -.infinity
         case "nan": return .nan
         default:
-            guard !text.isEmpty, text.allSatisfy({ "0123456789+-.eE".contains($0) }) else { return nil }
-            return Double(text)
+            return isNumeral(text) ? Double(text) : nil
         }
+    }
+
+    /// `-?digits[.digits][e[+-]digits]` (protocol/README.md §3): one grammar on every node,
+    /// so `.5`, `1.`, `+1` or ` 1` are refused everywhere rather than read by some.
+    static func isNumeral(_ text: String) -> Bool {
+        var bytes = Substring(text).utf8[...]
+        func digits() -> Bool {
+            let count = bytes.prefix { $0 >= 0x30 && $0 <= 0x39 }.count
+            bytes = bytes.dropFirst(count)
+            return count > 0
+        }
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        guard digits() else { return false }
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            guard digits() else { return false }
+        }
+        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            guard digits() else { return false }
+        }
+        return bytes.isEmpty
     }
 }
 
@@ -116,7 +138,8 @@ extension Value: Codable {
             self = .integer(i)
         case .real:
             guard let d = Value.parseReal(payload), !d.isNaN else {
-                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: "\"\(payload)\" is not a real number (nan cannot be stored)")
+                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: payload == "nan"
+                        ? "nan cannot be stored (SQLite keeps NaN as NULL)" : "\"\(payload)\" is not a real number (expected -digits[.digits][e[+-]digits], inf or -inf)")
             }
             self = .real(d)
         case .blob:

@@ -66,7 +66,7 @@ extension Replica {
                     throw MingaError("it comes from \(change.origin.node), which is not in this node's roster; if that agency belongs to the federation, add its public key with `minga roster add \(change.origin.node) KEY`")
                 }
                 guard try admission.vector.admit(change.dot) else {
-                    try checkDuplicate(db, change)
+                    try checkDuplicate(db, change, key: key)
                     links.append(nil)
                     continue
                 }
@@ -98,14 +98,18 @@ extension Replica {
         return links
     }
 
-    /// A re-delivered change must be the very change this node holds: same chain link.
-    func checkDuplicate(_ db: Database, _ change: Change) throws {
+    /// A re-delivered change must be the very change this node holds (same chain link), and a
+    /// signature it carries must verify like any other.
+    func checkDuplicate(_ db: Database, _ change: Change, key: PublicKey) throws {
         let held = try db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?")
         let previous = change.seq == 1
             ? OriginChain.genesis : (try Data.fetchOne(held, arguments: [change.origin.rawValue, change.seq - 1])).map { Array($0) }
         guard let previous, let stored = try Data.fetchOne(held, arguments: [change.origin.rawValue, change.seq]) else { return }
         guard OriginChain.link(after: previous, change) == Array(stored) else {
             throw MingaError("this node already holds \(change.dot), and the copy received differs from it: the change was altered after \(change.origin.node) signed it")
+        }
+        if let signature = change.signature, !key.isValid(signature: signature, link: Array(stored)) {
+            throw MingaError("its signature does not verify with \(change.origin.node)'s public key: it was altered after \(change.origin.node) signed it")
         }
     }
 
@@ -170,8 +174,6 @@ extension Replica {
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         var touched: [(table: TrackedTable, pk: String, firstID: Int64)] = []
         var seenRows: Set<String> = []
-        let insertChange = try db.cachedStatement(
-            sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         for (change, link) in zip(batch.changes, links) {
             guard let link else {
                 result.duplicates += 1
@@ -179,13 +181,7 @@ extension Replica {
             }
             let table = tables[change.table]!
             let pk = try pk(db, change.key)
-            let mask = String(table.columns.map { change.columns[$0] == nil ? "0" : "1" })
-            try insertChange.execute(arguments: [
-                change.origin.rawValue, change.seq, change.hlc.packed, table.name, pk, change.op.rawValue, mask,
-                change.context.canonicalJSON, Data(link), change.signature,
-            ])
-            let id = db.lastInsertedRowID
-            try insertValues(db, id: id, change: change, table: table)
+            let id = try append(db, change, table: table, pk: pk, link: link)
             if seenRows.insert(table.name + "\u{0}" + pk).inserted { touched.append((table, pk, id)) }
             result.applied += 1
         }
@@ -198,7 +194,17 @@ extension Replica {
         return result
     }
 
-    func insertValues(_ db: Database, id: Int64, change: Change, table: TrackedTable) throws {
+    /// Appends one change to the log: its row in `minga_changes` and its values, typed exactly,
+    /// in the table's shadow values table. Apply and seal both write through here.
+    func append(_ db: Database, _ change: Change, table: TrackedTable, pk: String, link: [UInt8]) throws -> Int64 {
+        let mask = String(table.columns.map { change.columns[$0] == nil ? "0" : "1" })
+        try db.cachedStatement(
+            sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            change.origin.rawValue, change.seq, change.hlc.packed, table.name, pk, change.op.rawValue, mask,
+            change.context.canonicalJSON, Data(link), change.signature,
+        ])
+        let id = db.lastInsertedRowID
         var values: [DatabaseValue] = [id.databaseValue]
         for column in table.columns {
             if let k = table.keyColumns.firstIndex(of: column) {
@@ -210,6 +216,7 @@ extension Replica {
         let placeholders = Array(repeating: "?", count: values.count).joined(separator: ", ")
         try db.cachedStatement(sql: "INSERT INTO \(SQL.id(table.valuesTable)) VALUES (\(placeholders))")
             .execute(arguments: StatementArguments(values))
+        return id
     }
 
     /// Re-derives one row from all its writes with the merge rule, writes it with capture
@@ -267,19 +274,18 @@ extension Replica {
     /// value does not change, because keeping the winner is itself a decision to replicate.
     func recordLocalWrite(_ db: Database, table: TrackedTable, key: [Value], op: ChangeOp, columns: [String: Value]) throws {
         try integrateLocalWrites(db)
-        let capture = Capture(table: table)
         var arguments: [String: DatabaseValue] = [:]
+        var mask: Int64 = 0
         for (i, column) in table.columns.enumerated() {
             if let k = table.keyColumns.firstIndex(of: column) {
                 arguments["c\(i)"] = key[k].databaseValue
             } else {
                 arguments["c\(i)"] = columns[column]?.databaseValue ?? .null
+                if columns[column] != nil { mask |= 1 << i }
             }
         }
-        let param = { (column: String) in ":c\(table.position(of: column)!)" }
-        let mask = capture.constantMask { columns[$0] != nil && !table.keyColumns.contains($0) }
         try db.execute(
-            sql: capture.statement(op: op, ref: param, mask: mask, value: param),
+            sql: Capture(table: table).statement(op: "'\(op.rawValue)'", mask: String(mask), value: { ":c\(table.position(of: $0)!)" }),
             arguments: StatementArguments(arguments))
         try seal(db)
         let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM minga_changes")!

@@ -254,6 +254,8 @@ public struct LocalTransaction {
                     .execute(arguments: StatementArguments(columns.map { row[$0]!.databaseValue }))
             }
         } catch let error as DatabaseError {
+            // A full disk or a busy replica is not this row's fault: it stops the whole operation.
+            if StoreFailure.explain(error) != nil { throw error }
             throw MingaError("\(name): \(error.message ?? "\(error)")")
         }
         return !exists

@@ -121,6 +121,9 @@ public struct Replica: Sendable {
                     throw MingaError("table \(name): names starting with minga_ are reserved for Minga's own tables")
                 }
                 let table = try TrackedTable.inspect(db, name: name, sql: row["sql"])
+                if table.columns.count > Capture.maxColumns {
+                    throw MingaError("table \(name) has \(table.columns.count) columns; Minga tracks tables of at most \(Capture.maxColumns) (split it into tables that share its key)")
+                }
                 if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))")! > 0 {
                     throw MingaError("the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured")
                 }
@@ -129,7 +132,8 @@ public struct Replica: Sendable {
             guard !tables.isEmpty else { throw MingaError("the schema file creates no tables") }
 
             try db.execute(sql: metadataSQL)
-            try db.execute(sql: Capture.pendingSQL(width: tables.map(\.columns.count).max()!))
+            try db.execute(
+                sql: Capture.pendingSQL(keyWidth: tables.map(\.keyColumns.count).max()!, width: tables.map(\.columns.count).max()!))
             try db.execute(
                 sql: "INSERT INTO minga_roster(node, public_key, added_at) VALUES (?, ?, datetime('now'))",
                 arguments: [nodeID.rawValue, publicKey.base64])

@@ -27,13 +27,13 @@ extension Replica {
 
     func seal(_ db: Database) throws {
         guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_pending)")) == true else { return }
-        guard let signingKey else {
-            throw MingaError(
-                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again")
-        }
         if try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'backup'") == 1 {
             throw MingaError(
                 "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there")
+        }
+        guard let signingKey else {
+            throw MingaError(
+                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again")
         }
         let origin = try currentOrigin(db)
         let last = try Row.fetchOne(
@@ -44,52 +44,53 @@ extension Replica {
             try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes") ?? 0,
             try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'last_hlc'") ?? 0)
 
-        let keyCases = tableNames.map { name -> String in
-            let t = tables[name]!
-            return "WHEN \(SQL.literal(name)) THEN json_array(\(t.keyColumns.map { "p.c\(t.position(of: $0)!)" }.joined(separator: ", ")))"
-        }.joined(separator: " ")
+        let keyWidth = tables.values.map(\.keyColumns.count).max()!
+        let width = tables.values.map(\.columns.count).max()!
         let pending = try db.cachedStatement(
-            sql: "SELECT p.*, CASE p.tbl \(keyCases) END AS pk FROM minga_pending p WHERE p.id > ? ORDER BY p.id LIMIT 1000")
+            sql: "SELECT id, tbl, op, mask\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 1000")
         let rowContext = try db.cachedStatement(
             sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = ? AND pk = ? GROUP BY origin")
-        let insert = try db.cachedStatement(
-            sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         var cursor: Int64 = 0
         var lastSealed: (id: Int64, signed: Bool)?
+
+        /// Issues one change: the row's context, the next seq and HLC, the chain link.
+        func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: [String: Value]) throws {
+            let pk = try pk(db, key)
+            var context = VersionVector()
+            for entry in try Row.fetchAll(rowContext, arguments: [table.name, pk]) {
+                context[try NodeID(entry[0])] = entry[1]
+            }
+            seq += 1
+            hlc = HLC.next(after: HLC(packed: hlc), nowMillis: clock()).packed
+            var change = Change(origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name, key: key, op: op, columns: columns, context: context)
+            link = OriginChain.link(after: link, change)
+            if seq % Int64(OriginChain.signingInterval) == 0 { change.signature = try signingKey.sign(link: link) }
+            lastSealed = (try append(db, change, table: table, pk: pk, link: link), change.signature != nil)
+        }
+
         while true {
             let rows = try Row.fetchAll(pending, arguments: [cursor])
             guard !rows.isEmpty else { break }
             for row in rows {
-                cursor = row["id"]
-                let table = try self.table(named: row["tbl"])
-                let pk: String = row["pk"]
-                var context = VersionVector()
-                for entry in try Row.fetchAll(rowContext, arguments: [table.name, pk]) {
-                    context[try NodeID(entry[0])] = entry[1]
-                }
-                seq += 1
-                hlc = HLC.next(after: HLC(packed: hlc), nowMillis: clock()).packed
-                guard let op = ChangeOp(rawValue: row["op"]) else { throw MingaError("a pending write has an unknown operation") }
-                let mask = Array((row["mask"] as String).utf8)
+                cursor = row[0]
+                let table = try self.table(named: row[1])
+                let mask: Int64 = row[3]
+                let value = { (column: Int) in Value(row[4 + keyWidth + column] as DatabaseValue) }
+                let key = table.keyColumns.map { value(table.position(of: $0)!) }
                 var columns: [String: Value] = [:]
-                for (i, column) in table.columns.enumerated() where i < mask.count && mask[i] == UInt8(ascii: "1") {
-                    columns[column] = Value(row["c\(i)"] as DatabaseValue)
+                for (i, column) in table.columns.enumerated() where mask & (1 << i) != 0 { columns[column] = value(i) }
+                switch row[2] as String {
+                case "insert": try issue(table, .insert, key: key, columns: columns)
+                case "update" where !columns.isEmpty: try issue(table, .update, key: key, columns: columns)
+                case "update": continue  // it changed nothing
+                case "delete": try issue(table, .delete, key: key, columns: [:])
+                case "rekey":  // a change of key: the old row goes, the new one comes with all its columns
+                    try issue(table, .delete, key: (0..<table.keyColumns.count).map { Value(row[4 + $0] as DatabaseValue) }, columns: [:])
+                    var all: [String: Value] = [:]
+                    for column in table.nonKeyColumns { all[column] = value(table.position(of: column)!) }
+                    try issue(table, .insert, key: key, columns: all)
+                default: throw MingaError("a pending write has an unknown operation \(row[2] as String)")
                 }
-                let change = Change(
-                    origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name,
-                    key: table.keyColumns.map { Value(row["c\(table.position(of: $0)!)"] as DatabaseValue) },
-                    op: op, columns: columns, context: context)
-                link = OriginChain.link(after: link, change)
-                let signature = seq % Int64(OriginChain.signingInterval) == 0 ? try signingKey.sign(link: link) : nil
-                try insert.execute(arguments: [
-                    origin.rawValue, seq, hlc, table.name, pk, op.rawValue, row["mask"] as String, context.canonicalJSON,
-                    Data(link), signature,
-                ])
-                let id = db.lastInsertedRowID
-                try db.cachedStatement(
-                    sql: "INSERT INTO \(SQL.id(table.valuesTable))(change_id, \(Capture(table: table).valueColumns)) SELECT ?, \(Capture(table: table).valueColumns) FROM minga_pending WHERE id = ?"
-                ).execute(arguments: [id, cursor])
-                lastSealed = (id, signature != nil)
             }
         }
         if let lastSealed, !lastSealed.signed {

@@ -18,11 +18,14 @@ public final class PeerClient: Sendable {
     let timeout: TimeAmount
 
     /// The process's client for peers: it leaves gzip to us (so that bytes on the wire can be
-    /// counted and inflation bounded) and gives up connecting after 10 seconds.
-    public static let sharedHTTP = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(120)), decompression: .disabled))
+    /// counted and inflation bounded) and gives up connecting after 10 seconds. A refused
+    /// connection or an untrusted certificate fails at once: the daemon has its own backoff.
+    public static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(120)), decompression: .disabled)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     public init(
         url: String, token: String?, tls: TLSConfiguration? = nil, http: HTTPClient = PeerClient.sharedHTTP,

@@ -263,8 +263,9 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             throw ErrorEnvelope(code: error.status == .notFound ? "not_found" : "malformed", message: error.status.reasonPhrase)
         } catch {
-            logger.error("\(request.method) \(request.uri.path) failed: \(error)")
-            throw ErrorEnvelope(code: "unavailable", message: "the node could not complete the request; try again")
+            logger.error("\(request.method) \(request.uri.path) failed: \(StoreFailure.explain(error) ?? "\(error)")")
+            // A full disk or a busy replica is said as such (nothing was applied); anything else stays vague.
+            throw ErrorEnvelope(code: "unavailable", message: StoreFailure.explain(error) ?? "the node could not complete the request; try again")
         }
     }
 }

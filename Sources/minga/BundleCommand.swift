@@ -51,13 +51,16 @@ struct BundleCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Apply a bundle file's changes to this node.")
 
         @OptionGroup var replica: ReplicaOptions
+        @OptionGroup var clockOptions: ClockOptions
         @Argument(help: "The bundle file.") var file: String
         @Flag(help: "Do not print progress.") var quiet = false
 
         func run() async throws {
             try operate {
                 var lastShown = Date.distantPast
-                let summary = try Bundle.import(into: try replica.open(), from: file) { done, total in
+                var r = try replica.open()
+                clockOptions.apply(to: &r)
+                let summary = try Bundle.import(into: r, from: file) { done, total in
                     guard !quiet, Date().timeIntervalSince(lastShown) > 0.5 || done == total else { return }
                     lastShown = Date()
                     FileHandle.standardError.write(Data("\rimporting: \(done)/\(total) changes".utf8) + (done == total ? Data("\n".utf8) : Data()))

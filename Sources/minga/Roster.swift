@@ -142,3 +142,17 @@ struct Restore: AsyncParsableCommand {
         }
     }
 }
+
+/// `--max-clock-skew`, for the commands that accept changes from other nodes.
+struct ClockOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Refuse changes dated more than this many minutes ahead of this node's clock (they would drag its clock into the future).",
+        valueName: "minutes"))
+    var maxClockSkew: Double = 10
+
+    func validate() throws {
+        guard maxClockSkew > 0 else { throw ValidationError("--max-clock-skew must be positive") }
+    }
+
+    func apply(to replica: inout Replica) { replica.maxClockSkewMillis = Int64(maxClockSkew * 60_000) }
+}

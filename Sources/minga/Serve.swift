@@ -89,6 +89,7 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var replica: ReplicaOptions
     @OptionGroup var peerOptions: PeerOptions
+    @OptionGroup var clockOptions: ClockOptions
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port to listen on (0 picks a free one).") var port = 8701
     @Option(help: ArgumentHelp("Seconds between background syncs with each --peer.", valueName: "seconds")) var syncInterval: Double = 30
@@ -136,7 +137,8 @@ struct Serve: AsyncParsableCommand {
         var daemon: SyncDaemon?
         var replica: Replica?
         try operate {
-            let r = try self.replica.open()
+            var r = try self.replica.open()
+            clockOptions.apply(to: &r)
             replica = r
             server.host = host
             server.port = port
@@ -191,6 +193,7 @@ struct Sync: AsyncParsableCommand {
 
     @OptionGroup var replica: ReplicaOptions
     @OptionGroup var peerOptions: PeerOptions
+    @OptionGroup var clockOptions: ClockOptions
     @Flag(help: "Print a JSON array of per-peer summaries.") var json = false
 
     func validate() throws {
@@ -201,7 +204,11 @@ struct Sync: AsyncParsableCommand {
         var summaries: [SyncSummary] = []
         var failed = false
         var loaded: (Replica, [PeerClient])?
-        try operate { loaded = (try replica.open(), try peerOptions.clients()) }
+        try operate {
+            var r = try replica.open()
+            clockOptions.apply(to: &r)
+            loaded = (r, try peerOptions.clients())
+        }
         guard let (r, clients) = loaded else { return }
         var logger = Logger(label: "minga")
         logger.logLevel = .critical

@@ -7,6 +7,7 @@ import Testing
         try box.makeCertificates()
         try box.write("schema.sql", BundleExchangeTests.schema)
         for (db, id) in [("mx", "mx.amexcid"), ("co", "co.apc")] { try box.ok("\(db).db", "init", "--node-id", id, "--schema", "schema.sql") }
+        try box.federate(["mx.db", "co.db"])
         try box.ok("mx.db", "put", "initiatives", #"{"id":"XM-DAC-1","title":"Agua potable"}"#)
         try box.ok("co.db", "put", "initiatives", #"{"id":"CO-1","title":"Bosques"}"#)
     }

@@ -96,7 +96,7 @@ enum Fixture {
         // Sealed one by one, so every change is signed and a batch may end after any of them.
         for i in 0..<25 {
             try node.put(table: "initiatives", row: ["id": .text("k\(i)")])
-            _ = try node.vector()
+            _ = try await node.vector()
         }
         let receiver = try Fixture.replica("co.apc")
         try await Fixture.app(node, limits: Fixture.limits { $0.maxBatchChanges = 10 }).test(.router) { client in
