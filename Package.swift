@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "minga", targets: ["minga"]),
+        .executable(name: "minga-bench", targets: ["minga-bench"]),
         .library(name: "MingaCore", targets: ["MingaCore"]),
         .library(name: "MingaStore", targets: ["MingaStore"]),
         .library(name: "MingaSync", targets: ["MingaSync"]),
@@ -64,6 +65,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // In-process figures for scripts/bench (signing and verifying cost per change).
+        .executableTarget(name: "minga-bench", dependencies: ["MingaCore"]),
         .testTarget(
             name: "MingaCoreTests",
             dependencies: ["MingaCore", .product(name: "PropertyBased", package: "swift-property-based")]

@@ -48,3 +48,26 @@ import Testing
         #expect(again.contains("applied 0 new changes"))
     }
 }
+
+/// The fault-injection suite's short form (scripts/chaos runs 50 rounds): kill -9 of the sync
+/// client and the server at random moments, a proxy cutting connections, a full disk during
+/// a local write and an import; after each round every replica opens, nothing committed is
+/// lost and all converge.
+@Suite(.serialized) struct ChaosTests {
+    @Test func threeRoundsOfKillsCutsAndFullDisksLoseNothing() throws {
+        let box = try Sandbox("chaos")
+        defer { box.remove() }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/chaos").standardized.path
+        let result = try box.run(
+            "/usr/bin/python3", [script, "--rounds", "3", "--seed", "20261127", "--binary", Sandbox.binary, "--require-disk-full-hook",
+                                 "--workdir", box.path(""), "--json", box.path("chaos.json")],
+            env: ProcessInfo.processInfo.environment, timeout: 600)
+        #expect(result.status == 0, "scripts/chaos failed:\n\(result.stdout)\n\(result.stderr.suffix(3000))")
+        let summary = try #require(try box.json(try String(contentsOfFile: box.path("chaos.json"), encoding: .utf8)) as? [String: Any])
+        #expect(summary["changesLost"] as? Int == 0)
+        let kills = summary["kills"] as? [String: Int] ?? [:]
+        #expect((kills["client"] ?? 0) + (kills["server"] ?? 0) >= 3, "\(kills)")
+        let disk = summary["diskFull"] as? [String: Any] ?? [:]
+        #expect((disk["events"] as? Int ?? 0) >= 3 && disk["refusedCleanly"] as? Int == disk["events"] as? Int, "\(disk)")
+    }
+}
