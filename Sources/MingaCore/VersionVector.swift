@@ -53,6 +53,30 @@ public struct VersionVector: Hashable, Sendable {
 }
 
 extension VersionVector: Codable {
+    /// Reads the vector's own ``canonicalJSON`` (as the change log stores contexts) without a
+    /// JSON decoder; anything else goes to the decoder.
+    public init(canonicalJSON text: String) throws {
+        var entries: [NodeID: Int64] = [:]
+        let body = text.utf8.dropFirst().dropLast()
+        guard text.utf8.first == UInt8(ascii: "{"), text.utf8.last == UInt8(ascii: "}"), !body.contains(UInt8(ascii: "\\")) else {
+            self = try JSONDecoder().decode(VersionVector.self, from: Data(text.utf8))
+            return
+        }
+        if !body.isEmpty {
+            for entry in body.split(separator: UInt8(ascii: ",")) {
+                let parts = entry.split(separator: UInt8(ascii: ":"), maxSplits: 1)
+                guard parts.count == 2, parts[0].count >= 2, parts[0].first == UInt8(ascii: "\""), parts[0].last == UInt8(ascii: "\""),
+                    let seq = Int64(String(decoding: parts[1], as: UTF8.self)), seq >= 0
+                else {
+                    self = try JSONDecoder().decode(VersionVector.self, from: Data(text.utf8))
+                    return
+                }
+                entries[try NodeID(String(decoding: parts[0].dropFirst().dropLast(), as: UTF8.self))] = seq
+            }
+        }
+        self.init(entries)
+    }
+
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode([String: Int64].self)
         var entries: [NodeID: Int64] = [:]

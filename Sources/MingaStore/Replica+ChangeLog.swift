@@ -40,7 +40,7 @@ extension Replica {
         return Change(
             origin: try NodeID(row["origin"]), seq: row["seq"], hlc: HLC(packed: row["hlc"]), table: table.name,
             key: key, op: op, columns: columns,
-            context: try JSONDecoder().decode(VersionVector.self, from: Data((row["ctx"] as String).utf8)),
+            context: try VersionVector(canonicalJSON: row["ctx"]),
             signature: row["sig"])
     }
 

@@ -60,8 +60,14 @@ public struct TrackedTable: Codable, Sendable, Hashable {
 
 /// SQL identifiers and literals, quoted once here.
 enum SQL {
-    static func id(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+    // Hot: statement texts are rebuilt per row on the apply path (then found in GRDB's
+    // statement cache), so the common case of nothing to escape skips Foundation.
+    static func id(_ name: String) -> String {
+        "\"" + (name.utf8.contains(UInt8(ascii: "\"")) ? name.replacingOccurrences(of: "\"", with: "\"\"") : name) + "\""
+    }
+    static func literal(_ text: String) -> String {
+        "'" + (text.utf8.contains(UInt8(ascii: "'")) ? text.replacingOccurrences(of: "'", with: "''") : text) + "'"
+    }
 }
 
 extension Value {

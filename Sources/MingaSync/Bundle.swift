@@ -62,7 +62,7 @@ public enum Bundle {
             while true {
                 let changes = try replica.changes(above: vector, limit: batchSize)
                 if changes.isEmpty { break }
-                try emit(try JSONEncoder.wire.encode(ChangeBatch(changes: changes)))
+                try emit(Data(ChangeBatch(changes: changes).wireJSON.utf8))
                 for change in changes { vector[change.origin] = max(vector[change.origin], change.seq) }
                 summary.batches += 1
                 summary.changes += changes.count

@@ -50,3 +50,26 @@ import Testing
         #expect(Self.hex(OriginChain.link(after: OriginChain.genesis, altered)) != vectors.chain[0].linkHex)
     }
 }
+
+/// The hand-built wire JSON of pull answers and bundles means the same as the Codable form.
+@Suite struct WireJSONTests {
+    @Test func handBuiltWireJSONDecodesToTheSameChangeAndMatchesTheEncoder() throws {
+        let origin = try NodeID("mx.amexcid")
+        let changes = [
+            Change(origin: origin, seq: 1, hlc: HLC(millis: 1_764_000_000_000, counter: 3), table: "initiative",
+                   key: [.text("XM-1"), .integer(-42)], op: .insert,
+                   columns: ["title": .text("Agua \"potable\" ñ 🤝 \\ / \n\t"), "budget": .integer(.min), "ratio": .real(0.1),
+                             "doc": .blob(Data([0, 255])), "note": .null, "inf": .real(-.infinity)],
+                   context: VersionVector([try NodeID("co.apc"): 7, try NodeID("mx.amexcid~1795000000000"): 2]), signature: Data(repeating: 9, count: 64)),
+            Change(origin: origin, seq: 2, hlc: HLC(millis: 1, counter: 0), table: "t", key: [.text("")], op: .delete),
+        ]
+        for change in changes {
+            let decoded = try JSONDecoder().decode(Change.self, from: Data(change.wireJSON.utf8))
+            #expect(decoded == change)
+            #expect(change.wireJSON == String(decoding: try JSONEncoder.wire.encode(change), as: UTF8.self))
+            #expect(try VersionVector(canonicalJSON: change.context.canonicalJSON) == change.context)
+        }
+        let batch = ChangeBatch(changes: changes)
+        #expect(try JSONDecoder().decode(ChangeBatch.self, from: Data(batch.wireJSON.utf8)) == batch)
+    }
+}
