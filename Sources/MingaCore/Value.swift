@@ -65,7 +65,7 @@ public enum Value: Sendable, CustomStringConvertible {
     }
 
     /// `-?digits[.digits][e[+-]digits]` (protocol/README.md §3): one grammar on every node,
-    /// so `.5`, `1.`, `+1` or ` 1` are refused everywhere rather than read by some.
+    /// so `.5`, `1.`, `+1`, `1E5` or ` 1` are refused everywhere rather than read by some.
     static func isNumeral(_ text: String) -> Bool {
         var bytes = Substring(text).utf8[...]
         func digits() -> Bool {
@@ -79,7 +79,7 @@ public enum Value: Sendable, CustomStringConvertible {
             bytes = bytes.dropFirst()
             guard digits() else { return false }
         }
-        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+        if bytes.first == UInt8(ascii: "e") {
             bytes = bytes.dropFirst()
             if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
             guard digits() else { return false }

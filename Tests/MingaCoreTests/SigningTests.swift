@@ -73,3 +73,18 @@ import Testing
         #expect(try JSONDecoder().decode(ChangeBatch.self, from: Data(batch.wireJSON.utf8)) == batch)
     }
 }
+
+@Suite struct RealGrammarTests {
+    @Test(arguments: [".5", "1.", "+1", "1E5", " 1", "1e", "0x10", "--1", "1.5.2", "nan", ""])
+    func sloppyRealsAreRefused(_ payload: String) {
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Value.self, from: Data("{\"real\":\"\(payload)\"}".utf8)) }
+    }
+
+    @Test(arguments: ["0.1", "-2.5", "1e-300", "1e+300", "5e-324", "inf", "-inf", "007"])
+    func numeralsAreRead(_ payload: String) throws {
+        guard case .real = try JSONDecoder().decode(Value.self, from: Data("{\"real\":\"\(payload)\"}".utf8)) else {
+            Issue.record("\(payload) is not read as a real")
+            return
+        }
+    }
+}
