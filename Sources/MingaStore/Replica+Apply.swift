@@ -101,14 +101,11 @@ extension Replica {
     /// A re-delivered change must be the very change this node holds (same chain link), and a
     /// signature it carries must verify like any other.
     func checkDuplicate(_ db: Database, _ change: Change, key: PublicKey) throws {
-        let held = try db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?")
-        let previous = change.seq == 1
-            ? OriginChain.genesis : (try Data.fetchOne(held, arguments: [change.origin.rawValue, change.seq - 1])).map { Array($0) }
-        guard let previous, let stored = try Data.fetchOne(held, arguments: [change.origin.rawValue, change.seq]) else { return }
-        guard OriginChain.link(after: previous, change) == Array(stored) else {
+        guard let previous = try heldLink(db, change.origin, change.seq - 1), let stored = try heldLink(db, change.origin, change.seq) else { return }
+        guard OriginChain.link(after: previous, change) == stored else {
             throw MingaError("this node already holds \(change.dot), and the copy received differs from it: the change was altered after \(change.origin.node) signed it")
         }
-        if let signature = change.signature, !key.isValid(signature: signature, link: Array(stored)) {
+        if let signature = change.signature, !key.isValid(signature: signature, link: stored) {
             throw MingaError("its signature does not verify with \(change.origin.node)'s public key: it was altered after \(change.origin.node) signed it")
         }
     }

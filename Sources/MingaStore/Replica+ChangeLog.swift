@@ -26,6 +26,15 @@ extension Replica {
         return vector
     }
 
+    /// The chain link this node holds for `origin` up to `seq`: the genesis link for 0, `nil`
+    /// when it does not hold that change.
+    func heldLink(_ db: Database, _ origin: NodeID, _ seq: Int64) throws -> [UInt8]? {
+        guard seq > 0 else { return OriginChain.genesis }
+        return try Data.fetchOne(
+            db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?"), arguments: [origin.rawValue, seq]
+        ).map { Array($0) }
+    }
+
     static let changeColumns = "c.id, c.origin, c.seq, c.hlc, c.tbl, c.op, c.mask, c.ctx, c.sig"
 
     /// Builds a ``Change`` from a change row and its values row.

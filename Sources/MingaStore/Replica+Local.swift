@@ -132,14 +132,11 @@ extension Replica {
     /// the origin signed, and checks that signature with the roster's key.
     func audit(_ db: Database, _ change: Change, roster: [NodeID: PublicKey]) throws -> AuditedChange.Signature {
         guard let key = roster[change.origin.node] else { return .unknownOrigin }
-        let storedLink = try db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?")
-        guard let previous = change.seq == 1
-            ? OriginChain.genesis : try Data.fetchOne(storedLink, arguments: [change.origin.rawValue, change.seq - 1]).map({ Array($0) })
-        else { return .broken("the change before it is missing") }
+        guard let previous = try heldLink(db, change.origin, change.seq - 1) else { return .broken("the change before it is missing") }
         var link = OriginChain.link(after: previous, change)
         var current = change
         while true {
-            guard try Data.fetchOne(storedLink, arguments: [current.origin.rawValue, current.seq]).map({ Array($0) }) == link else {
+            guard try heldLink(db, current.origin, current.seq) == link else {
                 return .broken("its content does not match the hash chain stored at \(current.dot)")
             }
             if let signature = current.signature {

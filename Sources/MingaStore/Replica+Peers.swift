@@ -82,6 +82,15 @@ extension Replica {
         }
     }
 
+    /// A pull answer's two parts from one transaction: the changes above `vector` and the
+    /// vector this node holds.
+    public func pull(above vector: VersionVector, limit: Int, maxBytes: Int) async throws -> (changes: [Change], held: VersionVector) {
+        try await writer.write { db in
+            try self.integrateLocalWrites(db)
+            return (try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes), try Replica.vector(db))
+        }
+    }
+
     public func apply(_ batch: ChangeBatch) async throws -> ApplyResult {
         try await writer.write { db in try self.apply(db, batch) }
     }

@@ -158,8 +158,7 @@ struct SyncRoutes: Sendable {
         let pull = try await decode(PullRequest.self, request, what: "the pull request")
         let limit = min(max(pull.limit ?? limits.maxBatchChanges, 1), limits.maxBatchChanges)
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
-        let held = try await replica.vector()
-        let changes = try await replica.changes(above: pull.vector, limit: limit, maxBytes: maxBytes)
+        let (changes, held) = try await replica.pull(above: pull.vector, limit: limit, maxBytes: maxBytes)
         var reached = pull.vector
         for change in changes { reached[change.origin] = max(reached[change.origin], change.seq) }
         metrics.changesServed.increment(by: Int64(changes.count))
