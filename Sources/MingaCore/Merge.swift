@@ -15,6 +15,7 @@ import Foundation
 public enum Merge {
     /// The row that `writes` determine: column values, or `nil` when the row is absent.
     public static func rowState(of writes: [Change]) -> [String: Value]? {
+        if writes.count == 1 { return writes[0].op == .delete ? nil : writes[0].columns }  // a new row's usual history
         var winners: [String: Change] = [:]
         var lastUpsert: Change?
         var lastDelete: Change?

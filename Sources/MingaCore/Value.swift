@@ -182,6 +182,10 @@ struct AnyKey: CodingKey {
 public enum JSONText {
     /// A JSON string literal with only the escapes JSON requires, so equal strings print equal bytes.
     public static func quote(_ s: String) -> String {
+        // Most text needs no escape at all; skip the per-scalar loop for it (hot when serving).
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + s + "\""
+        }
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for scalar in s.unicodeScalars {

@@ -130,21 +130,20 @@ extension Replica {
             default: throw MingaError("key values must be text or integers, got \(value.plainJSON)")
             }
         }
-        let settable = Set(table.nonKeyColumns)
-        for column in change.columns.keys where !settable.contains(column) {
+        for column in change.columns.keys where !table.settable.contains(column) {
             throw MingaError(
                 table.keyColumns.contains(column)
                     ? "column \(column) is part of the key of \(table.name) and cannot be set by a change"
                     : "unknown column \(column) in table \(table.name)")
         }
-        for value in change.key + Array(change.columns.values) {
+        for value in [change.key, Array(change.columns.values)].joined() {
             if case .text(let text) = value, text.utf8.contains(0) {
                 throw MingaError("a text value contains a NUL character, which SQLite text cannot hold intact; store such data as a blob")
             }
         }
         switch change.op {
         case .delete where !change.columns.isEmpty: throw MingaError("a delete carries no column values")
-        case .insert where change.columns.count != settable.count:
+        case .insert where change.columns.count != table.settable.count:
             throw MingaError("an insert sets every column of \(table.name); missing: \(table.nonKeyColumns.filter { change.columns[$0] == nil }.joined(separator: ", "))")
         case .update where change.columns.isEmpty: throw MingaError("an update sets at least one column")
         default: break
@@ -169,8 +168,12 @@ extension Replica {
         let links = try check(db, batch, &admission)
 
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
-        var touched: [(table: TrackedTable, pk: String, firstID: Int64)] = []
-        var seenRows: Set<String> = []
+        // The rows this batch writes, in first-touch order, with the batch's writes to each. A
+        // row the log has never seen before has no other history, so its merge needs no query
+        // (on an initial sync, that is every row).
+        var touched: [String: Int] = [:]
+        var rows: [(table: TrackedTable, pk: String, isNew: Bool, writes: [(id: Int64, change: Change)])] = []
+        let known = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_changes WHERE tbl = ? AND pk = ?)")
         for (change, link) in zip(batch.changes, links) {
             guard let link else {
                 result.duplicates += 1
@@ -178,12 +181,18 @@ extension Replica {
             }
             let table = tables[change.table]!
             let pk = try pk(db, change.key)
+            let row = table.name + "\u{0}" + pk
+            if touched[row] == nil {
+                touched[row] = rows.count
+                rows.append((table, pk, !(try Bool.fetchOne(known, arguments: [table.name, pk]) ?? false), []))
+            }
             let id = try append(db, change, table: table, pk: pk, link: link)
-            if seenRows.insert(table.name + "\u{0}" + pk).inserted { touched.append((table, pk, id)) }
+            rows[touched[row]!].writes.append((id, change))
             result.applied += 1
         }
-        for row in touched {
-            result.newConflicts += try merge(db, table: row.table, pk: row.pk, newFrom: row.firstID)
+        for row in rows {
+            result.newConflicts += try merge(
+                db, table: row.table, pk: row.pk, newFrom: row.writes[0].id, history: row.isNew ? row.writes : nil)
         }
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)
@@ -194,7 +203,7 @@ extension Replica {
     /// Appends one change to the log: its row in `minga_changes` and its values, typed exactly,
     /// in the table's shadow values table. Apply and seal both write through here.
     func append(_ db: Database, _ change: Change, table: TrackedTable, pk: String, link: [UInt8]) throws -> Int64 {
-        let mask = String(table.columns.map { change.columns[$0] == nil ? "0" : "1" })
+        let mask = String(decoding: table.columns.map { change.columns[$0] == nil ? UInt8(ascii: "0") : UInt8(ascii: "1") }, as: UTF8.self)
         try db.cachedStatement(
             sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [
@@ -203,24 +212,24 @@ extension Replica {
         ])
         let id = db.lastInsertedRowID
         var values: [DatabaseValue] = [id.databaseValue]
-        for column in table.columns {
-            if let k = table.keyColumns.firstIndex(of: column) {
+        values.reserveCapacity(table.columns.count + 1)
+        for (position, column) in table.columns.enumerated() {
+            if let k = table.keyPositions.firstIndex(of: position) {
                 values.append(change.key[k].databaseValue)
             } else {
                 values.append(change.columns[column]?.databaseValue ?? .null)
             }
         }
-        let placeholders = Array(repeating: "?", count: values.count).joined(separator: ", ")
-        try db.cachedStatement(sql: "INSERT INTO \(SQL.id(table.valuesTable)) VALUES (\(placeholders))")
-            .execute(arguments: StatementArguments(values))
+        try db.cachedStatement(sql: table.insertValuesSQL).execute(arguments: StatementArguments(positional: values))
         return id
     }
 
     /// Re-derives one row from all its writes with the merge rule, writes it with capture
     /// suppressed, and folds the writes from log id `newFrom` on into the conflict log.
-    /// Returns how many conflicts were new.
-    func merge(_ db: Database, table: TrackedTable, pk: String, newFrom: Int64) throws -> Int {
-        let history = try history(db, table: table, pk: pk)
+    /// Returns how many conflicts were new. `history`, when the caller knows it whole (a row
+    /// new to the log), saves reading it back.
+    func merge(_ db: Database, table: TrackedTable, pk: String, newFrom: Int64, history known: [(id: Int64, change: Change)]? = nil) throws -> Int {
+        let history = try known ?? history(db, table: table, pk: pk)
         guard let key = history.first?.change.key else { return 0 }
         try writeRow(db, table: table, key: key, state: Merge.rowState(of: history.map(\.change)))
         guard history.count > 1 else { return 0 }  // a row's first write cannot conflict
@@ -247,23 +256,15 @@ extension Replica {
     /// Writes the merged state of a row into its table (capture must be suppressed).
     func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: [String: Value]?) throws {
         guard let state else {
-            try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").execute(arguments: StatementArguments(key.map(\.databaseValue)))
+            try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").execute(arguments: StatementArguments(positional: key.map(\.databaseValue)))
             return
         }
         let columns = table.nonKeyColumns.filter { state[$0] != nil }
-        let all = table.keyColumns + columns
-        let update = columns.isEmpty
-            ? "NOTHING"
-            : "UPDATE SET " + columns.map { "\(SQL.id($0)) = excluded.\(SQL.id($0))" }.joined(separator: ", ")
         // Cached: preparing a statement on a tracked table also compiles its capture triggers.
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO \(SQL.id(table.name))(\(all.map(SQL.id).joined(separator: ", "))) \
-                VALUES (\(all.map { _ in "?" }.joined(separator: ", "))) \
-                ON CONFLICT(\(table.keyColumns.map(SQL.id).joined(separator: ", "))) DO \(update)
-                """
-        ).execute(
-            arguments: StatementArguments(key.map(\.databaseValue) + columns.map { state[$0]!.databaseValue }))
+        let sql = columns.count == table.nonKeyColumns.count
+            ? table.upsertAllSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, columns: columns)
+        try db.cachedStatement(sql: sql).execute(
+            arguments: StatementArguments(positional: key.map(\.databaseValue) + columns.map { state[$0]!.databaseValue }))
     }
 
     /// Records a write made by Minga itself (a conflict resolution) exactly as the triggers

@@ -35,22 +35,26 @@ extension Replica {
         ).map { Array($0) }
     }
 
+    /// The change columns every log query selects first, in this order: ``change(_:values:table:)``
+    /// reads them by position (reading by name lowercased every name, a tenth of serving a pull).
     static let changeColumns = "c.id, c.origin, c.seq, c.hlc, c.tbl, c.op, c.mask, c.ctx, c.sig"
 
-    /// Builds a ``Change`` from a change row and its values row.
+    /// Builds a ``Change`` from a change row and its values row (the values table's columns
+    /// end `values`, whether it is a row of its own or joined after the change columns).
     func change(_ row: Row, values: Row, table: TrackedTable) throws -> Change {
-        let mask = Array((row["mask"] as String).utf8)
+        let mask = (row[6] as String).utf8
+        let base = values.count - table.columns.count
         var columns: [String: Value] = [:]
-        for (i, column) in table.columns.enumerated() where i < mask.count && mask[i] == UInt8(ascii: "1") {
-            columns[column] = Value(values["c\(i)"] as DatabaseValue)
+        for (i, flag) in mask.enumerated() where i < table.columns.count && flag == UInt8(ascii: "1") {
+            columns[table.columns[i]] = Value(values[base + i] as DatabaseValue)
         }
-        let key = table.keyColumns.map { Value(values["c\(table.position(of: $0)!)"] as DatabaseValue) }
-        guard let op = ChangeOp(rawValue: row["op"]) else { throw MingaError("change log holds an unknown operation \(row["op"] as String)") }
+        let key = table.keyPositions.map { Value(values[base + $0] as DatabaseValue) }
+        guard let op = ChangeOp(rawValue: row[5]) else { throw MingaError("change log holds an unknown operation \(row[5] as String)") }
         return Change(
-            origin: try NodeID(row["origin"]), seq: row["seq"], hlc: HLC(packed: row["hlc"]), table: table.name,
+            origin: try NodeID(row[1]), seq: row[2], hlc: HLC(packed: row[3]), table: table.name,
             key: key, op: op, columns: columns,
-            context: try VersionVector(canonicalJSON: row["ctx"]),
-            signature: row["sig"])
+            context: try VersionVector(canonicalJSON: row[7]),
+            signature: row[8])
     }
 
     /// Every write of one row, in log order, with their log ids.
@@ -59,14 +63,27 @@ extension Replica {
             db.cachedStatement(
                 sql: "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.tbl = ? AND c.pk = ? ORDER BY c.id"),
             arguments: [table.name, pk])
-        return try rows.map { (id: $0["id"], change: try change($0, values: $0, table: table)) }
+        return try rows.map { (id: $0[0], change: try change($0, values: $0, table: table)) }
     }
 
-    /// The log's text form of a row key, computed by SQLite exactly as the triggers compute it.
+    /// The log's text form of a row key, exactly as SQLite's `json_array` (which the triggers
+    /// use) writes it. Integers and text that needs no escaping are written here; anything
+    /// else asks SQLite, so there is one definition of the form.
     func pk(_ db: Database, _ key: [Value]) throws -> String {
-        let placeholders = key.map { _ in "?" }.joined(separator: ", ")
-        return try String.fetchOne(
-            db.cachedStatement(sql: "SELECT json_array(\(placeholders))"), arguments: StatementArguments(key.map(\.databaseValue)))!
+        var text = "["
+        for (i, value) in key.enumerated() {
+            if i > 0 { text += "," }
+            switch value {
+            case .integer(let n): text += String(n)
+            case .text(let s) where !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }):
+                text += "\"" + s + "\""
+            default:
+                let placeholders = key.map { _ in "?" }.joined(separator: ", ")
+                return try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT json_array(\(placeholders))"), arguments: StatementArguments(positional: key.map(\.databaseValue)))!
+            }
+        }
+        return text + "]"
     }
 
     /// Changes this node holds above `vector`, in log order, about `limit` of them and roughly
@@ -104,13 +121,13 @@ extension Replica {
                 db.cachedStatement(sql: "SELECT \(Replica.changeColumns), c.pk FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?"),
                 arguments: [cursor, max(limit, 64)])
             guard let last = rows.last else { break }
-            cursor = (last["id"] as Int64) + 1
+            cursor = (last[0] as Int64) + 1
             for row in rows {
-                guard (row["seq"] as Int64) > vector[try NodeID(row["origin"])] else { continue }
-                let table = try self.table(named: row["tbl"])
-                let lookup = try db.cachedStatement(sql: "SELECT * FROM \(SQL.id(table.valuesTable)) WHERE change_id = ?")
-                guard let values = try Row.fetchOne(lookup, arguments: [row["id"]]) else {
-                    throw MingaError("change log is damaged: change \(row["origin"] as String):\(row["seq"] as Int64) has no values")
+                guard (row[2] as Int64) > vector[try NodeID(row[1])] else { continue }
+                let table = try self.table(named: row[4])
+                let lookup = try db.cachedStatement(sql: table.selectValuesSQL)
+                guard let values = try Row.fetchOne(lookup, arguments: [row[0]]) else {
+                    throw MingaError("change log is damaged: change \(row[1] as String):\(row[2] as Int64) has no values")
                 }
                 let change = try change(row, values: values, table: table)
                 result.append(change)

@@ -74,14 +74,16 @@ extension Replica {
 
     /// Local writes from any SQLite client may settle open conflicts (a local write has seen
     /// everything its node holds). Seals pending local writes, then folds writes logged since
-    /// the last look into the conflict log.
+    /// the last look into the conflict log. `NOT INDEXED` keeps SQLite on the id range: left to
+    /// itself it walked the whole row index for the GROUP BY, a cost that grew with the log and
+    /// was paid by every sync, pull and apply.
     func integrateLocalWrites(_ db: Database) throws {
         try seal(db)
         let mark = try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'integrated'") ?? 0
         let rows = try Row.fetchAll(
             db,
             sql: """
-                SELECT DISTINCT c.tbl, c.pk, min(c.id) AS first FROM minga_changes c
+                SELECT DISTINCT c.tbl, c.pk, min(c.id) AS first FROM minga_changes c NOT INDEXED
                 WHERE c.id > ? AND EXISTS (SELECT 1 FROM minga_conflicts k
                     WHERE k.tbl = c.tbl AND k.pk = c.pk AND k.resolved_origin IS NULL)
                 GROUP BY c.tbl, c.pk

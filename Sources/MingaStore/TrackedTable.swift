@@ -13,7 +13,60 @@ public struct TrackedTable: Codable, Sendable, Hashable {
     /// Every node files a row under the same key only if the key's values have the same types.
     public let keyTypes: [String]
 
-    public var nonKeyColumns: [String] { columns.filter { !keyColumns.contains($0) } }
+    public let nonKeyColumns: [String]
+    /// Derived once, because the apply path needs them for every change it receives.
+    let settable: Set<String>
+    /// Where each key column sits in ``columns``.
+    let keyPositions: [Int]
+    /// Writes a merged row that has every column (the common case): insert or update by key.
+    let upsertAllSQL: String
+    /// Appends one change's values to ``valuesTable``, and reads them back.
+    let insertValuesSQL: String
+    let selectValuesSQL: String
+
+    init(name: String, columns: [String], keyColumns: [String], keyTypes: [String]) {
+        self.name = name
+        self.columns = columns
+        self.keyColumns = keyColumns
+        self.keyTypes = keyTypes
+        nonKeyColumns = columns.filter { !keyColumns.contains($0) }
+        settable = Set(nonKeyColumns)
+        keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
+        upsertAllSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, columns: nonKeyColumns)
+        selectValuesSQL = "SELECT * FROM \(SQL.id("minga_values_" + name)) WHERE change_id = ?"
+        insertValuesSQL = "INSERT INTO \(SQL.id("minga_values_" + name)) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
+    }
+
+    enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyTypes }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try c.decode(String.self, forKey: .name), columns: try c.decode([String].self, forKey: .columns),
+            keyColumns: try c.decode([String].self, forKey: .keyColumns), keyTypes: try c.decode([String].self, forKey: .keyTypes))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(columns, forKey: .columns)
+        try c.encode(keyColumns, forKey: .keyColumns)
+        try c.encode(keyTypes, forKey: .keyTypes)
+    }
+
+    /// `INSERT … ON CONFLICT(key) DO UPDATE SET` the given non-key `columns`; arguments are the
+    /// key values, then the columns' values.
+    static func upsertSQL(name: String, keyColumns: [String], columns: [String]) -> String {
+        let all = keyColumns + columns
+        let update = columns.isEmpty
+            ? "NOTHING"
+            : "UPDATE SET " + columns.map { "\(SQL.id($0)) = excluded.\(SQL.id($0))" }.joined(separator: ", ")
+        return """
+            INSERT INTO \(SQL.id(name))(\(all.map(SQL.id).joined(separator: ", "))) \
+            VALUES (\(all.map { _ in "?" }.joined(separator: ", "))) \
+            ON CONFLICT(\(keyColumns.map(SQL.id).joined(separator: ", "))) DO \(update)
+            """
+    }
 
     /// `"k1" = ? AND "k2" = ?`: the WHERE clause that finds one row by its key values.
     var keyMatch: String { keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ") }
@@ -90,5 +143,14 @@ extension Value {
         case .text(let s): return s.databaseValue
         case .blob(let b): return b.databaseValue
         }
+    }
+}
+
+extension StatementArguments {
+    /// Positional arguments. GRDB's `init(_:)` for a sequence of concrete values maps them with
+    /// a key path that is instantiated at run time on every call, a seventh of applying a
+    /// batch in the profile; the existential form it also offers does not.
+    init(positional values: [DatabaseValue]) {
+        self.init(values.map { $0 as (any DatabaseValueConvertible)? })
     }
 }

@@ -137,7 +137,7 @@ public enum Bundle {
                 return
             }
             let batch: ChangeBatch
-            do { batch = try JSONDecoder().decode(ChangeBatch.self, from: line) } catch let error as DecodingError {
+            do { batch = try ChangeBatch.decode(wire: line) } catch let error as DecodingError {
                 if !terminated { throw fail("the file is truncated: its last line ends in the middle of a batch (copy it again from its source)") }
                 throw fail("malformed batch: \(error.explanation)")
             }
@@ -164,7 +164,7 @@ public enum Bundle {
         try readLines(path) { _, line, _ in
             if first { first = false; return }
             if line.starts(with: Array("{\"end\"".utf8)) { return }
-            try body(try JSONDecoder().decode(ChangeBatch.self, from: line))
+            try body(try ChangeBatch.decode(wire: line))
         }
     }
 

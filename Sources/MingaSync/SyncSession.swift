@@ -100,19 +100,34 @@ public struct SyncSession: Sendable {
         for _ in 0..<16 {
             summary.rounds += 1
             var movement = 0
+            // Pipelined: while one page is applied, the next is already being fetched, asked for
+            // with the vector this node will hold once the page is in. Should the apply fail,
+            // the fetched page is dropped; a page that overlaps what arrived meanwhile only
+            // brings duplicates, which apply skips.
+            let pull = { @Sendable [client, batchSize, maxBatchBytes] (vector: VersionVector) async throws -> (PullResponse, PeerClient.Traffic) in
+                var bytes = PeerClient.Traffic()
+                let answer = try await client.pull(PullRequest(vector: vector, limit: batchSize, maxBytes: maxBatchBytes), gzip: gzip, traffic: &bytes)
+                return (answer, bytes)
+            }
+            var local = try await replica.vector()
+            var page = try await pull(local)
             while true {
-                let local = try await replica.vector()
-                let answer = try await client.pull(PullRequest(vector: local, limit: batchSize, maxBytes: maxBatchBytes), gzip: gzip, traffic: &traffic)
+                let (answer, bytes) = page
+                traffic.sent += bytes.sent
+                traffic.received += bytes.received
                 peerVector = answer.vector
                 state.vector = peerVector
-                if !answer.changes.isEmpty {
-                    let result = try await replica.apply(ChangeBatch(changes: answer.changes))
-                    summary.received += result.applied
-                    summary.newConflicts += result.newConflicts
-                    movement += result.applied
-                    metrics?.changesApplied.increment(by: Int64(result.applied))
-                }
-                if !answer.more || answer.changes.isEmpty { break }
+                if answer.changes.isEmpty { break }
+                let expected = answer.changes.reduce(into: local) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
+                async let next = answer.more ? pull(expected) : nil
+                let result = try await replica.apply(ChangeBatch(changes: answer.changes))
+                summary.received += result.applied
+                summary.newConflicts += result.newConflicts
+                movement += result.applied
+                metrics?.changesApplied.increment(by: Int64(result.applied))
+                local = result.vector
+                guard let fetched = try await next else { break }
+                page = fetched
             }
             while true {
                 let changes = try await replica.changes(above: peerVector, limit: batchSize, maxBytes: maxBatchBytes)

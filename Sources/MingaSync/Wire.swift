@@ -33,6 +33,26 @@ public struct PullResponse: Codable, Sendable {
     public var more: Bool
 }
 
+extension PullResponse: WireReadable {
+    /// Reads a pull answer with ``WireReader`` (the receiving side's hot path).
+    public init?(wire data: Data) {
+        guard let answer = WireReader.read(data, { reader -> PullResponse? in
+            var version: Int64?, changes: [Change]?, vector: VersionVector?, more: Bool?
+            guard reader.object({ member, r in
+                switch member {
+                case "changes" where changes == nil: changes = r.changes(); return changes != nil
+                case "more" where more == nil: more = r.bool(); return more != nil
+                case "protocol" where version == nil: version = r.integer(); return version.map { Int(exactly: $0) != nil } ?? false
+                case "vector" where vector == nil: vector = r.vector(); return vector != nil
+                default: return false
+                }
+            }), let version, let changes, let vector, let more else { return nil }
+            return PullResponse(protocol: Int(version), changes: changes, vector: vector, more: more)
+        }) else { return nil }
+        self = answer
+    }
+}
+
 /// `POST /v1/push` answer.
 public struct PushResponse: Codable, Sendable {
     public var vector: VersionVector
@@ -56,6 +76,7 @@ extension JSONDecoder {
     /// Decodes wire JSON, turning decoding failures into one operator-readable sentence.
     static func wire<T: Decodable>(_ type: T.Type, from data: Data, what: String) throws(MingaError) -> T {
         do {
+            if let fast = type as? any WireReadable.Type, let value = fast.init(wire: data) as? T { return value }
             return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {
             throw MingaError("\(what) is malformed: \(error.explanation)")
