@@ -59,7 +59,9 @@ extension Replica {
         for (index, change) in batch.changes.enumerated() {
             do {
                 try validate(change)
-                for origin in change.context.origins where origin != change.origin && change.context[origin] > admission.vector[origin] {
+                let held = admission.vector
+                let unheld = { (origin: NodeID, seq: Int64) in origin != change.origin && seq > held[origin] }
+                if change.context.entries.contains(where: unheld), let origin = change.context.origins.first(where: { unheld($0, change.context[$0]) }) {
                     throw MingaError("its causal context names change \(origin):\(change.context[origin]), which this node does not hold; changes must arrive in causal order (the sender's log order)")
                 }
                 guard let key = admission.roster[change.origin.node] else {
@@ -148,7 +150,7 @@ extension Replica {
         case .update where change.columns.isEmpty: throw MingaError("an update sets at least one column")
         default: break
         }
-        for origin in change.context.origins where origin == change.origin && change.context[origin] >= change.seq {
+        if change.context[change.origin] >= change.seq {
             throw MingaError("its causal context claims to have seen itself")
         }
     }

@@ -120,13 +120,19 @@ extension Replica {
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT \(Replica.changeColumns), c.pk FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?"),
                 arguments: [cursor, max(limit, 64)])
-            guard let last = rows.last else { break }
+            guard let first = rows.first, let last = rows.last else { break }
             cursor = (last[0] as Int64) + 1
+            // The page's values, one range query per table (a values row's id is its change's
+            // id); a lookup per change cost an eighth of serving a pull.
+            var pageValues: [Int64: Row] = [:]
+            for name in Set(rows.map { $0[4] as String }) {
+                let range = try db.cachedStatement(sql: try self.table(named: name).selectValuesSQL)
+                for values in try Row.fetchAll(range, arguments: [first[0], last[0]]) { pageValues[values[0]] = values }
+            }
             for row in rows {
                 guard (row[2] as Int64) > vector[try NodeID(row[1])] else { continue }
                 let table = try self.table(named: row[4])
-                let lookup = try db.cachedStatement(sql: table.selectValuesSQL)
-                guard let values = try Row.fetchOne(lookup, arguments: [row[0]]) else {
+                guard let values = pageValues[row[0]] else {
                     throw MingaError("change log is damaged: change \(row[1] as String):\(row[2] as Int64) has no values")
                 }
                 let change = try change(row, values: values, table: table)

@@ -20,7 +20,7 @@ public struct TrackedTable: Codable, Sendable, Hashable {
     let keyPositions: [Int]
     /// Writes a merged row that has every column (the common case): insert or update by key.
     let upsertAllSQL: String
-    /// Appends one change's values to ``valuesTable``, and reads them back.
+    /// Appends one change's values to ``valuesTable``, and reads back those of a range of change ids.
     let insertValuesSQL: String
     let selectValuesSQL: String
 
@@ -33,7 +33,7 @@ public struct TrackedTable: Codable, Sendable, Hashable {
         settable = Set(nonKeyColumns)
         keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
         upsertAllSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, columns: nonKeyColumns)
-        selectValuesSQL = "SELECT * FROM \(SQL.id("minga_values_" + name)) WHERE change_id = ?"
+        selectValuesSQL = "SELECT * FROM \(SQL.id("minga_values_" + name)) WHERE change_id BETWEEN ? AND ?"
         insertValuesSQL = "INSERT INTO \(SQL.id("minga_values_" + name)) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
     }
 
