@@ -30,7 +30,7 @@ public struct SyncSummary: Sendable {
 public struct SyncSession: Sendable {
     public let replica: Replica
     public let client: PeerClient
-    public var batchSize = 500
+    public var batchSize = 2000
     public var maxBatchBytes = 2 << 20
     public var metrics: SyncMetrics?
     public var logger: Logger
