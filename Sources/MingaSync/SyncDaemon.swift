@@ -30,6 +30,15 @@ public struct SyncDaemon: Service {
         return min(base, cap) * max(0.5, min(1, jitter))
     }
 
+    /// The delay before asking a busy peer again (it answered 429 or 503): what it asked for
+    /// (`Retry-After`, else one interval), capped, plus up to half again at random so that
+    /// refused clients spread out. It does not grow with repeated refusals: a busy peer is
+    /// healthy, and an exponential backoff left single spokes of a busy hub waiting a minute
+    /// or more while the rest of the federation had converged (scripts/bench, W4).
+    public static func busyDelay(asked: Duration?, interval: Duration, cap: Duration, jitter: Double) -> Duration {
+        min(asked ?? interval, cap) * (1 + max(0, min(0.5, jitter)))
+    }
+
     public func run() async throws {
         let writes = LocalWrites()
         // On SIGTERM/SIGINT the loops are cancelled; a batch in flight commits whole or not at all.
@@ -78,20 +87,23 @@ public struct SyncDaemon: Service {
                 if summary.received + summary.sent > 0 {
                     logger.info("synced with \(client.url): received \(summary.received), sent \(summary.sent), \(summary.newConflicts) new conflicts")
                 }
+            } else if summary.retryLater {
+                let delay = SyncDaemon.busyDelay(asked: summary.retryAfter, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0...0.5))
+                logger.notice("peer \(client.url) is busy; will retry in \(SyncDaemon.seconds(delay)) s")
+                due = clock.now + delay
             } else {
                 failures += 1
-                var delay = SyncDaemon.backoff(failures: failures, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0.5...1))
-                // A busy peer said how long to wait; coming back sooner would only be refused again.
-                if let asked = summary.retryAfter { delay = max(delay, min(asked, maxBackoff)) }
-                let seconds = String(format: "%.1f", Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-                if summary.retryLater {
-                    logger.notice("peer \(client.url) is busy; will retry in \(seconds) s")
-                } else {
-                    logger.warning("will retry \(client.url) in \(seconds) s (attempt \(failures) failed)")
-                }
+                let delay = SyncDaemon.backoff(failures: failures, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0.5...1))
+                logger.warning("will retry \(client.url) in \(SyncDaemon.seconds(delay)) s (attempt \(failures) failed)")
                 due = clock.now + delay
             }
         }
+    }
+}
+
+extension SyncDaemon {
+    static func seconds(_ delay: Duration) -> String {
+        String(format: "%.1f", Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
     }
 }
 

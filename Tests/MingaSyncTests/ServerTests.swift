@@ -173,6 +173,15 @@ enum Fixture {
         #expect(SyncDaemon.backoff(failures: 3, interval: interval, cap: cap, jitter: 0.5) == .seconds(4))
         #expect(SyncDaemon.backoff(failures: 3, interval: interval, cap: cap, jitter: 0.1) == .seconds(4), "jitter never shrinks below half")
     }
+
+    @Test func aBusyPeerIsAskedAgainWhenItSaidNotEverLater() {
+        let interval = Duration.seconds(2), cap = Duration.seconds(300)
+        #expect(SyncDaemon.busyDelay(asked: .seconds(1), interval: interval, cap: cap, jitter: 0) == .seconds(1))
+        #expect(SyncDaemon.busyDelay(asked: .seconds(1), interval: interval, cap: cap, jitter: 0.5) == .milliseconds(1500))
+        #expect(SyncDaemon.busyDelay(asked: nil, interval: interval, cap: cap, jitter: 0) == interval)
+        #expect(SyncDaemon.busyDelay(asked: .seconds(3600), interval: interval, cap: cap, jitter: 0) == cap)
+        #expect(SyncDaemon.busyDelay(asked: .seconds(1), interval: interval, cap: cap, jitter: 9) == .milliseconds(1500))
+    }
 }
 
 @Suite struct GzipNegotiationTests {
