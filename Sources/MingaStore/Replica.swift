@@ -144,7 +144,7 @@ public struct Replica: Sendable {
             for table in tables {
                 let definition = String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self)
                 try db.execute(sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)", arguments: [table.name, definition])
-                try db.execute(sql: Capture(table: table).schemaSQL)
+                try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).schemaSQL)
             }
         }
     }

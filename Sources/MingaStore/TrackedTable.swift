@@ -93,11 +93,6 @@ public struct TrackedTable: Codable, Sendable, Hashable {
             let pk: Int = row["pk"]
             if pk > 0 { keys.append((pk, column, (row["type"] as String).uppercased())) }
         }
-        func affinity(_ type: String) -> String {
-            if type.contains("INT") { return "integer" }
-            if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") { return "text" }
-            return "any"
-        }
         keys.sort { $0.0 < $1.0 }
         guard !keys.isEmpty else {
             throw MingaError(
@@ -108,6 +103,23 @@ public struct TrackedTable: Codable, Sendable, Hashable {
                 "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)")
         }
         return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyTypes: keys.map { affinity($0.2) })
+    }
+
+    /// A declared type's affinity as Minga needs it: "integer", "text" or "any" (SQLite's
+    /// rules, in their order: INT first, then CHAR, CLOB or TEXT).
+    static func affinity(_ declaredType: String) -> String {
+        let type = declaredType.uppercased()
+        if type.contains("INT") { return "integer" }
+        if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") { return "text" }
+        return "any"
+    }
+
+    /// The columns of `table` with text affinity. SQLite stores only text (or a blob, or NULL)
+    /// in them, so two of their values that compare equal byte for byte also have the same
+    /// type, and the capture trigger can skip its type check there.
+    static func textColumns(_ db: Database, table: String) throws -> Set<String> {
+        Set(try Row.fetchAll(db, sql: "SELECT name, type FROM pragma_table_xinfo(?)", arguments: [table])
+            .filter { affinity($0["type"]) == "text" }.map { $0["name"] as String })
     }
 }
 

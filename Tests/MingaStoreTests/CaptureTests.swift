@@ -30,6 +30,22 @@ import Testing
         #expect(try r.vector() == VersionVector([try NodeID("mx.amexcid"): 4]))
     }
 
+    /// The update trigger compares byte for byte and type for type: an edit that SQLite's
+    /// `=` would call no change is still an edit another node would store differently.
+    @Test func anEditThatOnlyLooksEqualIsCaptured() throws {
+        let r = try Fixture.replica("mx.amexcid", schema: "CREATE TABLE t(id TEXT PRIMARY KEY, name TEXT COLLATE NOCASE, raw, note VARCHAR(9));")
+        try r.writer.write { db in
+            try db.execute(sql: "INSERT INTO t VALUES ('a', 'agua', 1, 'abc')")
+            try db.execute(sql: "UPDATE t SET name = 'AGUA'")  // equal under NOCASE
+            try db.execute(sql: "UPDATE t SET raw = 1.0")  // equal as numbers, another type
+            try db.execute(sql: "UPDATE t SET note = CAST('abc' AS BLOB)")  // the same bytes as a blob
+            try db.execute(sql: "UPDATE t SET note = CAST(note AS BLOB), name = 'AGUA', raw = 1.0")  // truly nothing
+            try db.execute(sql: "UPDATE t SET note = 7")  // text affinity: stored as the text '7'
+        }
+        let updates = try Fixture.allChanges(r).dropFirst().map(\.columns)
+        #expect(updates == [["name": .text("AGUA")], ["raw": .real(1.0)], ["note": .blob(Data("abc".utf8))], ["note": .text("7")]])
+    }
+
     @Test func aRolledBackWriteLeavesNoChange() throws {
         let r = try Fixture.replica("mx.amexcid")
         #expect(throws: (any Error).self) {
