@@ -24,6 +24,16 @@ public struct SyncSummary: Sendable {
     public var succeeded: Bool { error == nil }
 }
 
+/// How far a sync with one peer has come, for an operator's progress line.
+public struct SyncProgress: Sendable, Equatable {
+    /// Changes received and applied so far.
+    public var received: Int
+    /// Changes the peer held that this node lacked when the sync began.
+    public var toReceive: Int
+    /// Changes sent so far.
+    public var sent: Int
+}
+
 /// One sync with one peer: pull then push in bounded batches, each batch applied in one
 /// transaction that advances the vector, repeated until neither side has more. Interrupted
 /// at any point, it resumes from the vectors next time.
@@ -34,6 +44,8 @@ public struct SyncSession: Sendable {
     public var maxBatchBytes = 2 << 20
     public var metrics: SyncMetrics?
     public var logger: Logger
+    /// Called after every page received and every batch sent.
+    public var progress: (@Sendable (SyncProgress) -> Void)?
 
     public init(replica: Replica, client: PeerClient, metrics: SyncMetrics? = nil, logger: Logger) {
         self.replica = replica
@@ -96,6 +108,11 @@ public struct SyncSession: Sendable {
         state.vector = info.vector
         let gzip = info.acceptsEncodings.contains("gzip")
         var peerVector = info.vector
+        let start = try await replica.vector()
+        let toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - start[$1.key])) }
+        let report = { [progress] (summary: SyncSummary) in
+            progress?(SyncProgress(received: summary.received, toReceive: max(toReceive, summary.received), sent: summary.sent))
+        }
         // A round is a full pull then a full push; another round only if the peer had news.
         for _ in 0..<16 {
             summary.rounds += 1
@@ -125,6 +142,7 @@ public struct SyncSession: Sendable {
                 summary.newConflicts += result.newConflicts
                 movement += result.applied
                 metrics?.changesApplied.increment(by: Int64(result.applied))
+                report(summary)
                 local = result.vector
                 guard let fetched = try await next else { break }
                 page = fetched
@@ -135,6 +153,7 @@ public struct SyncSession: Sendable {
                 let answer = try await client.push(ChangeBatch(changes: changes), gzip: gzip, traffic: &traffic)
                 summary.sent += answer.applied
                 movement += answer.applied
+                report(summary)
                 let reached = changes.reduce(into: peerVector) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
                 guard reached.isIncluded(in: answer.vector) else {
                     throw MingaError("peer \(client.url) accepted a batch but its vector does not include it")

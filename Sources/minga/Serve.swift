@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import Hummingbird
 import Logging
 import MingaCore
@@ -195,6 +196,7 @@ struct Sync: AsyncParsableCommand {
     @OptionGroup var peerOptions: PeerOptions
     @OptionGroup var clockOptions: ClockOptions
     @Flag(help: "Print a JSON array of per-peer summaries.") var json = false
+    @Flag(help: "Do not print progress lines (on stderr) while a long sync runs.") var quiet = false
 
     func validate() throws {
         guard !peerOptions.peers.isEmpty else { throw ValidationError("give at least one --peer URL") }
@@ -213,13 +215,29 @@ struct Sync: AsyncParsableCommand {
         var logger = Logger(label: "minga")
         logger.logLevel = .critical
         for client in clients {
-            let summary = await SyncSession(replica: r, client: client, logger: logger).run()
+            var session = SyncSession(replica: r, client: client, logger: logger)
+            if !quiet { session.progress = Sync.progressLine(peer: client.url) }
+            let summary = await session.run()
             summaries.append(summary)
             failed = failed || !summary.succeeded
             if !json { print(Sync.line(summary)) }
         }
         if json { print("[" + summaries.map(Sync.json).joined(separator: ",") + "]") }
         if failed { throw ExitCode.failure }
+    }
+
+    /// A progress line on stderr at most every two seconds, so that a new node's first sync
+    /// (minutes for a million changes) does not look hung.
+    static func progressLine(peer: String) -> @Sendable (SyncProgress) -> Void {
+        let last = Mutex(ContinuousClock.now)
+        return { p in
+            let due = last.withLock { shown in
+                guard ContinuousClock.now - shown >= .seconds(2) else { return false }
+                shown = ContinuousClock.now
+                return true
+            }
+            if due { printErr("minga: \(peer): received \(p.received) of \(p.toReceive) changes, sent \(p.sent)") }
+        }
     }
 
     static func seconds(_ d: Duration) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -143,6 +144,24 @@ import Testing
         }
         #expect(try await node.vector()[try NodeID("mx.amexcid")] == 1, "the refused push applied nothing")
         #expect(LiveServer.metric("minga_sync_sessions", metrics) == 0)
+    }
+
+    @Test func aLongSyncReportsItsProgressPageByPage() async throws {
+        let (node, _) = try await source("mx.amexcid", rows: 5)
+        let local = try Fixture.replica("co.apc")
+        try local.put(table: "initiatives", row: ["id": .text("CO-1")])
+        let seen = Mutex<[SyncProgress]>([])
+        try await LiveServer.serve(node) { port in
+            var session = SyncSession(replica: local, client: PeerClient(url: "http://127.0.0.1:\(port)", token: nil), logger: Logger(label: "test"))
+            session.batchSize = 2
+            session.progress = { p in seen.withLock { $0.append(p) } }
+            let summary = await session.run()
+            #expect(summary.succeeded, "\(summary.error ?? "")")
+        }
+        #expect(seen.withLock { $0 } == [
+            SyncProgress(received: 2, toReceive: 5, sent: 0), SyncProgress(received: 4, toReceive: 5, sent: 0),
+            SyncProgress(received: 5, toReceive: 5, sent: 0), SyncProgress(received: 5, toReceive: 5, sent: 1),
+        ])
     }
 
     @Test func aBusyPeerMeansRetryLaterNotFailure() async throws {
