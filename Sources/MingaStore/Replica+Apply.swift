@@ -208,9 +208,10 @@ extension Replica {
         let mask = String(decoding: table.columns.map { change.columns[$0] == nil ? UInt8(ascii: "0") : UInt8(ascii: "1") }, as: UTF8.self)
         try db.cachedStatement(
             sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [
-            change.origin.rawValue, change.seq, change.hlc.packed, table.name, pk, change.op.rawValue, mask,
-            change.context.canonicalJSON, Data(link), change.signature,
+        ).run([
+            change.origin.rawValue.databaseValue, change.seq.databaseValue, change.hlc.packed.databaseValue, table.name.databaseValue,
+            pk.databaseValue, change.op.rawValue.databaseValue, mask.databaseValue, change.context.canonicalJSON.databaseValue,
+            Data(link).databaseValue, change.signature?.databaseValue ?? .null,
         ])
         let id = db.lastInsertedRowID
         var values: [DatabaseValue] = [id.databaseValue]
@@ -222,7 +223,7 @@ extension Replica {
                 values.append(change.columns[column]?.databaseValue ?? .null)
             }
         }
-        try db.cachedStatement(sql: table.insertValuesSQL).execute(arguments: StatementArguments(positional: values))
+        try db.cachedStatement(sql: table.insertValuesSQL).run(values)
         return id
     }
 
@@ -265,8 +266,7 @@ extension Replica {
         // Cached: preparing a statement on a tracked table also compiles its capture triggers.
         let sql = columns.count == table.nonKeyColumns.count
             ? table.upsertAllSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, columns: columns)
-        try db.cachedStatement(sql: sql).execute(
-            arguments: StatementArguments(positional: key.map(\.databaseValue) + columns.map { state[$0]!.databaseValue }))
+        try db.cachedStatement(sql: sql).run(key.map(\.databaseValue) + columns.map { state[$0]!.databaseValue })
     }
 
     /// Records a write made by Minga itself (a conflict resolution) exactly as the triggers

@@ -158,6 +158,23 @@ extension Value {
     }
 }
 
+extension Statement {
+    /// Runs the statement with positional `values`, bound through GRDB's public
+    /// `StatementBinding` (strings and blobs copied by SQLite). The hot paths use it because
+    /// building `StatementArguments` instantiates generic metadata on every call, about a
+    /// tenth of applying a batch in the profile.
+    func run(_ values: [DatabaseValue]) throws {
+        setUncheckedArguments(StatementArguments())  // resets, clears the bindings, marks them set
+        for (i, value) in values.enumerated() {
+            let code = value.bind(to: sqliteStatement, at: CInt(i + 1))
+            guard code == 0 else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot bind argument \(i + 1)", sql: sql)
+            }
+        }
+        try execute()
+    }
+}
+
 extension StatementArguments {
     /// Positional arguments. GRDB's `init(_:)` for a sequence of concrete values maps them with
     /// a key path that is instantiated at run time on every call, a seventh of applying a
