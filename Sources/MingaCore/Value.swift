@@ -180,12 +180,15 @@ struct AnyKey: CodingKey {
 
 /// Minimal JSON text helpers for the canonical forms Minga prints and hashes.
 public enum JSONText {
+    /// Whether JSON (and SQLite's JSON functions) write `s` between quotes exactly as it is: it
+    /// holds no control character, quote or backslash. Most text does, and skips escaping.
+    public static func needsNoEscape(_ s: String) -> Bool {
+        !s.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    }
+
     /// A JSON string literal with only the escapes JSON requires, so equal strings print equal bytes.
     public static func quote(_ s: String) -> String {
-        // Most text needs no escape at all; skip the per-scalar loop for it (hot when serving).
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            return "\"" + s + "\""
-        }
+        if needsNoEscape(s) { return "\"" + s + "\"" }  // hot when serving a pull
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for scalar in s.unicodeScalars {

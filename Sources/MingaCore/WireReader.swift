@@ -164,6 +164,17 @@ public struct WireReader {
         return take(UInt8(ascii: "}"))
     }
 
+    /// Reads `[…]` of elements that `element` reads; `nil` when one does not read.
+    public mutating func list<T>(_ element: (inout WireReader) -> T?) -> [T]? {
+        var items: [T] = []
+        guard array({ reader in
+            guard let item = element(&reader) else { return false }
+            items.append(item)
+            return true
+        }) else { return nil }
+        return items
+    }
+
     /// Reads `[…]` calling `element` for each element.
     public mutating func array(_ element: (inout WireReader) -> Bool) -> Bool {
         guard take(UInt8(ascii: "[")) else { return false }
@@ -235,13 +246,8 @@ public struct WireReader {
                 return hlc != nil
             case "key":
                 guard key == nil else { return false }
-                var values: [Value] = []
-                guard reader.array({ r in
-                    guard let v = r.value() else { return false }
-                    values.append(v)
-                    return true
-                }) else { return false }
-                key = values
+                key = reader.list { $0.value() }
+                return key != nil
             case "op":
                 guard op == nil else { return false }
                 op = reader.string().flatMap(ChangeOp.init(rawValue:))
@@ -274,15 +280,7 @@ public struct WireReader {
     }
 
     /// `[change, …]`.
-    public mutating func changes() -> [Change]? {
-        var changes: [Change] = []
-        guard array({ reader in
-            guard let change = reader.change() else { return false }
-            changes.append(change)
-            return true
-        }) else { return nil }
-        return changes
-    }
+    public mutating func changes() -> [Change]? { list { $0.change() } }
 }
 
 /// A wire type with a ``WireReader`` fast path; `nil` from it means "decode with

@@ -259,7 +259,7 @@ extension Replica {
     /// Writes the merged state of a row into its table (capture must be suppressed).
     func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: [String: Value]?) throws {
         guard let state else {
-            try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").execute(arguments: StatementArguments(positional: key.map(\.databaseValue)))
+            try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").run(key.map(\.databaseValue))
             return
         }
         let columns = table.nonKeyColumns.filter { state[$0] != nil }

@@ -75,12 +75,11 @@ extension Replica {
             if i > 0 { text += "," }
             switch value {
             case .integer(let n): text += String(n)
-            case .text(let s) where !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }):
-                text += "\"" + s + "\""
+            case .text(let s) where JSONText.needsNoEscape(s): text += "\"" + s + "\""
             default:
                 let placeholders = key.map { _ in "?" }.joined(separator: ", ")
                 return try String.fetchOne(
-                    db.cachedStatement(sql: "SELECT json_array(\(placeholders))"), arguments: StatementArguments(positional: key.map(\.databaseValue)))!
+                    db.cachedStatement(sql: "SELECT json_array(\(placeholders))"), arguments: StatementArguments(key.map(\.databaseValue)))!
             }
         }
         return text + "]"

@@ -51,7 +51,7 @@ extension Replica {
         return try writer.read { db in
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(table.keyMatch)",
-                arguments: StatementArguments(positional: key.map(\.databaseValue)))
+                arguments: StatementArguments(key.map(\.databaseValue)))
             else { return nil }
             return table.columns.enumerated().map { ($1, Value(row[$0] as DatabaseValue)) }
         }
@@ -239,16 +239,16 @@ public struct LocalTransaction {
         let others = table.nonKeyColumns.filter { row[$0] != nil }
         let keyArgs = key.map(\.databaseValue)
         let exists = try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(table.keyMatch))"), arguments: StatementArguments(positional: keyArgs))!
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(table.keyMatch))"), arguments: StatementArguments(keyArgs))!
         do {
             if exists {
                 guard !others.isEmpty else { return false }
                 try db.cachedStatement(sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(table.keyMatch)")
-                    .execute(arguments: StatementArguments(positional: others.map { row[$0]!.databaseValue } + keyArgs))
+                    .run(others.map { row[$0]!.databaseValue } + keyArgs)
             } else {
                 let columns = table.keyColumns + others
                 try db.cachedStatement(sql: "INSERT INTO \(SQL.id(name))(\(columns.map(SQL.id).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
-                    .execute(arguments: StatementArguments(positional: columns.map { row[$0]!.databaseValue }))
+                    .run(columns.map { row[$0]!.databaseValue })
             }
         } catch let error as DatabaseError {
             // A full disk or a busy replica is not this row's fault: it stops the whole operation.
@@ -262,7 +262,7 @@ public struct LocalTransaction {
     @discardableResult
     public func delete(table name: String, key: [Value]) throws -> Bool {
         let table = try replica.table(named: name)
-        try db.cachedStatement(sql: "DELETE FROM \(SQL.id(name)) WHERE \(table.keyMatch)").execute(arguments: StatementArguments(positional: key.map(\.databaseValue)))
+        try db.cachedStatement(sql: "DELETE FROM \(SQL.id(name)) WHERE \(table.keyMatch)").run(key.map(\.databaseValue))
         return db.changesCount > 0
     }
 

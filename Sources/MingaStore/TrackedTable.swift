@@ -33,8 +33,8 @@ public struct TrackedTable: Codable, Sendable, Hashable {
         settable = Set(nonKeyColumns)
         keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
         upsertAllSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, columns: nonKeyColumns)
-        selectValuesSQL = "SELECT * FROM \(SQL.id("minga_values_" + name)) WHERE change_id BETWEEN ? AND ?"
-        insertValuesSQL = "INSERT INTO \(SQL.id("minga_values_" + name)) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
+        selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
+        insertValuesSQL = "INSERT INTO \(SQL.id(TrackedTable.valuesTable(of: name))) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
     }
 
     enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyTypes }
@@ -72,7 +72,8 @@ public struct TrackedTable: Codable, Sendable, Hashable {
     var keyMatch: String { keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ") }
 
     /// The shadow table that holds each change's values, typed exactly as SQLite stored them.
-    var valuesTable: String { "minga_values_" + name }
+    var valuesTable: String { TrackedTable.valuesTable(of: name) }
+    static func valuesTable(of table: String) -> String { "minga_values_" + table }
 
     func position(of column: String) -> Int? { columns.firstIndex(of: column) }
 
@@ -172,14 +173,5 @@ extension Statement {
             }
         }
         try execute()
-    }
-}
-
-extension StatementArguments {
-    /// Positional arguments. GRDB's `init(_:)` for a sequence of concrete values maps them with
-    /// a key path that is instantiated at run time on every call, a seventh of applying a
-    /// batch in the profile; the existential form it also offers does not.
-    init(positional values: [DatabaseValue]) {
-        self.init(values.map { $0 as (any DatabaseValueConvertible)? })
     }
 }

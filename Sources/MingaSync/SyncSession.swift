@@ -108,8 +108,7 @@ public struct SyncSession: Sendable {
         state.vector = info.vector
         let gzip = info.acceptsEncodings.contains("gzip")
         var peerVector = info.vector
-        let start = try await replica.vector()
-        let toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - start[$1.key])) }
+        var toReceive = 0  // what the peer held that this node lacked, counted in the first round
         let report = { [progress] (summary: SyncSummary) in
             progress?(SyncProgress(received: summary.received, toReceive: max(toReceive, summary.received), sent: summary.sent))
         }
@@ -127,6 +126,7 @@ public struct SyncSession: Sendable {
                 return (answer, bytes)
             }
             var local = try await replica.vector()
+            if summary.rounds == 1 { toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - local[$1.key])) } }
             var page = try await pull(local)
             while true {
                 let (answer, bytes) = page
