@@ -27,18 +27,42 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Wire form: 13-digit zero-padded milliseconds (enough until the year 2286), `-`, 5-digit
     /// counter. Sorts as it compares.
     public var description: String {
+        if millis >= 0, millis < 10_000_000_000_000 {  // always, until 2286: 19 bytes written in place
+            return String(unsafeUninitializedCapacity: 19) { out in
+                var (ms, c) = (millis, counter)
+                for i in stride(from: 12, through: 0, by: -1) {
+                    out[i] = UInt8(ascii: "0") + UInt8(ms % 10)
+                    ms /= 10
+                }
+                out[13] = UInt8(ascii: "-")
+                for i in stride(from: 18, through: 14, by: -1) {
+                    out[i] = UInt8(ascii: "0") + UInt8(c % 10)
+                    c /= 10
+                }
+                return 19
+            }
+        }
         let ms = String(millis)
         let c = String(counter)
         return String(repeating: "0", count: max(0, 13 - ms.count)) + ms + "-"
             + String(repeating: "0", count: max(0, 5 - c.count)) + c
     }
 
+    /// Reads exactly the wire form: 13 ASCII digits, `-`, 5 ASCII digits (a counter up to 65535).
     public init?(wire: String) {
-        let parts = wire.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].count == 13, parts[1].count == 5,
-            parts[0].allSatisfy(\.isASCIIDigit), parts[1].allSatisfy(\.isASCIIDigit),
-            let ms = Int64(parts[0]), let c = Int64(parts[1]), c <= 0xFFFF
-        else { return nil }
+        var (ms, c): (Int64, Int64) = (0, 0)
+        var count = 0
+        for byte in wire.utf8 {
+            let digit = Int64(byte) - Int64(UInt8(ascii: "0"))
+            switch count {
+            case 13: guard byte == UInt8(ascii: "-") else { return nil }
+            case 0..<13 where (0...9).contains(digit): ms = ms * 10 + digit
+            case 14..<19 where (0...9).contains(digit): c = c * 10 + digit
+            default: return nil
+            }
+            count += 1
+        }
+        guard count == 19, c <= 0xFFFF else { return nil }
         self.init(millis: ms, counter: c)
     }
 

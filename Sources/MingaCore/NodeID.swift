@@ -62,7 +62,7 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     private init(unchecked: String) { rawValue = unchecked }
 
     public var description: String { rawValue }
-    public static func < (a: NodeID, b: NodeID) -> Bool { a.rawValue.utf8.lexicographicallyPrecedes(b.rawValue.utf8) }
+    public static func < (a: NodeID, b: NodeID) -> Bool { JSONText.precedes(a.rawValue, b.rawValue) }
 }
 
 extension NodeID: Codable {

@@ -15,10 +15,12 @@ public enum OriginChain {
 
     public static let genesis = [UInt8](repeating: 0, count: 32)
 
-    public static func link(after previous: [UInt8], _ change: Change) -> [UInt8] {
+    /// `columnOrder`: the change's table's columns in canonical order, which saves sorting
+    /// (``Change/sortedColumns(in:)``).
+    public static func link(after previous: [UInt8], _ change: Change, columnOrder: [String]? = nil) -> [UInt8] {
         var hasher = Crypto.SHA256()
         hasher.update(data: previous)
-        hasher.update(data: change.canonicalBytes)
+        hasher.update(data: change.canonicalBytes(columnOrder: columnOrder))
         return Array(hasher.finalize())
     }
 
@@ -77,7 +79,9 @@ extension Change {
     /// The change's signed form: every field but the signature, in a fixed binary layout
     /// (protocol/README.md, "Canonical bytes"). Strings are length-prefixed UTF-8, integers
     /// are 8 bytes big-endian, columns and context entries are sorted by name.
-    public var canonicalBytes: [UInt8] {
+    public var canonicalBytes: [UInt8] { canonicalBytes(columnOrder: nil) }
+
+    public func canonicalBytes(columnOrder: [String]?) -> [UInt8] {
         var out: [UInt8] = Array("minga-change-v1".utf8)
         out.reserveCapacity(128)
         func u32(_ n: Int) { withUnsafeBytes(of: UInt32(n).bigEndian) { out.append(contentsOf: $0) } }
@@ -99,11 +103,11 @@ extension Change {
         string(op.rawValue)
         u32(key.count)
         key.forEach(value)
-        let names = columns.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        u32(names.count)
-        for name in names {
+        let sorted = sortedColumns(in: columnOrder)
+        u32(sorted.count)
+        for (name, v) in sorted {
             string(name)
-            value(columns[name]!)
+            value(v)
         }
         let origins = context.origins
         u32(origins.count)

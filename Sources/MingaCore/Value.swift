@@ -186,6 +186,21 @@ public enum JSONText {
         !s.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
     }
 
+    /// Whether `a` sorts before `b` by their UTF-8 bytes: the order of every sorted list in
+    /// canonical forms (columns, origins). Compares the bytes in place; the generic
+    /// `utf8.lexicographicallyPrecedes` went byte by byte through iterators.
+    public static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
+        }
+    }
+
     /// A JSON string literal with only the escapes JSON requires, so equal strings print equal bytes.
     public static func quote(_ s: String) -> String {
         if needsNoEscape(s) { return "\"" + s + "\"" }  // hot when serving a pull
@@ -205,5 +220,110 @@ public enum JSONText {
             }
         }
         return out + "\""
+    }
+}
+
+/// Compact wire JSON written straight into bytes: serving a pull writes every change through
+/// it. It writes exactly what the `String` forms (``Change/wireJSON``) give, which are built
+/// on it.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    /// Each table's columns in canonical order, when the caller knows them: saves sorting every
+    /// change's columns (``Change/sortedColumns(in:)``).
+    public var columnOrders: [String: [String]] = [:]
+
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    public mutating func raw(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    public mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    /// `text` as a JSON string literal (``JSONText/quote(_:)``), copied as it is when it needs no escape.
+    public mutating func quoted(_ text: String) {
+        var text = text
+        let copied = text.withUTF8 { utf8 in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return true
+        }
+        if !copied { raw(JSONText.quote(text)) }
+    }
+
+    /// A value's wire form (``Value/wireJSON``).
+    public mutating func wire(_ value: Value) {
+        switch value {
+        case .null: raw("null")
+        case .integer(let i):
+            raw("{\"int\":\"")
+            raw(String(i))
+            raw("\"}")
+        case .text(let s): quoted(s)
+        case .real, .blob: raw(value.wireJSON)
+        }
+    }
+
+    /// A vector's ``VersionVector/canonicalJSON``.
+    public mutating func vector(_ vector: VersionVector) {
+        raw("{")
+        for (i, origin) in vector.origins.enumerated() {
+            if i > 0 { raw(",") }
+            quoted(origin.rawValue)
+            raw(":")
+            raw(String(vector[origin]))
+        }
+        raw("}")
+    }
+
+    /// A row key's wire form (``Change/keyJSON``).
+    public mutating func key(_ key: [Value]) {
+        raw("[")
+        for (i, value) in key.enumerated() {
+            if i > 0 { raw(",") }
+            wire(value)
+        }
+        raw("]")
+    }
+
+    /// A change's wire form: members in sorted order, columns sorted by name.
+    public mutating func change(_ change: Change) {
+        raw("{\"columns\":{")
+        for (i, (name, value)) in change.sortedColumns(in: columnOrders[change.table]).enumerated() {
+            if i > 0 { raw(",") }
+            quoted(name)
+            raw(":")
+            wire(value)
+        }
+        raw("},\"context\":")
+        vector(change.context)
+        raw(",\"hlc\":\"")
+        raw(change.hlc.description)
+        raw("\",\"key\":")
+        key(change.key)
+        raw(",\"op\":\"")
+        raw(change.op.rawValue)
+        raw("\",\"origin\":")
+        quoted(change.origin.rawValue)
+        raw(",\"seq\":")
+        raw(String(change.seq))
+        if let signature = change.signature {
+            raw(",\"signature\":\"")
+            raw(signature.base64EncodedString())
+            raw("\"")
+        }
+        raw(",\"table\":")
+        quoted(change.table)
+        raw("}")
+    }
+
+    /// Changes as the members of a JSON array, comma-separated.
+    public mutating func changes(_ changes: [Change]) {
+        for (i, change) in changes.enumerated() {
+            if i > 0 { raw(",") }
+            self.change(change)
+        }
     }
 }

@@ -48,7 +48,9 @@ public struct VersionVector: Hashable, Sendable {
 
     /// Canonical JSON: origins sorted, no spaces, e.g. `{"co.apc":3,"mx.amexcid":12}`.
     public var canonicalJSON: String {
-        "{" + origins.map { "\(JSONText.quote($0.rawValue)):\(self[$0])" }.joined(separator: ",") + "}"
+        var writer = JSONWriter(capacity: 16 + entries.count * 24)
+        writer.vector(self)
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
 

@@ -230,10 +230,10 @@ public struct WireReader {
             case "columns":
                 guard columns == nil else { return false }
                 var values: [String: Value] = [:]
+                values.reserveCapacity(24)  // a registry row's columns without growing the table
                 guard reader.object({ name, r in
-                    guard values[name] == nil, let v = r.value() else { return false }
-                    values[name] = v
-                    return true
+                    guard let v = r.value() else { return false }
+                    return values.updateValue(v, forKey: name) == nil
                 }) else { return false }
                 columns = values
             case "context":

@@ -24,7 +24,25 @@ public struct Admission: Sendable {
     var links: [NodeID: (link: [UInt8], hlc: Int64)]
     let roster: [NodeID: PublicKey]
     let ownOrigin: NodeID
-    let nowMillis: Int64
+    var nowMillis: Int64
+
+    /// Whether checks made from `self` hold for a replica in state `other`: the same changes
+    /// held (hence the same chain links), roster and origin. The clock may differ.
+    func admitsLike(_ other: Admission) -> Bool {
+        vector == other.vector && roster == other.roster && ownOrigin == other.ownOrigin && links.count == other.links.count
+            && links.allSatisfy { origin, last in other.links[origin].map { $0.link == last.link && $0.hlc == last.hlc } ?? false }
+    }
+}
+
+/// A batch checked outside the write transaction that applies it, so that a sync checks one
+/// page (hash chain, signatures, schema) while the page before it is being written. Applying it
+/// re-checks only when the replica is no longer in the state it was checked against.
+public struct CheckedBatch: Sendable {
+    public let batch: ChangeBatch
+    let start: Admission
+    /// The admission after this batch: where the next one's check starts.
+    public let end: Admission
+    let links: [[UInt8]?]
 }
 
 extension Replica {
@@ -83,7 +101,7 @@ extension Replica {
                 guard change.hlc.packed > previous.hlc else {
                     throw MingaError("its HLC \(change.hlc) is not later than that of \(change.origin)'s previous change; an origin's clock only moves forward")
                 }
-                let link = OriginChain.link(after: previous.link, change)
+                let link = OriginChain.link(after: previous.link, change, columnOrder: tables[change.table]?.canonicalColumnOrder)
                 if let signature = change.signature, !key.isValid(signature: signature, link: link) {
                     throw MingaError("its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it")
                 }
@@ -110,6 +128,20 @@ extension Replica {
         if let signature = change.signature, !key.isValid(signature: signature, link: stored) {
             throw MingaError("its signature does not verify with \(change.origin.node)'s public key: it was altered after \(change.origin.node) signed it")
         }
+    }
+
+    /// Checks `batch` as the one to apply after the batches that led to `admission` (the
+    /// replica's own ``admission()``, or the ``CheckedBatch/end`` of the batch before), reading
+    /// the replica but writing nothing. The clock is read anew, so a long sync does not judge
+    /// clock skew by the time it started.
+    public func precheck(_ batch: ChangeBatch, after admission: Admission) async throws -> CheckedBatch {
+        var start = admission
+        start.nowMillis = clock()
+        let (links, end) = try await writer.read { [start] db in
+            var end = start
+            return (try self.check(db, batch, &end), end)
+        }
+        return CheckedBatch(batch: batch, start: start, end: end, links: links)
     }
 
     static func minutes(_ millis: Int64) -> String {
@@ -163,19 +195,34 @@ extension Replica {
         try writer.write { db in try apply(db, batch) }
     }
 
-    func apply(_ db: Database, _ batch: ChangeBatch) throws -> ApplyResult {
+    /// Applies a batch checked ahead by ``precheck(_:after:)``. Its check stands only if the
+    /// replica is still in the state it was checked against and the batch holds nothing this
+    /// node had already (a duplicate's check reads the log, which may have grown meanwhile);
+    /// otherwise the batch is checked again inside the transaction.
+    public func apply(_ checked: CheckedBatch) async throws -> ApplyResult {
+        try await writer.write { db in try self.apply(db, checked.batch, checked: checked) }
+    }
+
+    func apply(_ db: Database, _ batch: ChangeBatch, checked: CheckedBatch? = nil) throws -> ApplyResult {
         try integrateLocalWrites(db)
         var result = ApplyResult()
         var admission = try admission(db)
-        let links = try check(db, batch, &admission)
+        let links: [[UInt8]?]
+        if let checked, checked.start.admitsLike(admission), !checked.links.contains(where: { $0 == nil }) {
+            links = checked.links
+            admission = checked.end
+        } else {
+            links = try check(db, batch, &admission)
+        }
 
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         // The rows this batch writes, in first-touch order, with the batch's writes to each. A
         // row the log has never seen before has no other history, so its merge needs no query
         // (on an initial sync, that is every row).
         var touched: [String: Int] = [:]
-        var rows: [(table: TrackedTable, pk: String, isNew: Bool, writes: [(id: Int64, change: Change)])] = []
+        var rows: [(table: TrackedTable, pk: String, isNew: Bool, writes: [(id: Int64, change: Change)], values: [DatabaseValue])] = []
         let known = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_changes WHERE tbl = ? AND pk = ?)")
+        let log = try Statements(db)
         for (change, link) in zip(batch.changes, links) {
             guard let link else {
                 result.duplicates += 1
@@ -186,13 +233,21 @@ extension Replica {
             let row = table.name + "\u{0}" + pk
             if touched[row] == nil {
                 touched[row] = rows.count
-                rows.append((table, pk, !(try Bool.fetchOne(known, arguments: [table.name, pk]) ?? false), []))
+                try known.bind([table.name.databaseValue, pk.databaseValue])
+                rows.append((table, pk, !(try Bool.fetchOne(known) ?? false), [], []))
             }
-            let id = try append(db, change, table: table, pk: pk, link: link)
+            let (id, values) = try log.append(change, table: table, pk: pk, link: link)
             rows[touched[row]!].writes.append((id, change))
+            rows[touched[row]!].values = values
             result.applied += 1
         }
         for row in rows {
+            if row.isNew, row.writes.count == 1, row.writes[0].change.op == .insert {
+                // A new row whose one write is an insert: its merged state is that insert's
+                // values (Merge.rowState of a single write), already in column order.
+                try log.upsertRow(of: row.table).run(row.values.dropFirst())
+                continue
+            }
             result.newConflicts += try merge(
                 db, table: row.table, pk: row.pk, newFrom: row.writes[0].id, history: row.isNew ? row.writes : nil)
         }
@@ -202,29 +257,66 @@ extension Replica {
         return result
     }
 
-    /// Appends one change to the log: its row in `minga_changes` and its values, typed exactly,
-    /// in the table's shadow values table. Apply and seal both write through here.
-    func append(_ db: Database, _ change: Change, table: TrackedTable, pk: String, link: [UInt8]) throws -> Int64 {
-        let mask = String(decoding: table.columns.map { change.columns[$0] == nil ? UInt8(ascii: "0") : UInt8(ascii: "1") }, as: UTF8.self)
-        try db.cachedStatement(
-            sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ).run([
-            change.origin.rawValue.databaseValue, change.seq.databaseValue, change.hlc.packed.databaseValue, table.name.databaseValue,
-            pk.databaseValue, change.op.rawValue.databaseValue, mask.databaseValue, change.context.canonicalJSON.databaseValue,
-            Data(link).databaseValue, change.signature?.databaseValue ?? .null,
-        ])
-        let id = db.lastInsertedRowID
-        var values: [DatabaseValue] = [id.databaseValue]
-        values.reserveCapacity(table.columns.count + 1)
-        for (position, column) in table.columns.enumerated() {
-            if let k = table.keyPositions.firstIndex(of: position) {
-                values.append(change.key[k].databaseValue)
-            } else {
-                values.append(change.columns[column]?.databaseValue ?? .null)
-            }
+    /// The statements that append to the log and write rows, prepared once per transaction:
+    /// looking a cached statement up hashes its whole SQL text, on every change.
+    final class Statements {
+        let db: Database
+        let change: Statement
+        private var values: [String: Statement] = [:]
+        private var upserts: [String: Statement] = [:]
+
+        init(_ db: Database) throws {
+            self.db = db
+            change = try db.cachedStatement(
+                sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         }
-        try db.cachedStatement(sql: table.insertValuesSQL).run(values)
-        return id
+
+        func values(of table: TrackedTable) throws -> Statement {
+            if let statement = values[table.name] { return statement }
+            let statement = try db.cachedStatement(sql: table.insertValuesSQL)
+            values[table.name] = statement
+            return statement
+        }
+
+        /// Writes a whole row from its values in column order (cached: preparing a statement on
+        /// a tracked table also compiles its capture triggers).
+        func upsertRow(of table: TrackedTable) throws -> Statement {
+            if let statement = upserts[table.name] { return statement }
+            let statement = try db.cachedStatement(sql: table.upsertRowSQL)
+            upserts[table.name] = statement
+            return statement
+        }
+
+        /// Appends one change to the log: its row in `minga_changes` and its values, typed
+        /// exactly, in the table's shadow values table. Apply and seal both write through here.
+        /// Returns its log id and the values row (the id, then every column in order).
+        func append(_ change: Change, table: TrackedTable, pk: String, link: [UInt8]) throws -> (Int64, [DatabaseValue]) {
+            var values: [DatabaseValue] = [.null]
+            values.reserveCapacity(table.columns.count + 1)
+            var mask: [UInt8] = []
+            mask.reserveCapacity(table.columns.count)
+            for (position, column) in table.columns.enumerated() {
+                if let key = table.keyIndex[position] {
+                    values.append(change.key[key].databaseValue)
+                    mask.append(UInt8(ascii: "0"))
+                } else if let value = change.columns[column] {
+                    values.append(value.databaseValue)
+                    mask.append(UInt8(ascii: "1"))
+                } else {
+                    values.append(.null)
+                    mask.append(UInt8(ascii: "0"))
+                }
+            }
+            try self.change.run([
+                change.origin.rawValue.databaseValue, change.seq.databaseValue, change.hlc.packed.databaseValue, table.name.databaseValue,
+                pk.databaseValue, change.op.rawValue.databaseValue, String(decoding: mask, as: UTF8.self).databaseValue,
+                change.context.canonicalJSON.databaseValue, Data(link).databaseValue, change.signature?.databaseValue ?? .null,
+            ])
+            let id = db.lastInsertedRowID
+            values[0] = id.databaseValue
+            try self.values(of: table).run(values)
+            return (id, values)
+        }
     }
 
     /// Re-derives one row from all its writes with the merge rule, writes it with capture
@@ -262,11 +354,17 @@ extension Replica {
             try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").run(key.map(\.databaseValue))
             return
         }
-        let columns = table.nonKeyColumns.filter { state[$0] != nil }
+        var columns: [String] = []
+        var values = key.map(\.databaseValue)
+        for column in table.nonKeyColumns {
+            guard let value = state[column] else { continue }
+            columns.append(column)
+            values.append(value.databaseValue)
+        }
         // Cached: preparing a statement on a tracked table also compiles its capture triggers.
         let sql = columns.count == table.nonKeyColumns.count
             ? table.upsertAllSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, columns: columns)
-        try db.cachedStatement(sql: sql).run(key.map(\.databaseValue) + columns.map { state[$0]!.databaseValue })
+        try db.cachedStatement(sql: sql).run(values)
     }
 
     /// Records a write made by Minga itself (a conflict resolution) exactly as the triggers

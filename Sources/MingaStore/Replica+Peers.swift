@@ -91,6 +91,14 @@ extension Replica {
         }
     }
 
+    /// Where a sync's checks start: this node's admission, with pending local writes sealed.
+    public func admission() async throws -> Admission {
+        try await writer.write { db in
+            try self.integrateLocalWrites(db)
+            return try self.admission(db)
+        }
+    }
+
     public func apply(_ batch: ChangeBatch) async throws -> ApplyResult {
         try await writer.write { db in try self.apply(db, batch) }
     }

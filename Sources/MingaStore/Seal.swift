@@ -52,6 +52,7 @@ extension Replica {
             sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = ? AND pk = ? GROUP BY origin")
         var cursor: Int64 = 0
         var lastSealed: (id: Int64, signed: Bool)?
+        let log = try Statements(db)
 
         /// Issues one change: the row's context, the next seq and HLC, the chain link.
         func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: [String: Value]) throws {
@@ -63,9 +64,9 @@ extension Replica {
             seq += 1
             hlc = HLC.next(after: HLC(packed: hlc), nowMillis: clock()).packed
             var change = Change(origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name, key: key, op: op, columns: columns, context: context)
-            link = OriginChain.link(after: link, change)
+            link = OriginChain.link(after: link, change, columnOrder: table.canonicalColumnOrder)
             if seq % Int64(OriginChain.signingInterval) == 0 { change.signature = try signingKey.sign(link: link) }
-            lastSealed = (try append(db, change, table: table, pk: pk, link: link), change.signature != nil)
+            lastSealed = (try log.append(change, table: table, pk: pk, link: link).0, change.signature != nil)
         }
 
         while true {

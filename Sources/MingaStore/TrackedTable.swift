@@ -16,10 +16,16 @@ public struct TrackedTable: Codable, Sendable, Hashable {
     public let nonKeyColumns: [String]
     /// Derived once, because the apply path needs them for every change it receives.
     let settable: Set<String>
+    /// The non-key columns in canonical order (by the bytes of their names).
+    public let canonicalColumnOrder: [String]
     /// Where each key column sits in ``columns``.
     let keyPositions: [Int]
+    /// For each column, its index in the key, if it is a key column.
+    let keyIndex: [Int?]
     /// Writes a merged row that has every column (the common case): insert or update by key.
     let upsertAllSQL: String
+    /// The same with the arguments in column order, as the values table holds them.
+    let upsertRowSQL: String
     /// Appends one change's values to ``valuesTable``, and reads back those of a range of change ids.
     let insertValuesSQL: String
     let selectValuesSQL: String
@@ -31,8 +37,11 @@ public struct TrackedTable: Codable, Sendable, Hashable {
         self.keyTypes = keyTypes
         nonKeyColumns = columns.filter { !keyColumns.contains($0) }
         settable = Set(nonKeyColumns)
+        canonicalColumnOrder = nonKeyColumns.sorted(by: JSONText.precedes)
         keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
+        keyIndex = columns.map { keyColumns.firstIndex(of: $0) }
         upsertAllSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, columns: nonKeyColumns)
+        upsertRowSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, columns: nonKeyColumns, order: columns)
         selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
         insertValuesSQL = "INSERT INTO \(SQL.id(TrackedTable.valuesTable(of: name))) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
     }
@@ -55,9 +64,9 @@ public struct TrackedTable: Codable, Sendable, Hashable {
     }
 
     /// `INSERT … ON CONFLICT(key) DO UPDATE SET` the given non-key `columns`; arguments are the
-    /// key values, then the columns' values.
-    static func upsertSQL(name: String, keyColumns: [String], columns: [String]) -> String {
-        let all = keyColumns + columns
+    /// key values, then the columns' values, or every column in `order` when it is given.
+    static func upsertSQL(name: String, keyColumns: [String], columns: [String], order: [String]? = nil) -> String {
+        let all = order ?? keyColumns + columns
         let update = columns.isEmpty
             ? "NOTHING"
             : "UPDATE SET " + columns.map { "\(SQL.id($0)) = excluded.\(SQL.id($0))" }.joined(separator: ", ")
@@ -164,7 +173,13 @@ extension Statement {
     /// `StatementBinding` (strings and blobs copied by SQLite). The hot paths use it because
     /// building `StatementArguments` instantiates generic metadata on every call, about a
     /// tenth of applying a batch in the profile.
-    func run(_ values: [DatabaseValue]) throws {
+    func run(_ values: some Collection<DatabaseValue>) throws {
+        try bind(values)
+        try execute()
+    }
+
+    /// Binds positional `values` the same way, for a query fetched next without arguments.
+    func bind(_ values: some Collection<DatabaseValue>) throws {
         setUncheckedArguments(StatementArguments())  // resets, clears the bindings, marks them set
         for (i, value) in values.enumerated() {
             let code = value.bind(to: sqliteStatement, at: CInt(i + 1))
@@ -172,6 +187,5 @@ extension Statement {
                 throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot bind argument \(i + 1)", sql: sql)
             }
         }
-        try execute()
     }
 }

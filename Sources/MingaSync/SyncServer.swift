@@ -163,9 +163,18 @@ struct SyncRoutes: Sendable {
         for change in changes { reached[change.origin] = max(reached[change.origin], change.seq) }
         metrics.changesServed.increment(by: Int64(changes.count))
         // Built by hand: Codable encoding of the changes was most of the cost of a pull.
-        let body = "{\"changes\":[" + changes.map(\.wireJSON).joined(separator: ",") + "],\"more\":" + String(!held.isIncluded(in: reached))
-            + ",\"protocol\":" + String(ChangeBatch.protocolVersion) + ",\"vector\":" + held.canonicalJSON + "}"
-        return respond(Data(body.utf8), to: request)
+        var body = JSONWriter(capacity: changes.count * 512 + 256)
+        body.columnOrders = replica.tables.mapValues(\.canonicalColumnOrder)
+        body.raw("{\"changes\":[")
+        body.changes(changes)
+        body.raw("],\"more\":")
+        body.raw(held.isIncluded(in: reached) ? "false" : "true")
+        body.raw(",\"protocol\":")
+        body.raw(String(ChangeBatch.protocolVersion))
+        body.raw(",\"vector\":")
+        body.vector(held)
+        body.raw("}")
+        return respond(Data(body.bytes), to: request)
     }
 
     func push(_ request: Request) async throws -> Response {

@@ -34,6 +34,13 @@ public struct SyncProgress: Sendable, Equatable {
     public var sent: Int
 }
 
+/// A page of a pull, with the vector this node will hold once it is applied.
+struct Pulled: Sendable {
+    let answer: PullResponse
+    let traffic: PeerClient.Traffic
+    let reached: VersionVector
+}
+
 /// One sync with one peer: pull then push in bounded batches, each batch applied in one
 /// transaction that advances the vector, repeated until neither side has more. Interrupted
 /// at any point, it resumes from the vectors next time.
@@ -42,6 +49,8 @@ public struct SyncSession: Sendable {
     public let client: PeerClient
     public var batchSize = 2000
     public var maxBatchBytes = 2 << 20
+    /// Pages fetched and checked ahead of the one being applied.
+    public var lookahead = 2
     public var metrics: SyncMetrics?
     public var logger: Logger
     /// Called after every page received and every batch sent.
@@ -116,36 +125,57 @@ public struct SyncSession: Sendable {
         for _ in 0..<16 {
             summary.rounds += 1
             var movement = 0
-            // Pipelined: while one page is applied, the next is already being fetched, asked for
-            // with the vector this node will hold once the page is in. Should the apply fail,
-            // the fetched page is dropped; a page that overlaps what arrived meanwhile only
-            // brings duplicates, which apply skips.
-            let pull = { @Sendable [client, batchSize, maxBatchBytes] (vector: VersionVector) async throws -> (PullResponse, PeerClient.Traffic) in
-                var bytes = PeerClient.Traffic()
-                let answer = try await client.pull(PullRequest(vector: vector, limit: batchSize, maxBytes: maxBatchBytes), gzip: gzip, traffic: &bytes)
-                return (answer, bytes)
+            // Pipelined: while one page is applied, the next `lookahead` pages are already being
+            // fetched, each asked for as soon as the one before it has arrived, with the vector
+            // this node will hold once the pages before it are in; and each is checked (hash
+            // chain, signatures, schema) from the admission it will then have. So the peer, the
+            // network and the checks keep the other core busy while this one writes. Should an
+            // apply fail, the pages fetched ahead are dropped; should the replica have moved
+            // meanwhile (another sync, a local write), apply checks the page again.
+            let pull = { @Sendable [client, batchSize, maxBatchBytes] (previous: Task<Pulled?, any Error>?, start: VersionVector) in
+                Task { () async throws -> Pulled? in
+                    var vector = start
+                    if let previous {
+                        guard let page = try await previous.value, page.answer.more, !page.answer.changes.isEmpty else { return nil }
+                        vector = page.reached
+                    }
+                    var bytes = PeerClient.Traffic()
+                    let answer = try await client.pull(PullRequest(vector: vector, limit: batchSize, maxBytes: maxBatchBytes), gzip: gzip, traffic: &bytes)
+                    return Pulled(answer: answer, traffic: bytes, reached: answer.changes.reduce(into: vector) { $0[$1.origin] = max($0[$1.origin], $1.seq) })
+                }
             }
-            var local = try await replica.vector()
-            if summary.rounds == 1 { toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - local[$1.key])) } }
-            var page = try await pull(local)
+            let check = { @Sendable [replica] (pulled: Task<Pulled?, any Error>, previous: Task<CheckedBatch?, any Error>?, start: Admission) in
+                Task { () async throws -> CheckedBatch? in
+                    guard let page = try await pulled.value else { return nil }
+                    let admission = try await previous?.value?.end ?? start
+                    return try await replica.precheck(ChangeBatch(changes: page.answer.changes), after: admission)
+                }
+            }
+            let admission = try await replica.admission()
+            if summary.rounds == 1 { toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - admission.vector[$1.key])) } }
+            var pulls = [pull(nil, admission.vector)]
+            var checks = [check(pulls[0], nil, admission)]
+            defer {
+                pulls.forEach { $0.cancel() }
+                checks.forEach { $0.cancel() }
+            }
             while true {
-                let (answer, bytes) = page
-                traffic.sent += bytes.sent
-                traffic.received += bytes.received
-                peerVector = answer.vector
+                while pulls.count <= lookahead {
+                    pulls.append(pull(pulls.last!, admission.vector))
+                    checks.append(check(pulls.last!, checks.last!, admission))
+                }
+                guard let page = try await pulls.removeFirst().value, let checked = try await checks.removeFirst().value else { break }
+                traffic.sent += page.traffic.sent
+                traffic.received += page.traffic.received
+                peerVector = page.answer.vector
                 state.vector = peerVector
-                if answer.changes.isEmpty { break }
-                let expected = answer.changes.reduce(into: local) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
-                async let next = answer.more ? pull(expected) : nil
-                let result = try await replica.apply(ChangeBatch(changes: answer.changes))
+                if page.answer.changes.isEmpty { break }
+                let result = try await replica.apply(checked)
                 summary.received += result.applied
                 summary.newConflicts += result.newConflicts
                 movement += result.applied
                 metrics?.changesApplied.increment(by: Int64(result.applied))
                 report(summary)
-                local = result.vector
-                guard let fetched = try await next else { break }
-                page = fetched
             }
             while true {
                 let changes = try await replica.changes(above: peerVector, limit: batchSize, maxBytes: maxBatchBytes)

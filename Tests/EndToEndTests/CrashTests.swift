@@ -66,7 +66,9 @@ import Testing
         let summary = try #require(try box.json(try String(contentsOfFile: box.path("chaos.json"), encoding: .utf8)) as? [String: Any])
         #expect(summary["changesLost"] as? Int == 0)
         let kills = summary["kills"] as? [String: Int] ?? [:]
-        #expect((kills["client"] ?? 0) + (kills["server"] ?? 0) >= 3, "\(kills)")
+        // Every round kills the client or the server; a client kill that came after its sync had
+        // ended is counted as missed (how fast a sync is varies), but some must land mid-sync.
+        #expect((kills["client"] ?? 0) + (kills["server"] ?? 0) + (kills["missed"] ?? 0) >= 3 && (kills["midSync"] ?? 0) >= 1, "\(kills)")
         let disk = summary["diskFull"] as? [String: Any] ?? [:]
         #expect((disk["events"] as? Int ?? 0) >= 3 && disk["refusedCleanly"] as? Int == disk["events"] as? Int, "\(disk)")
     }
