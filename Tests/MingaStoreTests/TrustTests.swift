@@ -46,6 +46,39 @@ import Testing
         #expect(try cl.vector() == co.vector())
     }
 
+    /// A sync checks each page ahead, outside the transaction that applies it. The check stands
+    /// only for the state it was made from: if the replica moved meanwhile, apply checks again.
+    @Test func aBatchCheckedAheadIsCheckedAgainWhenTheReplicaMovedMeanwhile() async throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        for i in 1...4 {
+            try Self.title(mx, "XM-\(i)", "Título \(i)")
+            _ = try await mx.vector()  // sealed (and signed) one by one, so that any prefix verifies
+        }
+        let all = try Fixture.allChanges(mx)
+        let first = ChangeBatch(changes: Array(all.prefix(2))), second = ChangeBatch(changes: Array(all.suffix(2)))
+        let whole = try await co.precheck(ChangeBatch(changes: all), after: try await co.admission())
+
+        // Applied as checked: the same result as a plain apply.
+        #expect(try await co.apply(whole).applied == 4)
+        #expect(try co.dump() == mx.dump())
+
+        // Checked ahead against a state the replica never reached (the first half was never
+        // applied): applying it re-checks, and the gap is refused, changing nothing.
+        var ahead = try await cl.admission()
+        _ = try cl.check(first, &ahead)
+        let later = try await cl.precheck(second, after: ahead)
+        let gap = await #expect(throws: MingaError.self) { try await cl.apply(later) }
+        #expect(gap?.message.contains("sequence gap") == true, "\(gap?.message ?? "")")
+        #expect(try await cl.vector().isEmpty)
+
+        // Checked, then the origin leaves the roster before the apply: refused on the re-check.
+        let stale = try await cl.precheck(ChangeBatch(changes: all), after: try await cl.admission())
+        try cl.removeFromRoster(mx.nodeID)
+        let roster = await #expect(throws: MingaError.self) { try await cl.apply(stale) }
+        #expect(roster?.message.contains("not in this node's roster") == true, "\(roster?.message ?? "")")
+        #expect(try await cl.vector().isEmpty)
+    }
+
     @Test func changesFromAnOriginOutsideTheRosterAreRefusedUntilItIsAdded() throws {
         let stranger = try Replica.inMemory(nodeID: try NodeID("ve.stranger"), schemaSQL: Fixture.schema)
         let co = try Fixture.replica("co.apc")
