@@ -83,10 +83,16 @@ extension Change {
 
     public func canonicalBytes(columnOrder: [String]?) -> [UInt8] {
         var out: [UInt8] = Array("minga-change-v1".utf8)
-        out.reserveCapacity(128)
+        out.reserveCapacity(1024)  // a registry row's change, without growing
         func u32(_ n: Int) { withUnsafeBytes(of: UInt32(n).bigEndian) { out.append(contentsOf: $0) } }
         func u64(_ n: Int64) { withUnsafeBytes(of: UInt64(bitPattern: n).bigEndian) { out.append(contentsOf: $0) } }
-        func string(_ s: String) { u32(s.utf8.count); out.append(contentsOf: s.utf8) }
+        func string(_ s: String) {
+            var s = s
+            s.withUTF8 { utf8 in
+                u32(utf8.count)
+                out.append(contentsOf: utf8)
+            }
+        }
         func value(_ v: Value) {
             switch v {
             case .null: out.append(UInt8(ascii: "n"))

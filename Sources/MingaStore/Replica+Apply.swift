@@ -216,14 +216,23 @@ extension Replica {
         }
 
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
-        // The rows this batch writes, in first-touch order, with the batch's writes to each. A
-        // row the log has never seen before has no other history, so its merge needs no query
-        // (on an initial sync, that is every row).
+        // The rows this batch writes, in first-touch order, with the batch's writes to each (by
+        // position in the batch). A row the log has never seen before has no other history, so
+        // its merge needs no query (on an initial sync, that is every row).
+        struct Touched {
+            let table: TrackedTable
+            let pk: String
+            let isNew: Bool
+            var writes: [Int]
+            /// The values row of the row's last write, in column order.
+            var values: [DatabaseValue]
+        }
         var touched: [String: Int] = [:]
-        var rows: [(table: TrackedTable, pk: String, isNew: Bool, writes: [(id: Int64, change: Change)], values: [DatabaseValue])] = []
+        var rows: [Touched] = []
+        var ids = [Int64](repeating: 0, count: batch.changes.count)
         let known = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_changes WHERE tbl = ? AND pk = ?)")
         let log = try Statements(db)
-        for (change, link) in zip(batch.changes, links) {
+        for (index, (change, link)) in zip(batch.changes, links).enumerated() {
             guard let link else {
                 result.duplicates += 1
                 continue
@@ -231,25 +240,33 @@ extension Replica {
             let table = tables[change.table]!
             let pk = try pk(db, change.key)
             let row = table.name + "\u{0}" + pk
-            if touched[row] == nil {
-                touched[row] = rows.count
+            let position = touched[row]
+            var isNew = false
+            if position == nil {
                 try known.bind([table.name.databaseValue, pk.databaseValue])
-                rows.append((table, pk, !(try Bool.fetchOne(known) ?? false), [], []))
+                isNew = !(try Bool.fetchOne(known) ?? false)
             }
             let (id, values) = try log.append(change, table: table, pk: pk, link: link)
-            rows[touched[row]!].writes.append((id, change))
-            rows[touched[row]!].values = values
+            ids[index] = id
             result.applied += 1
+            if let position {
+                rows[position].writes.append(index)
+                rows[position].values = values
+            } else {
+                touched[row] = rows.count
+                rows.append(Touched(table: table, pk: pk, isNew: isNew, writes: [index], values: values))
+            }
         }
         for row in rows {
-            if row.isNew, row.writes.count == 1, row.writes[0].change.op == .insert {
+            if row.isNew, row.writes.count == 1, batch.changes[row.writes[0]].op == .insert {
                 // A new row whose one write is an insert: its merged state is that insert's
                 // values (Merge.rowState of a single write), already in column order.
                 try log.upsertRow(of: row.table).run(row.values.dropFirst())
                 continue
             }
             result.newConflicts += try merge(
-                db, table: row.table, pk: row.pk, newFrom: row.writes[0].id, history: row.isNew ? row.writes : nil)
+                db, table: row.table, pk: row.pk, newFrom: ids[row.writes[0]],
+                history: row.isNew ? row.writes.map { (ids[$0], batch.changes[$0]) } : nil)
         }
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)

@@ -45,6 +45,7 @@ extension Replica {
         let mask = (row[6] as String).utf8
         let base = values.count - table.columns.count
         var columns: [String: Value] = [:]
+        columns.reserveCapacity(table.columns.count)
         for (i, flag) in mask.enumerated() where i < table.columns.count && flag == UInt8(ascii: "1") {
             columns[table.columns[i]] = Value(values[base + i] as DatabaseValue)
         }
@@ -146,14 +147,16 @@ extension Replica {
     }
 
     static func estimatedSize(_ change: Change) -> Int {
-        var size = 160 + change.table.utf8.count + change.context.entries.count * 24
-        for value in change.key + Array(change.columns.values) {
+        func size(_ value: Value) -> Int {
             switch value {
-            case .null, .integer, .real: size += 24
-            case .text(let s): size += s.utf8.count + 4
-            case .blob(let b): size += b.count * 4 / 3 + 12
+            case .null, .integer, .real: return 24
+            case .text(let s): return s.utf8.count + 4
+            case .blob(let b): return b.count * 4 / 3 + 12
             }
         }
-        return size + change.columns.keys.reduce(0) { $0 + $1.utf8.count + 4 }
+        var total = 160 + change.table.utf8.count + change.context.entries.count * 24
+        for value in change.key { total += size(value) }
+        for (name, value) in change.columns { total += name.utf8.count + 4 + size(value) }
+        return total
     }
 }

@@ -3,7 +3,9 @@ import GRDB
 import MingaCore
 
 /// A user table whose every write is captured in the change log and merged on sync.
-public struct TrackedTable: Codable, Sendable, Hashable {
+/// Immutable; a class, because the apply path looks one up for every change and copying a
+/// struct of this many arrays and strings retained and released each of them.
+public final class TrackedTable: Codable, Sendable, Hashable {
     public let name: String
     /// All replicated columns, in the table's declared order.
     public let columns: [String]
@@ -48,11 +50,21 @@ public struct TrackedTable: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyTypes }
 
-    public init(from decoder: any Decoder) throws {
+    public convenience init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             name: try c.decode(String.self, forKey: .name), columns: try c.decode([String].self, forKey: .columns),
             keyColumns: try c.decode([String].self, forKey: .keyColumns), keyTypes: try c.decode([String].self, forKey: .keyTypes))
+    }
+
+    /// Tables are equal when their shapes are: everything else derives from these.
+    public static func == (a: TrackedTable, b: TrackedTable) -> Bool {
+        a.name == b.name && a.columns == b.columns && a.keyColumns == b.keyColumns && a.keyTypes == b.keyTypes
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(columns)
     }
 
     public func encode(to encoder: any Encoder) throws {
