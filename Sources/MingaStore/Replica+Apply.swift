@@ -43,6 +43,8 @@ public struct CheckedBatch: Sendable {
     /// The admission after this batch: where the next one's check starts.
     public let end: Admission
     let links: [[UInt8]?]
+    /// The log rows of each change new to the replica (`nil` for a duplicate).
+    let rows: [LogRows?]
 }
 
 extension Replica {
@@ -137,11 +139,15 @@ extension Replica {
     public func precheck(_ batch: ChangeBatch, after admission: Admission) async throws -> CheckedBatch {
         var start = admission
         start.nowMillis = clock()
-        let (links, end) = try await writer.read { [start] db in
+        let (links, end, rows) = try await writer.read { [start] db in
             var end = start
-            return (try self.check(db, batch, &end), end)
+            let links = try self.check(db, batch, &end)
+            let rows = try zip(batch.changes, links).map { change, link in
+                try link.map { LogRows(change, table: self.tables[change.table]!, pk: try self.pk(db, change.key), link: $0) }
+            }
+            return (links, end, rows)
         }
-        return CheckedBatch(batch: batch, start: start, end: end, links: links)
+        return CheckedBatch(batch: batch, start: start, end: end, links: links, rows: rows)
     }
 
     static func minutes(_ millis: Int64) -> String {
@@ -208,11 +214,13 @@ extension Replica {
         var result = ApplyResult()
         var admission = try admission(db)
         let links: [[UInt8]?]
+        let prepared: [LogRows?]
         if let checked, checked.start.admitsLike(admission), !checked.links.contains(where: { $0 == nil }) {
-            links = checked.links
+            (links, prepared) = (checked.links, checked.rows)
             admission = checked.end
         } else {
             links = try check(db, batch, &admission)
+            prepared = Array(repeating: nil, count: links.count)
         }
 
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
@@ -237,8 +245,8 @@ extension Replica {
                 result.duplicates += 1
                 continue
             }
-            let table = tables[change.table]!
-            let pk = try pk(db, change.key)
+            let logRows = try prepared[index] ?? LogRows(change, table: tables[change.table]!, pk: try pk(db, change.key), link: link)
+            let (table, pk) = (logRows.table, logRows.pk)
             let row = table.name + "\u{0}" + pk
             let position = touched[row]
             var isNew = false
@@ -246,7 +254,7 @@ extension Replica {
                 try known.bind([table.name.databaseValue, pk.databaseValue])
                 isNew = !(try Bool.fetchOne(known) ?? false)
             }
-            let (id, values) = try log.append(change, table: table, pk: pk, link: link)
+            let (id, values) = try log.append(logRows)
             ids[index] = id
             result.applied += 1
             if let position {
@@ -307,31 +315,12 @@ extension Replica {
         /// Appends one change to the log: its row in `minga_changes` and its values, typed
         /// exactly, in the table's shadow values table. Apply and seal both write through here.
         /// Returns its log id and the values row (the id, then every column in order).
-        func append(_ change: Change, table: TrackedTable, pk: String, link: [UInt8]) throws -> (Int64, [DatabaseValue]) {
-            var values: [DatabaseValue] = [.null]
-            values.reserveCapacity(table.columns.count + 1)
-            var mask: [UInt8] = []
-            mask.reserveCapacity(table.columns.count)
-            for (position, column) in table.columns.enumerated() {
-                if let key = table.keyIndex[position] {
-                    values.append(change.key[key].databaseValue)
-                    mask.append(UInt8(ascii: "0"))
-                } else if let value = change.columns[column] {
-                    values.append(value.databaseValue)
-                    mask.append(UInt8(ascii: "1"))
-                } else {
-                    values.append(.null)
-                    mask.append(UInt8(ascii: "0"))
-                }
-            }
-            try self.change.run([
-                change.origin.rawValue.databaseValue, change.seq.databaseValue, change.hlc.packed.databaseValue, table.name.databaseValue,
-                pk.databaseValue, change.op.rawValue.databaseValue, String(decoding: mask, as: UTF8.self).databaseValue,
-                change.context.canonicalJSON.databaseValue, Data(link).databaseValue, change.signature?.databaseValue ?? .null,
-            ])
+        func append(_ rows: LogRows) throws -> (Int64, [DatabaseValue]) {
+            try change.run(rows.change)
             let id = db.lastInsertedRowID
+            var values = rows.values
             values[0] = id.databaseValue
-            try self.values(of: table).run(values)
+            try self.values(of: rows.table).run(values)
             return (id, values)
         }
     }
@@ -409,5 +398,44 @@ extension Replica {
         _ = try merge(db, table: table, pk: pk, newFrom: id)
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)
+    }
+}
+
+/// A change's two rows in the log, as statement arguments: built before the transaction that
+/// writes them, so that a sync builds a page's while the page before it is being written.
+struct LogRows: Sendable {
+    let table: TrackedTable
+    /// The row key's text form (``Replica/pk(_:_:)``).
+    let pk: String
+    /// The `minga_changes` row.
+    let change: [DatabaseValue]
+    /// The values row: its change id (to be filled in), then every column in order.
+    let values: [DatabaseValue]
+
+    init(_ change: Change, table: TrackedTable, pk: String, link: [UInt8]) {
+        self.table = table
+        self.pk = pk
+        var values: [DatabaseValue] = [.null]
+        values.reserveCapacity(table.columns.count + 1)
+        var mask: [UInt8] = []
+        mask.reserveCapacity(table.columns.count)
+        for (position, column) in table.columns.enumerated() {
+            if let key = table.keyIndex[position] {
+                values.append(change.key[key].databaseValue)
+                mask.append(UInt8(ascii: "0"))
+            } else if let value = change.columns[column] {
+                values.append(value.databaseValue)
+                mask.append(UInt8(ascii: "1"))
+            } else {
+                values.append(.null)
+                mask.append(UInt8(ascii: "0"))
+            }
+        }
+        self.values = values
+        self.change = [
+            change.origin.rawValue.databaseValue, change.seq.databaseValue, change.hlc.packed.databaseValue, table.name.databaseValue,
+            pk.databaseValue, change.op.rawValue.databaseValue, String(decoding: mask, as: UTF8.self).databaseValue,
+            change.context.canonicalJSON.databaseValue, Data(link).databaseValue, change.signature?.databaseValue ?? .null,
+        ]
     }
 }

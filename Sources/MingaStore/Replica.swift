@@ -76,14 +76,8 @@ public struct Replica: Sendable {
         config.busyMode = .timeout(30)
         // A quota on the replica's size, in pages: an operator's cap, and how the fault-injection
         // suite makes SQLite report a full disk (scripts/chaos).
-        let maxPages = ProcessInfo.processInfo.environment["MINGA_MAX_PAGE_COUNT"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
-        config.prepareDatabase { db in
-            if let maxPages { try db.execute(sql: "PRAGMA max_page_count = \(maxPages)") }
-            // Checkpoint the WAL every 8,000 pages (32 MB) instead of SQLite's 1,000: a sync
-            // rewrites the same index and table pages in every batch, and each checkpoint copies
-            // them into the database again. Durability is the same (the WAL is the journal);
-            // an initial sync was 4% faster.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8000")
+        if let pages = ProcessInfo.processInfo.environment["MINGA_MAX_PAGE_COUNT"].flatMap(Int.init), pages > 0 {
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }
         }
         return config
     }
