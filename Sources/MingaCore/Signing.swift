@@ -82,45 +82,57 @@ extension Change {
     public var canonicalBytes: [UInt8] { canonicalBytes(columnOrder: nil) }
 
     public func canonicalBytes(columnOrder: [String]?) -> [UInt8] {
-        var out: [UInt8] = Array("minga-change-v1".utf8)
-        out.reserveCapacity(1024)  // a registry row's change, without growing
-        func u32(_ n: Int) { withUnsafeBytes(of: UInt32(n).bigEndian) { out.append(contentsOf: $0) } }
-        func u64(_ n: Int64) { withUnsafeBytes(of: UInt64(bitPattern: n).bigEndian) { out.append(contentsOf: $0) } }
-        func string(_ s: String) {
-            var s = s
-            s.withUTF8 { utf8 in
-                u32(utf8.count)
-                out.append(contentsOf: utf8)
-            }
-        }
-        func value(_ v: Value) {
-            switch v {
-            case .null: out.append(UInt8(ascii: "n"))
-            case .integer(let i): out.append(UInt8(ascii: "i")); u64(i)
-            case .real(let d): out.append(UInt8(ascii: "r")); u64(Int64(bitPattern: d.bitPattern))
-            case .text(let s): out.append(UInt8(ascii: "t")); string(s)
-            case .blob(let b): out.append(UInt8(ascii: "b")); u32(b.count); out.append(contentsOf: b)
-            }
-        }
-        string(origin.rawValue)
-        u64(seq)
-        u64(hlc.packed)
-        string(table)
-        string(op.rawValue)
-        u32(key.count)
-        key.forEach(value)
+        var out = CanonicalBytes()
+        out.string(origin.rawValue)
+        out.u64(seq)
+        out.u64(hlc.packed)
+        out.string(table)
+        out.string(op.rawValue)
+        out.u32(key.count)
+        key.forEach { out.value($0) }
         let sorted = sortedColumns(in: columnOrder)
-        u32(sorted.count)
+        out.u32(sorted.count)
         for (name, v) in sorted {
-            string(name)
-            value(v)
+            out.string(name)
+            out.value(v)
         }
         let origins = context.origins
-        u32(origins.count)
+        out.u32(origins.count)
         for o in origins {
-            string(o.rawValue)
-            u64(context[o])
+            out.string(o.rawValue)
+            out.u64(context[o])
         }
-        return out
+        return out.bytes
+    }
+}
+
+/// The writer of ``Change/canonicalBytes(columnOrder:)``'s layout.
+private struct CanonicalBytes {
+    var bytes: [UInt8]
+
+    init() {
+        bytes = Array("minga-change-v1".utf8)
+        bytes.reserveCapacity(1024)  // a registry row's change, without growing
+    }
+
+    mutating func u32(_ n: Int) { withUnsafeBytes(of: UInt32(n).bigEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ n: Int64) { withUnsafeBytes(of: UInt64(bitPattern: n).bigEndian) { bytes.append(contentsOf: $0) } }
+
+    mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            u32(utf8.count)
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    mutating func value(_ v: Value) {
+        switch v {
+        case .null: bytes.append(UInt8(ascii: "n"))
+        case .integer(let i): bytes.append(UInt8(ascii: "i")); u64(i)
+        case .real(let d): bytes.append(UInt8(ascii: "r")); u64(Int64(bitPattern: d.bitPattern))
+        case .text(let s): bytes.append(UInt8(ascii: "t")); string(s)
+        case .blob(let b): bytes.append(UInt8(ascii: "b")); u32(b.count); bytes.append(contentsOf: b)
+        }
     }
 }

@@ -176,10 +176,12 @@ extension Replica {
                     ? "column \(column) is part of the key of \(table.name) and cannot be set by a change"
                     : "unknown column \(column) in table \(table.name)")
         }
-        for value in [change.key, Array(change.columns.values)].joined() {
-            if case .text(let text) = value, text.utf8.contains(0) {
-                throw MingaError("a text value contains a NUL character, which SQLite text cannot hold intact; store such data as a blob")
-            }
+        func holdsNUL(_ value: Value) -> Bool {
+            guard case .text(let text) = value else { return false }
+            return text.utf8.contains(0)
+        }
+        if change.key.contains(where: holdsNUL) || change.columns.values.contains(where: holdsNUL) {
+            throw MingaError("a text value contains a NUL character, which SQLite text cannot hold intact; store such data as a blob")
         }
         switch change.op {
         case .delete where !change.columns.isEmpty: throw MingaError("a delete carries no column values")
