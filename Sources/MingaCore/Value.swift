@@ -182,8 +182,11 @@ struct AnyKey: CodingKey {
 public enum JSONText {
     /// Whether JSON (and SQLite's JSON functions) write `s` between quotes exactly as it is: it
     /// holds no control character, quote or backslash. Most text does, and skips escaping.
-    public static func needsNoEscape(_ s: String) -> Bool {
-        !s.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    public static func needsNoEscape(_ s: String) -> Bool { !s.utf8.contains(where: needsEscape) }
+
+    /// The bytes JSON escapes: control characters, the quote and the backslash.
+    public static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 
     /// Whether `a` sorts before `b` by their UTF-8 bytes: the order of every sorted list in
@@ -247,7 +250,7 @@ public struct JSONWriter {
     public mutating func quoted(_ text: String) {
         var text = text
         let copied = text.withUTF8 { utf8 in
-            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            guard !utf8.contains(where: JSONText.needsEscape) else { return false }
             bytes.append(UInt8(ascii: "\""))
             bytes.append(contentsOf: utf8)
             bytes.append(UInt8(ascii: "\""))

@@ -289,8 +289,8 @@ extension Replica {
     final class Statements {
         let db: Database
         let change: Statement
-        private var values: [String: Statement] = [:]
-        private var upserts: [String: Statement] = [:]
+        /// Per table: its values insert and its whole-row upsert.
+        private var perTable: [String: (values: Statement, upsertRow: Statement)] = [:]
 
         init(_ db: Database) throws {
             self.db = db
@@ -298,21 +298,16 @@ extension Replica {
                 sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         }
 
-        func values(of table: TrackedTable) throws -> Statement {
-            if let statement = values[table.name] { return statement }
-            let statement = try db.cachedStatement(sql: table.insertValuesSQL)
-            values[table.name] = statement
-            return statement
+        private func statements(of table: TrackedTable) throws -> (values: Statement, upsertRow: Statement) {
+            if let statements = perTable[table.name] { return statements }
+            // Cached: preparing a statement on a tracked table also compiles its capture triggers.
+            let statements = (try db.cachedStatement(sql: table.insertValuesSQL), try db.cachedStatement(sql: table.upsertRowSQL))
+            perTable[table.name] = statements
+            return statements
         }
 
-        /// Writes a whole row from its values in column order (cached: preparing a statement on
-        /// a tracked table also compiles its capture triggers).
-        func upsertRow(of table: TrackedTable) throws -> Statement {
-            if let statement = upserts[table.name] { return statement }
-            let statement = try db.cachedStatement(sql: table.upsertRowSQL)
-            upserts[table.name] = statement
-            return statement
-        }
+        /// Writes a whole row from its values in column order.
+        func upsertRow(of table: TrackedTable) throws -> Statement { try statements(of: table).upsertRow }
 
         /// Appends one change to the log: its row in `minga_changes` and its values, typed
         /// exactly, in the table's shadow values table. Apply and seal both write through here.
@@ -322,7 +317,7 @@ extension Replica {
             let id = db.lastInsertedRowID
             var values = rows.values
             values[0] = id.databaseValue
-            try self.values(of: rows.table).run(values)
+            try statements(of: rows.table).values.run(values)
             return (id, values)
         }
     }
@@ -362,16 +357,17 @@ extension Replica {
             try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").run(key.map(\.databaseValue))
             return
         }
+        // The key and the columns the state sets, in column order.
         var columns: [String] = []
-        var values = key.map(\.databaseValue)
-        for column in table.nonKeyColumns {
-            guard let value = state[column] else { continue }
+        var values: [DatabaseValue] = []
+        for (position, column) in table.columns.enumerated() {
+            guard let value = table.keyIndex[position].map({ key[$0] }) ?? state[column] else { continue }
             columns.append(column)
             values.append(value.databaseValue)
         }
         // Cached: preparing a statement on a tracked table also compiles its capture triggers.
-        let sql = columns.count == table.nonKeyColumns.count
-            ? table.upsertAllSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, columns: columns)
+        let sql = columns.count == table.columns.count
+            ? table.upsertRowSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, arguments: columns)
         try db.cachedStatement(sql: sql).run(values)
     }
 

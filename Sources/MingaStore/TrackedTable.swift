@@ -24,9 +24,8 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     let keyPositions: [Int]
     /// For each column, its index in the key, if it is a key column.
     let keyIndex: [Int?]
-    /// Writes a merged row that has every column (the common case): insert or update by key.
-    let upsertAllSQL: String
-    /// The same with the arguments in column order, as the values table holds them.
+    /// Writes a merged row that has every column (the common case): insert or update by key,
+    /// with the arguments in column order, as the values table holds them.
     let upsertRowSQL: String
     /// Appends one change's values to ``valuesTable``, and reads back those of a range of change ids.
     let insertValuesSQL: String
@@ -42,8 +41,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         canonicalColumnOrder = nonKeyColumns.sorted(by: JSONText.precedes)
         keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
         keyIndex = columns.map { keyColumns.firstIndex(of: $0) }
-        upsertAllSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, columns: nonKeyColumns)
-        upsertRowSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, columns: nonKeyColumns, order: columns)
+        upsertRowSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, arguments: columns)
         selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
         insertValuesSQL = "INSERT INTO \(SQL.id(TrackedTable.valuesTable(of: name))) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
     }
@@ -75,10 +73,10 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         try c.encode(keyTypes, forKey: .keyTypes)
     }
 
-    /// `INSERT … ON CONFLICT(key) DO UPDATE SET` the given non-key `columns`; arguments are the
-    /// key values, then the columns' values, or every column in `order` when it is given.
-    static func upsertSQL(name: String, keyColumns: [String], columns: [String], order: [String]? = nil) -> String {
-        let all = order ?? keyColumns + columns
+    /// `INSERT … ON CONFLICT(key) DO UPDATE SET` the non-key columns among `arguments`, which
+    /// name the statement's arguments in order and include every key column.
+    static func upsertSQL(name: String, keyColumns: [String], arguments all: [String]) -> String {
+        let columns = all.filter { !keyColumns.contains($0) }
         let update = columns.isEmpty
             ? "NOTHING"
             : "UPDATE SET " + columns.map { "\(SQL.id($0)) = excluded.\(SQL.id($0))" }.joined(separator: ", ")
