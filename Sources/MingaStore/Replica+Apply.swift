@@ -234,54 +234,89 @@ extension Replica {
             let pk: String
             let isNew: Bool
             var writes: [Int]
-            /// The values row of the row's last write, in column order.
-            var values: [DatabaseValue]
         }
         var touched: [String: Int] = [:]
         var rows: [Touched] = []
         var ids = [Int64](repeating: 0, count: batch.changes.count)
-        let known = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_changes WHERE tbl = ? AND pk = ?)")
+        let logRows = try zip(batch.changes, links).enumerated().map { index, pair in
+            try pair.1.map { link in try prepared[index] ?? LogRows(pair.0, table: tables[pair.0.table]!, pk: try pk(db, pair.0.key), link: link) }
+        }
+        let known = try knownRows(db, logRows)
         let log = try Statements(db)
-        for (index, (change, link)) in zip(batch.changes, links).enumerated() {
-            guard let link else {
+        for (index, logRows) in logRows.enumerated() {
+            guard let logRows else {
                 result.duplicates += 1
                 continue
             }
-            let logRows = try prepared[index] ?? LogRows(change, table: tables[change.table]!, pk: try pk(db, change.key), link: link)
             let (table, pk) = (logRows.table, logRows.pk)
             let row = table.name + "\u{0}" + pk
             let position = touched[row]
-            var isNew = false
-            if position == nil {
-                try known.bind([table.name.databaseValue, pk.databaseValue])
-                isNew = !(try Bool.fetchOne(known) ?? false)
-            }
-            let (id, values) = try log.append(logRows)
-            ids[index] = id
+            ids[index] = try log.append(logRows)
             result.applied += 1
             if let position {
                 rows[position].writes.append(index)
-                rows[position].values = values
             } else {
                 touched[row] = rows.count
-                rows.append(Touched(table: table, pk: pk, isNew: isNew, writes: [index], values: values))
+                rows.append(Touched(table: table, pk: pk, isNew: !known.contains(row), writes: [index]))
             }
+        }
+        // A new row whose one write is an insert has that insert's values as its merged state
+        // (Merge.rowState of a single write), and they are in the log's values rows already:
+        // runs of such rows with consecutive change ids are copied by one statement each (on an
+        // initial sync, a whole page). Rows are still written in first-touch order.
+        var copies: (table: TrackedTable, ids: ClosedRange<Int64>)?
+        func copyRows() throws {
+            guard let run = copies else { return }
+            try log.copyRows(of: run.table).run([run.ids.lowerBound.databaseValue, run.ids.upperBound.databaseValue])
+            copies = nil
         }
         for row in rows {
             if row.isNew, row.writes.count == 1, batch.changes[row.writes[0]].op == .insert {
-                // A new row whose one write is an insert: its merged state is that insert's
-                // values (Merge.rowState of a single write), already in column order.
-                try log.upsertRow(of: row.table).run(row.values.dropFirst())
+                let id = ids[row.writes[0]]
+                if let run = copies, run.table === row.table, run.ids.upperBound + 1 == id {
+                    copies = (run.table, run.ids.lowerBound...id)
+                } else {
+                    try copyRows()
+                    copies = (row.table, id...id)
+                }
                 continue
             }
+            try copyRows()
             result.newConflicts += try merge(
                 db, table: row.table, pk: row.pk, newFrom: ids[row.writes[0]],
                 history: row.isNew ? row.writes.map { (ids[$0], batch.changes[$0]) } : nil)
         }
+        try copyRows()
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)
         result.vector = admission.vector
         return result
+    }
+
+    /// Which of the rows these log rows write the log holds a change of already, as
+    /// `table NUL pk`: one query per table (the keys passed as a JSON array) rather than one
+    /// per change.
+    func knownRows(_ db: Database, _ logRows: [LogRows?]) throws -> Set<String> {
+        var keys: [String: (table: TrackedTable, json: JSONWriter)] = [:]
+        for rows in logRows {
+            guard let rows else { continue }
+            if keys[rows.table.name] == nil {
+                keys[rows.table.name] = (rows.table, JSONWriter(capacity: logRows.count * (rows.pk.utf8.count + 4)))
+                keys[rows.table.name]!.json.raw("[")
+            } else {
+                keys[rows.table.name]!.json.raw(",")
+            }
+            keys[rows.table.name]!.json.quoted(rows.pk)
+        }
+        var known: Set<String> = []
+        let query = try db.cachedStatement(sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))")
+        for (name, entry) in keys {
+            var json = entry.json
+            json.raw("]")
+            try query.bind([name.databaseValue, String(decoding: json.bytes, as: UTF8.self).databaseValue])
+            for pk in try String.fetchAll(query) { known.insert(name + "\u{0}" + pk) }
+        }
+        return known
     }
 
     /// The statements that append to the log and write rows, prepared once per transaction:
@@ -289,8 +324,8 @@ extension Replica {
     final class Statements {
         let db: Database
         let change: Statement
-        /// Per table: its values insert and its whole-row upsert.
-        private var perTable: [String: (values: Statement, upsertRow: Statement)] = [:]
+        /// Per table: its values insert and its rows copy.
+        private var perTable: [String: (values: Statement, copyRows: Statement)] = [:]
 
         init(_ db: Database) throws {
             self.db = db
@@ -298,27 +333,25 @@ extension Replica {
                 sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         }
 
-        private func statements(of table: TrackedTable) throws -> (values: Statement, upsertRow: Statement) {
+        private func statements(of table: TrackedTable) throws -> (values: Statement, copyRows: Statement) {
             if let statements = perTable[table.name] { return statements }
             // Cached: preparing a statement on a tracked table also compiles its capture triggers.
-            let statements = (try db.cachedStatement(sql: table.insertValuesSQL), try db.cachedStatement(sql: table.upsertRowSQL))
+            let statements = (try db.cachedStatement(sql: table.insertValuesSQL), try db.cachedStatement(sql: table.copyRowsSQL))
             perTable[table.name] = statements
             return statements
         }
 
-        /// Writes a whole row from its values in column order.
-        func upsertRow(of table: TrackedTable) throws -> Statement { try statements(of: table).upsertRow }
+        /// Writes whole rows from the values rows of a range of change ids (``TrackedTable/copyRowsSQL``).
+        func copyRows(of table: TrackedTable) throws -> Statement { try statements(of: table).copyRows }
 
         /// Appends one change to the log: its row in `minga_changes` and its values, typed
         /// exactly, in the table's shadow values table. Apply and seal both write through here.
-        /// Returns its log id and the values row (the id, then every column in order).
-        func append(_ rows: LogRows) throws -> (Int64, [DatabaseValue]) {
+        /// Returns its log id.
+        func append(_ rows: LogRows) throws -> Int64 {
             try change.run(rows.change)
             let id = db.lastInsertedRowID
-            var values = rows.values
-            values[0] = id.databaseValue
-            try statements(of: rows.table).values.run(values)
-            return (id, values)
+            try statements(of: rows.table).values.run(id.databaseValue, rows.values)
+            return id
         }
     }
 
@@ -407,14 +440,14 @@ struct LogRows: Sendable {
     let pk: String
     /// The `minga_changes` row.
     let change: [DatabaseValue]
-    /// The values row: its change id (to be filled in), then every column in order.
+    /// The values row without its change id (known once the change row is in): every column in order.
     let values: [DatabaseValue]
 
     init(_ change: Change, table: TrackedTable, pk: String, link: [UInt8]) {
         self.table = table
         self.pk = pk
-        var values: [DatabaseValue] = [.null]
-        values.reserveCapacity(table.columns.count + 1)
+        var values: [DatabaseValue] = []
+        values.reserveCapacity(table.columns.count)
         var mask: [UInt8] = []
         mask.reserveCapacity(table.columns.count)
         for (position, column) in table.columns.enumerated() {

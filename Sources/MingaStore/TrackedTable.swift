@@ -27,6 +27,9 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     /// Writes a merged row that has every column (the common case): insert or update by key,
     /// with the arguments in column order, as the values table holds them.
     let upsertRowSQL: String
+    /// Writes whole rows from the values rows of a range of change ids (`?1` to `?2`): a page
+    /// of new rows in one statement instead of one bound upsert per row.
+    let copyRowsSQL: String
     /// Appends one change's values to ``valuesTable``, and reads back those of a range of change ids.
     let insertValuesSQL: String
     let selectValuesSQL: String
@@ -42,6 +45,9 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
         keyIndex = columns.map { keyColumns.firstIndex(of: $0) }
         upsertRowSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, arguments: columns)
+        copyRowsSQL = TrackedTable.upsertSQL(
+            name: name, keyColumns: keyColumns, arguments: columns,
+            source: "SELECT \(columns.indices.map { "c\($0)" }.joined(separator: ", ")) FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ?1 AND ?2 ORDER BY change_id")
         selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
         insertValuesSQL = "INSERT INTO \(SQL.id(TrackedTable.valuesTable(of: name))) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
     }
@@ -74,15 +80,16 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     }
 
     /// `INSERT … ON CONFLICT(key) DO UPDATE SET` the non-key columns among `arguments`, which
-    /// name the statement's arguments in order and include every key column.
-    static func upsertSQL(name: String, keyColumns: [String], arguments all: [String]) -> String {
+    /// name the statement's arguments (or `source`'s result columns) in order and include every
+    /// key column. A `source` SELECT must have a WHERE clause (SQLite's upsert grammar).
+    static func upsertSQL(name: String, keyColumns: [String], arguments all: [String], source: String? = nil) -> String {
         let columns = all.filter { !keyColumns.contains($0) }
         let update = columns.isEmpty
             ? "NOTHING"
             : "UPDATE SET " + columns.map { "\(SQL.id($0)) = excluded.\(SQL.id($0))" }.joined(separator: ", ")
         return """
             INSERT INTO \(SQL.id(name))(\(all.map(SQL.id).joined(separator: ", "))) \
-            VALUES (\(all.map { _ in "?" }.joined(separator: ", "))) \
+            \(source ?? "VALUES (\(all.map { _ in "?" }.joined(separator: ", ")))") \
             ON CONFLICT(\(keyColumns.map(SQL.id).joined(separator: ", "))) DO \(update)
             """
     }
@@ -188,13 +195,21 @@ extension Statement {
         try execute()
     }
 
+    /// Runs the statement with `first` as argument 1, then `rest` (no array built to join them).
+    func run(_ first: DatabaseValue, _ rest: some Collection<DatabaseValue>) throws {
+        try bind(CollectionOfOne(first))
+        try bind(rest, from: 2)
+        try execute()
+    }
+
     /// Binds positional `values` the same way, for a query fetched next without arguments.
-    func bind(_ values: some Collection<DatabaseValue>) throws {
-        setUncheckedArguments(StatementArguments())  // resets, clears the bindings, marks them set
+    /// Binding from argument 1 first resets the statement and clears its bindings.
+    func bind(_ values: some Collection<DatabaseValue>, from first: Int = 1) throws {
+        if first == 1 { setUncheckedArguments(StatementArguments()) }  // resets, clears the bindings, marks them set
         for (i, value) in values.enumerated() {
-            let code = value.bind(to: sqliteStatement, at: CInt(i + 1))
+            let code = value.bind(to: sqliteStatement, at: CInt(first + i))
             guard code == 0 else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot bind argument \(i + 1)", sql: sql)
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot bind argument \(first + i)", sql: sql)
             }
         }
     }

@@ -39,6 +39,44 @@ import Testing
         #expect(ChangeBatch(wire: Data("{\"changes\":[],\"protocol\":1}".utf8)) == ChangeBatch(changes: []))
     }
 
+    /// Applying a batch copies the rows new to the log straight from their values rows, in
+    /// runs of consecutive changes, asks the log once per table which rows it knows, and
+    /// merges the rest. That must write what applying the changes one at a time writes: runs
+    /// broken by merges, by another table and by deletes; keys that JSON escapes; a row both
+    /// nodes inserted, which the receiver knows though the batch only inserts it.
+    @Test func applyingABatchWholeWritesWhatApplyingItChangeByChangeWrites() throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let whole = try Fixture.replica("cl.agcid"), byOne = try Fixture.replica("br.abc")
+        try co.put(table: "initiatives", row: ["id": .text("XM-2"), "title": .text("co 2")])
+        try Fixture.sync(from: co, to: mx)
+        let quoted = Value.text("XM-\"9\" \\ ñ")
+        try mx.put(table: "initiatives", row: ["id": quoted, "title": .text("mx 9")])
+        try mx.put(table: "participation", row: ["initiative": .text("XM-1"), "org": .text("quote \" and \\ backslash"), "role": .text("provider")])
+        for i in 1...6 { try mx.put(table: "initiatives", row: ["id": .text("XM-\(i)"), "title": .text("mx \(i)"), "budget": .integer(Int64(i))]) }
+        try mx.put(table: "initiatives", row: ["id": .text("XM-3"), "title": .text("mx 3 again")])  // splits the run XM-4…XM-7
+        for i in 7...9 { try mx.put(table: "initiatives", row: ["id": .text("XM-\(i)"), "title": .text("mx \(i)")]) }
+        try mx.delete(table: "initiatives", key: [.text("XM-8")])
+        _ = try mx.vector()  // sealed: its changes take their clock readings now
+        Thread.sleep(forTimeInterval: 0.01)
+        try co.put(table: "initiatives", row: ["id": quoted, "title": .text("co 9, later")])  // concurrent, and later: co wins
+        for receiver in [whole, byOne] { try Fixture.sync(from: co, to: receiver) }
+
+        // Every change signed, so that each can be applied on its own.
+        let batch = try TestKeys.signed(mx.changes(above: try whole.vector(), limit: .max, maxBytes: .max))
+        #expect(batch.count == 13)
+        #expect(try whole.apply(ChangeBatch(changes: batch)).applied == batch.count)
+        for change in batch { try byOne.apply(ChangeBatch(changes: [change])) }
+
+        #expect(try whole.dump() == byOne.dump())
+        #expect(try Fixture.conflictSummary(whole) == Fixture.conflictSummary(byOne))
+        #expect(try whole.get(table: "initiatives", key: [quoted])?.first { $0.0 == "title" }?.1 == .text("co 9, later"))
+        #expect(try whole.get(table: "initiatives", key: [.text("XM-3")])?.first { $0.0 == "title" }?.1 == .text("mx 3 again"))
+        #expect(try whole.get(table: "initiatives", key: [.text("XM-6")])?.first { $0.0 == "budget" }?.1 == .integer(6))
+        #expect(try whole.get(table: "initiatives", key: [.text("XM-8")]) == nil)
+        #expect(try whole.query("SELECT count(*) FROM participation").rows == [[.integer(1)]])
+        #expect(try Fixture.conflictSummary(whole).count == 1)
+    }
+
     @Test func rowKeysAreWrittenAsSQLiteWritesThem() throws {
         let replica = try Fixture.replica("mx.amexcid")
         let texts = ["XM-DAC-41114-1", "", "ñandú 🤝", "quote \" and \\ backslash", "tab\there", "line\nbreak", "\u{7F}\u{1F}\u{8}\u{C}", "\u{2028}/</"]
