@@ -243,6 +243,7 @@ extension Replica {
         }
         let known = try knownRows(db, logRows)
         let log = try Statements(db)
+        let firstID = try log.append(logRows.compactMap { $0 })
         for (index, logRows) in logRows.enumerated() {
             guard let logRows else {
                 result.duplicates += 1
@@ -251,7 +252,7 @@ extension Replica {
             let (table, pk) = (logRows.table, logRows.pk)
             let row = table.name + "\u{0}" + pk
             let position = touched[row]
-            ids[index] = try log.append(logRows)
+            ids[index] = firstID + Int64(result.applied)
             result.applied += 1
             if let position {
                 rows[position].writes.append(index)
@@ -323,35 +324,84 @@ extension Replica {
     /// looking a cached statement up hashes its whole SQL text, on every change.
     final class Statements {
         let db: Database
-        let change: Statement
-        /// Per table: its values insert and its rows copy.
-        private var perTable: [String: (values: Statement, copyRows: Statement)] = [:]
+        /// The log id the next appended change gets: the one SQLite would give it (the
+        /// largest plus one), set explicitly so that many changes go in one INSERT.
+        private var nextID: Int64
+        /// Rows per INSERT. A statement's fixed cost (cursors on the log table and its three
+        /// indexes) is paid once per group instead of once per change.
+        static let group = 32
+        /// Per row count: the multi-row insert into `minga_changes`.
+        private var changeInserts: [Int: Statement] = [:]
+        /// Per table, then per row count: the multi-row insert into its values table.
+        private var valueInserts: [String: [Int: Statement]] = [:]
+        private var copies: [String: Statement] = [:]
 
         init(_ db: Database) throws {
             self.db = db
-            change = try db.cachedStatement(
-                sql: "INSERT INTO minga_changes(origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        }
-
-        private func statements(of table: TrackedTable) throws -> (values: Statement, copyRows: Statement) {
-            if let statements = perTable[table.name] { return statements }
-            // Cached: preparing a statement on a tracked table also compiles its capture triggers.
-            let statements = (try db.cachedStatement(sql: table.insertValuesSQL), try db.cachedStatement(sql: table.copyRowsSQL))
-            perTable[table.name] = statements
-            return statements
+            nextID = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM minga_changes")!
         }
 
         /// Writes whole rows from the values rows of a range of change ids (``TrackedTable/copyRowsSQL``).
-        func copyRows(of table: TrackedTable) throws -> Statement { try statements(of: table).copyRows }
+        func copyRows(of table: TrackedTable) throws -> Statement {
+            if let statement = copies[table.name] { return statement }
+            // Cached: preparing a statement on a tracked table also compiles its capture triggers.
+            let statement = try db.cachedStatement(sql: table.copyRowsSQL)
+            copies[table.name] = statement
+            return statement
+        }
 
-        /// Appends one change to the log: its row in `minga_changes` and its values, typed
-        /// exactly, in the table's shadow values table. Apply and seal both write through here.
-        /// Returns its log id.
-        func append(_ rows: LogRows) throws -> Int64 {
-            try change.run(rows.change)
-            let id = db.lastInsertedRowID
-            try statements(of: rows.table).values.run(id.databaseValue, rows.values)
-            return id
+        /// Appends changes to the log in order: each its row in `minga_changes` and its values,
+        /// typed exactly, in its table's shadow values table. Apply and seal both write through
+        /// here. Returns the log id of the first; the others follow it one by one.
+        @discardableResult
+        func append(_ rows: [LogRows]) throws -> Int64 {
+            let first = nextID
+            var start = 0
+            while start < rows.count {
+                let count = min(Statements.group, rows.count - start)
+                let insert = try changeInsert(count)
+                for (i, row) in rows[start..<(start + count)].enumerated() {
+                    try insert.bind(CollectionOfOne((first + Int64(start + i)).databaseValue), from: 1 + i * 11)
+                    try insert.bind(row.change, from: 2 + i * 11)
+                }
+                try insert.execute()
+                start += count
+            }
+            // The values rows: runs of one table, a group at most per statement.
+            start = 0
+            while start < rows.count {
+                let table = rows[start].table
+                var end = start + 1
+                while end < rows.count, end - start < Statements.group, rows[end].table === table { end += 1 }
+                let insert = try valueInsert(table, end - start)
+                let width = table.columns.count + 1
+                for (i, row) in rows[start..<end].enumerated() {
+                    try insert.bind(CollectionOfOne((first + Int64(start + i)).databaseValue), from: 1 + i * width)
+                    try insert.bind(row.values, from: 2 + i * width)
+                }
+                try insert.execute()
+                start = end
+            }
+            nextID += Int64(rows.count)
+            return first
+        }
+
+        private func changeInsert(_ count: Int) throws -> Statement {
+            if let statement = changeInserts[count] { return statement }
+            let statement = try db.cachedStatement(
+                sql: "INSERT INTO minga_changes(id, origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES "
+                    + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", "))
+            changeInserts[count] = statement
+            return statement
+        }
+
+        private func valueInsert(_ table: TrackedTable, _ count: Int) throws -> Statement {
+            if let statement = valueInserts[table.name]?[count] { return statement }
+            let row = "(" + Array(repeating: "?", count: table.columns.count + 1).joined(separator: ", ") + ")"
+            let statement = try db.cachedStatement(
+                sql: "INSERT INTO \(SQL.id(table.valuesTable)) VALUES " + Array(repeating: row, count: count).joined(separator: ", "))
+            valueInserts[table.name, default: [:]][count] = statement
+            return statement
         }
     }
 

@@ -66,7 +66,7 @@ extension Replica {
             var change = Change(origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name, key: key, op: op, columns: columns, context: context)
             link = OriginChain.link(after: link, change, columnOrder: table.canonicalColumnOrder)
             if seq % Int64(OriginChain.signingInterval) == 0 { change.signature = try signingKey.sign(link: link) }
-            lastSealed = (try log.append(LogRows(change, table: table, pk: pk, link: link)), change.signature != nil)
+            lastSealed = (try log.append([LogRows(change, table: table, pk: pk, link: link)]), change.signature != nil)
         }
 
         while true {

@@ -30,8 +30,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     /// Writes whole rows from the values rows of a range of change ids (`?1` to `?2`): a page
     /// of new rows in one statement instead of one bound upsert per row.
     let copyRowsSQL: String
-    /// Appends one change's values to ``valuesTable``, and reads back those of a range of change ids.
-    let insertValuesSQL: String
+    /// Reads back the values rows of a range of change ids.
     let selectValuesSQL: String
 
     init(name: String, columns: [String], keyColumns: [String], keyTypes: [String]) {
@@ -49,7 +48,6 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             name: name, keyColumns: keyColumns, arguments: columns,
             source: "SELECT \(columns.indices.map { "c\($0)" }.joined(separator: ", ")) FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ?1 AND ?2 ORDER BY change_id")
         selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
-        insertValuesSQL = "INSERT INTO \(SQL.id(TrackedTable.valuesTable(of: name))) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
     }
 
     enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyTypes }
