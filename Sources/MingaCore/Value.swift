@@ -207,22 +207,9 @@ public enum JSONText {
     /// A JSON string literal with only the escapes JSON requires, so equal strings print equal bytes.
     public static func quote(_ s: String) -> String {
         if needsNoEscape(s) { return "\"" + s + "\"" }  // hot when serving a pull
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var writer = JSONWriter(capacity: s.utf8.count + 8)
+        writer.quoted(s)
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
 
@@ -246,17 +233,35 @@ public struct JSONWriter {
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
-    /// `text` as a JSON string literal (``JSONText/quote(_:)``), copied as it is when it needs no escape.
+    /// `text` as a JSON string literal with only the escapes JSON requires (quote, backslash,
+    /// control characters; `\n`, `\r`, `\t` by name, the others as `\u00XX`), so equal strings
+    /// print equal bytes. Text that needs no escape is copied whole.
     public mutating func quoted(_ text: String) {
         var text = text
-        let copied = text.withUTF8 { utf8 in
-            guard !utf8.contains(where: JSONText.needsEscape) else { return false }
+        text.withUTF8 { utf8 in
             bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: utf8)
+            guard utf8.contains(where: JSONText.needsEscape) else {
+                bytes.append(contentsOf: utf8)
+                bytes.append(UInt8(ascii: "\""))
+                return
+            }
+            let hex = Array("0123456789abcdef".utf8)
+            for byte in utf8 {
+                guard JSONText.needsEscape(byte) else {
+                    bytes.append(byte)
+                    continue
+                }
+                bytes.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+                case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
+                default: bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                }
+            }
             bytes.append(UInt8(ascii: "\""))
-            return true
         }
-        if !copied { raw(JSONText.quote(text)) }
     }
 
     /// A value's wire form (``Value/wireJSON``).

@@ -77,6 +77,20 @@ import Testing
         #expect(try Fixture.conflictSummary(whole).count == 1)
     }
 
+    /// Text is quoted byte by byte with only the escapes JSON requires, the same bytes for the
+    /// same text (canonical forms hash them), and reads back as the very text.
+    @Test func textIsQuotedWithTheRequiredEscapesOnly() throws {
+        let every = String(decoding: (0..<0x20).map { UInt8($0) } + Array("\"\\/ ñandú 🤝 \u{7F}".utf8), as: UTF8.self)
+        #expect(JSONText.quote("\u{0}\u{8}\t\n\u{C}\r\u{1F}\"\\/é") == #""\u0000\u0008\t\n\u000c\r\u001f\"\\/é""#)
+        for text in [every, "", "plain", "ñandú 🤝", "\"", "\\\\", "end\n"] {
+            let quoted = JSONText.quote(text)
+            #expect(try JSONDecoder().decode(String.self, from: Data(quoted.utf8)) == text)
+            var writer = JSONWriter()
+            writer.quoted(text)
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == quoted)
+        }
+    }
+
     @Test func rowKeysAreWrittenAsSQLiteWritesThem() throws {
         let replica = try Fixture.replica("mx.amexcid")
         let texts = ["XM-DAC-41114-1", "", "ñandú 🤝", "quote \" and \\ backslash", "tab\there", "line\nbreak", "\u{7F}\u{1F}\u{8}\u{C}", "\u{2028}/</"]
