@@ -16,7 +16,7 @@ public struct Change: Hashable, Sendable, Codable {
     public var key: [Value]
     public var op: ChangeOp
     /// The columns this write set; empty for a delete, only the changed ones for an update.
-    public var columns: [String: Value]
+    public var columns: Columns
     /// The row's version vector as the writer saw it: every write it had seen on this row.
     public var context: VersionVector
     /// The origin's Ed25519 signature over its hash chain up to this change, on the changes
@@ -25,7 +25,7 @@ public struct Change: Hashable, Sendable, Codable {
 
     public init(
         origin: NodeID, seq: Int64, hlc: HLC, table: String, key: [Value], op: ChangeOp,
-        columns: [String: Value] = [:], context: VersionVector = VersionVector(), signature: Data? = nil
+        columns: Columns = [:], context: VersionVector = VersionVector(), signature: Data? = nil
     ) {
         self.origin = origin
         self.seq = seq
@@ -57,21 +57,6 @@ public struct Change: Hashable, Sendable, Codable {
     func touches(_ column: String?) -> Bool {
         guard let column else { return true }
         return op == .delete || columns[column] != nil
-    }
-
-    /// The columns this write sets in canonical order: sorted by the bytes of their names.
-    /// `order`, names already in that order that include them all (a table's columns), saves
-    /// the sort, which was a twentieth of receiving a change.
-    public func sortedColumns(in order: [String]? = nil) -> [(name: String, value: Value)] {
-        if let order {
-            var sorted: [(name: String, value: Value)] = []
-            sorted.reserveCapacity(columns.count)
-            for name in order {
-                if let value = columns[name] { sorted.append((name, value)) }
-            }
-            if sorted.count == columns.count { return sorted }
-        }
-        return columns.keys.sorted(by: JSONText.precedes).map { ($0, columns[$0]!) }
     }
 
     /// The row's identity in canonical JSON: `["IATI-1"]`, `["a",{"int":"2"}]`.

@@ -14,7 +14,7 @@ import Foundation
 ///   (``Conflict/settle(with:)``).
 public enum Merge {
     /// The row that `writes` determine: column values, or `nil` when the row is absent.
-    public static func rowState(of writes: [Change]) -> [String: Value]? {
+    public static func rowState(of writes: [Change]) -> Columns? {
         if writes.count == 1 { return writes[0].op == .delete ? nil : writes[0].columns }  // a new row's usual history
         var winners: [String: Change] = [:]
         var lastUpsert: Change?
@@ -31,7 +31,7 @@ public enum Merge {
         }
         guard let lastUpsert else { return nil }
         if let lastDelete, lastUpsert.precedes(lastDelete) { return nil }
-        var row: [String: Value] = [:]
+        var row = Columns()
         for (column, write) in winners { row[column] = write.columns[column] }
         return row
     }

@@ -15,12 +15,10 @@ public enum OriginChain {
 
     public static let genesis = [UInt8](repeating: 0, count: 32)
 
-    /// `columnOrder`: the change's table's columns in canonical order, which saves sorting
-    /// (``Change/sortedColumns(in:)``).
-    public static func link(after previous: [UInt8], _ change: Change, columnOrder: [String]? = nil) -> [UInt8] {
+    public static func link(after previous: [UInt8], _ change: Change) -> [UInt8] {
         var hasher = Crypto.SHA256()
         hasher.update(data: previous)
-        hasher.update(data: change.canonicalBytes(columnOrder: columnOrder))
+        hasher.update(data: change.canonicalBytes)
         return Array(hasher.finalize())
     }
 
@@ -79,9 +77,7 @@ extension Change {
     /// The change's signed form: every field but the signature, in a fixed binary layout
     /// (protocol/README.md, "Canonical bytes"). Strings are length-prefixed UTF-8, integers
     /// are 8 bytes big-endian, columns and context entries are sorted by name.
-    public var canonicalBytes: [UInt8] { canonicalBytes(columnOrder: nil) }
-
-    public func canonicalBytes(columnOrder: [String]?) -> [UInt8] {
+    public var canonicalBytes: [UInt8] {
         var out = CanonicalBytes()
         out.string(origin.rawValue)
         out.u64(seq)
@@ -90,9 +86,8 @@ extension Change {
         out.string(op.rawValue)
         out.u32(key.count)
         key.forEach { out.value($0) }
-        let sorted = sortedColumns(in: columnOrder)
-        out.u32(sorted.count)
-        for (name, v) in sorted {
+        out.u32(columns.count)
+        for (name, v) in columns {  // canonical order
             out.string(name)
             out.value(v)
         }
@@ -106,7 +101,7 @@ extension Change {
     }
 }
 
-/// The writer of ``Change/canonicalBytes(columnOrder:)``'s layout.
+/// The writer of ``Change/canonicalBytes``'s layout.
 private struct CanonicalBytes {
     var bytes: [UInt8]
 

@@ -218,9 +218,6 @@ public enum JSONText {
 /// on it.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
-    /// Each table's columns in canonical order, when the caller knows them: saves sorting every
-    /// change's columns (``Change/sortedColumns(in:)``).
-    public var columnOrders: [String: [String]] = [:]
 
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
@@ -302,7 +299,7 @@ public struct JSONWriter {
     /// A change's wire form: members in sorted order, columns sorted by name.
     public mutating func change(_ change: Change) {
         raw("{\"columns\":{")
-        for (i, (name, value)) in change.sortedColumns(in: columnOrders[change.table]).enumerated() {
+        for (i, (name, value)) in change.columns.enumerated() {  // canonical order
             if i > 0 { raw(",") }
             quoted(name)
             raw(":")

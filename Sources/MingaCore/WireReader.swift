@@ -229,16 +229,20 @@ public struct WireReader {
     /// present.
     public mutating func change() -> Change? {
         var origin: NodeID?, seq: Int64?, hlc: HLC?, table: String?, key: [Value]?, op: ChangeOp?
-        var columns: [String: Value]?, context: VersionVector?, signature: Data?, signed = false
+        var columns: Columns?, context: VersionVector?, signature: Data?, signed = false
         let read = object { member, reader in
             switch member {
             case "columns":
                 guard columns == nil else { return false }
-                var values: [String: Value] = [:]
-                values.reserveCapacity(24)  // a registry row's columns without growing the table
+                var values = Columns()
+                values.reserveCapacity(24)  // a registry row's columns without growing the arrays
                 guard reader.object({ name, r in
                     guard let v = r.value() else { return false }
-                    return values.updateValue(v, forKey: name) == nil
+                    // Senders write columns in canonical order; any other order is sorted in.
+                    if values.append(name, v) { return true }
+                    guard values[name] == nil else { return false }  // a repeated name
+                    values[name] = v
+                    return true
                 }) else { return false }
                 columns = values
             case "context":

@@ -103,7 +103,7 @@ extension Replica {
                 guard change.hlc.packed > previous.hlc else {
                     throw MingaError("its HLC \(change.hlc) is not later than that of \(change.origin)'s previous change; an origin's clock only moves forward")
                 }
-                let link = OriginChain.link(after: previous.link, change, columnOrder: tables[change.table]?.canonicalColumnOrder)
+                let link = OriginChain.link(after: previous.link, change)
                 if let signature = change.signature, !key.isValid(signature: signature, link: link) {
                     throw MingaError("its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it")
                 }
@@ -170,11 +170,15 @@ extension Replica {
             default: throw MingaError("key values must be text or integers, got \(value.plainJSON)")
             }
         }
-        for column in change.columns.keys where !table.settable.contains(column) {
-            throw MingaError(
-                table.keyColumns.contains(column)
-                    ? "column \(column) is part of the key of \(table.name) and cannot be set by a change"
-                    : "unknown column \(column) in table \(table.name)")
+        // Every column a table's non-key column (a walk in canonical order; names are looked
+        // up one by one only to say which is wrong).
+        if table.slots(of: change.columns).known < change.columns.count {
+            for column in change.columns.keys where !table.settable.contains(column) {
+                throw MingaError(
+                    table.keyColumns.contains(column)
+                        ? "column \(column) is part of the key of \(table.name) and cannot be set by a change"
+                        : "unknown column \(column) in table \(table.name)")
+            }
         }
         func holdsNUL(_ value: Value) -> Bool {
             guard case .text(let text) = value else { return false }
@@ -435,7 +439,7 @@ extension Replica {
     }
 
     /// Writes the merged state of a row into its table (capture must be suppressed).
-    func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: [String: Value]?) throws {
+    func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: Columns?) throws {
         guard let state else {
             try db.cachedStatement(sql: "DELETE FROM \(SQL.id(table.name)) WHERE \(table.keyMatch)").run(key.map(\.databaseValue))
             return
@@ -500,11 +504,12 @@ struct LogRows: Sendable {
         values.reserveCapacity(table.columns.count)
         var mask: [UInt8] = []
         mask.reserveCapacity(table.columns.count)
-        for (position, column) in table.columns.enumerated() {
+        let slots = table.slots(of: change.columns).values
+        for position in table.columns.indices {
             if let key = table.keyIndex[position] {
                 values.append(change.key[key].databaseValue)
                 mask.append(UInt8(ascii: "0"))
-            } else if let value = change.columns[column] {
+            } else if let value = slots[position] {
                 values.append(value.databaseValue)
                 mask.append(UInt8(ascii: "1"))
             } else {

@@ -47,10 +47,15 @@ extension Replica {
 
     /// Builds a ``Change`` from its log entry and its values in column order.
     func change(_ entry: LogEntry, stored: [DatabaseValue], table: TrackedTable) throws -> Change {
-        var columns: [String: Value] = [:]
-        columns.reserveCapacity(table.columns.count)
-        for (i, flag) in entry.mask.utf8.enumerated() where i < stored.count && flag == UInt8(ascii: "1") {
-            columns[table.columns[i]] = Value(stored[i])
+        // The mask flags the columns set, by position; they are taken in canonical order.
+        var columns = Columns()
+        columns.reserveCapacity(table.canonicalPositions.count)
+        var mask = entry.mask
+        mask.withUTF8 { flags in
+            for (i, position) in table.canonicalPositions.enumerated()
+            where position < flags.count && position < stored.count && flags[position] == UInt8(ascii: "1") {
+                columns.append(table.canonicalColumnOrder[i], Value(stored[position]))
+            }
         }
         let key = table.keyPositions.map { Value(stored[$0]) }
         guard let op = ChangeOp(rawValue: entry.op) else { throw MingaError("change log holds an unknown operation \(entry.op)") }

@@ -143,7 +143,7 @@ extension Replica {
             else { throw MingaError("conflict log is damaged: write \(ref.dot) of conflict \(conflict.id) is missing") }
             let change = try change(row, values: row, table: table)
             return ConflictSide(
-                write: ref, op: change.op, value: conflict.column.flatMap { change.columns[$0] }, columns: change.columns)
+                write: ref, op: change.op, value: conflict.column.flatMap { change.columns[$0] }, columns: change.columns.dictionary)
         }
         return ConflictRecord(conflict: conflict, winner: try side(conflict.winner), loser: try side(conflict.loser))
     }

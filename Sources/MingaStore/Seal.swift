@@ -55,7 +55,7 @@ extension Replica {
         let log = try Statements(db)
 
         /// Issues one change: the row's context, the next seq and HLC, the chain link.
-        func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: [String: Value]) throws {
+        func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: Columns) throws {
             let pk = try pk(db, key)
             var context = VersionVector()
             for entry in try Row.fetchAll(rowContext, arguments: [table.name, pk]) {
@@ -64,7 +64,7 @@ extension Replica {
             seq += 1
             hlc = HLC.next(after: HLC(packed: hlc), nowMillis: clock()).packed
             var change = Change(origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name, key: key, op: op, columns: columns, context: context)
-            link = OriginChain.link(after: link, change, columnOrder: table.canonicalColumnOrder)
+            link = OriginChain.link(after: link, change)
             if seq % Int64(OriginChain.signingInterval) == 0 { change.signature = try signingKey.sign(link: link) }
             lastSealed = (try log.append([LogRows(change, table: table, pk: pk, link: link)]), change.signature != nil)
         }
@@ -78,8 +78,10 @@ extension Replica {
                 let mask: Int64 = row[3]
                 let value = { (column: Int) in Value(row[4 + keyWidth + column] as DatabaseValue) }
                 let key = table.keyColumns.map { value(table.position(of: $0)!) }
-                var columns: [String: Value] = [:]
-                for (i, column) in table.columns.enumerated() where mask & (1 << i) != 0 { columns[column] = value(i) }
+                var columns = Columns()  // built in canonical order
+                for (i, position) in table.canonicalPositions.enumerated() where mask & (1 << position) != 0 {
+                    columns.append(table.canonicalColumnOrder[i], value(position))
+                }
                 switch row[2] as String {
                 case "insert": try issue(table, .insert, key: key, columns: columns)
                 case "update" where !columns.isEmpty: try issue(table, .update, key: key, columns: columns)
@@ -87,8 +89,8 @@ extension Replica {
                 case "delete": try issue(table, .delete, key: key, columns: [:])
                 case "rekey":  // a change of key: the old row goes, the new one comes with all its columns
                     try issue(table, .delete, key: (0..<table.keyColumns.count).map { Value(row[4 + $0] as DatabaseValue) }, columns: [:])
-                    var all: [String: Value] = [:]
-                    for column in table.nonKeyColumns { all[column] = value(table.position(of: column)!) }
+                    var all = Columns()
+                    for (i, position) in table.canonicalPositions.enumerated() { all.append(table.canonicalColumnOrder[i], value(position)) }
                     try issue(table, .insert, key: key, columns: all)
                 default: throw MingaError("a pending write has an unknown operation \(row[2] as String)")
                 }

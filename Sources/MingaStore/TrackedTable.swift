@@ -18,8 +18,10 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     public let nonKeyColumns: [String]
     /// Derived once, because the apply path needs them for every change it receives.
     let settable: Set<String>
-    /// The non-key columns in canonical order (by the bytes of their names).
+    /// The non-key columns in canonical order (by the bytes of their names), the order of a
+    /// change's ``Columns``, and where each sits in ``columns``.
     public let canonicalColumnOrder: [String]
+    let canonicalPositions: [Int]
     /// Where each key column sits in ``columns``.
     let keyPositions: [Int]
     /// For each column, its index in the key, if it is a key column.
@@ -41,6 +43,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         nonKeyColumns = columns.filter { !keyColumns.contains($0) }
         settable = Set(nonKeyColumns)
         canonicalColumnOrder = nonKeyColumns.sorted(by: JSONText.precedes)
+        canonicalPositions = canonicalColumnOrder.map { columns.firstIndex(of: $0)! }
         keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
         keyIndex = columns.map { keyColumns.firstIndex(of: $0) }
         upsertRowSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, arguments: columns)
@@ -100,6 +103,30 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     static func valuesTable(of table: String) -> String { "minga_values_" + table }
 
     func position(of column: String) -> Int? { columns.firstIndex(of: column) }
+
+    /// A change's column values by position in ``columns`` (`nil` where it sets none), found
+    /// by walking its columns and ``canonicalColumnOrder`` together (both in canonical order),
+    /// without hashing a name. Also returns how many of its columns are this table's non-key
+    /// columns: fewer than it holds means it names a key column or an unknown one.
+    func slots(of columns: Columns) -> (values: [Value?], known: Int) {
+        var slots = [Value?](repeating: nil, count: self.columns.count)
+        var known = 0
+        var next = 0
+        for (name, value) in columns {
+            while next < canonicalColumnOrder.count {
+                let column = canonicalColumnOrder[next]
+                if column == name {
+                    slots[canonicalPositions[next]] = value
+                    known += 1
+                    next += 1
+                    break
+                }
+                guard JSONText.precedes(column, name) else { break }  // `name` is not a non-key column
+                next += 1
+            }
+        }
+        return (slots, known)
+    }
 
     /// Reads a table's shape from SQLite, refusing shapes that cannot replicate safely.
     static func inspect(_ db: Database, name: String, sql: String) throws -> TrackedTable {

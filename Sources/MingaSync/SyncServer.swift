@@ -164,7 +164,6 @@ struct SyncRoutes: Sendable {
         metrics.changesServed.increment(by: Int64(changes.count))
         // Built by hand: Codable encoding of the changes was most of the cost of a pull.
         var body = JSONWriter(capacity: changes.count * 512 + 256)
-        body.columnOrders = replica.tables.mapValues(\.canonicalColumnOrder)
         body.raw("{\"changes\":[")
         body.changes(changes)
         body.raw("],\"more\":")

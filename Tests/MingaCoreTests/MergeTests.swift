@@ -28,7 +28,7 @@ struct Simulation {
             let hlc = HLC.next(after: seen, nowMillis: clock - Int64(node) * Int64((x / 144) % 2))
             let op: ChangeOp = (x / 288) % 5 == 0 ? .delete : .update
             let column = ["a", "b"][(x / 1440) % 2]
-            let columns: [String: Value] = op == .delete ? [:] : [column: .integer(Int64((x / 2880) % 3))]
+            let columns: Columns = op == .delete ? [:] : [column: .integer(Int64((x / 2880) % 3))]
             let change = Change(
                 origin: nodes[node], seq: seqs[node], hlc: hlc, table: "t", key: [.text("row")], op: op,
                 columns: columns, context: context)

@@ -95,9 +95,15 @@ import Testing
         var unknown = all[1]
         unknown.table = "nowhere"
         #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], unknown])) }
-        var badColumn = all[1]
-        badColumn.columns["nope"] = .null
-        #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], badColumn])) }
+        // Columns are checked by walking them beside the table's, both in canonical order
+        // (budget, doc, ratio, title): a wrong name anywhere in that order is found and named.
+        for (column, problem) in [("nope", "unknown column nope"), ("A", "unknown column A"), ("c", "unknown column c"),
+                                  ("zz", "unknown column zz"), ("id", "column id is part of the key")] {
+            var badColumn = all[1]
+            badColumn.columns[column] = .null
+            let refused = #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], badColumn])) }
+            #expect(refused?.message.contains(problem) == true, "\(column): \(refused?.message ?? "")")
+        }
         var badKey = all[1]
         badKey.key = [.text("a"), .text("b")]
         #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], badKey])) }

@@ -66,7 +66,7 @@ import Testing
         var conflicts: [ExpectedConflict] = []
         var state: [String: [[String: Value]]] = [:]
         for (_, writes) in rows.sorted(by: { $0.key < $1.key }) {
-            var first: (row: [String: Value]?, conflicts: [Conflict])?
+            var first: (row: Columns?, conflicts: [Conflict])?
             for order in permutations(writes) {
                 let result = (row: Merge.rowState(of: order), conflicts: Merge.conflicts(of: order))
                 if let first {
