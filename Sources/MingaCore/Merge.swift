@@ -32,7 +32,7 @@ public enum Merge {
         guard let lastUpsert else { return nil }
         if let lastDelete, lastUpsert.precedes(lastDelete) { return nil }
         var row = Columns()
-        for (column, write) in winners { row[column] = write.columns[column] }
+        for column in winners.keys.sorted(by: JSONText.precedes) { row.append(column, winners[column]!.columns[column]!) }
         return row
     }
 

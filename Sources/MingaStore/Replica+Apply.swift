@@ -170,8 +170,8 @@ extension Replica {
             default: throw MingaError("key values must be text or integers, got \(value.plainJSON)")
             }
         }
-        // Every column a table's non-key column (a walk in canonical order; names are looked
-        // up one by one only to say which is wrong).
+        // Every column must be one of the table's non-key columns: checked by walking both in
+        // canonical order; names are looked up one by one only to say which is wrong.
         if table.slots(of: change.columns).known < change.columns.count {
             for column in change.columns.keys where !table.settable.contains(column) {
                 throw MingaError(
@@ -248,12 +248,12 @@ extension Replica {
         let known = try knownRows(db, logRows)
         let log = try Statements(db)
         let firstID = try log.append(logRows.compactMap { $0 })
-        for (index, logRows) in logRows.enumerated() {
-            guard let logRows else {
+        for (index, written) in logRows.enumerated() {
+            guard let written else {
                 result.duplicates += 1
                 continue
             }
-            let (table, pk) = (logRows.table, logRows.pk)
+            let (table, pk) = (written.table, written.pk)
             let row = table.name + "\u{0}" + pk
             let position = touched[row]
             ids[index] = firstID + Int64(result.applied)
@@ -365,8 +365,9 @@ extension Replica {
                 let count = min(Statements.group, rows.count - start)
                 let insert = try changeInsert(count)
                 for (i, row) in rows[start..<(start + count)].enumerated() {
-                    try insert.bind(CollectionOfOne((first + Int64(start + i)).databaseValue), from: 1 + i * 11)
-                    try insert.bind(row.change, from: 2 + i * 11)
+                    let width = 1 + row.change.count  // the id, then the change row's ten columns
+                    try insert.bind(CollectionOfOne((first + Int64(start + i)).databaseValue), from: 1 + i * width)
+                    try insert.bind(row.change, from: 2 + i * width)
                 }
                 try insert.execute()
                 start += count
@@ -447,8 +448,9 @@ extension Replica {
         // The key and the columns the state sets, in column order.
         var columns: [String] = []
         var values: [DatabaseValue] = []
+        let slots = table.slots(of: state).values
         for (position, column) in table.columns.enumerated() {
-            guard let value = table.keyIndex[position].map({ key[$0] }) ?? state[column] else { continue }
+            guard let value = table.keyIndex[position].map({ key[$0] }) ?? slots[position] else { continue }
             columns.append(column)
             values.append(value.databaseValue)
         }
