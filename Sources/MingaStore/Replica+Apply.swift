@@ -302,21 +302,19 @@ extension Replica {
     /// `table NUL pk`: one query per table (the keys passed as a JSON array) rather than one
     /// per change.
     func knownRows(_ db: Database, _ logRows: [LogRows?]) throws -> Set<String> {
-        var keys: [String: (table: TrackedTable, json: JSONWriter)] = [:]
+        var keys: [String: [String]] = [:]
         for rows in logRows {
-            guard let rows else { continue }
-            if keys[rows.table.name] == nil {
-                keys[rows.table.name] = (rows.table, JSONWriter(capacity: logRows.count * (rows.pk.utf8.count + 4)))
-                keys[rows.table.name]!.json.raw("[")
-            } else {
-                keys[rows.table.name]!.json.raw(",")
-            }
-            keys[rows.table.name]!.json.quoted(rows.pk)
+            if let rows { keys[rows.table.name, default: []].append(rows.pk) }
         }
         var known: Set<String> = []
         let query = try db.cachedStatement(sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))")
-        for (name, entry) in keys {
-            var json = entry.json
+        for (name, pks) in keys {
+            var json = JSONWriter(capacity: pks.count * (pks[0].utf8.count + 4))
+            json.raw("[")
+            for (i, pk) in pks.enumerated() {
+                if i > 0 { json.raw(",") }
+                json.quoted(pk)
+            }
             json.raw("]")
             try query.bind([name.databaseValue, String(decoding: json.bytes, as: UTF8.self).databaseValue])
             for pk in try String.fetchAll(query) { known.insert(name + "\u{0}" + pk) }
@@ -338,7 +336,8 @@ extension Replica {
         private var changeInserts: [Int: Statement] = [:]
         /// Per table, then per row count: the multi-row insert into its values table.
         private var valueInserts: [String: [Int: Statement]] = [:]
-        private var copies: [String: Statement] = [:]
+        /// Per table: its rows copy.
+        private var rowCopies: [String: Statement] = [:]
 
         init(_ db: Database) throws {
             self.db = db
@@ -347,10 +346,10 @@ extension Replica {
 
         /// Writes whole rows from the values rows of a range of change ids (``TrackedTable/copyRowsSQL``).
         func copyRows(of table: TrackedTable) throws -> Statement {
-            if let statement = copies[table.name] { return statement }
+            if let statement = rowCopies[table.name] { return statement }
             // Cached: preparing a statement on a tracked table also compiles its capture triggers.
             let statement = try db.cachedStatement(sql: table.copyRowsSQL)
-            copies[table.name] = statement
+            rowCopies[table.name] = statement
             return statement
         }
 

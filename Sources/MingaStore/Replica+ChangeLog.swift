@@ -47,15 +47,11 @@ extension Replica {
 
     /// Builds a ``Change`` from its log entry and its values in column order.
     func change(_ entry: LogEntry, stored: [DatabaseValue], table: TrackedTable) throws -> Change {
-        // The mask flags the columns set, by position; they are taken in canonical order.
-        var columns = Columns()
-        columns.reserveCapacity(table.canonicalPositions.count)
+        // The mask flags the columns set, by position.
         var mask = entry.mask
-        mask.withUTF8 { flags in
-            for (i, position) in table.canonicalPositions.enumerated()
-            where position < flags.count && position < stored.count && flags[position] == UInt8(ascii: "1") {
-                columns.append(table.canonicalColumnOrder[i], Value(stored[position]))
-            }
+        let columns = mask.withUTF8 { flags in
+            table.changeColumns(
+                where: { $0 < flags.count && $0 < stored.count && flags[$0] == UInt8(ascii: "1") }, value: { Value(stored[$0]) })
         }
         let key = table.keyPositions.map { Value(stored[$0]) }
         guard let op = ChangeOp(rawValue: entry.op) else { throw MingaError("change log holds an unknown operation \(entry.op)") }

@@ -78,10 +78,7 @@ extension Replica {
                 let mask: Int64 = row[3]
                 let value = { (column: Int) in Value(row[4 + keyWidth + column] as DatabaseValue) }
                 let key = table.keyColumns.map { value(table.position(of: $0)!) }
-                var columns = Columns()  // built in canonical order
-                for (i, position) in table.canonicalPositions.enumerated() where mask & (1 << position) != 0 {
-                    columns.append(table.canonicalColumnOrder[i], value(position))
-                }
+                let columns = table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value)
                 switch row[2] as String {
                 case "insert": try issue(table, .insert, key: key, columns: columns)
                 case "update" where !columns.isEmpty: try issue(table, .update, key: key, columns: columns)
@@ -89,9 +86,7 @@ extension Replica {
                 case "delete": try issue(table, .delete, key: key, columns: [:])
                 case "rekey":  // a change of key: the old row goes, the new one comes with all its columns
                     try issue(table, .delete, key: (0..<table.keyColumns.count).map { Value(row[4 + $0] as DatabaseValue) }, columns: [:])
-                    var all = Columns()
-                    for (i, position) in table.canonicalPositions.enumerated() { all.append(table.canonicalColumnOrder[i], value(position)) }
-                    try issue(table, .insert, key: key, columns: all)
+                    try issue(table, .insert, key: key, columns: table.changeColumns(where: { _ in true }, value: value))
                 default: throw MingaError("a pending write has an unknown operation \(row[2] as String)")
                 }
             }

@@ -16,7 +16,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     public let keyTypes: [String]
 
     public let nonKeyColumns: [String]
-    /// Derived once, because the apply path needs them for every change it receives.
+    /// The non-key columns as a set: how many an insert sets, and which name a change got wrong.
     let settable: Set<String>
     /// The non-key columns in canonical order (by the bytes of their names), the order of a
     /// change's ``Columns``, and where each sits in ``columns``.
@@ -128,6 +128,18 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         return (slots, known)
     }
 
+    /// The non-key columns that `isSet` picks (by position in ``columns``), with their values,
+    /// built in canonical order without a sort: how the log and the capture turn a row's
+    /// values back into a change's ``Columns``.
+    func changeColumns(where isSet: (Int) -> Bool, value: (Int) -> Value) -> Columns {
+        var picked = Columns()
+        picked.reserveCapacity(canonicalPositions.count)
+        for (i, position) in canonicalPositions.enumerated() where isSet(position) {
+            picked.append(canonicalColumnOrder[i], value(position))
+        }
+        return picked
+    }
+
     /// Reads a table's shape from SQLite, refusing shapes that cannot replicate safely.
     static func inspect(_ db: Database, name: String, sql: String) throws -> TrackedTable {
         let normalized = sql.uppercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
@@ -217,13 +229,6 @@ extension Statement {
     /// tenth of applying a batch in the profile.
     func run(_ values: some Collection<DatabaseValue>) throws {
         try bind(values)
-        try execute()
-    }
-
-    /// Runs the statement with `first` as argument 1, then `rest` (no array built to join them).
-    func run(_ first: DatabaseValue, _ rest: some Collection<DatabaseValue>) throws {
-        try bind(CollectionOfOne(first))
-        try bind(rest, from: 2)
         try execute()
     }
 
