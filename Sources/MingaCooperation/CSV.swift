@@ -19,19 +19,14 @@ enum CSVColumnKind: Equatable {
     case integer, real, text, blob
 
     init(declaredType: String) {
-        let type = declaredType.uppercased()
-        if type.contains("INT") {
-            self = .integer
-        } else if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") {
-            self = .text
-        } else if type.contains("BLOB") || type.isEmpty {
-            self = .blob
-        } else if type.contains("REAL") || type.contains("FLOA") || type.contains("DOUB") {
-            self = .real
-        } else {
-            // NUMERIC affinity: SQLite turns well-formed numbers into numbers and keeps the
-            // rest as text, which is unambiguous, so the text goes in as is.
-            self = .text
+        switch TrackedTable.Affinity(declaredType: declaredType) {
+        case .integer: self = .integer
+        case .text: self = .text
+        case .blob: self = .blob
+        case .real: self = .real
+        // NUMERIC affinity: SQLite turns well-formed numbers into numbers and keeps the rest
+        // as text, which is unambiguous, so the text goes in as is.
+        case .numeric: self = .text
         }
     }
 

@@ -162,17 +162,10 @@ extension Replica {
         guard change.key.count == table.keyColumns.count else {
             throw MingaError("table \(table.name) has a key of \(table.keyColumns.count) column(s) (\(table.keyColumns.joined(separator: ", "))), the change gives \(change.key.count)")
         }
-        for (i, value) in change.key.enumerated() {
-            switch (value, table.keyTypes[i]) {
-            case (.text, "text"), (.integer, "integer"), (.text, "any"), (.integer, "any"): continue
-            case (.text, _), (.integer, _):
-                throw MingaError("key column \(table.keyColumns[i]) of \(table.name) holds \(table.keyTypes[i]) values, got \(value.plainJSON)")
-            default: throw MingaError("key values must be text or integers, got \(value.plainJSON)")
-            }
-        }
         // Every column must be one of the table's non-key columns: checked by walking both in
         // canonical order; names are looked up one by one only to say which is wrong.
-        if table.slots(of: change.columns).known < change.columns.count {
+        var (values, known) = table.slots(of: change.columns)
+        if known < change.columns.count {
             for column in change.columns.keys where !table.settable.contains(column) {
                 throw MingaError(
                     table.keyColumns.contains(column)
@@ -180,13 +173,9 @@ extension Replica {
                         : "unknown column \(column) in table \(table.name)")
             }
         }
-        func holdsNUL(_ value: Value) -> Bool {
-            guard case .text(let text) = value else { return false }
-            return text.utf8.contains(0)
-        }
-        if change.key.contains(where: holdsNUL) || change.columns.values.contains(where: holdsNUL) {
-            throw MingaError("a text value contains a NUL character, which SQLite text cannot hold intact; store such data as a blob")
-        }
+        // What the value may be: the rules the origin's capture triggers enforced too.
+        for (position, value) in zip(table.keyPositions, change.key) { values[position] = value }
+        if let refusal = ContentRule.refusal(values, in: table) { throw MingaError(refusal) }
         switch change.op {
         case .delete where !change.columns.isEmpty: throw MingaError("a delete carries no column values")
         case .insert where change.columns.count != table.settable.count:
@@ -475,7 +464,7 @@ extension Replica {
             }
         }
         try db.execute(
-            sql: Capture(table: table).statement(op: "'\(op.rawValue)'", mask: String(mask), value: { ":c\(table.position(of: $0)!)" }),
+            sql: Capture(table: table).statement(op: "'\(op.rawValue)'", mask: String(mask), at: "NULL", value: { ":c\(table.position(of: $0)!)" }),
             arguments: StatementArguments(arguments))
         try seal(db)
         let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM minga_changes")!

@@ -73,11 +73,13 @@ extension Replica {
     }
 
     /// Local writes from any SQLite client may settle open conflicts (a local write has seen
-    /// everything its node holds). Seals pending local writes, then folds writes logged since
+    /// everything its node holds). Refuses when the tracked tables drifted (``guardSchema(_:)``).
+    /// Seals pending local writes, then folds writes logged since
     /// the last look into the conflict log. `NOT INDEXED` keeps SQLite on the id range: left to
     /// itself it walked the whole row index for the GROUP BY, a cost that grew with the log and
     /// was paid by every sync, pull and apply.
     func integrateLocalWrites(_ db: Database) throws {
+        try guardSchema(db)
         try seal(db)
         let mark = try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'integrated'") ?? 0
         let rows = try Row.fetchAll(

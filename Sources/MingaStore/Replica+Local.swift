@@ -13,6 +13,13 @@ public struct ReplicaStatus: Sendable {
     public let openConflicts: Int
     public let rows: [String: Int]
     public let lastHLC: HLC?
+    /// Local writes captured but not sealed yet (there are some only while drift stops sealing).
+    public let pending: Int
+    /// How the tracked tables were changed outside Minga (``Replica/schemaDrift()``); while
+    /// this is not empty the node seals and syncs nothing.
+    public let drift: [String]
+    /// Tables in the file that Minga does not track.
+    public let untracked: [String]
 }
 
 /// The operator's local commands: they write through SQL, so the triggers capture them
@@ -101,9 +108,13 @@ extension Replica {
         }
     }
 
+    /// The node's state. Seals pending local writes first, unless the tracked tables drifted:
+    /// then it reports the drift instead of failing.
     public func status() throws -> ReplicaStatus {
-        try writer.write { db in
-            try integrateLocalWrites(db)
+        let untracked = try untrackedTables()
+        return try writer.write { db in
+            let drift = try schemaDrift(db)
+            if drift.isEmpty { try integrateLocalWrites(db) }
             var rows: [String: Int] = [:]
             for name in tableNames { rows[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))") ?? 0 }
             return ReplicaStatus(
@@ -111,7 +122,8 @@ extension Replica {
                 changes: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_changes") ?? 0,
                 openConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts WHERE resolved_origin IS NULL") ?? 0,
                 rows: rows,
-                lastHLC: try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes").map(HLC.init(packed:)))
+                lastHLC: try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes").map(HLC.init(packed:)),
+                pending: try pendingCount(db), drift: drift, untracked: untracked)
         }
     }
 
@@ -253,7 +265,9 @@ public struct LocalTransaction {
         } catch let error as DatabaseError {
             // A full disk or a busy replica is not this row's fault: it stops the whole operation.
             if StoreFailure.explain(error) != nil { throw error }
-            throw MingaError("\(name): \(error.message ?? "\(error)")")
+            let message = error.message ?? "\(error)"
+            // A capture trigger's refusal names the table and column itself.
+            throw MingaError(message.hasPrefix("minga: ") ? String(message.dropFirst(7)) : "\(name): \(message)")
         }
         return !exists
     }

@@ -54,7 +54,41 @@ public struct Replica: Sendable {
         }
         let keyPath = Replica.keyPath(for: path)
         let key = try KeyFile.read(keyPath)
-        return try open(try DatabasePool(path: path, configuration: makeConfiguration()), key: key, keyPath: keyPath)
+        let pool = try DatabasePool(path: path, configuration: makeConfiguration())
+        try upgradeCapture(pool)
+        return try open(pool, key: key, keyPath: keyPath)
+    }
+
+    /// A replica made by a Minga that neither stamped write times, nor refused writes no peer
+    /// accepts, nor recorded table shapes (its `minga_tables` has no `shape`) gets all three
+    /// when first opened, in one transaction: its capture triggers are made anew and the
+    /// shapes recorded. Writes pending from the old triggers keep no time and are stamped
+    /// when sealed, as before.
+    static func upgradeCapture(_ writer: any DatabaseWriter) throws {
+        func needed(_ db: Database) throws -> Bool {
+            try db.tableExists("minga_tables") && !db.columns(in: "minga_tables").contains(where: { $0.name == "shape" })
+        }
+        guard try writer.read(needed) else { return }  // every open asks; a write lock only when needed
+        try writer.write { db in
+            guard try needed(db) else { return }
+            try db.execute(sql: "ALTER TABLE minga_tables ADD COLUMN shape TEXT")
+            if try !db.columns(in: "minga_pending").contains(where: { $0.name == "at" }) {
+                try db.execute(sql: "ALTER TABLE minga_pending ADD COLUMN at INTEGER")
+            }
+            var tables: [TrackedTable] = []
+            for json in try String.fetchAll(db, sql: "SELECT definition FROM minga_tables ORDER BY name") {
+                let table = try JSONDecoder().decode(TrackedTable.self, from: Data(json.utf8))
+                for trigger in try String.fetchAll(
+                    db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'minga\\_%' ESCAPE '\\'",
+                    arguments: [table.name])
+                {
+                    try db.execute(sql: "DROP TRIGGER \(SQL.id(trigger))")
+                }
+                try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).triggersSQL)
+                tables.append(table)
+            }
+            try recordShapes(db, tables)
+        }
     }
 
     /// A replica in memory, for tests, with a fresh key or the one given.
@@ -146,18 +180,21 @@ public struct Replica: Sendable {
                 try db.execute(sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)", arguments: [table.name, definition])
                 try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).schemaSQL)
             }
+            try recordShapes(db, tables)
         }
     }
 
     /// Minga's own tables. `minga_changes.id` is the local log order, which is causal:
     /// a change is appended only after everything it depends on. `link` is the origin's hash
     /// chain up to the change and `sig` the origin's signature where it signed (``OriginChain``).
-    /// `minga_meta` holds `epoch` (see ``Replica/backup(to:)``) and `integrated`.
+    /// `minga_meta` holds `epoch` (see ``Replica/backup(to:)``), `integrated`, `last_hlc`
+    /// and `schema_cookie` (see ``Replica/guardSchema(_:)``); `minga_tables.shape` each
+    /// table's recorded ``TableShape``.
     static let metadataSQL = """
         CREATE TABLE minga_node(
             id INTEGER PRIMARY KEY CHECK (id = 1),
             node_id TEXT NOT NULL, schema_sql TEXT NOT NULL, schema_version TEXT NOT NULL, created_at TEXT NOT NULL);
-        CREATE TABLE minga_tables(name TEXT PRIMARY KEY, definition TEXT NOT NULL);
+        CREATE TABLE minga_tables(name TEXT PRIMARY KEY, definition TEXT NOT NULL, shape TEXT);
         CREATE TABLE minga_capture(id INTEGER PRIMARY KEY CHECK (id = 1), suppress INTEGER NOT NULL);
         INSERT INTO minga_capture(id, suppress) VALUES (1, 0);
         CREATE TABLE minga_meta(key TEXT PRIMARY KEY, value);

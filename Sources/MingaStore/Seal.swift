@@ -9,8 +9,9 @@ import MingaCore
 /// interleaved with unsealed local ones: a pending write's causal context is exactly what the
 /// node held when it was made. Sealing assigns, in write order,
 /// - the next sequence number of this node's current origin (1, 2, 3 … with no gaps),
-/// - an HLC later than every change held and than the last one issued, even when the wall
-///   clock went back (``HLC/next(after:nowMillis:)``),
+/// - an HLC no earlier than the time the write was made (its trigger recorded it), later than
+///   every change held and than the last one issued, even when the wall clock went back
+///   (``HLC/next(after:nowMillis:)``; protocol/README.md §4, "Write time"),
 /// - the row's causal context,
 /// - the origin's hash-chain link, and a signature at least every
 ///   ``OriginChain/signingInterval`` changes and on the last one sealed.
@@ -47,7 +48,7 @@ extension Replica {
         let keyWidth = tables.values.map(\.keyColumns.count).max()!
         let width = tables.values.map(\.columns.count).max()!
         let pending = try db.cachedStatement(
-            sql: "SELECT id, tbl, op, mask\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 1000")
+            sql: "SELECT id, tbl, op, mask, at\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 1000")
         let rowContext = try db.cachedStatement(
             sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = ? AND pk = ? GROUP BY origin")
         var cursor: Int64 = 0
@@ -55,14 +56,14 @@ extension Replica {
         let log = try Statements(db)
 
         /// Issues one change: the row's context, the next seq and HLC, the chain link.
-        func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: Columns) throws {
+        func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: Columns, at millis: Int64) throws {
             let pk = try pk(db, key)
             var context = VersionVector()
             for entry in try Row.fetchAll(rowContext, arguments: [table.name, pk]) {
                 context[try NodeID(entry[0])] = entry[1]
             }
             seq += 1
-            hlc = HLC.next(after: HLC(packed: hlc), nowMillis: clock()).packed
+            hlc = HLC.next(after: HLC(packed: hlc), nowMillis: millis).packed
             var change = Change(origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name, key: key, op: op, columns: columns, context: context)
             link = OriginChain.link(after: link, change)
             if seq % Int64(OriginChain.signingInterval) == 0 { change.signature = try signingKey.sign(link: link) }
@@ -72,21 +73,24 @@ extension Replica {
         while true {
             let rows = try Row.fetchAll(pending, arguments: [cursor])
             guard !rows.isEmpty else { break }
+            let now = clock()
             for row in rows {
                 cursor = row[0]
                 let table = try self.table(named: row[1])
                 let mask: Int64 = row[3]
-                let value = { (column: Int) in Value(row[4 + keyWidth + column] as DatabaseValue) }
+                // When the write was made; a writer's clock ahead of this one's counts as now.
+                let at = min((row[4] as Int64?) ?? now, now)
+                let value = { (column: Int) in Value(row[5 + keyWidth + column] as DatabaseValue) }
                 let key = table.keyColumns.map { value(table.position(of: $0)!) }
                 let columns = table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value)
                 switch row[2] as String {
-                case "insert": try issue(table, .insert, key: key, columns: columns)
-                case "update" where !columns.isEmpty: try issue(table, .update, key: key, columns: columns)
+                case "insert": try issue(table, .insert, key: key, columns: columns, at: at)
+                case "update" where !columns.isEmpty: try issue(table, .update, key: key, columns: columns, at: at)
                 case "update": continue  // it changed nothing
-                case "delete": try issue(table, .delete, key: key, columns: [:])
+                case "delete": try issue(table, .delete, key: key, columns: [:], at: at)
                 case "rekey":  // a change of key: the old row goes, the new one comes with all its columns
-                    try issue(table, .delete, key: (0..<table.keyColumns.count).map { Value(row[4 + $0] as DatabaseValue) }, columns: [:])
-                    try issue(table, .insert, key: key, columns: table.changeColumns(where: { _ in true }, value: value))
+                    try issue(table, .delete, key: (0..<table.keyColumns.count).map { Value(row[5 + $0] as DatabaseValue) }, columns: [:], at: at)
+                    try issue(table, .insert, key: key, columns: table.changeColumns(where: { _ in true }, value: value), at: at)
                 default: throw MingaError("a pending write has an unknown operation \(row[2] as String)")
                 }
             }

@@ -11,9 +11,9 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     public let columns: [String]
     /// The primary-key columns, in key order.
     public let keyColumns: [String]
-    /// What each key column accepts, by its declared type's affinity: "integer", "text" or "any".
+    /// What each key column accepts, by its declared type's affinity (protocol §3, Keys).
     /// Every node files a row under the same key only if the key's values have the same types.
-    public let keyTypes: [String]
+    public let keyKinds: [KeyKind]
 
     public let nonKeyColumns: [String]
     /// The non-key columns as a set: how many an insert sets, and which name a change got wrong.
@@ -34,12 +34,14 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     let copyRowsSQL: String
     /// Reads back the values rows of a range of change ids.
     let selectValuesSQL: String
+    /// What a change of this table may carry (``ContentRule``), checked in order.
+    let contentRules: [ContentRule]
 
-    init(name: String, columns: [String], keyColumns: [String], keyTypes: [String]) {
+    init(name: String, columns: [String], keyColumns: [String], keyKinds: [KeyKind]) {
         self.name = name
         self.columns = columns
         self.keyColumns = keyColumns
-        self.keyTypes = keyTypes
+        self.keyKinds = keyKinds
         nonKeyColumns = columns.filter { !keyColumns.contains($0) }
         settable = Set(nonKeyColumns)
         canonicalColumnOrder = nonKeyColumns.sorted(by: JSONText.precedes)
@@ -51,20 +53,22 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             name: name, keyColumns: keyColumns, arguments: columns,
             source: "SELECT \(columns.indices.map { "c\($0)" }.joined(separator: ", ")) FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ?1 AND ?2 ORDER BY change_id")
         selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
+        contentRules = ContentRule.rules(
+            table: name, columns: columns, keys: zip(keyColumns, keyKinds).map { (columns.firstIndex(of: $0)!, $1) })
     }
 
-    enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyTypes }
+    enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyKinds = "keyTypes" }
 
     public convenience init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             name: try c.decode(String.self, forKey: .name), columns: try c.decode([String].self, forKey: .columns),
-            keyColumns: try c.decode([String].self, forKey: .keyColumns), keyTypes: try c.decode([String].self, forKey: .keyTypes))
+            keyColumns: try c.decode([String].self, forKey: .keyColumns), keyKinds: try c.decode([KeyKind].self, forKey: .keyKinds))
     }
 
     /// Tables are equal when their shapes are: everything else derives from these.
     public static func == (a: TrackedTable, b: TrackedTable) -> Bool {
-        a.name == b.name && a.columns == b.columns && a.keyColumns == b.keyColumns && a.keyTypes == b.keyTypes
+        a.name == b.name && a.columns == b.columns && a.keyColumns == b.keyColumns && a.keyKinds == b.keyKinds
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -77,7 +81,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         try c.encode(name, forKey: .name)
         try c.encode(columns, forKey: .columns)
         try c.encode(keyColumns, forKey: .keyColumns)
-        try c.encode(keyTypes, forKey: .keyTypes)
+        try c.encode(keyKinds, forKey: .keyKinds)
     }
 
     /// `INSERT … ON CONFLICT(key) DO UPDATE SET` the non-key columns among `arguments`, which
@@ -140,7 +144,8 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         return picked
     }
 
-    /// Reads a table's shape from SQLite, refusing shapes that cannot replicate safely.
+    /// Reads a table's shape from SQLite, refusing shapes that cannot replicate safely
+    /// (protocol/README.md §1, "What init refuses").
     static func inspect(_ db: Database, name: String, sql: String) throws -> TrackedTable {
         let normalized = sql.uppercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
         if normalized.hasPrefix("CREATE VIRTUAL") {
@@ -166,16 +171,61 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             throw MingaError(
                 "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)")
         }
-        return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyTypes: keys.map { affinity($0.2) })
+        for (_, column, type) in keys {
+            let affinity = Affinity(declaredType: type)
+            if affinity == .real || affinity == .numeric {
+                throw MingaError(
+                    "table \(name): key column \(column) is declared \(type), whose \(affinity) affinity makes SQLite convert values on the way in ('12' to 12\(affinity == .real ? ", 12 to 12.0" : "")), so keys that differ on one node would be one row on another; declare it TEXT (or INTEGER for whole numbers)")
+            }
+        }
+        for (column, collation) in try keyCollations(db, table: name) where collation.uppercased() != "BINARY" {
+            throw MingaError(
+                "table \(name): key column \(column) uses COLLATE \(collation), so keys such as 'alice' and 'ALICE' would be one row on a node that has one and two rows on nodes that received both; remove the COLLATE from the key (and store the key in one case, e.g. lower(...)), or add a separate column for display")
+        }
+        if let unique = try uniqueIndexes(db, table: name).first {
+            throw MingaError(
+                "table \(name): \(unique) besides the primary key: two agencies working offline could each give the same value to different rows, and no merge could keep both, so nodes would stop at that change; drop the UNIQUE (find duplicates with a query, e.g. `SELECT col, count(*) FROM \(name) GROUP BY col HAVING count(*) > 1`), or make that column the key")
+        }
+        return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyKinds: keys.map { KeyKind(affinity: Affinity(declaredType: $0.2)) })
     }
 
-    /// A declared type's affinity as Minga needs it: "integer", "text" or "any" (SQLite's
-    /// rules, in their order: INT first, then CHAR, CLOB or TEXT).
-    static func affinity(_ declaredType: String) -> String {
-        let type = declaredType.uppercased()
-        if type.contains("INT") { return "integer" }
-        if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") { return "text" }
-        return "any"
+    /// The collation of each key column, as the primary key's index compares it.
+    static func keyCollations(_ db: Database, table: String) throws -> [(column: String, collation: String)] {
+        guard let index = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table]) else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno", arguments: [index])
+            .map { ($0["name"] ?? "", $0["coll"] ?? "BINARY") }
+    }
+
+    /// The table's unique indexes and UNIQUE constraints other than its primary key, each
+    /// described as `UNIQUE (columns)`.
+    static func uniqueIndexes(_ db: Database, table: String) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk' ORDER BY name", arguments: [table])
+            .map { index in
+                let columns = try String.fetchAll(db, sql: "SELECT coalesce(name, 'an expression') FROM pragma_index_info(?) ORDER BY seqno", arguments: [index])
+                return "UNIQUE (\(columns.joined(separator: ", ")))" + (index.hasPrefix("sqlite_autoindex_") ? "" : " (index \(index))")
+            }
+    }
+
+    /// SQLite's type affinity of a declared type (sqlite.org/datatype3.html §3.1, its rules in order).
+    public enum Affinity: String, CustomStringConvertible, Sendable {
+        case integer = "INTEGER", text = "TEXT", blob = "BLOB", real = "REAL", numeric = "NUMERIC"
+
+        public init(declaredType: String) {
+            let type = declaredType.uppercased()
+            if type.contains("INT") {
+                self = .integer
+            } else if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") {
+                self = .text
+            } else if type.contains("BLOB") || type.isEmpty {
+                self = .blob
+            } else if type.contains("REAL") || type.contains("FLOA") || type.contains("DOUB") {
+                self = .real
+            } else {
+                self = .numeric
+            }
+        }
+
+        public var description: String { rawValue }
     }
 
     /// The columns of `table` with text affinity. SQLite stores only text (or a blob, or NULL)
@@ -183,7 +233,19 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     /// type, and the capture trigger can skip its type check there.
     static func textColumns(_ db: Database, table: String) throws -> Set<String> {
         Set(try Row.fetchAll(db, sql: "SELECT name, type FROM pragma_table_xinfo(?)", arguments: [table])
-            .filter { affinity($0["type"]) == "text" }.map { $0["name"] as String })
+            .filter { Affinity(declaredType: $0["type"]) == .text }.map { $0["name"] as String })
+    }
+}
+
+extension KeyKind {
+    /// The key values a column of this affinity keeps exactly (protocol §3, Keys). REAL and
+    /// NUMERIC keys are refused when a table is tracked; were one met, it would take either.
+    init(affinity: TrackedTable.Affinity) {
+        switch affinity {
+        case .integer: self = .integer
+        case .text: self = .text
+        case .blob, .real, .numeric: self = .any
+        }
     }
 }
 

@@ -12,7 +12,16 @@ struct Init: AsyncParsableCommand {
             delete by any program (minga, your own application, the sqlite3 shell) is recorded
             in the change log by SQLite triggers. Tables need a primary key that all nodes agree
             on: a text key such as an IATI identifier or a UUID, or a composite key. A rowid
-            (INTEGER PRIMARY KEY) is refused, since two nodes would number rows on their own.
+            (INTEGER PRIMARY KEY) is refused, since two nodes would number rows on their own;
+            so are a key with a collation other than BINARY (COLLATE NOCASE), a NUMERIC or
+            REAL key, and UNIQUE columns or unique indexes besides the key: each would let
+            two nodes hold different rows for what one of them treats as the same.
+
+            Once tracked, a write that no other node could accept (a NULL key, a key of the
+            wrong type, text with a NUL character, a value over 1 MiB, a row over 2 MiB) is
+            refused in the writing statement, whichever program runs it. Change the tables
+            only through Minga: an ALTER TABLE made in the shell stops sealing and syncing
+            until it is undone (minga status explains).
 
             Without --schema, the node holds the cooperation registry (organisations,
             initiatives, participation, recipient countries and regions, classifications,

@@ -31,7 +31,14 @@ struct ReplicaOptions: ParsableArguments {
 
     var path: String { db ?? ProcessInfo.processInfo.environment["MINGA_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "minga.db" }
 
-    func open() throws -> Replica { try Replica.open(at: path) }
+    /// Opens the replica, and warns on stderr when its tracked tables drifted (the command
+    /// may still read; sealing and syncing refuse).
+    func open(warnOnDrift: Bool = true) throws -> Replica {
+        let replica = try Replica.open(at: path)
+        let drift = warnOnDrift ? try replica.schemaDrift() : []
+        if !drift.isEmpty { printErr("minga: warning: " + Replica.driftMessage(drift)) }
+        return replica
+    }
 }
 
 /// Runs a command body and turns library errors into one clear line on stderr and exit code 1.

@@ -79,9 +79,10 @@ struct Serve: AsyncParsableCommand {
             or it is self-signed; certificates are always verified.
 
             Limits: a request over one of them is refused with a 4xx and the error envelope, \
-            and nothing of it is applied. A body over --max-body-bytes, a pushed batch of more \
-            than --max-batch-changes changes, or one with a text or blob value over \
-            --max-value-bytes: 413 too_large. A request not arrived and answered within \
+            and nothing of it is applied. A body over --max-body-bytes, or a pushed batch of \
+            more than --max-batch-changes changes: 413 too_large. (A value over 1 MiB, or a \
+            change over 2 MiB, is refused by every node alike, and by the writer's own \
+            statement where it is made: protocol section 3.) A request not arrived and answered within \
             --request-timeout: 408 timeout, and the connection is closed. More than \
             --max-sessions pulls and pushes at once: 429 busy with Retry-After, and peers retry \
             later. A connection idle, or stalled inside a request, for --idle-timeout is closed.
@@ -101,8 +102,6 @@ struct Serve: AsyncParsableCommand {
     var maxBodyBytes = ServerLimits().maxBodyBytes
     @Option(help: ArgumentHelp("Most changes in one pushed batch; also the most one pull answers.", valueName: "n"))
     var maxBatchChanges = ServerLimits().maxBatchChanges
-    @Option(help: ArgumentHelp("Largest text or blob value accepted in a pushed change, in bytes.", valueName: "bytes"))
-    var maxValueBytes = ServerLimits().maxValueBytes
     @Option(help: ArgumentHelp("Seconds a request may take to arrive and be answered.", valueName: "seconds")) var requestTimeout: Double = 60
     @Option(help: ArgumentHelp("Seconds a connection may stay idle (or stall in a request) before it is closed.", valueName: "seconds"))
     var idleTimeout: Double = 60
@@ -114,7 +113,7 @@ struct Serve: AsyncParsableCommand {
         guard syncInterval >= 0.1 else { throw ValidationError("--sync-interval must be at least 0.1 seconds") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        for (name, value) in [("--max-body-bytes", maxBodyBytes), ("--max-batch-changes", maxBatchChanges), ("--max-value-bytes", maxValueBytes), ("--max-sessions", maxSessions)]
+        for (name, value) in [("--max-body-bytes", maxBodyBytes), ("--max-batch-changes", maxBatchChanges), ("--max-sessions", maxSessions)]
         where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
@@ -125,7 +124,6 @@ struct Serve: AsyncParsableCommand {
         var limits = ServerLimits()
         limits.maxBodyBytes = maxBodyBytes
         limits.maxBatchChanges = maxBatchChanges
-        limits.maxValueBytes = maxValueBytes
         limits.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
         limits.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
         limits.maxSessions = maxSessions

@@ -5,15 +5,22 @@ import MingaStore
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show this node: its id, version vector, change log and open conflicts."
+        abstract: "Show this node: its id, version vector, change log and open conflicts.",
+        discussion: """
+            Seals local writes made since the last command first. If a tracked table was changed
+            outside Minga (ALTER TABLE, a new trigger or unique index ...), status says what
+            changed and how to undo it: until then the node seals and syncs nothing, and keeps the
+            writes it captured. Tables Minga does not track (another program's) are listed as
+            untracked: their rows stay on this node.
+            """
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, openConflicts, lastHlc, rows, peers).") var json = false
+    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, openConflicts, lastHlc, rows, untracked, drift, peers).") var json = false
 
     func run() async throws {
         try operate {
-            let r = try replica.open()
+            let r = try replica.open(warnOnDrift: false)  // shown below instead
             let s = try r.status()
             let peers = try r.peers()
             if json {
@@ -22,6 +29,8 @@ struct Status: AsyncParsableCommand {
                     + "\"publicKey\":\(r.publicKey.map { JSONText.quote($0.base64) } ?? "null"),\"schemaVersion\":\(JSONText.quote(s.schemaVersion)),"
                     + "\"vector\":\(s.vector.canonicalJSON),\"changes\":\(s.changes),\"openConflicts\":\(s.openConflicts),"
                     + "\"lastHlc\":\(s.lastHLC.map { JSONText.quote($0.description) } ?? "null"),\"rows\":{\(rows)},"
+                    + "\"pending\":\(s.pending),\"untracked\":[\(s.untracked.map(JSONText.quote).joined(separator: ","))],"
+                    + "\"drift\":[\(s.drift.map(JSONText.quote).joined(separator: ","))],"
                     + "\"peers\":[\(peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ","))]}")
             } else {
                 print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
@@ -31,6 +40,12 @@ struct Status: AsyncParsableCommand {
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
                 print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
                 print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) rows" }.joined(separator: ", "))
+                if !s.untracked.isEmpty { print("untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init`)") }
+                if !s.drift.isEmpty {
+                    print("DRIFT      the tracked tables were changed outside Minga; nothing is sealed or synced until they are back:")
+                    for line in s.drift { print("           - \(line)") }
+                    print("           \(s.pending) local write(s) captured and kept, waiting to be sealed")
+                }
                 for peer in peers { print(Status.peerLine(peer, local: s.vector)) }
             }
         }

@@ -80,13 +80,13 @@ import Testing
     }
 
     @Test func blobsRealsInIntegerColumnsAndInfinitiesRoundTripInAnySchema() throws {
-        let schema = "CREATE TABLE t(k TEXT, n INTEGER, x REAL, b BLOB, d NUMERIC, PRIMARY KEY (k, n)) WITHOUT ROWID;"
+        let schema = "CREATE TABLE t(k TEXT, n INTEGER, x REAL, b BLOB, d NUMERIC, m INTEGER, PRIMARY KEY (k, n)) WITHOUT ROWID;"
         let a = try Replica.inMemory(nodeID: try NodeID("a"), schemaSQL: schema)
         let b = try Replica.inMemory(nodeID: try NodeID("b"), schemaSQL: schema)
         try a.put(table: "t", row: ["k": .text("1"), "n": .integer(-9_223_372_036_854_775_808), "x": .real(.infinity), "b": .blob(Data([0, 255, 10, 44, 34]))])
         try a.put(table: "t", row: ["k": .text("2"), "n": .integer(2), "x": .real(-.infinity), "b": .blob(Data()), "d": .real(2.5)])
         try a.put(table: "t", row: ["k": .text("3"), "n": .integer(3), "x": .real(.leastNonzeroMagnitude), "b": .text("plain text"), "d": .integer(12)])
-        try a.writer.write { db in try db.execute(sql: "INSERT INTO t(k, n) VALUES ('4', 1.5)") }  // an INTEGER column may hold a real
+        try a.writer.write { db in try db.execute(sql: "INSERT INTO t(k, n, m) VALUES ('4', 4, 1.5)") }  // an INTEGER column may hold a real
         let csv = try CSVExporter(replica: a).export(table: "t")
         #expect(String(decoding: csv, as: UTF8.self).contains("base64:AP8KLCI="))
         _ = try CSVImporter(replica: b).importCSV(csv, into: "t")

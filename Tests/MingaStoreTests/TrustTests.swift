@@ -111,13 +111,15 @@ import Testing
     }
 
     @Test func aChangeFarAheadOfTheReceiversClockIsRefusedNamingTheOriginAndTheSkew() throws {
-        var mx = try Fixture.replica("mx.amexcid")
+        let mx = try Fixture.replica("mx.amexcid")
         var co = try Fixture.replica("co.apc")
         let now = Int64(1_800_000_000_000)
         co.clock = { now }
-        mx.clock = { now + 20 * 60_000 }  // mx's clock runs 20 minutes fast
         try Self.title(mx, "XM-1", "Agua")
-        let batch = ChangeBatch(changes: try Fixture.allChanges(mx))
+        // mx's clock runs 20 minutes fast: its change carries that time, signed as mx signs.
+        var change = try Fixture.allChanges(mx)[0]
+        change.hlc = HLC(millis: now + 20 * 60_000, counter: 0)
+        let batch = ChangeBatch(changes: try TestKeys.signed([change]))
         let error = #expect(throws: MingaError.self) { try co.apply(batch) }
         #expect(error?.message.contains("20 min ahead") == true && error?.message.contains("mx.amexcid") == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("allowed skew is 10 min") == true)

@@ -24,30 +24,29 @@ import Testing
     }
 
     @Test func oversizedBatchesAndValuesAreRefusedWholeAndChangeNothing() async throws {
-        // The first title is exactly at the value limit below.
-        let (_, changes) = try await source("mx.amexcid", rows: 6) { $0 == 0 ? String(repeating: "x", count: 1024) : "Agua \($0)" }
+        // The first title is exactly at the protocol's value limit.
+        let (_, changes) = try await source("mx.amexcid", rows: 6) { $0 == 0 ? String(repeating: "x", count: ContentRules.maxValueBytes) : "Agua \($0)" }
         var longText = changes[0]
-        longText.columns["title"] = .text(String(repeating: "é", count: 600))  // 600 characters, 1200 UTF-8 bytes
+        longText.columns["title"] = .text(String(repeating: "é", count: ContentRules.maxValueBytes / 2) + "x")  // one byte over
         var bigBlob = changes[0]
-        bigBlob.columns["budget"] = .blob(Data(repeating: 7, count: 1025))
+        bigBlob.columns["budget"] = .blob(Data(repeating: 7, count: ContentRules.maxValueBytes + 1))
         let node = try Fixture.replica("co.apc")
         try node.put(table: "initiatives", row: ["id": .text("local")])
         let before = (try node.dump(), try await node.vector())
-        let cases: [(String, ChangeBatch, [String])] = [
-            ("six changes", ChangeBatch(changes: changes), ["6 changes", "at most 5"]),
-            ("long text", ChangeBatch(changes: [longText]), ["mx.amexcid:1", "column title", "1200 bytes", "at most 1024"]),
-            ("big blob", ChangeBatch(changes: [changes[0], bigBlob]), ["mx.amexcid:1", "column budget", "1025 bytes"]),
+        // A batch over the node's limit is 413; a value over the protocol's is refused like any
+        // change no node accepts (protocol §13), 422.
+        let cases: [(String, ChangeBatch, HTTPResponse.Status, String, [String])] = [
+            ("six changes", ChangeBatch(changes: changes), .contentTooLarge, "too_large", ["6 changes", "at most 5"]),
+            ("long text", ChangeBatch(changes: [longText]), .unprocessableContent, "rejected", ["mx.amexcid:1", "initiatives.title", "1048576 bytes"]),
+            ("big blob", ChangeBatch(changes: [changes[0], bigBlob]), .unprocessableContent, "rejected", ["mx.amexcid:1", "initiatives.budget", "1048576 bytes"]),
         ]
-        let limits = Fixture.limits {
-            $0.maxBatchChanges = 5
-            $0.maxValueBytes = 1024
-        }
+        let limits = Fixture.limits { $0.maxBatchChanges = 5 }
         try await Fixture.app(node, limits: limits).test(.router) { client in
-            for (name, batch, words) in cases {
+            for (name, batch, status, code, words) in cases {
                 let response = try await client.execute(uri: "/v1/push", method: .post, body: try Fixture.json(batch))
-                #expect(response.status == .contentTooLarge, "\(name)")
+                #expect(response.status == status, "\(name)")
                 let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: Data(buffer: response.body))
-                #expect(envelope?.error.code == "too_large", "\(name)")
+                #expect(envelope?.error.code == code, "\(name)")
                 for word in words { #expect(envelope?.error.message.contains(word) == true, "\(name): \(envelope?.error.message ?? "")") }
                 try OpenAPITests().check("POST", "/v1/push", response)
             }

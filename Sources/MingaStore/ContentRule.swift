@@ -1,0 +1,159 @@
+import Foundation
+import MingaCore
+
+/// One of ``ContentRules`` applied to one column of a tracked table, in the two forms it is
+/// checked in: on an incoming change (``Replica/validate(_:)``, protocol §13) and, as SQL, in
+/// the capture trigger, which refuses a local write that breaks it with
+/// `RAISE(ABORT, 'minga: …')` in the writer's own statement. Both forms come from here.
+struct ContentRule: Sendable {
+    enum Test: Sendable {
+        /// A key column holds a value (protocol §3, Keys).
+        case present
+        /// A key column's value is of the kind its declared type takes (§3, Keys).
+        case kind(KeyKind)
+        /// Text holds no U+0000 (§3).
+        case noNUL
+        /// At most ``ContentRules/maxValueBytes`` (§3, Sizes).
+        case maxBytes
+    }
+
+    let table: String
+    let column: String
+    /// Where the column sits in the table's columns.
+    let position: Int
+    let test: Test
+
+    /// Whether `value` breaks the rule.
+    func isBroken(by value: Value) -> Bool {
+        switch test {
+        case .present: return value == .null
+        case .kind(let kind): return !kind.admits(value)
+        case .noNUL: return ContentRules.holdsNUL(value)
+        case .maxBytes: return ContentRules.size(of: value) > ContentRules.maxValueBytes
+        }
+    }
+
+    /// An SQL condition, true when the value of expression `v` breaks the rule. A number's
+    /// text is far below the size limit, so `length(CAST(v AS BLOB))` (the bytes of a text or
+    /// blob, without copying it) decides the size as ``ContentRules/size(of:)`` does.
+    func sqlBroken(_ v: String) -> String {
+        switch test {
+        case .present: return "\(v) IS NULL"
+        case .kind(let kind): return "typeof(\(v)) NOT IN (\(kind.sqliteTypes.map(SQL.literal).joined(separator: ", ")))"
+        case .noNUL: return "(instr(\(v), x'00') > 0 AND typeof(\(v)) = 'text')"  // instr first: a blob's zero bytes are no NUL
+        case .maxBytes: return "length(CAST(\(v) AS BLOB)) > \(ContentRules.maxValueBytes)"
+        }
+    }
+
+    /// What is wrong and what to do, for the writer and for a receiver's refusal.
+    var message: String {
+        let name = "\(table).\(column)"
+        switch test {
+        case .present:
+            return "\(name) is NULL, but it is part of the key: every node finds the row by its key, so each key column needs a value (declare it NOT NULL)"
+        case .kind(let kind):
+            return "key column \(name) takes \(kind.described) values only (by its declared type), so that every node files the row under the same key; write the key as \(kind == .integer ? "a whole number" : kind == .text ? "text" : "text or a whole number")"
+        case .noNUL:
+            return "\(name): text containing a NUL character (U+0000) cannot travel intact; store such data as a blob (CAST(… AS BLOB))"
+        case .maxBytes:
+            return "\(name): a value larger than \(ContentRules.maxValueBytes) bytes (1 MiB) cannot travel to other nodes; keep large files outside the replica and store a reference to them"
+        }
+    }
+
+    /// The rules of a table, in the order they are checked: per key column (by position in
+    /// `columns`, with its kind) that it has a value and of its kind, then for every column no
+    /// NUL and the size.
+    static func rules(table: String, columns: [String], keys: [(position: Int, kind: KeyKind)]) -> [ContentRule] {
+        var rules: [ContentRule] = []
+        for (position, kind) in keys {
+            rules.append(ContentRule(table: table, column: columns[position], position: position, test: .present))
+            rules.append(ContentRule(table: table, column: columns[position], position: position, test: .kind(kind)))
+        }
+        for (position, column) in columns.enumerated() {
+            rules.append(ContentRule(table: table, column: column, position: position, test: .noNUL))
+            rules.append(ContentRule(table: table, column: column, position: position, test: .maxBytes))
+        }
+        return rules
+    }
+
+    /// The message when a row's (or a change's) values exceed ``ContentRules/maxChangeBytes``.
+    static func changeSizeMessage(table: String) -> String {
+        "a row of \(table) holds more than \(ContentRules.maxChangeBytes) bytes (2 MiB) of text and blobs, which cannot travel to other nodes as one change; split its large columns into a table that shares its key"
+    }
+
+    /// The SQL expression of the bytes a row's values count towards the limits (text and blobs
+    /// only, as ``ContentRules/size(of:)``). A text-affinity column holds no numbers (SQLite
+    /// stores them as text), so only the other columns need their type looked at.
+    static func sqlRowBytes(_ table: TrackedTable, textColumns: Set<String>, _ ref: (String) -> String) -> String {
+        table.columns.map { c in
+            textColumns.contains(c)
+                ? "ifnull(length(CAST(\(ref(c)) AS BLOB)), 0)"
+                : "ifnull(length(CAST(\(ref(c)) AS BLOB)) * (typeof(\(ref(c))) IN ('text', 'blob')), 0)"
+        }.joined(separator: " + ")
+    }
+
+    /// `WHEN <broken> THEN RAISE(ABORT, 'minga: <message>')`: the CASE branch that refuses a
+    /// write breaking this rule.
+    func sqlRefusal(_ ref: (String) -> String) -> String {
+        "WHEN \(sqlBroken(ref(column))) THEN RAISE(ABORT, \(SQL.literal("minga: " + message)))"
+    }
+
+    /// The refusal of each of `rules`, then of the row's size.
+    static func sqlRefusals(_ rules: [ContentRule], _ table: TrackedTable, textColumns: Set<String>, _ ref: (String) -> String) -> String {
+        let each = rules.map { $0.sqlRefusal(ref) }
+        let row = "WHEN (\(sqlRowBytes(table, textColumns: textColumns, ref))) > \(ContentRules.maxChangeBytes) THEN RAISE(ABORT, \(SQL.literal("minga: " + changeSizeMessage(table: table.name))))"
+        return (each + [row]).joined(separator: " ")
+    }
+
+    /// The insert trigger's statement: refuses a row that breaks any rule of `table`, with the
+    /// message of the first rule it breaks; `ref` names a column's new value (`NEW."c"`).
+    /// The common case costs a test or two per key column and one look at all the row's bytes
+    /// together (concatenated as a blob): only a row with a zero byte somewhere or over 1 MiB
+    /// has its values checked one by one.
+    static func insertCheck(_ table: TrackedTable, textColumns: Set<String>, _ ref: (String) -> String) -> String {
+        let keyRules = table.contentRules.filter(\.isKeyRule)
+        let valueRules = table.contentRules.filter { !$0.isKeyRule }
+        let allBytes = table.columns.map { "ifnull(\(ref($0)), '')" }.joined(separator: " || ")
+        return """
+            SELECT CASE \(keyRules.map { $0.sqlRefusal(ref) }.joined(separator: " ")) \
+            WHEN instr(x, x'00') > 0 OR length(x) > \(ContentRules.maxValueBytes) THEN CASE \(sqlRefusals(valueRules, table, textColumns: textColumns, ref)) END END \
+            FROM (SELECT CAST(\(allBytes) AS BLOB) AS x);
+            """
+    }
+
+    /// The update check of one column: a trigger `AFTER UPDATE OF` it, which SQLite runs only
+    /// for statements that set it, so an update pays for the columns it writes. It looks closer
+    /// when the new value holds a zero byte or grew (the row's size can only grow by a value
+    /// that grew), or always for a key column. Whether capture is on is asked last: it reads
+    /// a table, and most updates stop before.
+    static func updateCheck(_ table: TrackedTable, column: Int, textColumns: Set<String>, active: String) -> String {
+        let name = table.columns[column]
+        let new = { (c: String) in "NEW." + SQL.id(c) }
+        let rules = table.contentRules.filter { $0.position == column }
+        let when = table.keyIndex[column] != nil
+            ? active
+            : "(instr(CAST(\(new(name)) AS BLOB), x'00') > 0 OR length(CAST(\(new(name)) AS BLOB)) > ifnull(length(CAST(OLD.\(SQL.id(name)) AS BLOB)), 0)) AND \(active)"
+        return """
+            CREATE TRIGGER \(SQL.id("minga_check_\(table.name)_\(column)")) AFTER UPDATE OF \(SQL.id(name)) ON \(SQL.id(table.name)) WHEN \(when) BEGIN
+            SELECT CASE \(sqlRefusals(rules, table, textColumns: textColumns, new)) END;
+            END;
+            """
+    }
+
+    var isKeyRule: Bool {
+        switch test {
+        case .present, .kind: return true
+        case .noNUL, .maxBytes: return false
+        }
+    }
+
+    /// The first rule a change breaks, as a message, or `nil`. `values` are the change's
+    /// values by position in the table's columns, key included (`nil` where it sets none).
+    static func refusal(_ values: [Value?], in table: TrackedTable) -> String? {
+        for rule in table.contentRules {
+            if let value = values[rule.position], rule.isBroken(by: value) { return rule.message }
+        }
+        let size = values.reduce(0) { $0 + ($1.map(ContentRules.size(of:)) ?? 0) }
+        return size > ContentRules.maxChangeBytes ? changeSizeMessage(table: table.name) : nil
+    }
+}
