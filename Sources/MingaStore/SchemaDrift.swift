@@ -59,7 +59,9 @@ struct TableShape: Codable, Equatable, Sendable {
             found.append("its key now compares with COLLATE \(keyCollations.joined(separator: ", ")), was \(recorded.keyCollations.joined(separator: ", "))")
         }
         for index in uniqueIndexes where !recorded.uniqueIndexes.contains(index) {
-            found.append("\(index) was added: two nodes could each accept the same value offline (undo: DROP INDEX it)")
+            // "UNIQUE (c) (index name)" for an index of its own; a constraint's is the table's.
+            let name = index.range(of: " (index ").map { String(index[$0.upperBound...].dropLast()) }
+            found.append("\(index) was added: two nodes could each accept the same value offline (undo: \(name.map { "DROP INDEX \(SQL.id($0))" } ?? "rebuild the table without it"))")
         }
         for index in recorded.uniqueIndexes where !uniqueIndexes.contains(index) {
             found.append("\(index) was dropped")

@@ -36,7 +36,9 @@ struct ReplicaOptions: ParsableArguments {
     func open(warnOnDrift: Bool = true) throws -> Replica {
         let replica = try Replica.open(at: path)
         let drift = warnOnDrift ? try replica.schemaDrift() : []
-        if !drift.isEmpty { printErr("minga: warning: " + Replica.driftMessage(drift)) }
+        if !drift.isEmpty {
+            printErr("minga: warning: the tracked tables were changed outside Minga; this node seals and syncs nothing until they are back (`minga status` says what changed and how to undo it)")
+        }
         return replica
     }
 }

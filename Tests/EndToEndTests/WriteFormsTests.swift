@@ -154,6 +154,15 @@ import Testing
         let dump = try expectConverged(box, "after the undo")
         #expect(dump == "table friend\n{\"id\":\"f1\",\"name\":\"Ana María\"}\n{\"id\":\"f2\",\"name\":\"Luis\"}\n")
 
+        // A unique index, then a trigger of another program's, are drift too.
+        try box.sqlite("a.db", "CREATE UNIQUE INDEX friend_name ON friend(name)")
+        let unique = try box.ok("a.db", "status")
+        #expect(unique.contains("table friend: UNIQUE (name) (index friend_name) was added: two nodes could each accept the same value offline (undo: DROP INDEX \"friend_name\")"), "\(unique)")
+        try box.sqlite("a.db", "DROP INDEX friend_name; CREATE TRIGGER audit AFTER INSERT ON friend BEGIN SELECT 1; END")
+        #expect(try box.ok("a.db", "status").contains("trigger audit was added"))
+        try box.sqlite("a.db", "DROP TRIGGER audit")
+        #expect(!(try box.ok("a.db", "status")).contains("DRIFT"))
+
         // Minga's own triggers are part of the recorded shape.
         try box.sqlite("a.db", "DROP TRIGGER minga_delete_friend")
         let dropped = try box.minga("a.db", ["bundle", "export", "-o", "a.bundle"])
