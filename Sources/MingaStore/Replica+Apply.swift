@@ -218,7 +218,8 @@ extension Replica {
             prepared = Array(repeating: nil, count: links.count)
         }
 
-        try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
+        try beginMergedWrites(db)
+        defer { endMergedWrites(db) }
         // The rows this batch writes, in first-touch order, with the batch's writes to each (by
         // position in the batch). A row the log has never seen before has no other history, so
         // its merge needs no query (on an initial sync, that is every row).
@@ -228,7 +229,7 @@ extension Replica {
             let isNew: Bool
             var writes: [Int]
         }
-        var touched: [String: Int] = [:]
+        var touched: [RowIdentity: Int] = [:]
         var rows: [Touched] = []
         var ids = [Int64](repeating: 0, count: batch.changes.count)
         let logRows = try zip(batch.changes, links).enumerated().map { index, pair in
@@ -243,7 +244,7 @@ extension Replica {
                 continue
             }
             let (table, pk) = (written.table, written.pk)
-            let row = table.name + "\u{0}" + pk
+            let row = RowIdentity(table: table.name, pk: pk)
             let position = touched[row]
             ids[index] = firstID + Int64(result.applied)
             result.applied += 1
@@ -287,15 +288,14 @@ extension Replica {
         return result
     }
 
-    /// Which of the rows these log rows write the log holds a change of already, as
-    /// `table NUL pk`: one query per table (the keys passed as a JSON array) rather than one
+    /// Which of the rows these log rows write the log holds a change of already: one query per table (the keys passed as a JSON array) rather than one
     /// per change.
-    func knownRows(_ db: Database, _ logRows: [LogRows?]) throws -> Set<String> {
+    func knownRows(_ db: Database, _ logRows: [LogRows?]) throws -> Set<RowIdentity> {
         var keys: [String: [String]] = [:]
         for rows in logRows {
             if let rows { keys[rows.table.name, default: []].append(rows.pk) }
         }
-        var known: Set<String> = []
+        var known: Set<RowIdentity> = []
         let query = try db.cachedStatement(sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))")
         for (name, pks) in keys {
             var json = JSONWriter(capacity: pks.count * (pks[0].utf8.count + 4))
@@ -306,7 +306,7 @@ extension Replica {
             }
             json.raw("]")
             try query.bind([name.databaseValue, String(decoding: json.bytes, as: UTF8.self).databaseValue])
-            for pk in try String.fetchAll(query) { known.insert(name + "\u{0}" + pk) }
+            for pk in try String.fetchAll(query) { known.insert(RowIdentity(table: name, pk: pk)) }
         }
         return known
     }
@@ -427,6 +427,21 @@ extension Replica {
         return added
     }
 
+    /// Before writing merged rows: capture off (they are not this node's writes, protocol §5),
+    /// and CHECK constraints not evaluated. A CHECK is the writer's rule: two valid writes to
+    /// different columns can merge into a row that breaks a CHECK spanning both, and a
+    /// receiver that refused it would stop at that change forever. Every node holds the same
+    /// row, and the next local write to it must satisfy the CHECK (protocol §13, Applying).
+    /// Capture is switched back on inside the transaction; the pragma, which is not
+    /// transactional, by ``endMergedWrites(_:)`` whatever happens.
+    func beginMergedWrites(_ db: Database) throws {
+        try db.execute(sql: "UPDATE minga_capture SET suppress = 1; PRAGMA ignore_check_constraints = ON")
+    }
+
+    func endMergedWrites(_ db: Database) {
+        try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF")
+    }
+
     /// Writes the merged state of a row into its table (capture must be suppressed).
     func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: Columns?) throws {
         guard let state else {
@@ -469,10 +484,31 @@ extension Replica {
         try seal(db)
         let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM minga_changes")!
         let pk = try pk(db, key)
-        try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
+        try beginMergedWrites(db)
+        defer { endMergedWrites(db) }
         _ = try merge(db, table: table, pk: pk, newFrom: id)
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)
+    }
+}
+
+/// One row of one table, compared and hashed by the bytes of its key's text form: Swift's
+/// `String` equality is canonical equivalence, under which the keys "café" (é as one code
+/// point) and "café" (e and a combining accent) are one row, while SQLite and protocol §3
+/// keep them two.
+struct RowIdentity: Hashable {
+    let table: String
+    let pk: String
+
+    static func == (a: RowIdentity, b: RowIdentity) -> Bool {
+        a.pk.utf8.elementsEqual(b.pk.utf8) && a.table.utf8.elementsEqual(b.table.utf8)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        var (table, pk) = (self.table, self.pk)
+        table.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combine(0xFF as UInt8)  // never in UTF-8: the table name ends here
+        pk.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }
 

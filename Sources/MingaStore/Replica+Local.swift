@@ -116,7 +116,10 @@ extension Replica {
             let drift = try schemaDrift(db)
             if drift.isEmpty { try integrateLocalWrites(db) }
             var rows: [String: Int] = [:]
-            for name in tableNames { rows[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))") ?? 0 }
+            for name in tableNames {
+                if !drift.isEmpty, try TableShape.read(db, table: name) == nil { continue }  // a drifted table may be gone
+                rows[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))") ?? 0
+            }
             return ReplicaStatus(
                 nodeID: nodeID, origin: try currentOrigin(db), schemaVersion: schemaVersion, vector: try Replica.vector(db),
                 changes: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_changes") ?? 0,

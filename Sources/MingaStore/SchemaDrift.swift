@@ -43,11 +43,18 @@ struct TableShape: Codable, Equatable, Sendable {
         var found: [String] = []
         let was = Dictionary(recorded.columns.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let now = Dictionary(columns.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for column in columns where was[column.name] == nil {
+        // RENAME COLUMN keeps a column's place: a new name where an old one is gone.
+        var renamed: [String: String] = [:]
+        for (i, old) in recorded.columns.enumerated() where now[old.name] == nil && i < columns.count && was[columns[i].name] == nil {
+            renamed[old.name] = columns[i].name
+            found.append("column \(old.name) was renamed to \(columns[i].name) (undo: ALTER TABLE \(SQL.id(table)) RENAME COLUMN \(SQL.id(columns[i].name)) TO \(SQL.id(old.name)))")
+        }
+        let newNames = Set(renamed.values)
+        for column in columns where was[column.name] == nil && !newNames.contains(column.name) {
             found.append("column \(column.name) was added, and writes to it are not captured (undo: ALTER TABLE \(SQL.id(table)) DROP COLUMN \(SQL.id(column.name)))")
         }
-        for column in recorded.columns where now[column.name] == nil {
-            found.append("column \(column.name) was removed or renamed (undo: give the table back its column \(column.name) \(column.type))")
+        for column in recorded.columns where now[column.name] == nil && renamed[column.name] == nil {
+            found.append("column \(column.name) was removed (undo: restore the table from a backup)")
         }
         for column in columns {
             guard let old = was[column.name] else { continue }
@@ -68,9 +75,9 @@ struct TableShape: Codable, Equatable, Sendable {
         }
         for (name, sql) in recorded.triggers.sorted(by: { $0.key < $1.key }) {
             if triggers[name] == nil {
-                found.append("Minga's capture trigger \(name) was dropped, so writes are no longer captured")
-            } else if triggers[name] != sql {
-                found.append("Minga's capture trigger \(name) was changed")
+                found.append("Minga's capture trigger \(name) was dropped: writes made without it were not captured and will not reach other nodes (undo: create it again as it was; `sqlite3 OTHER-NODE.db \".schema \(table)\"` prints it)")
+            } else if triggers[name] != sql, renamed.isEmpty {  // a rename rewrites the triggers too
+                found.append("Minga's capture trigger \(name) was changed (undo: create it again as it was)")
             }
         }
         for name in triggers.keys.sorted() where recorded.triggers[name] == nil {
@@ -94,13 +101,16 @@ extension Replica {
     /// SQLite's schema cookie changes with every change to the schema, by any connection: when
     /// it is the one last found without drift, the shapes need no reading.
     func schemaDrift(_ db: Database) throws -> [String] {
-        guard try schemaCookie(db) != checkedCookie(db) else { return [] }
-        return try liveDrift(db)
+        let capture = try captureSwitchedOff(db)
+        guard try schemaCookie(db) != checkedCookie(db) else { return capture }
+        return capture + (try liveDrift(db))
     }
 
     /// Refuses to seal or sync while the tracked tables have drifted; otherwise remembers the
     /// schema cookie, so the next check is one pragma. Pending writes stay where they are.
     func guardSchema(_ db: Database) throws {
+        let capture = try captureSwitchedOff(db)
+        if !capture.isEmpty { throw MingaError(Replica.driftMessage(capture)) }
         let cookie = try schemaCookie(db)
         guard cookie != (try checkedCookie(db)) else { return }
         let drift = try liveDrift(db)
@@ -142,12 +152,25 @@ extension Replica {
             guard let text: String = row["shape"] else { continue }  // a replica made before shapes were recorded
             let recorded = try JSONDecoder().decode(TableShape.self, from: Data(text.utf8))
             guard let live = try TableShape.read(db, table: name) else {
-                drift.append("table \(name) was dropped or renamed, so nothing of it is captured (undo: restore it from a backup)")
+                // RENAME TO moves the table's triggers with it, names unchanged.
+                let now = try String.fetchOne(db, sql: "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name = ?", arguments: ["minga_insert_" + name])
+                drift.append(now.map { "table \(name) was renamed to \($0) (undo: ALTER TABLE \(SQL.id($0)) RENAME TO \(SQL.id(name)))" }
+                    ?? "table \(name) was dropped, so nothing of it is captured (undo: restore it from a backup)")
                 continue
             }
             drift += live.changes(from: recorded, table: name)
         }
+        for (name, table) in try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'minga\\_%' ESCAPE '\\' ORDER BY name").map({ ($0[0] as String, $0[1] as String) }) {
+            drift.append("trigger \(name) was added on Minga's own table \(table) (undo: DROP TRIGGER \(SQL.id(name)))")
+        }
         return drift
+    }
+
+    /// Capture is switched off only inside Minga's own transactions that write merged rows;
+    /// found off at the start of one, somebody switched it off by hand.
+    private func captureSwitchedOff(_ db: Database) throws -> [String] {
+        guard try Int.fetchOne(db.cachedStatement(sql: "SELECT suppress FROM minga_capture")) != 0 else { return [] }
+        return ["capture was switched off by hand (minga_capture.suppress is 1), so writes since were not captured and will not reach other nodes (undo: UPDATE minga_capture SET suppress = 0)"]
     }
 
     private static func schemaCookie(_ db: Database) throws -> Int64 {

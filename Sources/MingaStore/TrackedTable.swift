@@ -171,8 +171,11 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             throw MingaError(
                 "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)")
         }
+        // A STRICT table's ANY column keeps every value as given, like no affinity.
+        let strict = try Bool.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?", arguments: [name]) ?? false
+        let affinity = { (type: String) in strict && type == "ANY" ? Affinity.blob : Affinity(declaredType: type) }
         for (_, column, type) in keys {
-            let affinity = Affinity(declaredType: type)
+            let affinity = affinity(type)
             if affinity == .real || affinity == .numeric {
                 throw MingaError(
                     "table \(name): key column \(column) is declared \(type), whose \(affinity) affinity makes SQLite convert values on the way in ('12' to 12\(affinity == .real ? ", 12 to 12.0" : "")), so keys that differ on one node would be one row on another; declare it TEXT (or INTEGER for whole numbers)")
@@ -180,13 +183,13 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         }
         for (column, collation) in try keyCollations(db, table: name) where collation.uppercased() != "BINARY" {
             throw MingaError(
-                "table \(name): key column \(column) uses COLLATE \(collation), so keys such as 'alice' and 'ALICE' would be one row on a node that has one and two rows on nodes that received both; remove the COLLATE from the key (and store the key in one case, e.g. lower(...)), or add a separate column for display")
+                "table \(name): key column \(column) uses COLLATE \(collation), under which keys that differ (in case, or in trailing spaces) are one row: a node that receives both writes would hold one row where their writers hold two; remove the COLLATE from the key (and store keys in one form, e.g. lower(...)), or keep a separate column for display")
         }
         if let unique = try uniqueIndexes(db, table: name).first {
             throw MingaError(
                 "table \(name): \(unique) besides the primary key: two agencies working offline could each give the same value to different rows, and no merge could keep both, so nodes would stop at that change; drop the UNIQUE (find duplicates with a query, e.g. `SELECT col, count(*) FROM \(name) GROUP BY col HAVING count(*) > 1`), or make that column the key")
         }
-        return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyKinds: keys.map { KeyKind(affinity: Affinity(declaredType: $0.2)) })
+        return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyKinds: keys.map { KeyKind(affinity: affinity($0.2)) })
     }
 
     /// The collation of each key column, as the primary key's index compares it.
@@ -197,11 +200,14 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     }
 
     /// The table's unique indexes and UNIQUE constraints other than its primary key, each
-    /// described as `UNIQUE (columns)`.
+    /// described as `UNIQUE (columns)`. One over every key column (and more) is left out:
+    /// rows with different keys never collide in it.
     static func uniqueIndexes(_ db: Database, table: String) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk' ORDER BY name", arguments: [table])
-            .map { index in
+        let key = Set(try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0", arguments: [table]))
+        return try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk' ORDER BY name", arguments: [table])
+            .compactMap { index in
                 let columns = try String.fetchAll(db, sql: "SELECT coalesce(name, 'an expression') FROM pragma_index_info(?) ORDER BY seqno", arguments: [index])
+                guard key.isEmpty || !key.isSubset(of: columns) else { return nil }
                 return "UNIQUE (\(columns.joined(separator: ", ")))" + (index.hasPrefix("sqlite_autoindex_") ? "" : " (index \(index))")
             }
     }
