@@ -11,6 +11,9 @@ struct ContentRule: Sendable {
         case present
         /// A key column's value is of the kind its declared type takes (§3, Keys).
         case kind(KeyKind)
+        /// A key column's text is valid UTF-8 (§3). A `String` always is, so only the origin's
+        /// trigger can meet a break: bytes of another encoding (Latin-1) written as text.
+        case validUTF8
         /// Text holds no U+0000 (§3).
         case noNUL
         /// At most ``ContentRules/maxValueBytes`` (§3, Sizes).
@@ -28,6 +31,7 @@ struct ContentRule: Sendable {
         switch test {
         case .present: return value == .null
         case .kind(let kind): return !kind.admits(value)
+        case .validUTF8: return false
         case .noNUL: return ContentRules.holdsNUL(value)
         case .maxBytes: return ContentRules.size(of: value) > ContentRules.maxValueBytes
         }
@@ -41,6 +45,7 @@ struct ContentRule: Sendable {
         case .present: return "\(v) IS NULL"
         case .kind(let kind): return "typeof(\(v)) NOT IN (\(kind.sqliteTypes.map(SQL.literal).joined(separator: ", ")))"
         case .noNUL: return "(instr(\(v), x'00') > 0 AND typeof(\(v)) = 'text')"  // instr first: a blob's zero bytes are no NUL
+        case .validUTF8: return "(typeof(\(v)) = 'text' AND \(v) GLOB '*[^' || char(1) || '-' || char(127) || ']*' AND NOT \(ContentRule.sqlValidUTF8(v)))"
         case .maxBytes: return "length(CAST(\(v) AS BLOB)) > \(ContentRules.maxValueBytes)"
         }
     }
@@ -53,6 +58,8 @@ struct ContentRule: Sendable {
             return "\(name) is NULL, but it is part of the key: every node finds the row by its key, so each key column needs a value (declare it NOT NULL)"
         case .kind(let kind):
             return "key column \(name) takes \(kind.described) values only (by its declared type), so that every node files the row under the same key; write the key as \(kind == .integer ? "a whole number" : kind == .text ? "text" : "text or a whole number")"
+        case .validUTF8:
+            return "key column \(name): the text is not valid UTF-8 (bytes of another encoding, such as Latin-1, written as text), so other nodes could not find the row by it; write the key as UTF-8"
         case .noNUL:
             return "\(name): text containing a NUL character (U+0000) cannot travel intact; store such data as a blob (CAST(… AS BLOB))"
         case .maxBytes:
@@ -68,6 +75,7 @@ struct ContentRule: Sendable {
         for (position, kind) in keys {
             rules.append(ContentRule(table: table, column: columns[position], position: position, test: .present))
             rules.append(ContentRule(table: table, column: columns[position], position: position, test: .kind(kind)))
+            rules.append(ContentRule(table: table, column: columns[position], position: position, test: .validUTF8))
         }
         for (position, column) in columns.enumerated() {
             rules.append(ContentRule(table: table, column: column, position: position, test: .noNUL))
@@ -140,9 +148,24 @@ struct ContentRule: Sendable {
             """
     }
 
+    /// An SQL condition, true when the non-ASCII text `v` is valid UTF-8: a walk over its
+    /// characters in which each must be exactly the bytes SQLite writes for the code point it
+    /// reads there (`char(unicode(…))`), so a byte of another encoding, a stray continuation
+    /// byte, a short or long sequence, an overlong form or a surrogate each fail. It takes a
+    /// few microseconds a character: the key rule walks only non-ASCII keys, which are short.
+    static func sqlValidUTF8(_ v: String) -> String {
+        let bytes = "CAST(\(v) AS BLOB)"
+        let width = "length(CAST(char(u) AS BLOB))"
+        return """
+            (WITH RECURSIVE w(i, u, ok) AS (SELECT 1, unicode(CAST(substr(\(bytes), 1, 4) AS TEXT)), 1 UNION ALL \
+            SELECT i + \(width), unicode(CAST(substr(\(bytes), i + \(width), 4) AS TEXT)), substr(\(bytes), i, \(width)) = CAST(char(u) AS BLOB) \
+            FROM w WHERE ok AND i <= length(\(bytes))) SELECT min(ok) FROM w)
+            """
+    }
+
     var isKeyRule: Bool {
         switch test {
-        case .present, .kind: return true
+        case .present, .kind, .validUTF8: return true
         case .noNUL, .maxBytes: return false
         }
     }

@@ -20,6 +20,9 @@ public struct ReplicaStatus: Sendable {
     public let drift: [String]
     /// Tables in the file that Minga does not track.
     public let untracked: [String]
+    /// Local writes whose text was not valid UTF-8, sealed with U+FFFD in place of each bad
+    /// sequence (``Replica/repairText(_:_:)``).
+    public let repairedText: Int
 }
 
 /// The operator's local commands: they write through SQL, so the triggers capture them
@@ -126,7 +129,8 @@ extension Replica {
                 openConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts WHERE resolved_origin IS NULL") ?? 0,
                 rows: rows,
                 lastHLC: try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes").map(HLC.init(packed:)),
-                pending: try pendingCount(db), drift: drift, untracked: untracked)
+                pending: try pendingCount(db), drift: drift, untracked: untracked,
+                repairedText: try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'repaired_text'") ?? 0)
         }
     }
 

@@ -53,6 +53,7 @@ extension Replica {
             sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = ? AND pk = ? GROUP BY origin")
         var cursor: Int64 = 0
         var lastSealed: (id: Int64, signed: Bool)?
+        var repaired: [(table: TrackedTable, pk: String)] = []
         let log = try Statements(db)
 
         /// Issues one change: the row's context, the next seq and HLC, the chain link.
@@ -82,6 +83,7 @@ extension Replica {
                 let at = min((row[4] as Int64?) ?? now, now)
                 let value = { (column: Int) in Value(row[5 + keyWidth + column] as DatabaseValue) }
                 let key = table.keyColumns.map { value(table.position(of: $0)!) }
+                if try holdsInvalidUTF8(db, row, table: table, from: 5 + keyWidth) { repaired.append((table, try pk(db, key))) }
                 let columns = table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value)
                 switch row[2] as String {
                 case "insert": try issue(table, .insert, key: key, columns: columns, at: at)
@@ -99,8 +101,43 @@ extension Replica {
             try db.execute(sql: "UPDATE minga_changes SET sig = ? WHERE id = ?", arguments: [try signingKey.sign(link: link), lastSealed.id])
         }
         try db.execute(sql: "DELETE FROM minga_pending WHERE id <= ?", arguments: [cursor])
+        try repairText(db, repaired)
         try db.execute(
             sql: "INSERT INTO minga_meta(key, value) VALUES ('last_hlc', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             arguments: [hlc])
+    }
+
+    /// Whether a pending row holds text that is not valid UTF-8: bytes of another encoding
+    /// (Latin-1) written as text by some program. GRDB reads such text with each bad sequence
+    /// replaced by U+FFFD, so only a value holding U+FFFD is read again as bytes, to tell a
+    /// real U+FFFD from a replaced one. (Keys are refused where written: ``ContentRule``.)
+    func holdsInvalidUTF8(_ db: Database, _ row: Row, table: TrackedTable, from first: Int) throws -> Bool {
+        for position in table.columns.indices {
+            guard case .string(let text) = (row[first + position] as DatabaseValue).storage,
+                text.utf8.contains(0xEF), text.unicodeScalars.contains("\u{FFFD}")
+            else { continue }
+            let raw = try Data.fetchOne(
+                db, sql: "SELECT CAST(c\(position) AS BLOB) FROM minga_pending WHERE id = ?", arguments: [row[0] as Int64])
+            if let raw, !raw.elementsEqual(text.utf8) { return true }
+        }
+        return false
+    }
+
+    /// Text that is not valid UTF-8 cannot travel (protocol §3): the change carries it as GRDB
+    /// read it, each bad sequence replaced by U+FFFD, and here the origin's row is re-derived
+    /// from its log, so this node holds what every other node will hold instead of bytes no
+    /// other node has. Counted for `minga status`, never silent.
+    func repairText(_ db: Database, _ rows: [(table: TrackedTable, pk: String)]) throws {
+        guard !rows.isEmpty else { return }
+        try beginMergedWrites(db)
+        defer { endMergedWrites(db) }
+        var seen = Set<RowIdentity>()
+        for (table, pk) in rows where seen.insert(RowIdentity(table: table.name, pk: pk)).inserted {
+            _ = try merge(db, table: table, pk: pk, newFrom: .max)
+        }
+        try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
+        try db.execute(
+            sql: "INSERT INTO minga_meta(key, value) VALUES ('repaired_text', ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            arguments: [rows.count])
     }
 }

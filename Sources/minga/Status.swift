@@ -16,7 +16,7 @@ struct Status: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, openConflicts, lastHlc, rows, untracked, drift, peers).") var json = false
+    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, peers).") var json = false
 
     func run() async throws {
         try operate {
@@ -25,13 +25,17 @@ struct Status: AsyncParsableCommand {
             let peers = try r.peers()
             if json {
                 let rows = s.rows.keys.sorted().map { "\(JSONText.quote($0)):\(s.rows[$0]!)" }.joined(separator: ",")
-                print("{\"nodeId\":\(JSONText.quote(s.nodeID.rawValue)),\"origin\":\(JSONText.quote(s.origin.rawValue)),"
-                    + "\"publicKey\":\(r.publicKey.map { JSONText.quote($0.base64) } ?? "null"),\"schemaVersion\":\(JSONText.quote(s.schemaVersion)),"
-                    + "\"vector\":\(s.vector.canonicalJSON),\"changes\":\(s.changes),\"openConflicts\":\(s.openConflicts),"
-                    + "\"lastHlc\":\(s.lastHLC.map { JSONText.quote($0.description) } ?? "null"),\"rows\":{\(rows)},"
-                    + "\"pending\":\(s.pending),\"untracked\":[\(s.untracked.map(JSONText.quote).joined(separator: ","))],"
-                    + "\"drift\":[\(s.drift.map(JSONText.quote).joined(separator: ","))],"
-                    + "\"peers\":[\(peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ","))]}")
+                let list = { (items: [String]) in "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
+                let members: [(String, String)] = [
+                    ("nodeId", JSONText.quote(s.nodeID.rawValue)), ("origin", JSONText.quote(s.origin.rawValue)),
+                    ("publicKey", r.publicKey.map { JSONText.quote($0.base64) } ?? "null"), ("schemaVersion", JSONText.quote(s.schemaVersion)),
+                    ("vector", s.vector.canonicalJSON), ("changes", String(s.changes)), ("openConflicts", String(s.openConflicts)),
+                    ("lastHlc", s.lastHLC.map { JSONText.quote($0.description) } ?? "null"), ("rows", "{\(rows)}"),
+                    ("pending", String(s.pending)), ("repairedText", String(s.repairedText)),
+                    ("untracked", list(s.untracked)), ("drift", list(s.drift)),
+                    ("peers", "[" + peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ",") + "]"),
+                ]
+                print("{" + members.map { "\(JSONText.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}")
             } else {
                 print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
                 print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
@@ -40,6 +44,9 @@ struct Status: AsyncParsableCommand {
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
                 print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
                 print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) rows" }.joined(separator: ", "))
+                if s.repairedText > 0 {
+                    print("repaired   \(s.repairedText) local write(s) held text that is not valid UTF-8 (another encoding, such as Latin-1); each bad sequence was stored as U+FFFD (\u{FFFD}), as every node holds it; `minga log` shows the rows")
+                }
                 if !s.untracked.isEmpty { print("untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init`)") }
                 if !s.drift.isEmpty {
                     print("DRIFT      the tracked tables were changed outside Minga; nothing is sealed or synced until they are back:")

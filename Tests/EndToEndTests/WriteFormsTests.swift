@@ -102,6 +102,26 @@ import Testing
         #expect(try box.sqlite("b.db", "SELECT id, length(n), length(body) FROM doc") == "ok|1048576|10\n")
     }
 
+    /// Bytes of another encoding written as text (a Latin-1 program): refused in a key, and
+    /// in a value stored as every node will hold it, shown by status, never a silent split.
+    @Test func textThatIsNotUTF8IsRefusedInKeysAndRepairedVisiblyInValues() throws {
+        let box = try pair("utf8", schema: "CREATE TABLE t(k TEXT PRIMARY KEY NOT NULL, v TEXT);")
+        defer { box.remove() }
+        for bad in ["ff", "61ff", "80", "c0af", "e282", "eda080", "f4908080", "e282ac80"] {
+            let result = try shell(box, "a.db", "INSERT INTO t VALUES(CAST(x'\(bad)' AS TEXT), 'x')")
+            #expect(result.status != 0 && result.stderr.contains("minga: key column t.k: the text is not valid UTF-8"), "\(bad): \(result.stderr)")
+        }
+        try box.sqlite("a.db", "INSERT INTO t VALUES('cañón 🤝', 'ok'), ('latin1', CAST(x'436f6f706572616369f36e' AS TEXT)), ('real', 'a\u{FFFD}b')")
+        let status = try box.ok("a.db", "status")
+        #expect(status.contains("repaired   1 local write(s) held text that is not valid UTF-8"), "\(status)")
+        try sync(box)
+        try expectConverged(box, "after the repair")
+        let hex = "SELECT k, hex(v) FROM t ORDER BY k"
+        let rows = "ca\u{F1}\u{F3}n \u{1F91D}|6F6B\nlatin1|436F6F706572616369EFBFBD6E\nreal|61EFBFBD62\n"
+        #expect(try box.sqlite("a.db", hex) == rows)
+        #expect(try box.sqlite("b.db", hex) == rows, "both nodes hold the same bytes")
+    }
+
     @Test func aCaseInsensitiveOrNumericKeyIsRefusedAtInit() throws {
         let box = try Sandbox("nocase")
         defer { box.remove() }
