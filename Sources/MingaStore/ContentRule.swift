@@ -45,7 +45,7 @@ struct ContentRule: Sendable {
         case .present: return "\(v) IS NULL"
         case .kind(let kind): return "typeof(\(v)) NOT IN (\(kind.sqliteTypes.map(SQL.literal).joined(separator: ", ")))"
         case .noNUL: return "(instr(\(v), x'00') > 0 AND typeof(\(v)) = 'text')"  // instr first: a blob's zero bytes are no NUL
-        case .validUTF8: return "(typeof(\(v)) = 'text' AND \(v) GLOB '*[^' || char(1) || '-' || char(127) || ']*' AND NOT \(ContentRule.sqlValidUTF8(v)))"
+        case .validUTF8: return "(typeof(\(v)) = 'text' AND \(v) GLOB \(ContentRule.nonASCII) AND NOT \(ContentRule.sqlValidUTF8(v)))"
         case .maxBytes: return "length(CAST(\(v) AS BLOB)) > \(ContentRules.maxValueBytes)"
         }
     }
@@ -148,6 +148,11 @@ struct ContentRule: Sendable {
             """
     }
 
+    /// A GLOB pattern that matches text holding a character outside U+0001…U+007F, written
+    /// with those two bytes in the literal: a trigger evaluates its constant expressions on
+    /// every run, and `char(1)` and `||` would cost a function call and an allocation each.
+    static let nonASCII = "'*[^\u{01}-\u{7F}]*'"
+
     /// An SQL condition, true when the non-ASCII text `v` is valid UTF-8: a walk over its
     /// characters in which each must be exactly the bytes SQLite writes for the code point it
     /// reads there (`char(unicode(…))`), so a byte of another encoding, a stray continuation
@@ -172,11 +177,24 @@ struct ContentRule: Sendable {
 
     /// The first rule a change breaks, as a message, or `nil`. `values` are the change's
     /// values by position in the table's columns, key included (`nil` where it sets none).
+    /// One pass over the values with the rules' own tests finds whether any is broken (the
+    /// common case: none); only then are the rules walked in order for the message.
     static func refusal(_ values: [Value?], in table: TrackedTable) -> String? {
-        for rule in table.contentRules {
-            if let value = values[rule.position], rule.isBroken(by: value) { return rule.message }
+        var total = 0
+        var broken = false
+        for (position, kind) in zip(table.keyPositions, table.keyKinds) where !kind.admits(values[position] ?? .null) {
+            broken = true
         }
-        let size = values.reduce(0) { $0 + ($1.map(ContentRules.size(of:)) ?? 0) }
-        return size > ContentRules.maxChangeBytes ? changeSizeMessage(table: table.name) : nil
+        for case let value? in values {
+            let size = ContentRules.size(of: value)
+            total += size
+            if size > ContentRules.maxValueBytes || ContentRules.holdsNUL(value) { broken = true }
+        }
+        if broken {
+            for rule in table.contentRules {
+                if let value = values[rule.position], rule.isBroken(by: value) { return rule.message }
+            }
+        }
+        return total > ContentRules.maxChangeBytes ? changeSizeMessage(table: table.name) : nil
     }
 }

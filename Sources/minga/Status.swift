@@ -7,10 +7,10 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show this node: its id, version vector, change log and open conflicts.",
         discussion: """
-            Seals local writes made since the last command first. If a tracked table was changed
-            outside Minga (ALTER TABLE, a new trigger or unique index ...), status says what
-            changed and how to undo it: until then the node seals and syncs nothing, and keeps the
-            writes it captured. Tables Minga does not track (another program's) are listed as
+            Seals local writes made since the last command first. If a tracked table was changed \
+            outside Minga (ALTER TABLE, a new trigger or unique index ...), status says what \
+            changed and how to undo it: until then the node seals and syncs nothing, and keeps the \
+            writes it captured. Tables Minga does not track (another program's) are listed as \
             untracked: their rows stay on this node.
             """
     )
