@@ -156,3 +156,21 @@ extension ChangeBatch {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
+
+extension Change {
+    /// About how many bytes the change takes as wire JSON: what batches are cut and origins
+    /// sign by (protocol §12). Text counts its UTF-8 bytes (escapes aside), blobs their base64.
+    public var estimatedWireSize: Int {
+        func size(_ value: Value) -> Int {
+            switch value {
+            case .null, .integer, .real: return 24
+            case .text(let s): return s.utf8.count + 4
+            case .blob(let b): return b.count * 4 / 3 + 12
+            }
+        }
+        var total = 160 + table.utf8.count + context.entries.count * 24
+        for value in key { total += size(value) }
+        for (name, value) in columns { total += name.utf8.count + 4 + size(value) }
+        return total
+    }
+}

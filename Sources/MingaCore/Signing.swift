@@ -5,13 +5,19 @@ import Foundation
 ///
 /// Each origin's changes form a hash chain in sequence order: `link(s) = SHA-256(link(s-1) ‖
 /// canonical(change s))`, with `link(0)` = 32 zero bytes. The origin signs a link with
-/// Ed25519 at least every ``OriginChain/signingInterval`` changes and at the end of every run
-/// it seals; a signature on link `s` vouches for changes 1…s of that origin. Receivers
+/// Ed25519 at least every ``OriginChain/signingInterval`` changes, whenever the changes since
+/// its last signature reach ``OriginChain/signingBytes``, and at the end of every run it seals;
+/// a signature on link `s` vouches for changes 1…s of that origin. Receivers
 /// recompute the chain from the link they already hold, so verifying costs one hash per
 /// change and one signature check per signed change — not one per change.
 public enum OriginChain {
     /// The most changes an origin issues between two signed links.
     public static let signingInterval = 256
+    /// An origin also signs the change with which the changes since its last signature reach
+    /// this many bytes of wire JSON (``Change/estimatedWireSize``): 256 KiB. Batches are cut
+    /// only after signed changes (protocol §12), so this keeps a verifiable cut within any
+    /// request limit that one change fits in, however large its values.
+    public static let signingBytes = 256 << 10
 
     public static let genesis = [UInt8](repeating: 0, count: 32)
 

@@ -97,8 +97,9 @@ extension Replica {
     /// The batch ends where every origin in it ends on a signed change, so that the receiver
     /// can verify all of it (``OriginChain``): it is cut back to the last such point within the
     /// limits, or, when there is none, extended to the first one after (an origin signs at
-    /// least every ``OriginChain/signingInterval`` changes, and each batch this node applied
-    /// ended on such a point, so the extension is short).
+    /// least every ``OriginChain/signingInterval`` changes and ``OriginChain/signingBytes``
+    /// bytes, and each batch this node applied ended on such a point, so the extension is
+    /// short: a batch passes `maxBytes` by at most one change and 256 KiB).
     public func changes(above vector: VersionVector, limit: Int = 1000, maxBytes: Int = 4 << 20) throws -> [Change] {
         try writer.write { db in
             try integrateLocalWrites(db)
@@ -120,6 +121,7 @@ extension Replica {
         var bytes = 0
         var unsigned: Set<NodeID> = []  // origins whose last change in `result` is not signed
         var verifiable = 0  // the longest prefix of `result` that ends on signed changes only
+        var withinLimits = 0  // the longest such prefix within `limit` and `maxBytes`
         reading: while true {
             // Read straight from the statements' current rows: copying each into a `Row` and
             // back out cost a sixth of serving a pull.
@@ -148,27 +150,16 @@ extension Replica {
                 }
                 let change = try change(entry, stored: values, table: table)
                 result.append(change)
-                bytes += Replica.estimatedSize(change)
+                bytes += change.estimatedWireSize
                 if change.signature == nil { unsigned.insert(change.origin) } else { unsigned.remove(change.origin) }
-                if unsigned.isEmpty { verifiable = result.count }
+                if unsigned.isEmpty {
+                    verifiable = result.count
+                    if result.count <= limit && bytes <= maxBytes { withinLimits = result.count }
+                }
                 if (result.count >= limit || bytes >= maxBytes) && verifiable > 0 { break reading }
             }
         }
-        return Array(result.prefix(verifiable))
-    }
-
-    static func estimatedSize(_ change: Change) -> Int {
-        func size(_ value: Value) -> Int {
-            switch value {
-            case .null, .integer, .real: return 24
-            case .text(let s): return s.utf8.count + 4
-            case .blob(let b): return b.count * 4 / 3 + 12
-            }
-        }
-        var total = 160 + change.table.utf8.count + change.context.entries.count * 24
-        for value in change.key { total += size(value) }
-        for (name, value) in change.columns { total += name.utf8.count + 4 + size(value) }
-        return total
+        return Array(result.prefix(withinLimits > 0 ? withinLimits : verifiable))
     }
 }
 

@@ -14,7 +14,8 @@ import MingaCore
 ///   (``HLC/next(after:nowMillis:)``; protocol/README.md §4, "Write time"),
 /// - the row's causal context,
 /// - the origin's hash-chain link, and a signature at least every
-///   ``OriginChain/signingInterval`` changes and on the last one sealed.
+///   ``OriginChain/signingInterval`` changes, whenever ``OriginChain/signingBytes`` of them
+///   were issued unsigned, and on the last one sealed.
 extension Replica {
     /// The origin this node writes under: its id, or `id~EPOCH` once restored from a backup.
     func currentOrigin(_ db: Database) throws -> NodeID {
@@ -54,6 +55,7 @@ extension Replica {
         var cursor: Int64 = 0
         var lastSealed: (id: Int64, signed: Bool)?
         var repaired: [(table: TrackedTable, pk: String)] = []
+        var unsignedBytes = 0  // wire bytes issued since the last signature (OriginChain.signingBytes)
         let log = try Statements(db)
 
         /// Issues one change: the row's context, the next seq and HLC, the chain link.
@@ -67,7 +69,11 @@ extension Replica {
             hlc = HLC.next(after: HLC(packed: hlc), nowMillis: millis).packed
             var change = Change(origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name, key: key, op: op, columns: columns, context: context)
             link = OriginChain.link(after: link, change)
-            if seq % Int64(OriginChain.signingInterval) == 0 { change.signature = try signingKey.sign(link: link) }
+            unsignedBytes += change.estimatedWireSize
+            if seq % Int64(OriginChain.signingInterval) == 0 || unsignedBytes >= OriginChain.signingBytes {
+                change.signature = try signingKey.sign(link: link)
+                unsignedBytes = 0
+            }
             lastSealed = (try log.append([LogRows(change, table: table, pk: pk, link: link)]), change.signature != nil)
         }
 

@@ -141,7 +141,8 @@ struct SyncRoutes: Sendable {
     func node(_ request: Request) async throws -> Response {
         try encode(NodeInfo(
             nodeId: replica.nodeID, protocol: ChangeBatch.protocolVersion, schemaVersion: replica.schemaVersion,
-            vector: try await replica.vector(), acceptsEncodings: ["gzip"]), to: request)
+            vector: try await replica.vector(), acceptsEncodings: ["gzip"],
+            maxBodyBytes: limits.maxBodyBytes, maxBatchChanges: limits.maxBatchChanges), to: request)
     }
 
     /// Decodes a request body; a body that does not decode is the client's error (400).

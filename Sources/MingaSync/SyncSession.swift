@@ -116,6 +116,10 @@ public struct SyncSession: Sendable {
         state.nodeID = info.nodeId
         state.vector = info.vector
         let gzip = info.acceptsEncodings.contains("gzip")
+        // Never a push the peer said it would refuse: batches within its body limit (a fifth
+        // spared for what the size estimate leaves out, such as escapes) and change count.
+        let pushBytes = min(maxBatchBytes, (info.maxBodyBytes ?? .max) / 5 * 4)
+        let pushLimit = min(batchSize, info.maxBatchChanges ?? .max)
         var peerVector = info.vector
         var toReceive = 0  // what the peer held that this node lacked, counted in the first round
         let report = { [progress] (summary: SyncSummary) in
@@ -178,7 +182,7 @@ public struct SyncSession: Sendable {
                 report(summary)
             }
             while true {
-                let changes = try await replica.changes(above: peerVector, limit: batchSize, maxBytes: maxBatchBytes)
+                let changes = try await replica.changes(above: peerVector, limit: pushLimit, maxBytes: pushBytes)
                 if changes.isEmpty { break }
                 let answer = try await client.push(ChangeBatch(changes: changes), gzip: gzip, traffic: &traffic)
                 summary.sent += answer.applied

@@ -9,6 +9,11 @@ public struct NodeInfo: Codable, Sendable {
     public var vector: VersionVector
     /// Request encodings the node accepts, e.g. `["gzip"]`.
     public var acceptsEncodings: [String]
+    /// The largest request body the node accepts, after decompression, in bytes; a client
+    /// never sends a larger one. Absent from nodes that predate it.
+    public var maxBodyBytes: Int?
+    /// The most changes the node accepts in one pushed batch. Absent from nodes that predate it.
+    public var maxBatchChanges: Int?
 }
 
 /// `POST /v1/pull` body: the caller's vector and how much it wants at once.
