@@ -11,17 +11,22 @@ import Testing
         try box.sqlite(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) INSERT INTO photo SELECT '\(prefix)-' || i, 'photo ' || i, randomblob(1000000) FROM n")
     }
 
+    /// Federated nodes `db → id` created from ``schema``.
+    func nodes(_ name: String, _ ids: [(String, String)]) throws -> Sandbox {
+        let box = try Sandbox(name)
+        try box.write("schema.sql", Self.schema)
+        for (db, id) in ids { try box.ok(db, "init", "--node-id", id, "--schema", "schema.sql") }
+        try box.federate(ids.map(\.0))
+        return box
+    }
+
     func digest(_ box: Sandbox, _ db: String) throws -> String {
         try box.sqlite(db, "SELECT id, length(image), hex(substr(image, 1, 16)), hex(substr(image, -16)) FROM photo ORDER BY id")
     }
 
     @Test(arguments: [[], ["--max-body-bytes", "2097152"]]) func fortyPhotosSyncBothWaysOverHTTP(limits: [String]) throws {
-        let box = try Sandbox("photos")
+        let box = try nodes("photos", [("a.db", "mx.amexcid"), ("b.db", "co.apc")])
         defer { box.remove() }
-        try box.write("schema.sql", Self.schema)
-        try box.ok("a.db", "init", "--node-id", "mx.amexcid", "--schema", "schema.sql")
-        try box.ok("b.db", "init", "--node-id", "co.apc", "--schema", "schema.sql")
-        try box.federate(["a.db", "b.db"])
         try photos(box, "a.db", prefix: "a")
         try photos(box, "b.db", prefix: "b")
         let server = try box.serve("b.db", limits)
@@ -38,12 +43,8 @@ import Testing
     }
 
     @Test func fortyPhotosTravelByBundle() throws {
-        let box = try Sandbox("photo-bundle")
+        let box = try nodes("photo-bundle", [("a.db", "mx.amexcid"), ("c.db", "cl.agcid")])
         defer { box.remove() }
-        try box.write("schema.sql", Self.schema)
-        try box.ok("a.db", "init", "--node-id", "mx.amexcid", "--schema", "schema.sql")
-        try box.ok("c.db", "init", "--node-id", "cl.agcid", "--schema", "schema.sql")
-        try box.federate(["a.db", "c.db"])
         try photos(box, "a.db", prefix: "a")
         try box.ok("a.db", "bundle", "export", "-o", "a.bundle")
         try box.ok("c.db", "bundle", "import", "a.bundle")
