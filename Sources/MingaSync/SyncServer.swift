@@ -127,10 +127,27 @@ struct SyncRoutes: Sendable {
         respond(try JSONEncoder.wire.encode(value), to: request)
     }
 
-    /// The request body, inflated when it came gzip-compressed; bounded either way.
+    /// The request body, inflated when it came gzip-compressed; bounded either way. A body
+    /// over the limit is still read to its end, briefly, and dropped (``RequestDrain``), so
+    /// that a client that sends it whole before reading gets its 413.
     func body(_ request: Request) async throws -> Data {
-        var request = request
-        let buffer = try await request.collectBody(upTo: limits.maxBodyBytes)
+        var chunks = request.body.makeAsyncIterator()
+        let identity = (request.headers[.contentEncoding]?.lowercased() ?? "identity") == "identity"
+        if identity, let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
+            // Said up front: a client waiting for 100-continue gets the answer without sending.
+            var refusal = ErrorEnvelope(code: "too_large", message: "the request body of \(length) bytes exceeds the limit of this node (\(limits.maxBodyBytes) bytes)")
+            if request.headers[.expect]?.lowercased() != "100-continue" { refusal.closesConnection = try await !RequestDrain.drain(&chunks) }
+            throw refusal
+        }
+        var buffer = ByteBuffer()
+        while let chunk = try await chunks.next() {
+            guard buffer.readableBytes + chunk.readableBytes <= limits.maxBodyBytes else {
+                var refusal = ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node (\(limits.maxBodyBytes) bytes)")
+                refusal.closesConnection = try await !RequestDrain.drain(&chunks)
+                throw refusal
+            }
+            buffer.writeImmutableBuffer(chunk)
+        }
         guard let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" else { return Data(buffer: buffer) }
         guard encoding == "gzip" else {
             throw ErrorEnvelope(code: "malformed", message: "unsupported Content-Encoding \(encoding); use gzip or none")
@@ -232,7 +249,7 @@ extension ErrorEnvelope: HTTPResponseError {
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"minga\"" }
         if status == .tooManyRequests { headers[.retryAfter] = String(ServerLimits.retryAfterSeconds) }
         // What is left of a request that timed out is not worth reading.
-        if status == .requestTimeout { headers[.connection] = "close" }
+        if status == .requestTimeout || closesConnection { headers[.connection] = "close" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -242,6 +259,20 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await answer(request, context: context, next: next)
+        } catch var refusal as ErrorEnvelope where RequestDrain.refusedUnread.contains(refusal.error.code) {
+            // Refused before its body was read (no token, busy, no such path): read and drop the
+            // body first, briefly, or a client that sends it whole before reading hangs.
+            if request.headers[.expect]?.lowercased() != "100-continue" {
+                var chunks = request.body.makeAsyncIterator()
+                refusal.closesConnection = (try? await !RequestDrain.drain(&chunks)) ?? true
+            }
+            throw refusal
+        }
+    }
+
+    func answer(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as ErrorEnvelope {
@@ -267,6 +298,29 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
             // A full disk or a busy replica is said as such (nothing was applied); anything else stays vague.
             throw ErrorEnvelope(code: "unavailable", message: StoreFailure.explain(error) ?? "the node could not complete the request; try again")
         }
+    }
+}
+
+/// Reading what is left of a refused request, as nginx's lingering close does: a client that
+/// does not send `Expect: 100-continue` (Python's urllib, many others) writes its whole body
+/// before it reads the answer, so a server that stops reading leaves it blocked until the
+/// idle timeout, and it never sees the refusal (protocol/README.md §16).
+enum RequestDrain {
+    /// The refusals answered before the body is read.
+    static let refusedUnread: Set<String> = ["unauthorized", "busy", "not_found"]
+    /// How long, and how much, to read before giving up and closing the connection instead.
+    static let time: Duration = .milliseconds(1500)
+    static let bytes = 1 << 30
+
+    /// Reads and drops the rest of a body; whether it reached the end within the bounds.
+    static func drain(_ chunks: inout RequestBody.AsyncIterator) async throws -> Bool {
+        let deadline = ContinuousClock.now + time
+        var read = 0
+        while let chunk = try await chunks.next() {
+            read += chunk.readableBytes
+            if read > bytes || ContinuousClock.now > deadline { return false }
+        }
+        return true
     }
 }
 

@@ -73,6 +73,11 @@ public struct ErrorEnvelope: Codable, Sendable, Error {
         public var message: String
     }
     public var error: Body
+    /// The server closes the connection after this answer: what is left of the request is
+    /// not worth reading (not part of the JSON).
+    public var closesConnection = false
+
+    enum CodingKeys: String, CodingKey { case error }
 
     public init(code: String, message: String) { error = Body(code: code, message: message) }
 }
