@@ -61,9 +61,9 @@ struct ContentRule: Sendable {
         case .validUTF8:
             return "key column \(name): the text is not valid UTF-8 (bytes of another encoding, such as Latin-1, written as text), so other nodes could not find the row by it; write the key as UTF-8"
         case .noNUL:
-            return "\(name): text containing a NUL character (U+0000) cannot travel intact; store such data as a blob (CAST(… AS BLOB))"
+            return "\(name): text with a NUL character (U+0000) cannot travel; store it as a blob"
         case .maxBytes:
-            return "\(name): a value larger than \(ContentRules.maxValueBytes) bytes (1 MiB) cannot travel to other nodes; keep large files outside the replica and store a reference to them"
+            return "\(name): a value over \(ContentRules.maxValueBytes) bytes (1 MiB) cannot travel; keep large files outside the replica"
         }
     }
 
@@ -86,18 +86,19 @@ struct ContentRule: Sendable {
 
     /// The message when a row's (or a change's) values exceed ``ContentRules/maxChangeBytes``.
     static func changeSizeMessage(table: String) -> String {
-        "a row of \(table) holds more than \(ContentRules.maxChangeBytes) bytes (2 MiB) of text and blobs, which cannot travel to other nodes as one change; split its large columns into a table that shares its key"
+        "a row of \(table) over \(ContentRules.maxChangeBytes) bytes (2 MiB) of text and blobs cannot travel; move large columns to a table sharing its key"
     }
 
     /// The SQL expression of the bytes a row's values count towards the limits (text and blobs
     /// only, as ``ContentRules/size(of:)``). A text-affinity column holds no numbers (SQLite
-    /// stores them as text), so only the other columns need their type looked at.
+    /// stores them as text), so those are concatenated and measured at once (as a blob: its
+    /// bytes, not its characters); only the other columns need their type looked at.
     static func sqlRowBytes(_ table: TrackedTable, textColumns: Set<String>, _ ref: (String) -> String) -> String {
-        table.columns.map { c in
-            textColumns.contains(c)
-                ? "ifnull(length(CAST(\(ref(c)) AS BLOB)), 0)"
-                : "ifnull(length(CAST(\(ref(c)) AS BLOB)) * (typeof(\(ref(c))) IN ('text', 'blob')), 0)"
-        }.joined(separator: " + ")
+        let text = table.columns.filter(textColumns.contains).map { "ifnull(\(ref($0)), '')" }
+        let others = table.columns.filter { !textColumns.contains($0) }.map { c in
+            "ifnull(length(CAST(\(ref(c)) AS BLOB)) * (typeof(\(ref(c))) IN ('text', 'blob')), 0)"
+        }
+        return ((text.isEmpty ? [] : ["length(CAST(\(text.joined(separator: " || ")) AS BLOB))"]) + others).joined(separator: " + ")
     }
 
     /// `WHEN <broken> THEN RAISE(ABORT, 'minga: <message>')`: the CASE branch that refuses a

@@ -218,8 +218,7 @@ extension Replica {
             prepared = Array(repeating: nil, count: links.count)
         }
 
-        try beginMergedWrites(db)
-        defer { endMergedWrites(db) }
+        try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         // The rows this batch writes, in first-touch order, with the batch's writes to each (by
         // position in the batch). A row the log has never seen before has no other history, so
         // its merge needs no query (on an initial sync, that is every row).
@@ -427,21 +426,6 @@ extension Replica {
         return added
     }
 
-    /// Before writing merged rows: capture off (they are not this node's writes, protocol §5),
-    /// and CHECK constraints not evaluated. A CHECK is the writer's rule: two valid writes to
-    /// different columns can merge into a row that breaks a CHECK spanning both, and a
-    /// receiver that refused it would stop at that change forever. Every node holds the same
-    /// row, and the next local write to it must satisfy the CHECK (protocol §13, Applying).
-    /// Capture is switched back on inside the transaction; the pragma, which is not
-    /// transactional, by ``endMergedWrites(_:)`` whatever happens.
-    func beginMergedWrites(_ db: Database) throws {
-        try db.execute(sql: "UPDATE minga_capture SET suppress = 1; PRAGMA ignore_check_constraints = ON")
-    }
-
-    func endMergedWrites(_ db: Database) {
-        try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF")
-    }
-
     /// Writes the merged state of a row into its table (capture must be suppressed).
     func writeRow(_ db: Database, table: TrackedTable, key: [Value], state: Columns?) throws {
         guard let state else {
@@ -460,7 +444,18 @@ extension Replica {
         // Cached: preparing a statement on a tracked table also compiles its capture triggers.
         let sql = columns.count == table.columns.count
             ? table.upsertRowSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, arguments: columns)
-        try db.cachedStatement(sql: sql).run(values)
+        do {
+            try db.cachedStatement(sql: sql).run(values)
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_CHECK {
+            // Two valid writes to different columns can merge into a row that breaks a CHECK
+            // over both. A CHECK binds the writer: a receiver that refused the row would stop at
+            // this change for good, so every node writes it without the CHECK, and the next
+            // local write to it must satisfy it (protocol §13, Applying). The pragma is set only
+            // here, because setting it expires every prepared statement of the connection.
+            try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
+            defer { try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF") }
+            try db.cachedStatement(sql: sql).run(values)
+        }
     }
 
     /// Records a write made by Minga itself (a conflict resolution) exactly as the triggers
@@ -484,8 +479,7 @@ extension Replica {
         try seal(db)
         let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM minga_changes")!
         let pk = try pk(db, key)
-        try beginMergedWrites(db)
-        defer { endMergedWrites(db) }
+        try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         _ = try merge(db, table: table, pk: pk, newFrom: id)
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)

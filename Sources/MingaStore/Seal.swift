@@ -135,8 +135,7 @@ extension Replica {
     /// other node has. Counted for `minga status`, never silent.
     func repairText(_ db: Database, _ rows: [(table: TrackedTable, pk: String)]) throws {
         guard !rows.isEmpty else { return }
-        try beginMergedWrites(db)
-        defer { endMergedWrites(db) }
+        try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         var seen = Set<RowIdentity>()
         for (table, pk) in rows where seen.insert(RowIdentity(table: table.name, pk: pk)).inserted {
             _ = try merge(db, table: table, pk: pk, newFrom: .max)
