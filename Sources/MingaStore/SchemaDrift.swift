@@ -136,13 +136,16 @@ extension Replica {
         }
     }
 
-    /// Records the live shape of every tracked table and the schema cookie (at `init`).
+    /// Records the live shape of every tracked table and the schema cookie (at `init`, and
+    /// when a replica from an earlier build is upgraded).
     static func recordShapes(_ db: Database, _ tables: [TrackedTable]) throws {
         for table in tables {
             let shape = String(decoding: try JSONEncoder.wire.encode(try TableShape.read(db, table: table.name)), as: UTF8.self)
             try db.execute(sql: "UPDATE minga_tables SET shape = ? WHERE name = ?", arguments: [shape, table.name])
         }
-        try db.execute(sql: "INSERT INTO minga_meta(key, value) VALUES ('schema_cookie', ?)", arguments: [try schemaCookie(db)])
+        try db.execute(
+            sql: "INSERT INTO minga_meta(key, value) VALUES ('schema_cookie', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            arguments: [try schemaCookie(db)])
     }
 
     private func liveDrift(_ db: Database) throws -> [String] {

@@ -97,3 +97,39 @@ import Testing
         #expect(try r.vector()[try NodeID("mx.amexcid")] == 1, "the write made before all this is sealed")
     }
 }
+
+/// A replica made before writes were stamped, checked and their tables' shapes recorded: its
+/// `minga_tables` has no `shape`, its `minga_pending` no `at`, its triggers neither. Opened,
+/// it gets all three; the write it had pending is sealed, and a bad write is refused.
+@Suite struct UpgradeTests {
+    @Test func aReplicaFromAnEarlierBuildIsUpgradedWhenOpened() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-upgrade-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("old.db").path
+        let created = try Replica.create(at: path, nodeID: try NodeID("mx.amexcid"), schemaSQL: Fixture.schema)
+        // Back to the earlier layout: no shapes, no write times, an old capture trigger only.
+        try created.writer.writeWithoutTransaction { db in
+            for trigger in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
+                try db.execute(sql: "DROP TRIGGER \"\(trigger)\"")
+            }
+            try db.execute(sql: """
+                ALTER TABLE minga_tables DROP COLUMN shape;
+                ALTER TABLE minga_pending DROP COLUMN at;
+                INSERT INTO minga_pending(tbl, op, mask, c0, c1, c2, c3, c4) VALUES ('initiatives', 'insert', 30, 'XM-1', 'Agua', NULL, NULL, NULL);
+                INSERT INTO initiatives(id, title) VALUES ('XM-1', 'Agua');
+                """)
+        }
+        try (created.writer as? DatabasePool)?.close()
+
+        let replica = try Replica.open(at: path)
+        #expect(try replica.schemaDrift().isEmpty)
+        #expect(try replica.vector()[try NodeID("mx.amexcid")] == 1, "the old pending write is sealed")
+        #expect(try Fixture.allChanges(replica).first?.columns["title"] == .text("Agua"))
+        #expect(throws: DatabaseError.self) {
+            try replica.writer.writeWithoutTransaction { db in try db.execute(sql: "INSERT INTO initiatives(id) VALUES (NULL)") }
+        }
+        try replica.writer.writeWithoutTransaction { db in try db.execute(sql: "UPDATE initiatives SET title = 'Agua potable'") }
+        #expect(try Fixture.allChanges(replica).last?.columns == ["title": .text("Agua potable")], "captured by the new triggers")
+    }
+}
