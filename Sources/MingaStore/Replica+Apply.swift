@@ -287,8 +287,8 @@ extension Replica {
         return result
     }
 
-    /// Which of the rows these log rows write the log holds a change of already: one query per table (the keys passed as a JSON array) rather than one
-    /// per change.
+    /// Which of the rows these log rows write the log holds a change of already: one query per
+    /// table (the keys passed as a JSON array) rather than one per change.
     func knownRows(_ db: Database, _ logRows: [LogRows?]) throws -> Set<RowIdentity> {
         var keys: [String: [String]] = [:]
         for rows in logRows {

@@ -120,7 +120,7 @@ extension Replica {
             if drift.isEmpty { try integrateLocalWrites(db) }
             var rows: [String: Int] = [:]
             for name in tableNames {
-                if !drift.isEmpty, try TableShape.read(db, table: name) == nil { continue }  // a drifted table may be gone
+                if !drift.isEmpty, try !TableShape.exists(db, table: name) { continue }  // a drifted table may be gone
                 rows[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))") ?? 0
             }
             return ReplicaStatus(
@@ -274,7 +274,8 @@ public struct LocalTransaction {
             if StoreFailure.explain(error) != nil { throw error }
             let message = error.message ?? "\(error)"
             // A capture trigger's refusal names the table and column itself.
-            throw MingaError(message.hasPrefix("minga: ") ? String(message.dropFirst(7)) : "\(name): \(message)")
+            let trigger = "minga: "
+            throw MingaError(message.hasPrefix(trigger) ? String(message.dropFirst(trigger.count)) : "\(name): \(message)")
         }
         return !exists
     }

@@ -216,6 +216,13 @@ public struct Replica: Sendable {
         CREATE TABLE minga_roster(node TEXT PRIMARY KEY, public_key TEXT NOT NULL, added_at TEXT NOT NULL);
         """ + "\n" + peersSQL
 
+    /// Sets one of Minga's own values in `minga_meta`.
+    static func setMeta(_ db: Database, _ key: String, _ value: some DatabaseValueConvertible) throws {
+        try db.execute(
+            sql: "INSERT INTO minga_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            arguments: [key, value])
+    }
+
     public func table(named name: String) throws -> TrackedTable {
         guard let table = tables[name] else {
             throw MingaError("unknown table \(name); tracked tables: \(tableNames.joined(separator: ", "))")

@@ -22,10 +22,15 @@ struct TableShape: Codable, Equatable, Sendable {
     /// Trigger name → its SQL text as SQLite keeps it.
     var triggers: [String: String]
 
+    /// Whether the file has a table of that name, asked of SQLite itself (GRDB's schema cache
+    /// does not see another program's ALTER TABLE).
+    static func exists(_ db: Database, table: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)", arguments: [table]) == true
+    }
+
     /// The live shape of `table`, or `nil` when there is no such table.
     static func read(_ db: Database, table: String) throws -> TableShape? {
-        guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)", arguments: [table]) == true
-        else { return nil }
+        guard try exists(db, table: table) else { return nil }
         let columns = try Row.fetchAll(db, sql: "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?) WHERE hidden NOT IN (2, 3)", arguments: [table])
             .map { Column(name: $0["name"], type: $0["type"], notNull: $0["notnull"], key: $0["pk"]) }
         var triggers: [String: String] = [:]
@@ -102,7 +107,7 @@ extension Replica {
     /// it is the one last found without drift, the shapes need no reading.
     func schemaDrift(_ db: Database) throws -> [String] {
         let capture = try captureSwitchedOff(db)
-        guard try schemaCookie(db) != checkedCookie(db) else { return capture }
+        guard try Replica.schemaCookie(db) != checkedCookie(db) else { return capture }
         return capture + (try liveDrift(db))
     }
 
@@ -111,13 +116,11 @@ extension Replica {
     func guardSchema(_ db: Database) throws {
         let capture = try captureSwitchedOff(db)
         if !capture.isEmpty { throw MingaError(Replica.driftMessage(capture)) }
-        let cookie = try schemaCookie(db)
+        let cookie = try Replica.schemaCookie(db)
         guard cookie != (try checkedCookie(db)) else { return }
         let drift = try liveDrift(db)
         guard drift.isEmpty else { throw MingaError(Replica.driftMessage(drift)) }
-        try db.execute(
-            sql: "INSERT INTO minga_meta(key, value) VALUES ('schema_cookie', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            arguments: [cookie])
+        try Replica.setMeta(db, "schema_cookie", cookie)
     }
 
     /// What an operator reads when the node refuses to seal or sync because of drift.
@@ -143,9 +146,7 @@ extension Replica {
             let shape = String(decoding: try JSONEncoder.wire.encode(try TableShape.read(db, table: table.name)), as: UTF8.self)
             try db.execute(sql: "UPDATE minga_tables SET shape = ? WHERE name = ?", arguments: [shape, table.name])
         }
-        try db.execute(
-            sql: "INSERT INTO minga_meta(key, value) VALUES ('schema_cookie', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            arguments: [try schemaCookie(db)])
+        try setMeta(db, "schema_cookie", try schemaCookie(db))
     }
 
     private func liveDrift(_ db: Database) throws -> [String] {
@@ -179,8 +180,6 @@ extension Replica {
     private static func schemaCookie(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
     }
-
-    private func schemaCookie(_ db: Database) throws -> Int64 { try Replica.schemaCookie(db) }
 
     private func checkedCookie(_ db: Database) throws -> Int64? {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM minga_meta WHERE key = 'schema_cookie'"))

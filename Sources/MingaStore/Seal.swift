@@ -108,9 +108,7 @@ extension Replica {
         }
         try db.execute(sql: "DELETE FROM minga_pending WHERE id <= ?", arguments: [cursor])
         try repairText(db, repaired)
-        try db.execute(
-            sql: "INSERT INTO minga_meta(key, value) VALUES ('last_hlc', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            arguments: [hlc])
+        try Replica.setMeta(db, "last_hlc", hlc)
     }
 
     /// Whether a pending row holds text that is not valid UTF-8: bytes of another encoding

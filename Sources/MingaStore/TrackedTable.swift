@@ -182,8 +182,13 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             }
         }
         for (column, collation) in try keyCollations(db, table: name) where collation.uppercased() != "BINARY" {
+            let (differ, oneForm) = switch collation.uppercased() {
+            case "NOCASE": ("differ only in case", ", e.g. lower(...)")
+            case "RTRIM": ("differ only in trailing spaces", ", e.g. rtrim(...)")
+            default: ("differ in what it ignores", "")
+            }
             throw MingaError(
-                "table \(name): key column \(column) uses COLLATE \(collation), under which keys that differ \(collation.uppercased() == "RTRIM" ? "only in trailing spaces" : collation.uppercased() == "NOCASE" ? "only in case" : "") are one row: a node that receives both writes would hold one row where their writers hold two; remove the COLLATE from the key (and store keys in one form\(collation.uppercased() == "RTRIM" ? ", e.g. rtrim(...)" : collation.uppercased() == "NOCASE" ? ", e.g. lower(...)" : "")), or keep a separate column for display")
+                "table \(name): key column \(column) uses COLLATE \(collation), under which keys that \(differ) are one row: a node that receives both writes would hold one row where their writers hold two; remove the COLLATE from the key (and store keys in one form\(oneForm)), or keep a separate column for display")
         }
         if let unique = try uniqueIndexes(db, table: name).first {
             throw MingaError(

@@ -135,16 +135,17 @@ struct SyncRoutes: Sendable {
         let identity = (request.headers[.contentEncoding]?.lowercased() ?? "identity") == "identity"
         if identity, let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
             // Said up front: a client waiting for 100-continue gets the answer without sending.
-            var refusal = ErrorEnvelope(code: "too_large", message: "the request body of \(length) bytes exceeds the limit of this node (\(limits.maxBodyBytes) bytes)")
-            if request.headers[.expect]?.lowercased() != "100-continue" { refusal.closesConnection = try await !RequestDrain.drain(&chunks) }
-            throw refusal
+            throw await RequestDrain.refusing(
+                ErrorEnvelope(code: "too_large", message: "the request body of \(length) bytes exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
+                request, &chunks)
         }
         var buffer = ByteBuffer()
         while let chunk = try await chunks.next() {
             guard buffer.readableBytes + chunk.readableBytes <= limits.maxBodyBytes else {
-                var refusal = ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node (\(limits.maxBodyBytes) bytes)")
-                refusal.closesConnection = try await !RequestDrain.drain(&chunks)
-                throw refusal
+                // The body is coming whatever the client expected: drop the rest of it.
+                throw await RequestDrain.refusing(
+                    ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
+                    nil, &chunks)
             }
             buffer.writeImmutableBuffer(chunk)
         }
@@ -261,14 +262,10 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await answer(request, context: context, next: next)
-        } catch var refusal as ErrorEnvelope where RequestDrain.refusedUnread.contains(refusal.error.code) {
-            // Refused before its body was read (no token, busy, no such path): read and drop the
-            // body first, briefly, or a client that sends it whole before reading hangs.
-            if request.headers[.expect]?.lowercased() != "100-continue" {
-                var chunks = request.body.makeAsyncIterator()
-                refusal.closesConnection = (try? await !RequestDrain.drain(&chunks)) ?? true
-            }
-            throw refusal
+        } catch let refusal as ErrorEnvelope where RequestDrain.refusedUnread.contains(refusal.error.code) {
+            // Refused before its body was read (no token, busy, no such path).
+            var chunks = request.body.makeAsyncIterator()
+            throw await RequestDrain.refusing(refusal, request, &chunks)
         }
     }
 
@@ -312,15 +309,26 @@ enum RequestDrain {
     static let time: Duration = .milliseconds(1500)
     static let bytes = 1 << 30
 
-    /// Reads and drops the rest of a body; whether it reached the end within the bounds.
-    static func drain(_ chunks: inout RequestBody.AsyncIterator) async throws -> Bool {
+    /// `refusal`, after reading and dropping the rest of the body within the bounds; marked to
+    /// close the connection when the body did not end by then (or broke off). A client that
+    /// sent `Expect: 100-continue` for `request` waits for the answer and sends nothing:
+    /// nothing is read (`nil` for a body already on its way).
+    static func refusing(_ refusal: ErrorEnvelope, _ request: Request?, _ chunks: inout RequestBody.AsyncIterator) async -> ErrorEnvelope {
+        if request?.headers[.expect]?.lowercased() == "100-continue" { return refusal }
+        var answer = refusal
+        answer.closesConnection = true
         let deadline = ContinuousClock.now + time
         var read = 0
-        while let chunk = try await chunks.next() {
-            read += chunk.readableBytes
-            if read > bytes || ContinuousClock.now > deadline { return false }
+        do {
+            while let chunk = try await chunks.next() {
+                read += chunk.readableBytes
+                if read > bytes || ContinuousClock.now > deadline { return answer }
+            }
+        } catch {
+            return answer
         }
-        return true
+        answer.closesConnection = false
+        return answer
     }
 }
 
