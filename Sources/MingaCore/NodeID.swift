@@ -91,10 +91,3 @@ public struct Dot: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public var description: String { "\(origin):\(seq)" }
 }
-
-/// The single error type of Minga's libraries: a sentence an operator can act on.
-public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}

@@ -12,215 +12,128 @@ public struct ApplyResult: Sendable, Equatable {
     public var newConflicts = 0
     /// The node's vector after the batch.
     public var vector = VersionVector()
+    /// The origins the batch had changes held back of (protocol §14), each with the changes
+    /// of it held by this batch.
+    public var held: [HeldOrigin] = []
 
     public init() {}
 }
 
-/// What a receiver knows while it checks incoming batches: the vector it holds (or will hold
-/// after the batches already checked), each origin's last chain link and HLC, the roster, and
-/// its own current origin. Bundle import carries one across a whole file before applying any.
-public struct Admission: Sendable {
-    public internal(set) var vector: VersionVector
-    var links: [NodeID: (link: [UInt8], hlc: Int64)]
-    let roster: [NodeID: PublicKey]
-    let ownOrigin: NodeID
-    var nowMillis: Int64
-
-    /// Whether checks made from `self` hold for a replica in state `other`: the same changes
-    /// held (hence the same chain links), roster and origin. The clock may differ.
-    func admitsLike(_ other: Admission) -> Bool {
-        vector == other.vector && roster == other.roster && ownOrigin == other.ownOrigin && links.count == other.links.count
-            && links.allSatisfy { origin, last in other.links[origin].map { $0.link == last.link && $0.hlc == last.hlc } ?? false }
-    }
-}
-
-/// A batch checked outside the write transaction that applies it, so that a sync checks one
-/// page (hash chain, signatures, schema) while the page before it is being written. Applying it
-/// re-checks only when the replica is no longer in the state it was checked against.
-public struct CheckedBatch: Sendable {
-    public let batch: ChangeBatch
-    let start: Admission
-    /// The admission after this batch: where the next one's check starts.
-    public let end: Admission
-    let links: [[UInt8]?]
-    /// The log rows of each change new to the replica (`nil` for a duplicate).
-    let rows: [LogRows?]
-}
-
 extension Replica {
-    /// The receiver's starting point for checking batches.
-    public func admission() throws -> Admission {
-        try writer.read { db in try admission(db) }
-    }
-
-    func admission(_ db: Database) throws -> Admission {
-        let vector = try Replica.vector(db)
-        var links: [NodeID: (link: [UInt8], hlc: Int64)] = [:]
-        let last = try db.cachedStatement(sql: "SELECT link, hlc FROM minga_changes WHERE origin = ? AND seq = ?")
-        for origin in vector.origins {
-            if let row = try Row.fetchOne(last, arguments: [origin.rawValue, vector[origin]]) {
-                links[origin] = (Array(row["link"] as Data), row["hlc"])
-            }
-        }
-        return Admission(vector: vector, links: links, roster: try roster(db), ownOrigin: try currentOrigin(db), nowMillis: clock())
-    }
-
-    /// Checks a batch against this replica's schema, roster, clock and per-origin order
-    /// without writing anything, advancing `admission` as if it had been applied. Returns,
-    /// per change, its chain link, or `nil` for a change this node already holds.
-    @discardableResult
-    public func check(_ batch: ChangeBatch, _ admission: inout Admission) throws -> [[UInt8]?] {
-        try writer.read { db in try check(db, batch, &admission) }
-    }
-
-    func check(_ db: Database, _ batch: ChangeBatch, _ admission: inout Admission) throws -> [[UInt8]?] {
-        var links: [[UInt8]?] = []
-        var lastOfOrigin: [NodeID: Change] = [:]
-        for (index, change) in batch.changes.enumerated() {
-            do {
-                try validate(change)
-                let held = admission.vector
-                let unheld = { (origin: NodeID, seq: Int64) in origin != change.origin && seq > held[origin] }
-                if change.context.entries.contains(where: unheld), let origin = change.context.origins.first(where: { unheld($0, change.context[$0]) }) {
-                    throw MingaError("its causal context names change \(origin):\(change.context[origin]), which this node does not hold; changes must arrive in causal order (the sender's log order)")
-                }
-                guard let key = admission.roster[change.origin.node] else {
-                    throw MingaError("it comes from \(change.origin.node), which is not in this node's roster; if that agency belongs to the federation, add its public key with `minga roster add \(change.origin.node) KEY`")
-                }
-                guard try admission.vector.admit(change.dot) else {
-                    try checkDuplicate(db, change, key: key)
-                    links.append(nil)
-                    continue
-                }
-                if change.origin == admission.ownOrigin {
-                    throw MingaError("it claims to come from this node (\(change.origin)) at sequence \(change.seq), which this node never issued")
-                }
-                let ahead = change.hlc.millis - admission.nowMillis
-                if ahead > maxClockSkewMillis {
-                    throw MingaError("its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(maxClockSkewMillis)); check the clock of \(change.origin.node)")
-                }
-                let previous = admission.links[change.origin] ?? (OriginChain.genesis, 0)
-                guard change.hlc.packed > previous.hlc else {
-                    throw MingaError("its HLC \(change.hlc) is not later than that of \(change.origin)'s previous change; an origin's clock only moves forward")
-                }
-                let link = OriginChain.link(after: previous.link, change)
-                if let signature = change.signature, !key.isValid(signature: signature, link: link) {
-                    throw MingaError("its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it")
-                }
-                admission.links[change.origin] = (link, change.hlc.packed)
-                lastOfOrigin[change.origin] = change
-                links.append(link)
-            } catch let error as MingaError {
-                throw MingaError("change \(index + 1) (\(change.dot)) from \(change.origin.node): \(error.message)")
-            }
-        }
-        for (origin, change) in lastOfOrigin.sorted(by: { $0.key < $1.key }) where change.signature == nil {
-            throw MingaError("the changes from \(origin.node) in this batch end at \(change.dot), which \(origin.node) has not signed; a batch must end each origin's run with a signed change, so this one cannot be verified")
-        }
-        return links
-    }
-
-    /// A re-delivered change must be the very change this node holds (same chain link), and a
-    /// signature it carries must verify like any other.
-    func checkDuplicate(_ db: Database, _ change: Change, key: PublicKey) throws {
-        guard let previous = try heldLink(db, change.origin, change.seq - 1), let stored = try heldLink(db, change.origin, change.seq) else { return }
-        guard OriginChain.link(after: previous, change) == stored else {
-            throw MingaError("this node already holds \(change.dot), and the copy received differs from it: the change was altered after \(change.origin.node) signed it")
-        }
-        if let signature = change.signature, !key.isValid(signature: signature, link: stored) {
-            throw MingaError("its signature does not verify with \(change.origin.node)'s public key: it was altered after \(change.origin.node) signed it")
-        }
-    }
-
-    /// Checks `batch` as the one to apply after the batches that led to `admission` (the
-    /// replica's own ``admission()``, or the ``CheckedBatch/end`` of the batch before), reading
-    /// the replica but writing nothing. The clock is read anew, so a long sync does not judge
-    /// clock skew by the time it started.
-    public func precheck(_ batch: ChangeBatch, after admission: Admission) async throws -> CheckedBatch {
-        var start = admission
-        start.nowMillis = clock()
-        let (links, end, rows) = try await writer.read { [start] db in
-            var end = start
-            let links = try self.check(db, batch, &end)
-            let rows = try zip(batch.changes, links).map { change, link in
-                try link.map { LogRows(change, table: self.tables[change.table]!, pk: try self.pk(db, change.key), link: $0) }
-            }
-            return (links, end, rows)
-        }
-        return CheckedBatch(batch: batch, start: start, end: end, links: links, rows: rows)
-    }
-
-    static func minutes(_ millis: Int64) -> String {
-        millis >= 120_000 ? "\(millis / 60_000) min" : "\(millis / 1000) s"
-    }
-
-    func validate(_ change: Change) throws {
-        guard let table = tables[change.table] else {
-            throw MingaError("unknown table \(change.table); this node tracks \(tableNames.joined(separator: ", "))")
-        }
-        guard change.seq >= 1 else { throw MingaError("sequence numbers start at 1") }
-        guard change.key.count == table.keyColumns.count else {
-            throw MingaError("table \(table.name) has a key of \(table.keyColumns.count) column(s) (\(table.keyColumns.joined(separator: ", "))), the change gives \(change.key.count)")
-        }
-        // Every column must be one of the table's non-key columns: checked by walking both in
-        // canonical order; names are looked up one by one only to say which is wrong.
-        var (values, known) = table.slots(of: change.columns)
-        if known < change.columns.count {
-            for column in change.columns.keys where !table.settable.contains(column) {
-                throw MingaError(
-                    table.keyColumns.contains(column)
-                        ? "column \(column) is part of the key of \(table.name) and cannot be set by a change"
-                        : "unknown column \(column) in table \(table.name)")
-            }
-        }
-        // What the value may be: the rules the origin's capture triggers enforced too.
-        for (position, value) in zip(table.keyPositions, change.key) { values[position] = value }
-        if let refusal = ContentRule.refusal(values, in: table) { throw MingaError(refusal) }
-        switch change.op {
-        case .delete where !change.columns.isEmpty: throw MingaError("a delete carries no column values")
-        case .insert where change.columns.count != table.settable.count:
-            throw MingaError("an insert sets every column of \(table.name); missing: \(table.nonKeyColumns.filter { change.columns[$0] == nil }.joined(separator: ", "))")
-        case .update where change.columns.isEmpty: throw MingaError("an update sets at least one column")
-        default: break
-        }
-        if change.context[change.origin] >= change.seq {
-            throw MingaError("its causal context claims to have seen itself")
-        }
-    }
-
     /// Applies a batch of changes from a peer (or a bundle) in one transaction that also
-    /// advances the vector. Duplicates are skipped; anything invalid refuses the whole batch
-    /// and leaves the replica exactly as it was.
+    /// advances the vector. Duplicates are skipped. A change refused for a reason of its own is
+    /// held with what depends on it, and the rest applied (protocol §14); a fault of the batch
+    /// as a whole refuses it, leaving the replica exactly as it was. `source` says where the
+    /// batch came from, for the held changes' record.
     @discardableResult
-    public func apply(_ batch: ChangeBatch) throws -> ApplyResult {
-        try writer.write { db in try apply(db, batch) }
+    public func apply(_ batch: ChangeBatch, source: String = "") throws -> ApplyResult {
+        try writer.write { db in try apply(db, batch, source: source) }
     }
 
     /// Applies a batch checked ahead by ``precheck(_:after:)``. Its check stands only if the
     /// replica is still in the state it was checked against and the batch holds nothing this
     /// node had already (a duplicate's check reads the log, which may have grown meanwhile);
     /// otherwise the batch is checked again inside the transaction.
-    public func apply(_ checked: CheckedBatch) async throws -> ApplyResult {
-        try await writer.write { db in try self.apply(db, checked.batch, checked: checked) }
+    public func apply(_ checked: CheckedBatch, source: String = "") async throws -> ApplyResult {
+        try await writer.write { db in try self.apply(db, checked.batch, checked: checked, source: source) }
     }
 
-    func apply(_ db: Database, _ batch: ChangeBatch, checked: CheckedBatch? = nil) throws -> ApplyResult {
+    func apply(_ db: Database, _ batch: ChangeBatch, checked: CheckedBatch? = nil, source: String?) throws -> ApplyResult {
         try integrateLocalWrites(db)
-        var result = ApplyResult()
         var admission = try admission(db)
-        let links: [[UInt8]?]
-        let prepared: [LogRows?]
-        if let checked, checked.start.admitsLike(admission), !checked.links.contains(where: { $0 == nil }) {
-            (links, prepared) = (checked.links, checked.rows)
+        var verdicts: [Verdict]
+        var prepared: [LogRows?]
+        if let checked, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .duplicate = $0 { true } else { false } }) {
+            (verdicts, prepared) = (checked.verdicts, checked.rows)
             admission = checked.end
         } else {
-            links = try check(db, batch, &admission)
-            prepared = Array(repeating: nil, count: links.count)
+            verdicts = try check(db, batch, &admission)
+            prepared = Array(repeating: nil, count: verdicts.count)
         }
+        for (index, verdict) in verdicts.enumerated() where prepared[index] == nil {
+            guard let link = verdict.link else { continue }
+            let change = batch.changes[index]
+            prepared[index] = LogRows(change, table: tables[change.table]!, pk: try pk(db, change.key), link: link)
+        }
+        var result = ApplyResult()
+        do {
+            // Every change in one go; should writing one fail, each is written on its own.
+            try db.inSavepoint {
+                result = try write(db, batch.changes.indices.compactMap { i in prepared[i].map { (batch.changes[i], $0) } })
+                return .commit
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            (verdicts, result) = try writeOneByOne(db, batch, verdicts, prepared)
+        }
+        var held: [(Change, MingaError)] = []
+        for (change, verdict) in zip(batch.changes, verdicts) {
+            switch verdict {
+            case .duplicate: result.duplicates += 1
+            case .hold(let refusal): held.append((change, refusal))
+            case .apply: break
+            }
+        }
+        result.vector = try Replica.vector(db)
+        try store(held: held, source: source, vector: result.vector, db)
+        result.held = Replica.summary(of: held, source: source ?? "")
+        try markIntegrated(db)
+        return result
+    }
 
+    /// The fallback when writing a batch in one go failed: each change written in a savepoint
+    /// of its own, and one that fails held (``MingaError/Code/applyFailed``) with its origin's
+    /// changes after it and what depends on it, so that one row no node can write here does
+    /// not stop the rest (protocol §14).
+    func writeOneByOne(_ db: Database, _ batch: ChangeBatch, _ verdicts: [Verdict], _ prepared: [LogRows?]) throws -> ([Verdict], ApplyResult) {
+        var verdicts = verdicts
+        var result = ApplyResult()
+        var failed: [NodeID: Dot] = [:]
+        for (index, change) in batch.changes.enumerated() {
+            guard let rows = prepared[index] else { continue }
+            if let first = failed[change.origin] ?? change.context.entries.lazy.compactMap({ o, s in failed[o].flatMap { s >= $0.seq ? $0 : nil } }).first {
+                verdicts[index] = .hold(MingaError(.heldBehind, "it follows or depends on \(first), which could not be written here"))
+                failed[change.origin] = failed[change.origin] ?? change.dot
+                continue
+            }
+            do {
+                try db.inSavepoint {
+                    let one = try write(db, [(change, rows)])
+                    result.applied += one.applied
+                    result.newConflicts += one.newConflicts
+                    return .commit
+                }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                verdicts[index] = .hold(MingaError(.applyFailed, "writing it into \(change.table) failed here: \(error.message ?? "\(error)"); this node's schema or rows refuse what its origin wrote"))
+                failed[change.origin] = change.dot
+            }
+        }
+        return (verdicts, result)
+    }
+
+    /// The held origins of one batch, in the order they were first held.
+    static func summary(of held: [(Change, MingaError)], source: String) -> [HeldOrigin] {
+        var origins: [HeldOrigin] = []
+        var position: [NodeID: Int] = [:]
+        for (change, refusal) in held {
+            if let i = position[change.origin] {
+                origins[i].count += 1
+                if origins[i].code == .heldBehind, refusal.code != .heldBehind { (origins[i].code, origins[i].reason) = (refusal.code, refusal.message) }
+                continue
+            }
+            position[change.origin] = origins.count
+            origins.append(HeldOrigin(
+                origin: change.origin, firstSeq: change.seq, count: 1, code: refusal.code, reason: refusal.message, since: Date(), source: source))
+        }
+        return origins
+    }
+
+    /// Appends changes, each checked and new, to the log and writes the rows they touch: the
+    /// merge of protocol §13, with capture suppressed.
+    func write(_ db: Database, _ changes: [(change: Change, rows: LogRows)]) throws -> ApplyResult {
+        var result = ApplyResult()
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
         // The rows this batch writes, in first-touch order, with the batch's writes to each (by
-        // position in the batch). A row the log has never seen before has no other history, so
+        // position in `changes`). A row the log has never seen before has no other history, so
         // its merge needs no query (on an initial sync, that is every row).
         struct Touched {
             let table: TrackedTable
@@ -230,30 +143,20 @@ extension Replica {
         }
         var touched: [RowIdentity: Int] = [:]
         var rows: [Touched] = []
-        var ids = [Int64](repeating: 0, count: batch.changes.count)
-        let logRows = try zip(batch.changes, links).enumerated().map { index, pair in
-            try pair.1.map { link in try prepared[index] ?? LogRows(pair.0, table: tables[pair.0.table]!, pk: try pk(db, pair.0.key), link: link) }
-        }
-        let known = try knownRows(db, logRows)
+        let known = try knownRows(db, changes.map(\.rows))
         let log = try Statements(db)
-        let firstID = try log.append(logRows.compactMap { $0 })
-        for (index, written) in logRows.enumerated() {
-            guard let written else {
-                result.duplicates += 1
-                continue
-            }
-            let (table, pk) = (written.table, written.pk)
-            let row = RowIdentity(table: table.name, pk: pk)
-            let position = touched[row]
-            ids[index] = firstID + Int64(result.applied)
-            result.applied += 1
-            if let position {
+        let firstID = try log.append(changes.map(\.rows))
+        for (index, written) in changes.map(\.rows).enumerated() {
+            let row = RowIdentity(table: written.table.name, pk: written.pk)
+            if let position = touched[row] {
                 rows[position].writes.append(index)
             } else {
                 touched[row] = rows.count
-                rows.append(Touched(table: table, pk: pk, isNew: !known.contains(row), writes: [index]))
+                rows.append(Touched(table: written.table, pk: written.pk, isNew: !known.contains(row), writes: [index]))
             }
         }
+        result.applied = changes.count
+        let id = { (index: Int) in firstID + Int64(index) }
         // A new row whose one write is an insert has that insert's values as its merged state
         // (Merge.rowState of a single write), and they are in the log's values rows already:
         // runs of such rows with consecutive change ids are copied by one statement each (on an
@@ -265,35 +168,31 @@ extension Replica {
             copies = nil
         }
         for row in rows {
-            if row.isNew, row.writes.count == 1, batch.changes[row.writes[0]].op == .insert {
-                let id = ids[row.writes[0]]
-                if let run = copies, run.table === row.table, run.ids.upperBound + 1 == id {
-                    copies = (run.table, run.ids.lowerBound...id)
+            if row.isNew, row.writes.count == 1, changes[row.writes[0]].change.op == .insert {
+                let next = id(row.writes[0])
+                if let run = copies, run.table === row.table, run.ids.upperBound + 1 == next {
+                    copies = (run.table, run.ids.lowerBound...next)
                 } else {
                     try copyRows()
-                    copies = (row.table, id...id)
+                    copies = (row.table, next...next)
                 }
                 continue
             }
             try copyRows()
             result.newConflicts += try merge(
-                db, table: row.table, pk: row.pk, newFrom: ids[row.writes[0]],
-                history: row.isNew ? row.writes.map { (ids[$0], batch.changes[$0]) } : nil)
+                db, table: row.table, pk: row.pk, newFrom: id(row.writes[0]),
+                history: row.isNew ? row.writes.map { (id($0), changes[$0].change) } : nil)
         }
         try copyRows()
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
-        try markIntegrated(db)
-        result.vector = admission.vector
         return result
     }
 
     /// Which of the rows these log rows write the log holds a change of already: one query per
     /// table (the keys passed as a JSON array) rather than one per change.
-    func knownRows(_ db: Database, _ logRows: [LogRows?]) throws -> Set<RowIdentity> {
+    func knownRows(_ db: Database, _ logRows: [LogRows]) throws -> Set<RowIdentity> {
         var keys: [String: [String]] = [:]
-        for rows in logRows {
-            if let rows { keys[rows.table.name, default: []].append(rows.pk) }
-        }
+        for rows in logRows { keys[rows.table.name, default: []].append(rows.pk) }
         var known: Set<RowIdentity> = []
         let query = try db.cachedStatement(sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))")
         for (name, pks) in keys {

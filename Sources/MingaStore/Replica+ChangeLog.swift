@@ -100,18 +100,21 @@ extension Replica {
     /// least every ``OriginChain/signingInterval`` changes and ``OriginChain/signingBytes``
     /// bytes, and each batch this node applied ended on such a point, so the extension is
     /// short: a batch passes `maxBytes` by at most one change and 256 KiB).
-    public func changes(above vector: VersionVector, limit: Int = 1000, maxBytes: Int = 4 << 20) throws -> [Change] {
+    ///
+    /// Changes of the origins in `excluding` are left out: those the receiver holds back
+    /// (protocol §14), which it would only hold again.
+    public func changes(above vector: VersionVector, limit: Int = 1000, maxBytes: Int = 4 << 20, excluding: Set<NodeID> = []) throws -> [Change] {
         try writer.write { db in
             try integrateLocalWrites(db)
-            return try changes(db, above: vector, limit: limit, maxBytes: maxBytes)
+            return try changes(db, above: vector, limit: limit, maxBytes: maxBytes, excluding: excluding)
         }
     }
 
-    func changes(_ db: Database, above vector: VersionVector, limit: Int, maxBytes: Int) throws -> [Change] {
+    func changes(_ db: Database, above vector: VersionVector, limit: Int, maxBytes: Int, excluding: Set<NodeID> = []) throws -> [Change] {
         let held = try Replica.vector(db)
         // The first log id of any change due: per origin, the change right above `vector`.
         var start: Int64?
-        for origin in held.origins where held[origin] > vector[origin] {
+        for origin in held.origins where held[origin] > vector[origin] && !excluding.contains(origin) {
             let id = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT id FROM minga_changes WHERE origin = ? AND seq = ?"), arguments: [origin.rawValue, vector[origin] + 1])
             if let id { start = min(start ?? id, id) }
@@ -143,7 +146,8 @@ extension Replica {
                 }
             }
             for entry in entries {
-                guard entry.seq > vector[try NodeID(entry.origin)] else { continue }
+                let origin = try NodeID(entry.origin)
+                guard entry.seq > vector[origin], !excluding.contains(origin) else { continue }
                 let table = try self.table(named: entry.table)
                 guard let values = pageValues[entry.id] else {
                     throw MingaError("change log is damaged: change \(entry.origin):\(entry.seq) has no values")

@@ -75,19 +75,19 @@ extension Replica {
         }
     }
 
-    public func changes(above vector: VersionVector, limit: Int, maxBytes: Int) async throws -> [Change] {
+    public func changes(above vector: VersionVector, limit: Int, maxBytes: Int, excluding: Set<NodeID> = []) async throws -> [Change] {
         try await writer.write { db in
             try self.integrateLocalWrites(db)
-            return try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes)
+            return try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes, excluding: excluding)
         }
     }
 
     /// A pull answer's two parts from one transaction: the changes above `vector` and the
     /// vector this node holds.
-    public func pull(above vector: VersionVector, limit: Int, maxBytes: Int) async throws -> (changes: [Change], held: VersionVector) {
+    public func pull(above vector: VersionVector, limit: Int, maxBytes: Int, excluding: Set<NodeID> = []) async throws -> (changes: [Change], held: VersionVector) {
         try await writer.write { db in
             try self.integrateLocalWrites(db)
-            return (try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes), try Replica.vector(db))
+            return (try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes, excluding: excluding), try Replica.vector(db))
         }
     }
 
@@ -99,8 +99,8 @@ extension Replica {
         }
     }
 
-    public func apply(_ batch: ChangeBatch) async throws -> ApplyResult {
-        try await writer.write { db in try self.apply(db, batch) }
+    public func apply(_ batch: ChangeBatch, source: String = "") async throws -> ApplyResult {
+        try await writer.write { db in try self.apply(db, batch, source: source) }
     }
 
     /// How many local writes this node has made, sealed or not: it grows with every local

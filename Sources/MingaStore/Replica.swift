@@ -56,6 +56,7 @@ public struct Replica: Sendable {
         let key = try KeyFile.read(keyPath)
         let pool = try DatabasePool(path: path, configuration: makeConfiguration())
         try upgradeCapture(pool)
+        try upgradeHeld(pool)
         return try open(pool, key: key, keyPath: keyPath)
     }
 
@@ -214,7 +215,7 @@ public struct Replica: Sendable {
             resolved_origin TEXT, resolved_seq INTEGER, resolved_hlc INTEGER);
         CREATE INDEX minga_conflicts_row ON minga_conflicts(tbl, pk);
         CREATE TABLE minga_roster(node TEXT PRIMARY KEY, public_key TEXT NOT NULL, added_at TEXT NOT NULL);
-        """ + "\n" + peersSQL
+        """ + "\n" + peersSQL + ";\n" + heldSQL
 
     /// Sets one of Minga's own values in `minga_meta`.
     static func setMeta(_ db: Database, _ key: String, _ value: some DatabaseValueConvertible) throws {

@@ -32,6 +32,10 @@ public enum Bundle {
         public var applied = 0
         public var duplicates = 0
         public var newConflicts = 0
+        /// Held changes of earlier imports and syncs that applied at this import.
+        public var retried = 0
+        /// The origins this node holds changes of after the import (protocol §14).
+        public var held: [HeldOrigin] = []
     }
 
     /// Writes the changes `replica` holds above `since` (all when empty) to `path`, in
@@ -84,7 +88,9 @@ public enum Bundle {
     }
 
     /// Verifies the whole file (format, digest, schema, per-origin order) before applying
-    /// anything, then applies it batch by batch, each batch one transaction. An interrupted
+    /// anything, then applies it batch by batch, each batch one transaction. A change refused
+    /// for a reason of its own is held with what depends on it, and the rest applied (protocol
+    /// §14); held changes of earlier imports and syncs are tried again first. An interrupted
     /// import resumes when run again; re-importing changes nothing.
     @discardableResult
     public static func `import`(
@@ -92,8 +98,9 @@ public enum Bundle {
     ) throws -> Summary {
         let total = try verify(path, for: replica)
         var summary = Summary()
+        summary.retried = try replica.retryHeld().applied
         try forEachBatch(path) { batch in
-            let result = try replica.apply(batch)
+            let result = try replica.apply(batch, source: "bundle \(path)")
             summary.batches += 1
             summary.changes += batch.changes.count
             summary.applied += result.applied
@@ -101,6 +108,7 @@ public enum Bundle {
             summary.newConflicts += result.newConflicts
             progress(summary.changes, total)
         }
+        summary.held = try replica.heldOrigins()
         return summary
     }
 

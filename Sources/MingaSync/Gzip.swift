@@ -17,9 +17,9 @@ enum Gzip {
         do {
             return try input.decompress(with: .gzip, maxSize: limit)
         } catch let error as CompressNIOError where error == .bufferOverflow {
-            throw ErrorEnvelope(code: "too_large", message: "the decompressed body exceeds the limit of \(limit) bytes")
+            throw ErrorEnvelope(.tooLarge, "the decompressed body exceeds the limit of \(limit) bytes")
         } catch {
-            throw ErrorEnvelope(code: "malformed", message: "the body is not valid gzip")
+            throw ErrorEnvelope(.malformed, "the body is not valid gzip")
         }
     }
 

@@ -55,15 +55,23 @@ public final class PeerClient: Sendable {
         try await call("POST", "/v1/pull", body: try JSONEncoder.wire.encode(request), gzip: gzip, traffic: &traffic, as: PullResponse.self)
     }
 
-    public func push(_ batch: ChangeBatch, gzip: Bool, traffic: inout Traffic) async throws -> PushResponse {
-        try await call("POST", "/v1/push", body: try JSONEncoder.wire.encode(batch), gzip: gzip, traffic: &traffic, as: PushResponse.self)
+    /// The header a pushing node names itself in, so that the server can say where the
+    /// changes it holds came from (protocol §16).
+    public static let nodeHeader = "Minga-Node"
+
+    public func push(_ batch: ChangeBatch, from node: NodeID? = nil, gzip: Bool, traffic: inout Traffic) async throws -> PushResponse {
+        try await call(
+            "POST", "/v1/push", body: try JSONEncoder.wire.encode(batch), gzip: gzip, traffic: &traffic, as: PushResponse.self,
+            headers: node.map { [(PeerClient.nodeHeader, $0.rawValue)] } ?? [])
     }
 
     func call<T: Decodable>(
-        _ method: String, _ path: String, body: Data?, gzip: Bool, traffic: inout Traffic, as type: T.Type, timeout: TimeAmount? = nil
+        _ method: String, _ path: String, body: Data?, gzip: Bool, traffic: inout Traffic, as type: T.Type, timeout: TimeAmount? = nil,
+        headers: [(String, String)] = []
     ) async throws -> T {
         var request = HTTPClientRequest(url: url + path)
         request.method = HTTPMethod(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.tlsConfiguration = tls
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "Accept-Encoding", value: "gzip")

@@ -78,6 +78,7 @@ public struct SyncDaemon: Service {
                 continue
             }
             seen = generation
+            let started = Date()
             let summary = await session.run()
             if Task.isCancelled { break }
             if summary.succeeded {
@@ -86,6 +87,13 @@ public struct SyncDaemon: Service {
                 due = clock.now + interval
                 if summary.received + summary.sent > 0 {
                     logger.info("synced with \(client.url): received \(summary.received), sent \(summary.sent), \(summary.newConflicts) new conflicts")
+                }
+                // A held origin is no failed peer: said at each sync that holds more of it, never retried faster.
+                for held in summary.held where held.since >= started {
+                    logger.warning("holding back \(held.origin) from change \(held.first) (\(held.count) changes): \(held.code.rawValue): \(held.reason)")
+                }
+                for held in summary.heldByPeer {
+                    logger.warning("\(client.url) holds back \(held.origin) from change \(held.origin):\(held.seq): \(held.code): \(held.reason)")
                 }
             } else if summary.retryLater {
                 let delay = SyncDaemon.busyDelay(asked: summary.retryAfter, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0...0.5))

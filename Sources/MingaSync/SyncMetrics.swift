@@ -1,5 +1,7 @@
 import Foundation
+import MingaStore
 import Prometheus
+import Synchronization
 
 /// The node's Prometheus metrics, shared by the server routes and the sync daemon.
 public final class SyncMetrics: Sendable {
@@ -8,12 +10,36 @@ public final class SyncMetrics: Sendable {
     let changesServed: Counter
     let openConflicts: Gauge
     let sessions: Gauge
+    let heldOrigins: Gauge
+    /// The per-origin gauges of held changes now registered, to retire those no longer held.
+    private let heldGauges = Mutex<[String: Gauge]>([:])
 
     public init() {
         changesApplied = registry.makeCounter(descriptor: Self.name("changes_applied_total", "Changes from peers newly applied to this replica."))
         changesServed = registry.makeCounter(descriptor: Self.name("changes_served_total", "Changes sent to peers by /v1/pull."))
         openConflicts = registry.makeGauge(descriptor: Self.name("open_conflicts", "Open conflicts in the conflict log."))
         sessions = registry.makeGauge(descriptor: Self.name("sync_sessions", "Pull and push requests being served now (at most --max-sessions)."))
+        heldOrigins = registry.makeGauge(descriptor: Self.name("held_origins", "Origins this node holds changes of (protocol §14)."))
+    }
+
+    /// Sets `minga_held_changes{origin,first,code}` (how many changes of each held origin
+    /// wait, from which change and why) and `minga_held_origins`; an origin no longer held
+    /// leaves the exposition.
+    public func held(_ origins: [HeldOrigin]) {
+        heldOrigins.set(Int64(origins.count))
+        heldGauges.withLock { gauges in
+            var now: [String: Gauge] = [:]
+            for held in origins {
+                let labels = [("origin", held.origin.rawValue), ("first", String(held.firstSeq)), ("code", held.code.rawValue)]
+                let key = labels.map(\.1).joined(separator: "\u{0}")
+                let gauge = gauges[key] ?? registry.makeGauge(
+                    descriptor: Self.name("held_changes", "Changes held back per origin: the first held sequence number and why (protocol §14)."), labels: labels)
+                gauge.set(Int64(held.count))
+                now[key] = gauge
+            }
+            for (key, gauge) in gauges where now[key] == nil { registry.unregisterGauge(gauge) }
+            gauges = now
+        }
     }
 
     static func name(_ metric: String, _ help: String) -> MetricNameDescriptor {

@@ -89,7 +89,7 @@ struct SyncRoutes: Sendable {
     /// queueing beyond: a queued request would hold its connection and memory while it waits.
     func session(_ handler: @escaping @Sendable () async throws -> Response) async throws -> Response {
         guard sessions.enter() else {
-            throw ErrorEnvelope(code: "busy", message: "this node is serving \(limits.maxSessions) sync requests already; retry in \(ServerLimits.retryAfterSeconds) s")
+            throw ErrorEnvelope(.busy, "this node is serving \(limits.maxSessions) sync requests already; retry in \(ServerLimits.retryAfterSeconds) s")
         }
         defer { sessions.leave() }
         return try await bounded(handler)
@@ -108,7 +108,7 @@ struct SyncRoutes: Sendable {
             }
             group.cancelAll()
             if let late = try? await group.next(), let response = late { return response }
-            throw ErrorEnvelope(code: "timeout", message: "the request took longer than \(limits.requestTimeout) to arrive and be answered; nothing of it was applied")
+            throw ErrorEnvelope(.timeout, "the request took longer than \(limits.requestTimeout) to arrive and be answered; nothing of it was applied")
         }
     }
 
@@ -136,7 +136,7 @@ struct SyncRoutes: Sendable {
         if identity, let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
             // Said up front: a client waiting for 100-continue gets the answer without sending.
             throw await RequestDrain.refusing(
-                ErrorEnvelope(code: "too_large", message: "the request body of \(length) bytes exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
+                ErrorEnvelope(.tooLarge, "the request body of \(length) bytes exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
                 request, &chunks)
         }
         var buffer = ByteBuffer()
@@ -144,14 +144,14 @@ struct SyncRoutes: Sendable {
             guard buffer.readableBytes + chunk.readableBytes <= limits.maxBodyBytes else {
                 // The body is coming whatever the client expected: drop the rest of it.
                 throw await RequestDrain.refusing(
-                    ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
+                    ErrorEnvelope(.tooLarge, "the request body exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
                     nil, &chunks)
             }
             buffer.writeImmutableBuffer(chunk)
         }
         guard let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" else { return Data(buffer: buffer) }
         guard encoding == "gzip" else {
-            throw ErrorEnvelope(code: "malformed", message: "unsupported Content-Encoding \(encoding); use gzip or none")
+            throw ErrorEnvelope(.malformed, "unsupported Content-Encoding \(encoding); use gzip or none")
         }
         return Data(buffer: try Gzip.decompress(buffer, limit: limits.maxBodyBytes))
     }
@@ -167,7 +167,7 @@ struct SyncRoutes: Sendable {
     func decode<T: Decodable>(_ type: T.Type, _ request: Request, what: String) async throws -> T {
         let data = try await body(request)
         do { return try JSONDecoder.wire(type, from: data, what: what) } catch {
-            throw ErrorEnvelope(code: "malformed", message: error.message)
+            throw ErrorEnvelope(.malformed, error.message)
         }
     }
 
@@ -175,9 +175,11 @@ struct SyncRoutes: Sendable {
         let pull = try await decode(PullRequest.self, request, what: "the pull request")
         let limit = min(max(pull.limit ?? limits.maxBatchChanges, 1), limits.maxBatchChanges)
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
-        let (changes, held) = try await replica.pull(above: pull.vector, limit: limit, maxBytes: maxBytes)
+        let excluded = Set(pull.exclude ?? [])
+        let (changes, held) = try await replica.pull(above: pull.vector, limit: limit, maxBytes: maxBytes, excluding: excluded)
         var reached = pull.vector
         for change in changes { reached[change.origin] = max(reached[change.origin], change.seq) }
+        for origin in excluded { reached[origin] = max(reached[origin], held[origin]) }  // none of theirs is due
         metrics.changesServed.increment(by: Int64(changes.count))
         // Built by hand: Codable encoding of the changes was most of the cost of a pull.
         var body = JSONWriter(capacity: changes.count * 512 + 256)
@@ -198,51 +200,57 @@ struct SyncRoutes: Sendable {
         try check(batch)
         // Not the batch's fault: this node's tables drifted, and it takes nothing until they are back.
         let drift = try replica.schemaDrift()
-        guard drift.isEmpty else { throw ErrorEnvelope(code: "unavailable", message: Replica.driftMessage(drift)) }
+        guard drift.isEmpty else { throw ErrorEnvelope(.unavailable, Replica.driftMessage(drift)) }
+        let source = "push from " + (request.headers[HTTPField.Name(PeerClient.nodeHeader)!].map { String($0.prefix(80)) } ?? "a client")
         let result: ApplyResult
-        do { result = try await replica.apply(batch) } catch let error as MingaError {
-            throw ErrorEnvelope(code: "rejected", message: "batch refused: \(error.message)")
+        do {
+            // What this node held before may apply now, and what this batch brings may depend on it.
+            try await retryHeld(metrics: metrics)
+            result = try await replica.apply(batch, source: source)
+        } catch let error as MingaError where error.code == .rejected {
+            throw ErrorEnvelope(.rejected, "batch refused: \(error.message)")
         }
         metrics.changesApplied.increment(by: Int64(result.applied))
-        return try encode(PushResponse(vector: result.vector, applied: result.applied, duplicates: result.duplicates, newConflicts: result.newConflicts), to: request)
+        metrics.held(try replica.heldOrigins())
+        let answer = PushResponse(
+            vector: result.vector, applied: result.applied, duplicates: result.duplicates, newConflicts: result.newConflicts,
+            held: result.held.isEmpty ? nil : result.held.map(PushResponse.HeldBack.init))
+        return try encode(answer, to: request)
     }
 
     /// Refuses a pushed batch with more changes than this node takes at once. (Values larger
     /// than the protocol allows are refused by the batch's check, as in a bundle: §13.)
     func check(_ batch: ChangeBatch) throws {
         guard batch.changes.count <= limits.maxBatchChanges else {
-            throw ErrorEnvelope(code: "too_large", message: "the batch carries \(batch.changes.count) changes; this node accepts at most \(limits.maxBatchChanges) in one batch; send smaller batches")
+            throw ErrorEnvelope(.tooLarge, "the batch carries \(batch.changes.count) changes; this node accepts at most \(limits.maxBatchChanges) in one batch; send smaller batches")
         }
     }
 
     func conflicts(_ request: Request) async throws -> Response {
         let status = request.uri.queryParameters["status"].map(String.init) ?? "open"
         guard ["open", "resolved", "all"].contains(status) else {
-            throw ErrorEnvelope(code: "malformed", message: "status must be open, resolved or all")
+            throw ErrorEnvelope(.malformed, "status must be open, resolved or all")
         }
         let list = try replica.conflicts(includeResolved: status != "open").filter { status != "resolved" || $0.conflict.status == .resolved }
         return respond(Data(("[" + list.map(\.json).joined(separator: ",") + "]").utf8), to: request)
     }
 
+    /// Tries this node's held changes again (protocol §14): at every push it serves, as a
+    /// client does at every sync.
+    func retryHeld(metrics: SyncMetrics) async throws {
+        let result = try await replica.retryHeld()
+        metrics.changesApplied.increment(by: Int64(result.applied))
+    }
+
     func metrics(_ request: Request) async throws -> Response {
         metrics.openConflicts.set(Int64(try replica.status().openConflicts))
+        metrics.held(try replica.heldOrigins())
         return respond(Data(metrics.text().utf8), to: request, contentType: "text/plain; version=0.0.4")
     }
 }
 
 extension ErrorEnvelope: HTTPResponseError {
-    public var status: HTTPResponse.Status {
-        switch error.code {
-        case "unauthorized": return .unauthorized
-        case "timeout": return .requestTimeout
-        case "too_large": return .contentTooLarge
-        case "not_found": return .notFound
-        case "rejected": return .unprocessableContent
-        case "busy": return .tooManyRequests
-        case "unavailable": return .serviceUnavailable
-        default: return .badRequest
-        }
-    }
+    public var status: HTTPResponse.Status { HTTPResponse.Status(code: code?.httpStatus ?? 400) }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = (try? JSONEncoder.wire.encode(self)) ?? Data()
@@ -262,7 +270,7 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await answer(request, context: context, next: next)
-        } catch let refusal as ErrorEnvelope where RequestDrain.refusedUnread.contains(refusal.error.code) {
+        } catch let refusal as ErrorEnvelope where refusal.code.map(RequestDrain.refusedUnread.contains) ?? false {
             // Refused before its body was read (no token, busy, no such path).
             var chunks = request.body.makeAsyncIterator()
             throw await RequestDrain.refusing(refusal, request, &chunks)
@@ -278,22 +286,22 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as MingaError {
             // Client mistakes are already envelopes; a MingaError here is this node's own trouble.
             logger.error("\(request.method) \(request.uri.path) failed: \(error.message)")
-            throw ErrorEnvelope(code: "unavailable", message: "the node could not complete the request: \(error.message)")
+            throw ErrorEnvelope(.unavailable, "the node could not complete the request: \(error.message)")
         } catch is NIOTooManyBytesError {
-            throw ErrorEnvelope(code: "too_large", message: "the request body exceeds the limit of this node")
+            throw ErrorEnvelope(.tooLarge, "the request body exceeds the limit of this node")
         } catch let error as HTTPParserError {
             // The client garbled its request or broke off while sending it: its doing, not the node's.
             logger.notice("\(request.method) \(request.uri.path): the request could not be read: \(error)")
-            throw ErrorEnvelope(code: "malformed", message: "the request could not be read: \(error)")
+            throw ErrorEnvelope(.malformed, "the request could not be read: \(error)")
         } catch let error as HTTPError {
-            let code = error.status == .notFound ? "not_found" : (error.status == .contentTooLarge ? "too_large" : "malformed")
-            throw ErrorEnvelope(code: code, message: error.body ?? error.status.reasonPhrase)
+            let code: MingaError.Code = error.status == .notFound ? .notFound : (error.status == .contentTooLarge ? .tooLarge : .malformed)
+            throw ErrorEnvelope(code, error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {
-            throw ErrorEnvelope(code: error.status == .notFound ? "not_found" : "malformed", message: error.status.reasonPhrase)
+            throw ErrorEnvelope(error.status == .notFound ? .notFound : .malformed, error.status.reasonPhrase)
         } catch {
             logger.error("\(request.method) \(request.uri.path) failed: \(StoreFailure.explain(error) ?? "\(error)")")
             // A full disk or a busy replica is said as such (nothing was applied); anything else stays vague.
-            throw ErrorEnvelope(code: "unavailable", message: StoreFailure.explain(error) ?? "the node could not complete the request; try again")
+            throw ErrorEnvelope(.unavailable, StoreFailure.explain(error) ?? "the node could not complete the request; try again")
         }
     }
 }
@@ -304,7 +312,7 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
 /// idle timeout, and it never sees the refusal (protocol/README.md §16).
 enum RequestDrain {
     /// The refusals answered before the body is read.
-    static let refusedUnread: Set<String> = ["unauthorized", "busy", "not_found"]
+    static let refusedUnread: Set<MingaError.Code> = [.unauthorized, .busy, .notFound]
     /// How long, and how much, to read before giving up and closing the connection instead.
     static let time: Duration = .milliseconds(1500)
     static let bytes = 1 << 30
@@ -341,7 +349,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
             Self.accepted(String(header.dropFirst(7)), tokens)
         else {
-            throw ErrorEnvelope(code: "unauthorized", message: "this node requires a valid bearer token (Authorization: Bearer …)")
+            throw ErrorEnvelope(.unauthorized, "this node requires a valid bearer token (Authorization: Bearer …)")
         }
         return try await next(request, context)
     }

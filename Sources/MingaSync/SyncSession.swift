@@ -16,6 +16,11 @@ public struct SyncSummary: Sendable {
     public var duration: Duration = .zero
     /// Why the sync failed, in words; `nil` when it succeeded.
     public var error: String?
+    /// Origins this node holds changes of after the sync (protocol §14): held by this sync,
+    /// or earlier and not yet applicable. Not a failure of the sync.
+    public var held: [HeldOrigin] = []
+    /// Origins the peer held changes of that this node pushed, as the peer said.
+    public var heldByPeer: [PushResponse.HeldBack] = []
     /// The peer asked to come back later (429 busy, 503 unavailable): retry, it is no fault.
     public var retryLater = false
     /// How long the peer asked to wait, when it said (`Retry-After`).
@@ -95,6 +100,7 @@ public struct SyncSession: Sendable {
         summary.bytesSent = traffic.sent
         summary.bytesReceived = traffic.received
         summary.duration = clock.now - start
+        summary.held = (try? replica.heldOrigins()) ?? []
         try? await replica.recordPeer(state)
         metrics?.syncRound(peer: client.url, ok: summary.succeeded)
         metrics?.wireBytes(peer: client.url, sent: traffic.sent, received: traffic.received)
@@ -121,6 +127,12 @@ public struct SyncSession: Sendable {
         let pushBytes = min(maxBatchBytes, (info.maxBodyBytes ?? .max) / 5 * 4)
         let pushLimit = min(batchSize, info.maxBatchChanges ?? .max)
         var peerVector = info.vector
+        // Held changes whose cause is gone apply first: what the peer sends may depend on them.
+        summary.received += try await replica.retryHeld().applied
+        // Origins this node holds back are not pulled again (they would only be held again),
+        // except those held for a signature: another copy may be the genuine one (§14).
+        var excluded = Set(try replica.heldOrigins().filter { ![.badSignature, .alteredCopy].contains($0.code) }.map(\.origin))
+        var heldByPeer: Set<NodeID> = []
         var toReceive = 0  // what the peer held that this node lacked, counted in the first round
         let report = { [progress] (summary: SyncSummary) in
             progress?(SyncProgress(received: summary.received, toReceive: max(toReceive, summary.received), sent: summary.sent))
@@ -136,7 +148,7 @@ public struct SyncSession: Sendable {
             // network and the checks keep the other core busy while this one writes. Should an
             // apply fail, the pages fetched ahead are dropped; should the replica have moved
             // meanwhile (another sync, a local write), apply checks the page again.
-            let pull = { @Sendable [client, batchSize, maxBatchBytes] (previous: Task<Pulled?, any Error>?, start: VersionVector) in
+            let pull = { @Sendable [client, batchSize, maxBatchBytes] (previous: Task<Pulled?, any Error>?, start: VersionVector, excluded: Set<NodeID>) in
                 Task { () async throws -> Pulled? in
                     var vector = start
                     if let previous {
@@ -144,7 +156,8 @@ public struct SyncSession: Sendable {
                         vector = page.reached
                     }
                     var bytes = PeerClient.Traffic()
-                    let answer = try await client.pull(PullRequest(vector: vector, limit: batchSize, maxBytes: maxBatchBytes), gzip: gzip, traffic: &bytes)
+                    let request = PullRequest(vector: vector, limit: batchSize, maxBytes: maxBatchBytes, exclude: excluded.isEmpty ? nil : excluded.sorted())
+                    let answer = try await client.pull(request, gzip: gzip, traffic: &bytes)
                     return Pulled(answer: answer, traffic: bytes, reached: answer.changes.reduce(into: vector) { $0[$1.origin] = max($0[$1.origin], $1.seq) })
                 }
             }
@@ -157,7 +170,7 @@ public struct SyncSession: Sendable {
             }
             let admission = try await replica.admission()
             if summary.rounds == 1 { toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - admission.vector[$1.key])) } }
-            var pulls = [pull(nil, admission.vector)]
+            var pulls = [pull(nil, admission.vector, excluded)]
             var checks = [check(pulls[0], nil, admission)]
             defer {
                 pulls.forEach { $0.cancel() }
@@ -165,7 +178,7 @@ public struct SyncSession: Sendable {
             }
             while true {
                 while pulls.count <= lookahead {
-                    pulls.append(pull(pulls.last!, admission.vector))
+                    pulls.append(pull(pulls.last!, admission.vector, excluded))
                     checks.append(check(pulls.last!, checks.last!, admission))
                 }
                 guard let page = try await pulls.removeFirst().value, let checked = try await checks.removeFirst().value else { break }
@@ -174,7 +187,8 @@ public struct SyncSession: Sendable {
                 peerVector = page.answer.vector
                 state.vector = peerVector
                 if page.answer.changes.isEmpty { break }
-                let result = try await replica.apply(checked)
+                let result = try await replica.apply(checked, source: "pull \(client.url)")
+                excluded.formUnion(result.held.map(\.origin))
                 summary.received += result.applied
                 summary.newConflicts += result.newConflicts
                 movement += result.applied
@@ -182,13 +196,19 @@ public struct SyncSession: Sendable {
                 report(summary)
             }
             while true {
-                let changes = try await replica.changes(above: peerVector, limit: pushLimit, maxBytes: pushBytes)
+                let changes = try await replica.changes(above: peerVector, limit: pushLimit, maxBytes: pushBytes, excluding: heldByPeer)
                 if changes.isEmpty { break }
-                let answer = try await client.push(ChangeBatch(changes: changes), gzip: gzip, traffic: &traffic)
+                let answer = try await client.push(ChangeBatch(changes: changes), from: replica.nodeID, gzip: gzip, traffic: &traffic)
                 summary.sent += answer.applied
                 movement += answer.applied
                 report(summary)
-                let reached = changes.reduce(into: peerVector) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
+                // The peer holds these origins back: the rest of this sync leaves them out.
+                for held in answer.held ?? [] {
+                    heldByPeer.insert(held.origin)
+                    summary.heldByPeer.removeAll { $0.origin == held.origin }
+                    summary.heldByPeer.append(held)
+                }
+                let reached = changes.filter { !heldByPeer.contains($0.origin) }.reduce(into: peerVector) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
                 guard reached.isIncluded(in: answer.vector) else {
                     throw MingaError("peer \(client.url) accepted a batch but its vector does not include it")
                 }

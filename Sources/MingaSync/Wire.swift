@@ -1,5 +1,6 @@
 import Foundation
 import MingaCore
+import MingaStore
 
 /// `GET /v1/node`: who a node is, and what it holds.
 public struct NodeInfo: Codable, Sendable {
@@ -16,16 +17,19 @@ public struct NodeInfo: Codable, Sendable {
     public var maxBatchChanges: Int?
 }
 
-/// `POST /v1/pull` body: the caller's vector and how much it wants at once.
+/// `POST /v1/pull` body: the caller's vector, how much it wants at once, and the origins it
+/// holds back (protocol §14), whose changes the server leaves out.
 public struct PullRequest: Codable, Sendable {
     public var vector: VersionVector
     public var limit: Int?
     public var maxBytes: Int?
+    public var exclude: [NodeID]?
 
-    public init(vector: VersionVector, limit: Int? = nil, maxBytes: Int? = nil) {
+    public init(vector: VersionVector, limit: Int? = nil, maxBytes: Int? = nil, exclude: [NodeID]? = nil) {
         self.vector = vector
         self.limit = limit
         self.maxBytes = maxBytes
+        self.exclude = exclude
     }
 }
 
@@ -58,12 +62,28 @@ extension PullResponse: WireReadable {
     }
 }
 
-/// `POST /v1/push` answer.
+/// `POST /v1/push` answer. `held` names each origin the server held changes of (protocol
+/// §14): the pusher leaves that origin out of the rest of the sync.
 public struct PushResponse: Codable, Sendable {
     public var vector: VersionVector
     public var applied: Int
     public var duplicates: Int
     public var newConflicts: Int
+    public var held: [HeldBack]?
+
+    /// One held origin as the wire says it: its first held change, how many of the batch's
+    /// changes were held, and why (a ``MingaError/Code`` raw value and a sentence).
+    public struct HeldBack: Codable, Sendable, Equatable {
+        public var origin: NodeID
+        public var seq: Int64
+        public var count: Int
+        public var code: String
+        public var reason: String
+
+        public init(_ held: HeldOrigin) {
+            (origin, seq, count, code, reason) = (held.origin, held.firstSeq, held.count, held.code.rawValue, held.reason)
+        }
+    }
 }
 
 /// The error envelope every 4xx/5xx answer carries: `{"error":{"code":…,"message":…}}`.
@@ -79,7 +99,10 @@ public struct ErrorEnvelope: Codable, Sendable, Error {
 
     enum CodingKeys: String, CodingKey { case error }
 
-    public init(code: String, message: String) { error = Body(code: code, message: message) }
+    public init(_ code: MingaError.Code, _ message: String) { error = Body(code: code.rawValue, message: message) }
+
+    /// The code, when it is one this node knows.
+    public var code: MingaError.Code? { MingaError.Code(rawValue: error.code) }
 }
 
 extension JSONDecoder {

@@ -43,3 +43,19 @@ enum Output {
         return text
     }
 }
+
+extension Output {
+    /// One held origin, for an operator (protocol §14): which change waits, how many, why,
+    /// since when and from where.
+    static func held(_ h: HeldOrigin) -> String {
+        "\(h.origin) from change \(h.first) (\(h.count) change\(h.count == 1 ? "" : "s")), held since "
+            + "\(ISO8601DateFormatter().string(from: h.since)), from \(h.source.isEmpty ? "this node" : h.source): "
+            + "\(h.code.explanation) [\(h.code.rawValue)]: \(h.reason)"
+    }
+
+    static func heldJSON(_ h: HeldOrigin) -> String {
+        "{\"origin\":\(JSONText.quote(h.origin.rawValue)),\"firstSeq\":\(h.firstSeq),\"count\":\(h.count),"
+            + "\"code\":\(JSONText.quote(h.code.rawValue)),\"reason\":\(JSONText.quote(h.reason)),"
+            + "\"since\":\(JSONText.quote(ISO8601DateFormatter().string(from: h.since))),\"source\":\(JSONText.quote(h.source))}"
+    }
+}

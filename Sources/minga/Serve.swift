@@ -246,14 +246,22 @@ struct Sync: AsyncParsableCommand {
         let who = s.peerNode.map { "\(s.peer) (\($0))" } ?? s.peer
         if let error = s.error, s.retryLater { return "\(who): BUSY, try again later: \(error)" }
         if let error = s.error { return "\(who): FAILED after \(seconds(s.duration)): \(error)" }
-        return "\(who): received \(s.received), sent \(s.sent), \(s.newConflicts) new conflicts, "
+        var line = "\(who): received \(s.received), sent \(s.sent), \(s.newConflicts) new conflicts, "
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
+        // Held changes are no failure of the sync, but a person must see them (protocol §14).
+        for held in s.held { line += "\n  HELD here: " + Output.held(held) }
+        for held in s.heldByPeer {
+            line += "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]: \(held.reason)"
+        }
+        return line
     }
 
     static func json(_ s: SyncSummary) -> String {
         "{\"peer\":\(JSONText.quote(s.peer)),\"nodeId\":\(s.peerNode.map { JSONText.quote($0.rawValue) } ?? "null"),"
             + "\"ok\":\(s.succeeded),\"received\":\(s.received),\"sent\":\(s.sent),\"newConflicts\":\(s.newConflicts),"
             + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(seconds(s.duration).dropLast()),"
-            + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null")}"
+            + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null"),"
+            + "\"held\":[\(s.held.map(Output.heldJSON).joined(separator: ","))],"
+            + "\"heldByPeer\":[\(s.heldByPeer.map { "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"count\":\($0.count),\"code\":\(JSONText.quote($0.code)),\"reason\":\(JSONText.quote($0.reason))}" }.joined(separator: ","))]}"
     }
 }

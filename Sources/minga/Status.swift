@@ -16,13 +16,14 @@ struct Status: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, peers).") var json = false
+    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, held, peers).") var json = false
 
     func run() async throws {
         try operate {
             let r = try replica.open(warnOnDrift: false)  // shown below instead
             let s = try r.status()
             let peers = try r.peers()
+            let held = try r.heldOrigins()
             if json {
                 let rows = s.rows.keys.sorted().map { "\(JSONText.quote($0)):\(s.rows[$0]!)" }.joined(separator: ",")
                 let list = { (items: [String]) in "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
@@ -33,6 +34,7 @@ struct Status: AsyncParsableCommand {
                     ("lastHlc", s.lastHLC.map { JSONText.quote($0.description) } ?? "null"), ("rows", "{\(rows)}"),
                     ("pending", String(s.pending)), ("repairedText", String(s.repairedText)),
                     ("untracked", list(s.untracked)), ("drift", list(s.drift)),
+                    ("held", "[" + held.map(Output.heldJSON).joined(separator: ",") + "]"),
                     ("peers", "[" + peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ",") + "]"),
                 ]
                 print("{" + members.map { "\(JSONText.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}")
@@ -52,6 +54,10 @@ struct Status: AsyncParsableCommand {
                     print("DRIFT      the tracked tables were changed outside Minga; nothing is sealed or synced until they are back:")
                     for line in s.drift { print("           - \(line)") }
                     print("           \(s.pending) local write(s) captured and kept, waiting to be sealed")
+                }
+                for h in held { print("HELD       " + Output.held(h)) }
+                if !held.isEmpty {
+                    print("           held changes are tried again at every sync and bundle import, and apply once the cause is gone")
                 }
                 for peer in peers { print(Status.peerLine(peer, local: s.vector)) }
             }

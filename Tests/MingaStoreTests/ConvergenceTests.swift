@@ -83,34 +83,46 @@ import Testing
 }
 
 @Suite struct ApplyTests {
-    @Test func aBatchWithAGapOrAnUnknownTableIsRefusedWholeAndChangesNothing() throws {
+    @Test func aBatchWithAGapIsRefusedWholeAndChangesNothing() throws {
         let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
         for i in 0..<3 { try mx.put(table: "initiatives", row: ["id": .text("k\(i)")]) }
         let all = try Fixture.allChanges(mx)
         let before = try co.dump()
-
         let gap = #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], all[2]])) }
-        #expect(gap?.message.contains("sequence gap for origin mx.amexcid") == true)
+        #expect(gap?.code == .rejected && gap?.message.contains("sequence gap for origin mx.amexcid") == true)
+        #expect(try co.dump() == before && co.vector().isEmpty && co.heldOrigins().isEmpty)
+    }
 
+    /// A change whose content breaks the rules is held (protocol §14) with its origin's run:
+    /// mx's three changes are vouched for by one signature at the end, so all three wait.
+    @Test func aChangeWithBadContentIsHeldWithItsOriginsRunAndOthersApply() throws {
+        let mx = try Fixture.replica("mx.amexcid"), cl = try Fixture.replica("cl.agcid")
+        for i in 0..<3 { try mx.put(table: "initiatives", row: ["id": .text("k\(i)")]) }
+        try cl.put(table: "initiatives", row: ["id": .text("c")])
+        let all = try Fixture.allChanges(mx), other = try Fixture.allChanges(cl)
         var unknown = all[1]
         unknown.table = "nowhere"
-        #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], unknown])) }
         // Columns are checked by walking them beside the table's, both in canonical order
         // (budget, doc, ratio, title): a wrong name anywhere in that order is found and named.
+        var cases: [(Change, String)] = [(unknown, "unknown table nowhere")]
         for (column, problem) in [("nope", "unknown column nope"), ("A", "unknown column A"), ("c", "unknown column c"),
                                   ("zz", "unknown column zz"), ("id", "column id is part of the key")] {
             var badColumn = all[1]
             badColumn.columns[column] = .null
-            let refused = #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], badColumn])) }
-            #expect(refused?.message.contains(problem) == true, "\(column): \(refused?.message ?? "")")
+            cases.append((badColumn, problem))
         }
         var badKey = all[1]
         badKey.key = [.text("a"), .text("b")]
-        #expect(throws: MingaError.self) { try co.apply(ChangeBatch(changes: [all[0], badKey])) }
-
-        #expect(try co.dump() == before)
-        #expect(try co.vector().isEmpty)
-        #expect(try Fixture.allChanges(co).isEmpty)
+        cases.append((badKey, "has a key of 1 column"))
+        for (bad, problem) in cases {
+            let co = try Fixture.replica("co.apc")
+            let result = try co.apply(ChangeBatch(changes: [all[0], other[0], bad, all[2]]))
+            #expect(result.applied == 1, "cl's change applies whatever mx's hold")
+            let held = try #require(try co.heldOrigins().first)
+            #expect(held.code == .badContent && held.firstSeq == 1 && held.count == 3, "\(held)")
+            #expect(held.reason.contains(problem) && held.reason.contains("mx.amexcid:2"), "\(problem): \(held.reason)")
+            #expect(try co.vector() == VersionVector([cl.nodeID: 1]))
+        }
     }
 
     @Test func reDeliveryIsHarmless() throws {
@@ -127,8 +139,9 @@ import Testing
         let mx = try Fixture.replica("mx.amexcid")
         let forged = Change(origin: mx.nodeID, seq: 1, hlc: HLC(millis: 1, counter: 0), table: "initiatives", key: [.text("x")], op: .insert,
             columns: ["title": .null, "budget": .null, "ratio": .null, "doc": .null])
-        let error = #expect(throws: MingaError.self) { try mx.apply(ChangeBatch(changes: [forged])) }
-        #expect(error?.message.contains("never issued") == true)
+        let held = try mx.apply(ChangeBatch(changes: [forged])).held
+        #expect(held.first?.code == .outOfOrder && held.first?.reason.contains("never issued") == true, "\(held)")
+        #expect(try mx.get(table: "initiatives", key: [.text("x")]) == nil)
     }
 
     @Test func aResolutionOnOneNodeResolvesTheConflictEverywhere() throws {

@@ -1,0 +1,162 @@
+import Foundation
+import GRDB
+import MingaCore
+
+/// An origin whose changes this node holds back (protocol §14): what an operator sees in
+/// `minga status`, `/metrics` and the sync summary.
+public struct HeldOrigin: Sendable, Equatable, Codable {
+    public var origin: NodeID
+    /// The sequence number of its first held change: the vector stays below it.
+    public var firstSeq: Int64
+    /// How many of its changes are held.
+    public var count: Int
+    /// Why, as a code (`clock_ahead`, `unknown_origin`, …, protocol §16) and in words.
+    public var code: MingaError.Code
+    public var reason: String
+    /// When the first of them was first held (seconds since 1970, UTC).
+    public var since: Date
+    /// Where they came from: `pull <url>`, `push from <peer>`, `bundle <file>`.
+    public var source: String
+
+    public var first: Dot { Dot(origin: origin, seq: firstSeq) }
+}
+
+extension Replica {
+    /// Held changes, each in wire JSON, in the order they arrived (which is causal), with the
+    /// refusal that holds it: its own, or `held_behind` for one that waits behind another.
+    static let heldSQL = """
+        CREATE TABLE IF NOT EXISTS minga_held(
+            origin TEXT NOT NULL, seq INTEGER NOT NULL, arrival INTEGER NOT NULL, change TEXT NOT NULL, signed INTEGER NOT NULL,
+            code TEXT NOT NULL, reason TEXT NOT NULL, since REAL NOT NULL, source TEXT NOT NULL,
+            PRIMARY KEY (origin, seq));
+        CREATE INDEX IF NOT EXISTS minga_held_arrival ON minga_held(arrival);
+        """
+
+    /// Replicas made before held changes existed get the table when first opened.
+    static func upgradeHeld(_ writer: any DatabaseWriter) throws {
+        guard try writer.read({ try !$0.tableExists("minga_held") }) else { return }
+        try writer.write { db in try db.execute(sql: heldSQL) }
+    }
+
+    /// Per held origin, the first held sequence number above `vector`.
+    func heldFrom(_ db: Database, vector: VersionVector) throws -> [NodeID: Int64] {
+        var held: [NodeID: Int64] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT origin, min(seq) FROM minga_held GROUP BY origin")) {
+            let origin = try NodeID(row[0] as String)
+            held[origin] = max(row[1] as Int64, vector[origin] + 1)
+        }
+        return held
+    }
+
+    /// The origins this node holds changes of, first held change first.
+    public func heldOrigins() throws -> [HeldOrigin] {
+        try writer.read { db in try heldOrigins(db) }
+    }
+
+    func heldOrigins(_ db: Database) throws -> [HeldOrigin] {
+        // Per origin: its first held change, and the first refusal of its own (not merely
+        // waiting behind another), which is why it is held.
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT h.origin, min(h.seq), count(*), min(h.since),
+                    (SELECT code || char(10) || reason || char(10) || source FROM minga_held r
+                     WHERE r.origin = h.origin ORDER BY r.code = 'held_behind', r.seq LIMIT 1)
+                FROM minga_held h GROUP BY h.origin ORDER BY min(h.since), h.origin
+                """)
+        return try rows.map { row in
+            let why = (row[4] as String).split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            return HeldOrigin(
+                origin: try NodeID(row[0] as String), firstSeq: row[1], count: row[2],
+                code: MingaError.Code(rawValue: why[0]) ?? .failed, reason: why.count > 1 ? why[1] : "",
+                since: Date(timeIntervalSince1970: row[3]), source: why.count > 2 ? why[2] : "")
+        }
+    }
+
+    /// Keeps the held changes of a batch, and forgets those the vector now covers. A change
+    /// held again keeps when and in which order it first arrived; its copy, refusal and
+    /// source are the latest (`source` `nil`: unchanged, as when held changes are retried).
+    func store(held: [(Change, MingaError)], source: String?, vector: VersionVector, _ db: Database) throws {
+        if !held.isEmpty {
+            var arrival = try Int64.fetchOne(db, sql: "SELECT coalesce(max(arrival), 0) FROM minga_held")!
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO minga_held(origin, seq, arrival, change, signed, code, reason, since, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(origin, seq) DO UPDATE SET change = excluded.change, signed = excluded.signed, code = excluded.code, reason = excluded.reason,
+                        source = CASE WHEN ? IS NULL THEN source ELSE excluded.source END
+                    """)
+            let now = Date().timeIntervalSince1970
+            for (change, refusal) in held {
+                arrival += 1
+                try upsert.execute(arguments: [
+                    change.origin.rawValue, change.seq, arrival, change.wireJSON, change.signature != nil, refusal.code.rawValue, refusal.message, now, source ?? "", source,
+                ])
+            }
+        }
+        let covered = try db.cachedStatement(sql: "DELETE FROM minga_held WHERE origin = ? AND seq <= ?")
+        for origin in try String.fetchAll(db, sql: "SELECT DISTINCT origin FROM minga_held") {
+            try covered.execute(arguments: [origin, vector[try NodeID(origin)]])
+        }
+    }
+
+    /// Tries the held changes again (protocol §14): those whose cause is gone (the clock has
+    /// caught up, the origin joined the roster, what they depend on arrived) are applied, the
+    /// rest stay held. Each step takes, per held origin, its held changes up to a signed one,
+    /// about ``retryRun`` of them, and stops when a step applies nothing.
+    @discardableResult
+    public func retryHeld() async throws -> ApplyResult {
+        var total = ApplyResult()
+        while try Replica.add(await writer.write { db in try self.retryHeld(db) }, to: &total) {}
+        return total
+    }
+
+    /// ``retryHeld()`` for callers that are not async (bundle import).
+    @discardableResult
+    public func retryHeld() throws -> ApplyResult {
+        var total = ApplyResult()
+        while try Replica.add(writer.write { db in try self.retryHeld(db) }, to: &total) {}
+        return total
+    }
+
+    /// Adds one retry step to the total; whether it applied anything (so another may).
+    private static func add(_ step: ApplyResult, to total: inout ApplyResult) -> Bool {
+        total.applied += step.applied
+        total.newConflicts += step.newConflicts
+        total.vector = step.vector
+        return step.applied > 0
+    }
+
+    /// Changes of one origin taken per retry step.
+    static let retryRun = 1000
+
+    func retryHeld(_ db: Database) throws -> ApplyResult {
+        try integrateLocalWrites(db)
+        let vector = try Replica.vector(db)
+        try store(held: [], source: nil, vector: vector, db)
+        var rows: [(arrival: Int64, json: String)] = []
+        let run = try db.cachedStatement(sql: "SELECT arrival, change, signed FROM minga_held WHERE origin = ? ORDER BY seq LIMIT ?")
+        for origin in try String.fetchAll(db, sql: "SELECT DISTINCT origin FROM minga_held") {
+            let taken = try Row.fetchAll(run, arguments: [origin, Replica.retryRun])
+            // Up to the last signed change taken: nothing after it could be verified yet.
+            let end = taken.lastIndex(where: { $0[2] as Bool }).map { $0 + 1 } ?? 0
+            rows += taken.prefix(end).map { ($0[0], $0[1]) }
+        }
+        guard !rows.isEmpty else {
+            var nothing = ApplyResult()
+            nothing.vector = vector
+            return nothing
+        }
+        rows.sort { $0.arrival < $1.arrival }
+        let json = "{\"changes\":[" + rows.map(\.json).joined(separator: ",") + "],\"protocol\":\(ChangeBatch.protocolVersion)}"
+        let batch = try ChangeBatch.decode(wire: Data(json.utf8))
+        do {
+            return try apply(db, batch, source: nil)
+        } catch let error as MingaError where !error.code.holdsChange {
+            // Held changes that break the batch rules together can never apply: they stay held
+            // and shown, and the sync that retried them goes on.
+            var nothing = ApplyResult()
+            nothing.vector = vector
+            return nothing
+        }
+    }
+}
