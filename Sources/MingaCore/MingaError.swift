@@ -1,7 +1,7 @@
 /// The single error type of Minga's libraries: a code from a closed set, which programs (and
 /// tests) decide by, and a sentence an operator can act on.
 ///
-/// The same codes name a pushed or pulled change that a receiver holds back (protocol §14)
+/// The same codes name a pushed or pulled change that a receiver holds back (protocol §13)
 /// and the `error.code` of the HTTP error envelope (protocol §16), so a refusal means one
 /// thing whether it was met in a replica, on the wire or in a bundle.
 public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -19,10 +19,10 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String { message }
 
     /// Why something was refused. Raw values are the wire's `error.code` and the held
-    /// changes' `code` (protocol §14, §16).
+    /// changes' `code` (protocol §13, §16).
     public enum Code: String, Sendable, CaseIterable, Codable {
         // A change refused on its own: the receiver holds it, its origin's changes after it
-        // and whatever depends on it, and applies everything else (protocol §14).
+        // and whatever depends on it, and applies everything else (protocol §13).
         /// Its HLC is further ahead of the receiver's clock than the allowed skew.
         case clockAhead = "clock_ahead"
         /// Its origin's node is not in the receiver's roster.
@@ -61,7 +61,7 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
         /// Anything else: the node's own trouble, or a request an operator made.
         case failed
 
-        /// Whether a change refused with this code is held back (protocol §14) rather than
+        /// Whether a change refused with this code is held back (protocol §13) rather than
         /// the whole input refused.
         public var holdsChange: Bool {
             switch self {

@@ -12,7 +12,7 @@ public struct ApplyResult: Sendable, Equatable {
     public var newConflicts = 0
     /// The node's vector after the batch.
     public var vector = VersionVector()
-    /// The origins the batch had changes held back of (protocol §14), each with the changes
+    /// The origins the batch had changes held back of (protocol §13), each with the changes
     /// of it held by this batch.
     public var held: [HeldOrigin] = []
 
@@ -22,7 +22,7 @@ public struct ApplyResult: Sendable, Equatable {
 extension Replica {
     /// Applies a batch of changes from a peer (or a bundle) in one transaction that also
     /// advances the vector. Duplicates are skipped. A change refused for a reason of its own is
-    /// held with what depends on it, and the rest applied (protocol §14); a fault of the batch
+    /// held with what depends on it, and the rest applied (protocol §13); a fault of the batch
     /// as a whole refuses it, leaving the replica exactly as it was. `source` says where the
     /// batch came from, for the held changes' record.
     @discardableResult
@@ -83,7 +83,7 @@ extension Replica {
     /// The fallback when writing a batch in one go failed: each change written in a savepoint
     /// of its own, and one that fails held (``MingaError/Code/applyFailed``) with its origin's
     /// changes after it and what depends on it, so that one row no node can write here does
-    /// not stop the rest (protocol §14).
+    /// not stop the rest (protocol §13).
     func writeOneByOne(_ db: Database, _ batch: ChangeBatch, _ verdicts: [Verdict], _ prepared: [LogRows?]) throws -> ([Verdict], ApplyResult) {
         var verdicts = verdicts
         var result = ApplyResult()

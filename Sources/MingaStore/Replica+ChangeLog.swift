@@ -102,7 +102,7 @@ extension Replica {
     /// short: a batch passes `maxBytes` by at most one change and 256 KiB).
     ///
     /// Changes of the origins in `excluding` are left out: those the receiver holds back
-    /// (protocol §14), which it would only hold again.
+    /// (protocol §13), which it would only hold again.
     public func changes(above vector: VersionVector, limit: Int = 1000, maxBytes: Int = 4 << 20, excluding: Set<NodeID> = []) throws -> [Change] {
         try writer.write { db in
             try integrateLocalWrites(db)

@@ -4,7 +4,7 @@ import MingaCore
 
 /// What a receiver knows while it checks incoming batches: the vector it holds (or will hold
 /// after the batches already checked), each origin's last chain link and HLC, the origins it
-/// holds changes of (protocol §14), the roster, and its own current origin. Bundle import
+/// holds changes of (protocol §13), the roster, and its own current origin. Bundle import
 /// carries one across a whole file before applying any.
 public struct Admission: Sendable {
     public internal(set) var vector: VersionVector
@@ -26,7 +26,7 @@ public struct Admission: Sendable {
     }
 }
 
-/// What the check decided for one change of a batch (protocol §14).
+/// What the check decided for one change of a batch (protocol §13).
 enum Verdict: Sendable {
     /// New and sound: applied, with this chain link.
     case apply([UInt8])
@@ -83,7 +83,7 @@ extension Replica {
         try writer.read { db in try check(db, batch, &admission) }.map(\.link)
     }
 
-    /// The check of protocol §14. A change refused for a reason of its own holds back its
+    /// The check of protocol §13. A change refused for a reason of its own holds back its
     /// origin from the first change its refusal leaves unverified (the one after the origin's
     /// last signed change in the batch, or itself), and every change whose causal context
     /// names a held change; the rest is checked as usual. When a refusal reaches back to

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 
-/// An origin whose changes this node holds back (protocol §14): what an operator sees in
+/// An origin whose changes this node holds back (protocol §13): what an operator sees in
 /// `minga status`, `/metrics` and the sync summary.
 public struct HeldOrigin: Sendable, Equatable, Codable {
     public var origin: NodeID
@@ -99,7 +99,7 @@ extension Replica {
         }
     }
 
-    /// Tries the held changes again (protocol §14): those whose cause is gone (the clock has
+    /// Tries the held changes again (protocol §13): those whose cause is gone (the clock has
     /// caught up, the origin joined the roster, what they depend on arrived) are applied, the
     /// rest stay held. Each step takes, per held origin, its held changes up to a signed one,
     /// about ``retryRun`` of them, and stops when a step applies nothing.

@@ -34,7 +34,7 @@ public enum Bundle {
         public var newConflicts = 0
         /// Held changes of earlier imports and syncs that applied at this import.
         public var retried = 0
-        /// The origins this node holds changes of after the import (protocol §14).
+        /// The origins this node holds changes of after the import (protocol §13).
         public var held: [HeldOrigin] = []
     }
 
@@ -90,7 +90,7 @@ public enum Bundle {
     /// Verifies the whole file (format, digest, schema, per-origin order) before applying
     /// anything, then applies it batch by batch, each batch one transaction. A change refused
     /// for a reason of its own is held with what depends on it, and the rest applied (protocol
-    /// §14); held changes of earlier imports and syncs are tried again first. An interrupted
+    /// §13); held changes of earlier imports and syncs are tried again first. An interrupted
     /// import resumes when run again; re-importing changes nothing.
     @discardableResult
     public static func `import`(

@@ -19,7 +19,7 @@ public final class SyncMetrics: Sendable {
         changesServed = registry.makeCounter(descriptor: Self.name("changes_served_total", "Changes sent to peers by /v1/pull."))
         openConflicts = registry.makeGauge(descriptor: Self.name("open_conflicts", "Open conflicts in the conflict log."))
         sessions = registry.makeGauge(descriptor: Self.name("sync_sessions", "Pull and push requests being served now (at most --max-sessions)."))
-        heldOrigins = registry.makeGauge(descriptor: Self.name("held_origins", "Origins this node holds changes of (protocol §14)."))
+        heldOrigins = registry.makeGauge(descriptor: Self.name("held_origins", "Origins this node holds changes of (protocol §13)."))
     }
 
     /// Sets `minga_held_changes{origin,first,code}` (how many changes of each held origin
@@ -33,7 +33,7 @@ public final class SyncMetrics: Sendable {
                 let labels = [("origin", held.origin.rawValue), ("first", String(held.firstSeq)), ("code", held.code.rawValue)]
                 let key = labels.map(\.1).joined(separator: "\u{0}")
                 let gauge = gauges[key] ?? registry.makeGauge(
-                    descriptor: Self.name("held_changes", "Changes held back per origin: the first held sequence number and why (protocol §14)."), labels: labels)
+                    descriptor: Self.name("held_changes", "Changes held back per origin: the first held sequence number and why (protocol §13)."), labels: labels)
                 gauge.set(Int64(held.count))
                 now[key] = gauge
             }

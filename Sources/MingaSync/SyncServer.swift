@@ -235,7 +235,7 @@ struct SyncRoutes: Sendable {
         return respond(Data(("[" + list.map(\.json).joined(separator: ",") + "]").utf8), to: request)
     }
 
-    /// Tries this node's held changes again (protocol §14): at every push it serves, as a
+    /// Tries this node's held changes again (protocol §13): at every push it serves, as a
     /// client does at every sync.
     func retryHeld(metrics: SyncMetrics) async throws {
         let result = try await replica.retryHeld()

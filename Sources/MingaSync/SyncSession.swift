@@ -16,7 +16,7 @@ public struct SyncSummary: Sendable {
     public var duration: Duration = .zero
     /// Why the sync failed, in words; `nil` when it succeeded.
     public var error: String?
-    /// Origins this node holds changes of after the sync (protocol §14): held by this sync,
+    /// Origins this node holds changes of after the sync (protocol §13): held by this sync,
     /// or earlier and not yet applicable. Not a failure of the sync.
     public var held: [HeldOrigin] = []
     /// Origins the peer held changes of that this node pushed, as the peer said.
@@ -130,7 +130,7 @@ public struct SyncSession: Sendable {
         // Held changes whose cause is gone apply first: what the peer sends may depend on them.
         summary.received += try await replica.retryHeld().applied
         // Origins this node holds back are not pulled again (they would only be held again),
-        // except those held for a signature: another copy may be the genuine one (§14).
+        // except those held for a signature: another copy may be the genuine one (§13).
         var excluded = Set(try replica.heldOrigins().filter { ![.badSignature, .alteredCopy].contains($0.code) }.map(\.origin))
         var heldByPeer: Set<NodeID> = []
         var toReceive = 0  // what the peer held that this node lacked, counted in the first round

@@ -18,7 +18,7 @@ public struct NodeInfo: Codable, Sendable {
 }
 
 /// `POST /v1/pull` body: the caller's vector, how much it wants at once, and the origins it
-/// holds back (protocol §14), whose changes the server leaves out.
+/// holds back (protocol §13), whose changes the server leaves out.
 public struct PullRequest: Codable, Sendable {
     public var vector: VersionVector
     public var limit: Int?
@@ -63,7 +63,7 @@ extension PullResponse: WireReadable {
 }
 
 /// `POST /v1/push` answer. `held` names each origin the server held changes of (protocol
-/// §14): the pusher leaves that origin out of the rest of the sync.
+/// §13): the pusher leaves that origin out of the rest of the sync.
 public struct PushResponse: Codable, Sendable {
     public var vector: VersionVector
     public var applied: Int

@@ -45,7 +45,7 @@ enum Output {
 }
 
 extension Output {
-    /// One held origin, for an operator (protocol §14): which change waits, how many, why,
+    /// One held origin, for an operator (protocol §13): which change waits, how many, why,
     /// since when and from where.
     static func held(_ h: HeldOrigin) -> String {
         "\(h.origin) from change \(h.first) (\(h.count) change\(h.count == 1 ? "" : "s")), held since "

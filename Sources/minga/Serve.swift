@@ -248,7 +248,7 @@ struct Sync: AsyncParsableCommand {
         if let error = s.error { return "\(who): FAILED after \(seconds(s.duration)): \(error)" }
         var line = "\(who): received \(s.received), sent \(s.sent), \(s.newConflicts) new conflicts, "
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
-        // Held changes are no failure of the sync, but a person must see them (protocol §14).
+        // Held changes are no failure of the sync, but a person must see them (protocol §13).
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
         for held in s.heldByPeer {
             line += "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]: \(held.reason)"

@@ -39,6 +39,17 @@ struct Sandbox {
         return try run(Sandbox.binary, args, env: env, timeout: timeout)
     }
 
+    /// `minga ARGS` with its wall clock shifted by `offset` (Debian's faketime: "+1d", "+25h";
+    /// the monotonic clock stays true, so timeouts behave).
+    @discardableResult
+    func minga(at offset: String, _ db: String?, _ args: [String], timeout: TimeInterval = 300) throws -> Result {
+        var env = ProcessInfo.processInfo.environment
+        if let db { env["MINGA_DB"] = path(db) }
+        return try run("/usr/bin/faketime", Sandbox.shifted(offset) + [Sandbox.binary] + args, env: env, timeout: timeout)
+    }
+
+    static func shifted(_ offset: String) -> [String] { ["--exclude-monotonic", "-f", offset] }
+
     /// `minga` that must succeed; returns its standard output.
     @discardableResult
     func ok(_ db: String?, _ args: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
@@ -124,6 +135,14 @@ struct Server {
 
     func stop() {
         if process.isRunning {
+            // Under faketime, the server is faketime's child: it is the one to stop.
+            if process.executableURL?.lastPathComponent == "faketime" {
+                let pkill = Process()
+                pkill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+                pkill.arguments = ["-INT", "-P", String(process.processIdentifier)]
+                try? pkill.run()
+                pkill.waitUntilExit()
+            }
             process.interrupt()
             let deadline = Date().addingTimeInterval(10)
             while process.isRunning && Date() < deadline { usleep(20_000) }
@@ -134,13 +153,15 @@ struct Server {
 }
 
 extension Sandbox {
-    /// Starts `minga serve` on `db` and waits for its "listening on" line.
-    func serve(_ db: String, port: Int = 0, _ extra: [String] = []) throws -> Server {
+    /// Starts `minga serve` on `db` and waits for its "listening on" line; with its clock
+    /// shifted by `clockOffset` (see ``minga(at:_:_:timeout:)``) when one is given.
+    func serve(_ db: String, port: Int = 0, _ extra: [String] = [], clockOffset: String? = nil) throws -> Server {
         let log = path("\(db).serve-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Sandbox.binary)
-        process.arguments = ["serve", "--db", path(db), "--port", "\(port)"] + extra
+        let arguments = ["serve", "--db", path(db), "--port", "\(port)"] + extra
+        process.executableURL = URL(fileURLWithPath: clockOffset == nil ? Sandbox.binary : "/usr/bin/faketime")
+        process.arguments = clockOffset.map { Sandbox.shifted($0) + [Sandbox.binary] + arguments } ?? arguments
         process.currentDirectoryURL = dir
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle

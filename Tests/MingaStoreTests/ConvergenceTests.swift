@@ -93,7 +93,7 @@ import Testing
         #expect(try co.dump() == before && co.vector().isEmpty && co.heldOrigins().isEmpty)
     }
 
-    /// A change whose content breaks the rules is held (protocol §14) with its origin's run:
+    /// A change whose content breaks the rules is held (protocol §13) with its origin's run:
     /// mx's three changes are vouched for by one signature at the end, so all three wait.
     @Test func aChangeWithBadContentIsHeldWithItsOriginsRunAndOthersApply() throws {
         let mx = try Fixture.replica("mx.amexcid"), cl = try Fixture.replica("cl.agcid")

@@ -5,7 +5,7 @@ import PropertyBased
 import Testing
 
 /// The batch decoder and `apply` on mutated, truncated and random input: never a crash, a
-/// mutated change never applied (it is held, protocol §14, or the batch refused), and a refused
+/// mutated change never applied (it is held, protocol §13, or the batch refused), and a refused
 /// batch leaves the replica exactly as it was. The
 /// HTTP endpoints get the same treatment in MingaSyncTests and in scripts/fuzz-http.
 @Suite struct DecoderFuzzTests {

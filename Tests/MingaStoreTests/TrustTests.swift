@@ -18,7 +18,7 @@ import Testing
         try Self.title(co, "CO-1", "Paz rural")
 
         // co relays mx's changes to cl, but alters one value on the way: mx's run is held (the
-        // signature that vouches for both fails), co's own change applies (protocol §14).
+        // signature that vouches for both fails), co's own change applies (protocol §13).
         var relayed = try co.changes(above: try cl.vector())
         let index = try #require(relayed.firstIndex { $0.origin == mx.nodeID && $0.seq == 1 })
         relayed[index].columns["title"] = .text("Agua embotellada")

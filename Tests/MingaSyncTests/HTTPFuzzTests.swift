@@ -42,7 +42,7 @@ import Testing
                 let response = try await client.execute(uri: uri, method: .post, body: ByteBuffer(bytes: body))
                 if response.status == .ok {
                     // A push whose mutation left its changes intact (say, a space added) applies;
-                    // a mutated change is held (protocol §14), never applied: checked below.
+                    // a mutated change is held (protocol §13), never applied: checked below.
                     return
                 }
                 #expect((400..<500).contains(response.status.code), "\(uri): \(response.status) for \(String(decoding: body, as: UTF8.self))")

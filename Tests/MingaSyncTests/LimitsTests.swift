@@ -34,7 +34,7 @@ import Testing
         try node.put(table: "initiatives", row: ["id": .text("local")])
         let before = (try node.dump(), try await node.vector())
         // A batch over the node's limit is 413, refused whole; a value over the protocol's is a
-        // change no node accepts (protocol §13): it is held with its origin (§14), the answer 200.
+        // change no node accepts (protocol §13): it is held with its origin, the answer 200.
         let limits = Fixture.limits { $0.maxBatchChanges = 5 }
         let oversized = [("long text", longText, ["initiatives.title", "1048576 bytes"]), ("big blob", bigBlob, ["initiatives.budget", "1048576 bytes"])]
         try await Fixture.app(node, limits: limits).test(.router) { client in
