@@ -48,7 +48,15 @@ struct BundleCommand: AsyncParsableCommand {
     }
 
     struct Import: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Apply a bundle file's changes to this node.")
+        static let configuration = CommandConfiguration(
+            abstract: "Apply a bundle file's changes to this node.",
+            discussion: """
+                The whole file is checked first: a truncated, altered or incompatible bundle \
+                changes nothing. A change that is bad on its own (its origin's clock ahead, an \
+                origin not in the roster, a signature or content refused) is held with what \
+                depends on it, printed as a HELD line, and the rest applied; held changes are \
+                tried again at every import and sync, and apply once the cause is gone.
+                """)
 
         @OptionGroup var replica: ReplicaOptions
         @OptionGroup var clockOptions: ClockOptions

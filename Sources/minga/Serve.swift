@@ -185,6 +185,13 @@ struct Sync: AsyncParsableCommand {
             try again later. Safe to run while `minga serve` runs on the same replica, and safe \
             to interrupt: the next sync resumes where this one stopped.
 
+            A change that is bad on its own (its origin's clock too far ahead, an origin not in \
+            the roster, a signature or content refused) does not stop the rest: it is held, with \
+            its origin's later changes and whatever depends on them, and everything else syncs. \
+            Each held origin gets a HELD line (here, or by the peer) with the reason; holding is \
+            no failure. Held changes are tried again at every sync and apply by themselves once \
+            the cause is gone; `minga status` lists them.
+
             https:// peers are verified against the system's trust store, or with --ca-file \
             against the certificates in that file.
             """

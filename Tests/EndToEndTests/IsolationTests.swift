@@ -73,4 +73,32 @@ import Testing
         let dump = try box.ok("a.db", "dump")
         #expect(try box.ok("b.db", "dump") == dump && box.ok("c.db", "dump") == dump)
     }
+
+    /// The same by bundle: the import applies what it can, prints the held origin, and a
+    /// later import (the clock caught up) applies the held change without the first file.
+    @Test func aBundleFromANodeADayAheadIsHeldThenAppliesAtALaterImport() throws {
+        let box = try Sandbox("clock-ahead-bundle")
+        defer { box.remove() }
+        try box.write("schema.sql", Self.schema)
+        for (db, id) in [("a.db", "mx.amexcid"), ("b.db", "co.apc"), ("c.db", "cl.agcid")] {
+            try box.ok(db, "init", "--node-id", id, "--schema", "schema.sql")
+        }
+        try box.federate(["a.db", "b.db", "c.db"])
+        try box.sqlite("a.db", "INSERT INTO item VALUES ('a1', 'A')")
+        try box.ok("a.db", "bundle", "export", "-o", "a.bundle")
+        #expect(try box.minga(at: Self.ahead, "c.db", ["bundle", "import", "a.bundle", "--quiet"]).status == 0)
+        #expect(try box.minga(at: Self.ahead, "c.db", ["put", "item", #"{"id":"c1","v":"C"}"#]).status == 0)
+        #expect(try box.minga(at: Self.ahead, "c.db", ["bundle", "export", "-o", "c.bundle"]).status == 0)
+        try FileManager.default.removeItem(atPath: box.path("a.bundle"))
+
+        let first = try box.minga("b.db", ["bundle", "import", "c.bundle", "--quiet"])
+        #expect(first.status == 0 && first.stdout.contains("applied 1 new changes"), "\(first.stdout) \(first.stderr)")
+        #expect(first.stdout.contains("HELD  cl.agcid from change cl.agcid:1") && first.stdout.contains("from bundle c.bundle"), "\(first.stdout)")
+        try FileManager.default.removeItem(atPath: box.path("c.bundle"))
+
+        try box.ok("a.db", "bundle", "export", "-o", "again.bundle")
+        let later = try box.minga(at: Self.dayLater, "b.db", ["bundle", "import", "again.bundle", "--quiet"])
+        #expect(later.status == 0 && later.stdout.contains("1 held change(s) of earlier imports applied"), "\(later.stdout) \(later.stderr)")
+        #expect(try rows(box, "b.db") == "a1,c1\n" && held(box, "b.db").isEmpty)
+    }
 }

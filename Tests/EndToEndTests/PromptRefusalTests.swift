@@ -22,7 +22,8 @@ import Testing
         else:  # the whole body on a plain socket, then read the answer
             host, port = url.split("//")[1].split("/")[0].split(":")
             s = socket.create_connection((host, int(port)), timeout=30)
-            s.sendall(b"POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            auth = b"Authorization: Bearer %s\r\n" % token.encode() if token != "-" else b""
+            s.sendall(b"POST /v1/push HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n" % (auth, len(body)) + body)
             status = int(s.recv(64).split()[1])
         print(status, round(time.time() - start, 2))
         """#
@@ -50,6 +51,7 @@ import Testing
             ("urllib", "\(plain.url)/v1/push", "-", 401),
             ("urllib", "\(plain.url)/v1/elsewhere", "secret", 404),
             ("socket", "\(plain.url)/v1/push", "-", 401),
+            ("socket", "\(plain.url)/v1/push", "secret", 413),
         ]
         for (client, url, token, expected) in cases {
             let (status, seconds) = try post(box, client, url, token: token)
