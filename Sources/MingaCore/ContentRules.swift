@@ -14,6 +14,11 @@ public enum ContentRules {
     /// a control character) a change stays under 13 MiB of wire JSON, below any node's
     /// request limit (16 MiB by default).
     public static let maxChangeBytes = 2 << 20
+    /// The request body every change fits in, as JSON with escapes and base64 at their worst
+    /// (6 bytes per byte of control-character text): 13 MiB. A node whose body limit is
+    /// lower cannot be pushed every legal change; senders leave such changes unsent to it
+    /// and say so (protocol §16), and it can still pull them.
+    public static let maxChangeWireBytes = 13 << 20
 
     /// The bytes a value counts towards the limits: a text's UTF-8 bytes, a blob's bytes,
     /// 0 for NULL and numbers.

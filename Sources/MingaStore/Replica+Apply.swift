@@ -45,7 +45,6 @@ extension Replica {
         var prepared: [LogRows?]
         if let checked, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .duplicate = $0 { true } else { false } }) {
             (verdicts, prepared) = (checked.verdicts, checked.rows)
-            admission = checked.end
         } else {
             verdicts = try check(db, batch, &admission)
             prepared = Array(repeating: nil, count: verdicts.count)

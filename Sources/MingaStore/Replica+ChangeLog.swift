@@ -102,7 +102,8 @@ extension Replica {
     /// short: a batch passes `maxBytes` by at most one change and 256 KiB).
     ///
     /// Changes of the origins in `excluding` are left out: those the receiver holds back
-    /// (protocol §13), which it would only hold again.
+    /// (protocol §13), which it would only hold again; and so is every change that depends on
+    /// one left out, with its origin's changes after it.
     public func changes(above vector: VersionVector, limit: Int = 1000, maxBytes: Int = 4 << 20, excluding: Set<NodeID> = []) throws -> [Change] {
         try writer.write { db in
             try integrateLocalWrites(db)
@@ -111,10 +112,21 @@ extension Replica {
     }
 
     func changes(_ db: Database, above vector: VersionVector, limit: Int, maxBytes: Int, excluding: Set<NodeID> = []) throws -> [Change] {
+        // Per origin left out, its first change left out: the excluded origins' first above
+        // `vector`, and, for a change that depends on a change left out, the first change of
+        // its origin no signature vouches for yet (so the batch still verifies). When that
+        // reaches back into changes already taken, the scan starts again.
+        var cut = Dictionary(uniqueKeysWithValues: excluding.map { ($0, vector[$0] + 1) })
+        while true {
+            if let batch = try changes(db, above: vector, limit: limit, maxBytes: maxBytes, cut: &cut) { return batch }
+        }
+    }
+
+    private func changes(_ db: Database, above vector: VersionVector, limit: Int, maxBytes: Int, cut: inout [NodeID: Int64]) throws -> [Change]? {
         let held = try Replica.vector(db)
         // The first log id of any change due: per origin, the change right above `vector`.
         var start: Int64?
-        for origin in held.origins where held[origin] > vector[origin] && !excluding.contains(origin) {
+        for origin in held.origins where held[origin] > vector[origin] && vector[origin] + 1 < cut[origin] ?? .max {
             let id = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT id FROM minga_changes WHERE origin = ? AND seq = ?"), arguments: [origin.rawValue, vector[origin] + 1])
             if let id { start = min(start ?? id, id) }
@@ -122,7 +134,7 @@ extension Replica {
         guard var cursor = start else { return [] }
         var result: [Change] = []
         var bytes = 0
-        var unsigned: Set<NodeID> = []  // origins whose last change in `result` is not signed
+        var unverifiedFrom: [NodeID: Int64] = [:]  // per origin whose last change in `result` is not signed, its first such
         var verifiable = 0  // the longest prefix of `result` that ends on signed changes only
         var withinLimits = 0  // the longest such prefix within `limit` and `maxBytes`
         reading: while true {
@@ -147,16 +159,22 @@ extension Replica {
             }
             for entry in entries {
                 let origin = try NodeID(entry.origin)
-                guard entry.seq > vector[origin], !excluding.contains(origin) else { continue }
+                guard entry.seq > vector[origin], entry.seq < cut[origin] ?? .max else { continue }
                 let table = try self.table(named: entry.table)
                 guard let values = pageValues[entry.id] else {
                     throw MingaError("change log is damaged: change \(entry.origin):\(entry.seq) has no values")
                 }
                 let change = try change(entry, stored: values, table: table)
+                if !cut.isEmpty, change.context.entries.contains(where: { $0.key != origin && $0.value >= cut[$0.key] ?? .max }) {
+                    let from = unverifiedFrom[origin] ?? change.seq
+                    cut[origin] = from
+                    if from < change.seq { return nil }
+                    continue
+                }
                 result.append(change)
                 bytes += change.estimatedWireSize
-                if change.signature == nil { unsigned.insert(change.origin) } else { unsigned.remove(change.origin) }
-                if unsigned.isEmpty {
+                unverifiedFrom[origin] = change.signature == nil ? (unverifiedFrom[origin] ?? change.seq) : nil
+                if unverifiedFrom.isEmpty {
                     verifiable = result.count
                     if result.count <= limit && bytes <= maxBytes { withinLimits = result.count }
                 }

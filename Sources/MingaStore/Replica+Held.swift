@@ -106,6 +106,8 @@ extension Replica {
     @discardableResult
     public func retryHeld() async throws -> ApplyResult {
         var total = ApplyResult()
+        // Mostly nothing is held: a read says so without taking the write lock.
+        guard try await writer.read(Replica.holdsAny) else { return total }
         while try Replica.add(await writer.write { db in try self.retryHeld(db) }, to: &total) {}
         return total
     }
@@ -114,8 +116,13 @@ extension Replica {
     @discardableResult
     public func retryHeld() throws -> ApplyResult {
         var total = ApplyResult()
+        guard try writer.read(Replica.holdsAny) else { return total }
         while try Replica.add(writer.write { db in try self.retryHeld(db) }, to: &total) {}
         return total
+    }
+
+    @Sendable static func holdsAny(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM minga_held)")!
     }
 
     /// Adds one retry step to the total; whether it applied anything (so another may).

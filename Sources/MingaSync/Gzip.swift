@@ -15,7 +15,10 @@ enum Gzip {
     static func decompress(_ buffer: ByteBuffer, limit: Int) throws -> ByteBuffer {
         var input = buffer
         do {
-            return try input.decompress(with: .gzip, maxSize: limit)
+            let output = try input.decompress(with: .gzip, maxSize: limit)
+            // The library stops at the first buffer past `maxSize`, not at `maxSize` itself.
+            guard output.readableBytes <= limit else { throw CompressNIOError.bufferOverflow }
+            return output
         } catch let error as CompressNIOError where error == .bufferOverflow {
             throw ErrorEnvelope(.tooLarge, "the decompressed body exceeds the limit of \(limit) bytes")
         } catch {

@@ -92,6 +92,9 @@ public struct SyncDaemon: Service {
                 for held in summary.held where held.since >= started {
                     logger.warning("holding back \(held.origin) from change \(held.first) (\(held.count) changes): \(held.code.rawValue): \(held.reason)")
                 }
+                for big in summary.tooLargeForPeer {
+                    logger.warning("cannot push \(big.dot) to \(client.url): \(big.bytes) bytes as JSON, over its limit of \(big.limit); it can pull it")
+                }
                 for held in summary.heldByPeer {
                     logger.warning("\(client.url) holds back \(held.origin) from change \(held.origin):\(held.seq): \(held.code): \(held.reason)")
                 }

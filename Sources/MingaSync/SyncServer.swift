@@ -173,6 +173,7 @@ struct SyncRoutes: Sendable {
 
     func pull(_ request: Request) async throws -> Response {
         let pull = try await decode(PullRequest.self, request, what: "the pull request")
+        try await retryHeld(metrics: metrics)
         let limit = min(max(pull.limit ?? limits.maxBatchChanges, 1), limits.maxBatchChanges)
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
         let excluded = Set(pull.exclude ?? [])
@@ -235,8 +236,8 @@ struct SyncRoutes: Sendable {
         return respond(Data(("[" + list.map(\.json).joined(separator: ",") + "]").utf8), to: request)
     }
 
-    /// Tries this node's held changes again (protocol §13): at every push it serves, as a
-    /// client does at every sync.
+    /// Tries this node's held changes again (protocol §13): at every pull and push it serves,
+    /// as a client does at every sync.
     func retryHeld(metrics: SyncMetrics) async throws {
         let result = try await replica.retryHeld()
         metrics.changesApplied.increment(by: Int64(result.applied))

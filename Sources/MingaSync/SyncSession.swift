@@ -21,6 +21,10 @@ public struct SyncSummary: Sendable {
     public var held: [HeldOrigin] = []
     /// Origins the peer held changes of that this node pushed, as the peer said.
     public var heldByPeer: [PushResponse.HeldBack] = []
+    /// Changes this node could not push: as JSON, each is larger than the peer's body limit
+    /// (`--max-body-bytes` below what the protocol's change size needs, §3). Their origins,
+    /// and what depends on them, stay unsent to this peer; it can still pull them.
+    public var tooLargeForPeer: [(dot: Dot, bytes: Int, limit: Int)] = []
     /// The peer asked to come back later (429 busy, 503 unavailable): retry, it is no fault.
     public var retryLater = false
     /// How long the peer asked to wait, when it said (`Retry-After`).
@@ -198,6 +202,12 @@ public struct SyncSession: Sendable {
             while true {
                 let changes = try await replica.changes(above: peerVector, limit: pushLimit, maxBytes: pushBytes, excluding: heldByPeer)
                 if changes.isEmpty { break }
+                if let unsendable = tooLarge(changes, pushBytes: pushBytes, peerLimit: info.maxBodyBytes) {
+                    // Never a request the peer said it would refuse: that origin waits, the rest goes.
+                    heldByPeer.insert(unsendable.dot.origin)
+                    summary.tooLargeForPeer.append(unsendable)
+                    continue
+                }
                 let answer = try await client.push(ChangeBatch(changes: changes), from: replica.nodeID, gzip: gzip, traffic: &traffic)
                 summary.sent += answer.applied
                 movement += answer.applied
@@ -217,5 +227,15 @@ public struct SyncSession: Sendable {
             }
             if movement == 0 { break }
         }
+    }
+
+    /// The largest change of a batch the peer's body limit cannot take, with its size as JSON,
+    /// or `nil` when the batch fits. Only a batch the size estimate puts near the limit is
+    /// encoded to tell.
+    func tooLarge(_ changes: [Change], pushBytes: Int, peerLimit: Int?) -> (dot: Dot, bytes: Int, limit: Int)? {
+        guard let peerLimit, changes.reduce(0, { $0 + $1.estimatedWireSize }) > pushBytes / 2 else { return nil }
+        guard ChangeBatch(changes: changes).wireJSON.utf8.count > peerLimit else { return nil }
+        let largest = changes.max { $0.estimatedWireSize < $1.estimatedWireSize }!
+        return (largest.dot, ChangeBatch(changes: [largest]).wireJSON.utf8.count, peerLimit)
     }
 }

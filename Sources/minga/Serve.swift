@@ -139,6 +139,9 @@ struct Serve: AsyncParsableCommand {
             var r = try self.replica.open()
             clockOptions.apply(to: &r)
             replica = r
+            if maxBodyBytes < ContentRules.maxChangeWireBytes {
+                logger.warning("--max-body-bytes \(maxBodyBytes) is below the \(ContentRules.maxChangeWireBytes) bytes the largest change the protocol allows may take as JSON: peers will not push this node a change larger than the limit (they say so), and it must pull those instead")
+            }
             server.host = host
             server.port = port
             if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
@@ -257,6 +260,10 @@ struct Sync: AsyncParsableCommand {
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
         // Held changes are no failure of the sync, but a person must see them (protocol §13).
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
+        for big in s.tooLargeForPeer {
+            line += "\n  NOT SENT: \(big.dot.origin) from change \(big.dot) (\(big.bytes) bytes as JSON; the peer takes bodies of at most "
+                + "\(big.limit) bytes): the peer can pull it, or raise its --max-body-bytes to at least \(2 * big.bytes)"
+        }
         for held in s.heldByPeer {
             line += "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]: \(held.reason)"
         }
@@ -269,6 +276,7 @@ struct Sync: AsyncParsableCommand {
             + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(seconds(s.duration).dropLast()),"
             + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null"),"
             + "\"held\":[\(s.held.map(Output.heldJSON).joined(separator: ","))],"
+            + "\"tooLargeForPeer\":[\(s.tooLargeForPeer.map { "{\"change\":\(JSONText.quote($0.dot.description)),\"bytes\":\($0.bytes),\"limit\":\($0.limit)}" }.joined(separator: ","))],"
             + "\"heldByPeer\":[\(s.heldByPeer.map { "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"count\":\($0.count),\"code\":\(JSONText.quote($0.code)),\"reason\":\(JSONText.quote($0.reason))}" }.joined(separator: ","))]}"
     }
 }

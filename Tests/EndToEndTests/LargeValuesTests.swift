@@ -42,6 +42,27 @@ import Testing
         #expect(try box.ok("a.db", "sync", "--peer", server.url, "--quiet").contains("received 0, sent 0"))
     }
 
+    /// A row at the protocol's 2 MiB limit takes about 2.4 MB as JSON: a node that takes 2 MiB
+    /// bodies is never pushed it (the sync says so and succeeds, the photos still go), and
+    /// gets it by pulling.
+    @Test func aRowTooLargeForThePeersBodyLimitIsNotSentAndCanBePulled() throws {
+        let box = try nodes("too-large", [("a.db", "mx.amexcid"), ("b.db", "co.apc")])
+        defer { box.remove() }
+        try box.sqlite("a.db", "INSERT INTO photo VALUES ('big', hex(randomblob(524000)), randomblob(1048576))")
+        try box.sqlite("a.db", "INSERT INTO photo VALUES ('small', 'small', randomblob(1000))")
+        let b = try box.serve("b.db", ["--max-body-bytes", "2097152"])
+        defer { b.stop() }
+        let push = try box.minga("a.db", ["sync", "--peer", b.url, "--quiet"], timeout: 300)
+        #expect(push.status == 0, "\(push.stdout) \(push.stderr)")
+        #expect(push.stdout.contains("NOT SENT: mx.amexcid from change mx.amexcid:1") && push.stdout.contains("the peer takes bodies of at most 2097152 bytes"), "\(push.stdout)")
+        #expect(try box.sqlite("b.db", "SELECT count(*) FROM photo") == "0\n", "mx:2 waits behind mx:1")
+        b.stop()
+        let a = try box.serve("a.db")
+        defer { a.stop() }
+        #expect(try box.ok("b.db", "sync", "--peer", a.url, "--quiet").contains("received 2"))
+        #expect(try digest(box, "a.db") == digest(box, "b.db"))
+    }
+
     @Test func fortyPhotosTravelByBundle() throws {
         let box = try nodes("photo-bundle", [("a.db", "mx.amexcid"), ("c.db", "cl.agcid")])
         defer { box.remove() }

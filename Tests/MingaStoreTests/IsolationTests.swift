@@ -105,5 +105,15 @@ import Testing
         let all = try cl.changes(above: VersionVector())
         let excluded = try cl.changes(above: VersionVector(), excluding: [mx.nodeID])
         #expect(all.count == 4 && excluded.map(\.origin) == [co.nodeID] && excluded.last?.signature != nil)
+
+        // co then writes twice after seeing mx's changes, sealed together (one signature): a
+        // pull excluding mx leaves both out, not only the one that names mx.
+        try Fixture.sync(from: mx, to: co)
+        try co.put(table: "initiatives", row: ["id": .text("CO-2")])
+        try co.put(table: "initiatives", row: ["id": .text("XM-0"), "budget": .integer(1)])
+        try Fixture.sync(from: co, to: cl)
+        let dependent = try cl.changes(above: VersionVector(), excluding: [mx.nodeID])
+        #expect(dependent.map(\.dot.description) == ["co.apc:1"], "\(dependent.map(\.dot))")
+        #expect(try cl.changes(above: VersionVector([mx.nodeID: 3]), excluding: [mx.nodeID]).count == 3)
     }
 }

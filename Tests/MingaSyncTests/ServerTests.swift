@@ -53,6 +53,7 @@ enum Fixture {
         let before = (try node.dump(), try await node.vector())
         let big = ByteBuffer(bytes: Array(repeating: UInt8(ascii: " "), count: 10_000))
         let bomb = try Gzip.compress(ByteBuffer(bytes: Array(repeating: UInt8(ascii: " "), count: 1_000_000)))
+        let justOver = try Gzip.compress(ByteBuffer(bytes: Array(repeating: UInt8(ascii: " "), count: 4097)))
         let cases: [(String, ByteBuffer, HTTPFields, HTTPResponse.Status, String)] = [
             ("not JSON", ByteBuffer(string: "{not json"), [:], .badRequest, "malformed"),
             ("missing changes", ByteBuffer(string: #"{"protocol":1}"#), [:], .badRequest, "malformed"),
@@ -61,6 +62,7 @@ enum Fixture {
             ("sequence gap", try Fixture.json(ChangeBatch(changes: [changes[0], changes[2]])), [:], .unprocessableContent, "rejected"),
             ("too large", big, [:], .contentTooLarge, "too_large"),
             ("gzip bomb", bomb, [.contentEncoding: "gzip"], .contentTooLarge, "too_large"),
+            ("gzip a byte over", justOver, [.contentEncoding: "gzip"], .contentTooLarge, "too_large"),
             ("not gzip", ByteBuffer(string: "plain"), [.contentEncoding: "gzip"], .badRequest, "malformed"),
             ("unknown encoding", ByteBuffer(string: "{}"), [.contentEncoding: "br"], .badRequest, "malformed"),
         ]
