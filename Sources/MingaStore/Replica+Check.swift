@@ -261,7 +261,8 @@ private struct BatchCheck {
         }
         let ahead = change.hlc.millis - admission.nowMillis
         if ahead > replica.maxClockSkewMillis {
-            throw MingaError(.clockAhead, "its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(replica.maxClockSkewMillis)); check the clock of \(change.origin.node)")
+            let due = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(change.hlc.millis - replica.maxClockSkewMillis) / 1000))
+            throw MingaError(.clockAhead, "its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(replica.maxClockSkewMillis)); it applies by itself once this node's clock reaches \(due) (or at once with a larger --max-clock-skew); check the clock of \(change.origin.node): its later changes stay that far ahead, since an origin's clock never goes back")
         }
         let previous = admission.links[change.origin] ?? (OriginChain.genesis, 0)
         guard change.hlc.packed > previous.hlc else {
@@ -269,7 +270,7 @@ private struct BatchCheck {
         }
         let link = OriginChain.link(after: previous.link, change)
         if let signature = change.signature, !key.isValid(signature: signature, link: link) {
-            throw MingaError(.badSignature, "its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it")
+            throw MingaError(.badSignature, "its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it, or this node's roster has a wrong key for \(change.origin.node) (compare `minga roster list` with its public key, and correct it with `minga roster add`)")
         }
         return link
     }

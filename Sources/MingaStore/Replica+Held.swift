@@ -19,6 +19,10 @@ public struct HeldOrigin: Sendable, Equatable, Codable {
     public var source: String
 
     public var first: Dot { Dot(origin: origin, seq: firstSeq) }
+
+    public init(origin: NodeID, firstSeq: Int64, count: Int, code: MingaError.Code, reason: String, since: Date, source: String) {
+        (self.origin, self.firstSeq, self.count, self.code, self.reason, self.since, self.source) = (origin, firstSeq, count, code, reason, since, source)
+    }
 }
 
 extension Replica {
@@ -102,13 +106,14 @@ extension Replica {
     /// Tries the held changes again (protocol §13): those whose cause is gone (the clock has
     /// caught up, the origin joined the roster, what they depend on arrived) are applied, the
     /// rest stay held. Each step takes, per held origin, its held changes up to a signed one,
-    /// about ``retryRun`` of them, and stops when a step applies nothing.
+    /// at most ``retryRun`` of them, and the retry stops when a step applies nothing.
     @discardableResult
     public func retryHeld() async throws -> ApplyResult {
         var total = ApplyResult()
         // Mostly nothing is held: a read says so without taking the write lock.
         guard try await writer.read(Replica.holdsAny) else { return total }
-        while try Replica.add(await writer.write { db in try self.retryHeld(db) }, to: &total) {}
+        var first = true
+        while try Replica.add(await writer.write { [first] db in try self.retryHeld(db, firstStep: first) }, to: &total) { first = false }
         return total
     }
 
@@ -117,7 +122,8 @@ extension Replica {
     public func retryHeld() throws -> ApplyResult {
         var total = ApplyResult()
         guard try writer.read(Replica.holdsAny) else { return total }
-        while try Replica.add(writer.write { db in try self.retryHeld(db) }, to: &total) {}
+        var first = true
+        while try Replica.add(writer.write { db in try self.retryHeld(db, firstStep: first) }, to: &total) { first = false }
         return total
     }
 
@@ -136,7 +142,10 @@ extension Replica {
     /// Changes of one origin taken per retry step.
     static let retryRun = 1000
 
-    func retryHeld(_ db: Database) throws -> ApplyResult {
+    /// One retry step. The first takes, per held origin, only its changes up to the first
+    /// signed one: mostly the cause is not gone, and that is found at the first change, so a
+    /// node that serves many syncs does not re-check (and re-store) long held runs at each.
+    func retryHeld(_ db: Database, firstStep: Bool) throws -> ApplyResult {
         try integrateLocalWrites(db)
         let vector = try Replica.vector(db)
         try store(held: [], source: nil, vector: vector, db)
@@ -144,8 +153,9 @@ extension Replica {
         let run = try db.cachedStatement(sql: "SELECT arrival, change, signed FROM minga_held WHERE origin = ? ORDER BY seq LIMIT ?")
         for origin in try String.fetchAll(db, sql: "SELECT DISTINCT origin FROM minga_held") {
             let taken = try Row.fetchAll(run, arguments: [origin, Replica.retryRun])
-            // Up to the last signed change taken: nothing after it could be verified yet.
-            let end = taken.lastIndex(where: { $0[2] as Bool }).map { $0 + 1 } ?? 0
+            // Up to a signed change taken (the first, on a first step): nothing after it could be verified yet.
+            let signed = firstStep ? taken.firstIndex(where: { $0[2] as Bool }) : taken.lastIndex(where: { $0[2] as Bool })
+            let end = signed.map { $0 + 1 } ?? 0
             rows += taken.prefix(end).map { ($0[0], $0[1]) }
         }
         guard !rows.isEmpty else {

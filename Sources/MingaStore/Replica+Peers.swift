@@ -11,6 +11,10 @@ public struct PeerState: Sendable, Equatable {
     public var lastError: String?
     /// The peer's vector when last heard from.
     public var vector: VersionVector?
+    /// The origins the peer said it holds back of what this node pushed (protocol §13), each
+    /// from its first held change: left out of later pushes to it until its vector moves
+    /// past that change, since the peer keeps them and applies them itself.
+    public var heldByPeer: [HeldOrigin] = []
 
     public init(url: String) { self.url = url }
 
@@ -44,6 +48,12 @@ extension Replica {
                     state.url, state.nodeID?.rawValue, state.lastAttempt?.timeIntervalSince1970, state.lastSuccess?.timeIntervalSince1970,
                     state.lastError, state.vector?.canonicalJSON,
                 ])
+            let key = "held_by " + state.url
+            if state.heldByPeer.isEmpty {
+                try db.execute(sql: "DELETE FROM minga_meta WHERE key = ?", arguments: [key])
+            } else {
+                try Replica.setMeta(db, key, String(decoding: try JSONEncoder().encode(state.heldByPeer), as: UTF8.self))
+            }
         }
     }
 
@@ -57,6 +67,8 @@ extension Replica {
                 state.lastSuccess = (row["last_success"] as Double?).map(Date.init(timeIntervalSince1970:))
                 state.lastError = row["last_error"]
                 state.vector = (row["vector"] as String?).flatMap { try? JSONDecoder().decode(VersionVector.self, from: Data($0.utf8)) }
+                let held = try String.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = ?", arguments: ["held_by " + state.url])
+                state.heldByPeer = held.flatMap { try? JSONDecoder().decode([HeldOrigin].self, from: Data($0.utf8)) } ?? []
                 return state
             }
         }

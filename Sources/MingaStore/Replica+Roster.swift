@@ -48,7 +48,8 @@ extension Replica {
         }
     }
 
-    /// Removes a node: changes from it are refused from now on. Changes already held stay.
+    /// Removes a node: changes from it are held back from now on (protocol §13). Those
+    /// already applied stay.
     public func removeFromRoster(_ node: NodeID) throws {
         guard node != nodeID else { throw MingaError("\(node) is this node; it cannot leave its own roster") }
         try writer.write { db in

@@ -136,7 +136,7 @@ public struct SyncSession: Sendable {
         // Origins this node holds back are not pulled again (they would only be held again),
         // except those held for a signature: another copy may be the genuine one (§13).
         var excluded = Set(try replica.heldOrigins().filter { ![.badSignature, .alteredCopy].contains($0.code) }.map(\.origin))
-        var heldByPeer: Set<NodeID> = []
+        var unsendable: Set<NodeID> = []  // origins with a change too large for the peer
         var toReceive = 0  // what the peer held that this node lacked, counted in the first round
         let report = { [progress] (summary: SyncSummary) in
             progress?(SyncProgress(received: summary.received, toReceive: max(toReceive, summary.received), sent: summary.sent))
@@ -199,13 +199,18 @@ public struct SyncSession: Sendable {
                 metrics?.changesApplied.increment(by: Int64(result.applied))
                 report(summary)
             }
+            // What the peer still holds of earlier pushes is not pushed again: it applies it itself
+            // once the cause is gone (at its next pull or push served), and its vector moves past it.
+            state.heldByPeer.removeAll { peerVector[$0.origin] >= $0.firstSeq }
+            var heldByPeer = Set(state.heldByPeer.map(\.origin)).union(unsendable)
             while true {
                 let changes = try await replica.changes(above: peerVector, limit: pushLimit, maxBytes: pushBytes, excluding: heldByPeer)
                 if changes.isEmpty { break }
-                if let unsendable = tooLarge(changes, pushBytes: pushBytes, peerLimit: info.maxBodyBytes) {
+                if let big = tooLarge(changes, pushBytes: pushBytes, peerLimit: info.maxBodyBytes) {
                     // Never a request the peer said it would refuse: that origin waits, the rest goes.
-                    heldByPeer.insert(unsendable.dot.origin)
-                    summary.tooLargeForPeer.append(unsendable)
+                    heldByPeer.insert(big.dot.origin)
+                    unsendable.insert(big.dot.origin)
+                    summary.tooLargeForPeer.append(big)
                     continue
                 }
                 let answer = try await client.push(ChangeBatch(changes: changes), from: replica.nodeID, gzip: gzip, traffic: &traffic)
@@ -217,6 +222,10 @@ public struct SyncSession: Sendable {
                     heldByPeer.insert(held.origin)
                     summary.heldByPeer.removeAll { $0.origin == held.origin }
                     summary.heldByPeer.append(held)
+                    if !state.heldByPeer.contains(where: { $0.origin == held.origin }), let code = MingaError.Code(rawValue: held.code) {
+                        state.heldByPeer.append(HeldOrigin(
+                            origin: held.origin, firstSeq: held.seq, count: held.count, code: code, reason: held.reason, since: Date(), source: client.url))
+                    }
                 }
                 let reached = changes.filter { !heldByPeer.contains($0.origin) }.reduce(into: peerVector) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
                 guard reached.isIncluded(in: answer.vector) else {

@@ -73,7 +73,7 @@ struct BundleCommand: AsyncParsableCommand {
                     lastShown = Date()
                     FileHandle.standardError.write(Data("\rimporting: \(done)/\(total) changes".utf8) + (done == total ? Data("\n".utf8) : Data()))
                 }
-                print("applied \(summary.applied) new changes (\(summary.duplicates) already held), \(summary.newConflicts) new conflicts"
+                print("applied \(summary.applied) new changes (\(summary.duplicates) already present), \(summary.newConflicts) new conflicts"
                     + (summary.retried > 0 ? "; \(summary.retried) held change(s) of earlier imports applied" : ""))
                 for held in summary.held { print("HELD  " + Output.held(held)) }
             }

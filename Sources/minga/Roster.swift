@@ -10,9 +10,11 @@ struct RosterCommand: AsyncParsableCommand {
         discussion: """
             Every change is signed by the node that made it (its origin). This node accepts a
             change — also one relayed through another agency — only if its origin is in the
-            roster and the signature verifies with the origin's public key listed here. A batch
-            with a change from an unknown origin, or one that was altered or forged on the way,
-            is refused whole, naming the origin.
+            roster and the signature verifies with the origin's public key listed here. A change
+            from an unknown origin, or one that was altered or forged on the way, is held back
+            with the rest of its origin's changes and what depends on them (`minga status` lists
+            them); everything else still syncs. Once the origin is added (or its key corrected),
+            its held changes apply at the next sync or bundle import.
 
             The roster is this node's own decision: it is never synced. Exchange public keys
             through a channel you trust (each node prints its key at `minga init`, and
@@ -69,7 +71,7 @@ struct RosterAdd: AsyncParsableCommand {
 
 struct RosterRemove: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "remove", abstract: "Stop accepting changes from NODE_ID (changes already held stay).")
+        commandName: "remove", abstract: "Stop accepting changes from NODE_ID (those already applied stay).")
 
     @OptionGroup var replica: ReplicaOptions
     @Argument(help: ArgumentHelp("The node's id.", valueName: "node-id")) var nodeID: String
@@ -78,7 +80,7 @@ struct RosterRemove: AsyncParsableCommand {
         try operate {
             let node = try NodeID(name: nodeID)
             try replica.open().removeFromRoster(node)
-            print("roster: \(node) removed; its changes are refused from now on")
+            print("roster: \(node) removed; its new changes are held back from now on (those already applied stay)")
         }
     }
 }

@@ -193,7 +193,9 @@ struct Sync: AsyncParsableCommand {
             its origin's later changes and whatever depends on them, and everything else syncs. \
             Each held origin gets a HELD line (here, or by the peer) with the reason; holding is \
             no failure. Held changes are tried again at every sync and apply by themselves once \
-            the cause is gone; `minga status` lists them.
+            the cause is gone; `minga status` lists them. What the peer holds is not pushed to it \
+            again. A change larger as JSON than the peer's --max-body-bytes is not pushed either \
+            (a NOT SENT line says so): the peer can pull it, or take larger bodies.
 
             https:// peers are verified against the system's trust store, or with --ca-file \
             against the certificates in that file.
@@ -262,10 +264,10 @@ struct Sync: AsyncParsableCommand {
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
         for big in s.tooLargeForPeer {
             line += "\n  NOT SENT: \(big.dot.origin) from change \(big.dot) (\(big.bytes) bytes as JSON; the peer takes bodies of at most "
-                + "\(big.limit) bytes): the peer can pull it, or raise its --max-body-bytes to at least \(2 * big.bytes)"
+                + "\(big.limit) bytes): the peer can pull it, or raise its --max-body-bytes to at least \(big.bytes + 65536)"
         }
         for held in s.heldByPeer {
-            line += "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]: \(held.reason)"
+            line += "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]; the peer says: \(held.reason)"
         }
         return line
     }
@@ -277,6 +279,6 @@ struct Sync: AsyncParsableCommand {
             + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null"),"
             + "\"held\":[\(s.held.map(Output.heldJSON).joined(separator: ","))],"
             + "\"tooLargeForPeer\":[\(s.tooLargeForPeer.map { "{\"change\":\(JSONText.quote($0.dot.description)),\"bytes\":\($0.bytes),\"limit\":\($0.limit)}" }.joined(separator: ","))],"
-            + "\"heldByPeer\":[\(s.heldByPeer.map { "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"count\":\($0.count),\"code\":\(JSONText.quote($0.code)),\"reason\":\(JSONText.quote($0.reason))}" }.joined(separator: ","))]}"
+            + "\"heldByPeer\":[\(s.heldByPeer.map { "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"firstSeq\":\($0.seq),\"count\":\($0.count),\"code\":\(JSONText.quote($0.code)),\"reason\":\(JSONText.quote($0.reason))}" }.joined(separator: ","))]}"
     }
 }

@@ -74,6 +74,9 @@ struct Status: AsyncParsableCommand {
         var line = "peer       \(who): last success \(time(p.lastSuccess))"
         if let lag = p.lag(local: local) { line += "; this node lacks \(lag.behind), the peer lacks \(lag.ahead) (as of last contact)" }
         if let error = p.lastError { line += "\n           last error at \(time(p.lastAttempt)): \(error)" }
+        for held in p.heldByPeer {
+            line += "\n           HELD by this peer since \(time(held.since)): \(held.origin) from change \(held.first) [\(held.code.rawValue)]; the peer says: \(held.reason)"
+        }
         return line
     }
 
@@ -83,6 +86,7 @@ struct Status: AsyncParsableCommand {
         return "{\"url\":\(JSONText.quote(p.url)),\"nodeId\":\(p.nodeID.map { JSONText.quote($0.rawValue) } ?? "null"),"
             + "\"lastSuccess\":\(date(p.lastSuccess)),\"lastAttempt\":\(date(p.lastAttempt)),"
             + "\"lastError\":\(p.lastError.map(JSONText.quote) ?? "null"),"
+            + "\"heldByPeer\":[\(p.heldByPeer.map(Output.heldJSON).joined(separator: ","))],"
             + "\"behind\":\(lag.map { String($0.behind) } ?? "null"),\"peerBehind\":\(lag.map { String($0.ahead) } ?? "null")}"
     }
 }

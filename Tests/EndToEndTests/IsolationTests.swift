@@ -55,6 +55,11 @@ import Testing
         // C pushes to A: A holds C's change, and C hears so; A's metrics show it.
         let push = try box.minga(at: Self.ahead, "c.db", ["sync", "--peer", a.url, "--quiet"])
         #expect(push.status == 0 && push.stdout.contains("HELD by the peer: cl.agcid from change cl.agcid:1"), "\(push.stdout) \(push.stderr)")
+        // C does not push it again while A holds it, and C's status says A holds it.
+        let repeated = try box.minga(at: Self.ahead, "c.db", ["sync", "--peer", a.url, "--json", "--quiet"])
+        let summary = try #require((try box.json(repeated.stdout) as? [[String: Any]])?.first)
+        #expect(summary["sent"] as? Int == 0 && (summary["heldByPeer"] as? [Any])?.isEmpty == true, "\(repeated.stdout)")
+        #expect(try box.minga(at: Self.ahead, "c.db", ["status"]).stdout.contains("HELD by this peer since"))
         let onA = try #require(try held(box, "a.db").first)
         #expect(onA["code"] as? String == "clock_ahead" && onA["source"] as? String == "push from cl.agcid", "\(onA)")
         let metrics = try box.run("/usr/bin/curl", ["-s", "\(a.url)/metrics"], env: [:], timeout: 30).stdout
