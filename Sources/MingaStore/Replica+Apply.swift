@@ -10,6 +10,8 @@ public struct ApplyResult: Sendable, Equatable {
     public var duplicates = 0
     /// Conflicts recorded for the first time.
     public var newConflicts = 0
+    /// Changes held before (protocol §13) that applied in the same transaction, tried first.
+    public var retried = 0
     /// The node's vector after the batch.
     public var vector = VersionVector()
     /// The origins the batch had changes held back of (protocol §13), each with the changes

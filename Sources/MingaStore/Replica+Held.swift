@@ -131,6 +131,16 @@ extension Replica {
         try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM minga_held)")!
     }
 
+    /// ``retryHeld()`` inside a write transaction a request takes anyway (a pull or push a
+    /// node serves): no transaction of its own, nor a reader connection, when nothing is held.
+    func retryHeldWithin(_ db: Database) throws -> ApplyResult {
+        var total = ApplyResult()
+        guard try Replica.holdsAny(db) else { return total }
+        var first = true
+        while Replica.add(try retryHeld(db, firstStep: first), to: &total) { first = false }
+        return total
+    }
+
     /// Adds one retry step to the total; whether it applied anything (so another may).
     private static func add(_ step: ApplyResult, to total: inout ApplyResult) -> Bool {
         total.applied += step.applied

@@ -96,9 +96,11 @@ extension Replica {
 
     /// A pull answer's two parts from one transaction: the changes above `vector` and the
     /// vector this node holds.
+    /// The node serving the pull first tries its held changes again (protocol §13).
     public func pull(above vector: VersionVector, limit: Int, maxBytes: Int, excluding: Set<NodeID> = []) async throws -> (changes: [Change], held: VersionVector) {
         try await writer.write { db in
             try self.integrateLocalWrites(db)
+            _ = try self.retryHeldWithin(db)
             return (try self.changes(db, above: vector, limit: limit, maxBytes: maxBytes, excluding: excluding), try Replica.vector(db))
         }
     }
@@ -111,8 +113,16 @@ extension Replica {
         }
     }
 
-    public func apply(_ batch: ChangeBatch, source: String = "") async throws -> ApplyResult {
-        try await writer.write { db in try self.apply(db, batch, source: source) }
+    /// `retryingHeld`: first try the held changes again in the same transaction (a node
+    /// serving a push does, protocol §13), counted in the result's `retried`.
+    public func apply(_ batch: ChangeBatch, source: String = "", retryingHeld: Bool = false) async throws -> ApplyResult {
+        try await writer.write { db in
+            let retried = retryingHeld ? try self.retryHeldWithin(db) : ApplyResult()
+            var result = try self.apply(db, batch, source: source)
+            result.retried = retried.applied
+            result.newConflicts += retried.newConflicts
+            return result
+        }
     }
 
     /// How many local writes this node has made, sealed or not: it grows with every local

@@ -68,6 +68,7 @@ public struct SyncDaemon: Service {
         let session = SyncSession(replica: replica, client: client, metrics: metrics, logger: logger)
         let clock = ContinuousClock()
         var failures = 0
+        var toldTooLarge: Set<Dot> = []  // said once, not at every round
         var due = clock.now
         var seen = await writes.generation
         while !Task.isCancelled {
@@ -92,7 +93,7 @@ public struct SyncDaemon: Service {
                 for held in summary.held where held.since >= started {
                     logger.warning("holding back \(held.origin) from change \(held.first) (\(held.count) changes): \(held.code.rawValue): \(held.reason)")
                 }
-                for big in summary.tooLargeForPeer {
+                for big in summary.tooLargeForPeer where toldTooLarge.insert(big.dot).inserted {
                     logger.warning("cannot push \(big.dot) to \(client.url): \(big.bytes) bytes as JSON, over its limit of \(big.limit); it can pull it")
                 }
                 for held in summary.heldByPeer {

@@ -173,7 +173,6 @@ struct SyncRoutes: Sendable {
 
     func pull(_ request: Request) async throws -> Response {
         let pull = try await decode(PullRequest.self, request, what: "the pull request")
-        try await retryHeld(metrics: metrics)
         let limit = min(max(pull.limit ?? limits.maxBatchChanges, 1), limits.maxBatchChanges)
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
         let excluded = Set(pull.exclude ?? [])
@@ -206,13 +205,11 @@ struct SyncRoutes: Sendable {
         let result: ApplyResult
         do {
             // What this node held before may apply now, and what this batch brings may depend on it.
-            try await retryHeld(metrics: metrics)
-            result = try await replica.apply(batch, source: source)
+            result = try await replica.apply(batch, source: source, retryingHeld: true)
         } catch let error as MingaError where error.code == .rejected {
             throw ErrorEnvelope(.rejected, "batch refused: \(error.message)")
         }
-        metrics.changesApplied.increment(by: Int64(result.applied))
-        metrics.held(try replica.heldOrigins())
+        metrics.changesApplied.increment(by: Int64(result.applied + result.retried))
         let answer = PushResponse(
             vector: result.vector, applied: result.applied, duplicates: result.duplicates, newConflicts: result.newConflicts,
             held: result.held.isEmpty ? nil : result.held.map(PushResponse.HeldBack.init))
@@ -234,13 +231,6 @@ struct SyncRoutes: Sendable {
         }
         let list = try replica.conflicts(includeResolved: status != "open").filter { status != "resolved" || $0.conflict.status == .resolved }
         return respond(Data(("[" + list.map(\.json).joined(separator: ",") + "]").utf8), to: request)
-    }
-
-    /// Tries this node's held changes again (protocol §13): at every pull and push it serves,
-    /// as a client does at every sync.
-    func retryHeld(metrics: SyncMetrics) async throws {
-        let result = try await replica.retryHeld()
-        metrics.changesApplied.increment(by: Int64(result.applied))
     }
 
     func metrics(_ request: Request) async throws -> Response {

@@ -10,6 +10,8 @@ public struct SyncSummary: Sendable {
     public var received = 0
     public var sent = 0
     public var newConflicts = 0
+    /// Changes received that this node held back rather than applied (protocol §13).
+    public var heldReceived = 0
     public var rounds = 0
     public var bytesSent = 0
     public var bytesReceived = 0
@@ -193,6 +195,7 @@ public struct SyncSession: Sendable {
                 if page.answer.changes.isEmpty { break }
                 let result = try await replica.apply(checked, source: "pull \(client.url)")
                 excluded.formUnion(result.held.map(\.origin))
+                summary.heldReceived += result.held.reduce(0) { $0 + $1.count }
                 summary.received += result.applied
                 summary.newConflicts += result.newConflicts
                 movement += result.applied

@@ -258,7 +258,9 @@ struct Sync: AsyncParsableCommand {
         let who = s.peerNode.map { "\(s.peer) (\($0))" } ?? s.peer
         if let error = s.error, s.retryLater { return "\(who): BUSY, try again later: \(error)" }
         if let error = s.error { return "\(who): FAILED after \(seconds(s.duration)): \(error)" }
-        var line = "\(who): received \(s.received), sent \(s.sent), \(s.newConflicts) new conflicts, "
+        let heldHere = s.heldReceived > 0 ? " (and \(s.heldReceived) held back)" : ""
+        let heldThere = s.heldByPeer.isEmpty ? "" : " (and \(s.heldByPeer.reduce(0) { $0 + $1.count }) held back by the peer)"
+        var line = "\(who): received \(s.received)\(heldHere), sent \(s.sent)\(heldThere), \(s.newConflicts) new conflicts, "
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
         // Held changes are no failure of the sync, but a person must see them (protocol §13).
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
@@ -274,7 +276,7 @@ struct Sync: AsyncParsableCommand {
 
     static func json(_ s: SyncSummary) -> String {
         "{\"peer\":\(JSONText.quote(s.peer)),\"nodeId\":\(s.peerNode.map { JSONText.quote($0.rawValue) } ?? "null"),"
-            + "\"ok\":\(s.succeeded),\"received\":\(s.received),\"sent\":\(s.sent),\"newConflicts\":\(s.newConflicts),"
+            + "\"ok\":\(s.succeeded),\"received\":\(s.received),\"heldReceived\":\(s.heldReceived),\"sent\":\(s.sent),\"newConflicts\":\(s.newConflicts),"
             + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(seconds(s.duration).dropLast()),"
             + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null"),"
             + "\"held\":[\(s.held.map(Output.heldJSON).joined(separator: ","))],"
