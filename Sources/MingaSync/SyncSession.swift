@@ -106,7 +106,8 @@ public struct SyncSession: Sendable {
         summary.bytesSent = traffic.sent
         summary.bytesReceived = traffic.received
         summary.duration = clock.now - start
-        summary.held = (try? replica.heldOrigins()) ?? []
+        // Read again only when something was held before or during the sync (mostly nothing is).
+        if !summary.held.isEmpty || summary.heldReceived > 0 { summary.held = (try? replica.heldOrigins()) ?? [] }
         try? await replica.recordPeer(state)
         metrics?.syncRound(peer: client.url, ok: summary.succeeded)
         metrics?.wireBytes(peer: client.url, sent: traffic.sent, received: traffic.received)
@@ -134,10 +135,14 @@ public struct SyncSession: Sendable {
         let pushLimit = min(batchSize, info.maxBatchChanges ?? .max)
         var peerVector = info.vector
         // Held changes whose cause is gone apply first: what the peer sends may depend on them.
-        summary.received += try await replica.retryHeld().applied
+        summary.held = try replica.heldOrigins()
+        if !summary.held.isEmpty {
+            summary.received += try await replica.retryHeld().applied
+            summary.held = try replica.heldOrigins()
+        }
         // Origins this node holds back are not pulled again (they would only be held again),
         // except those held for a signature: another copy may be the genuine one (§13).
-        var excluded = Set(try replica.heldOrigins().filter { ![.badSignature, .alteredCopy].contains($0.code) }.map(\.origin))
+        var excluded = Set(summary.held.filter { ![.badSignature, .alteredCopy].contains($0.code) }.map(\.origin))
         var unsendable: Set<NodeID> = []  // origins with a change too large for the peer
         var toReceive = 0  // what the peer held that this node lacked, counted in the first round
         let report = { [progress] (summary: SyncSummary) in
