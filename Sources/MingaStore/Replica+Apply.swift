@@ -12,6 +12,9 @@ public struct ApplyResult: Sendable, Equatable {
     public var newConflicts = 0
     /// Changes held before (protocol §13) that applied in the same transaction, tried first.
     public var retried = 0
+    /// Copies of changes this node holds that arrived altered (protocol §13, `altered_copy`),
+    /// per origin: skipped, never applied, and counted in `minga status`.
+    public var alteredCopies: [HeldOrigin] = []
     /// The node's vector after the batch.
     public var vector = VersionVector()
     /// The origins the batch had changes held back of (protocol §13), each with the changes
@@ -45,7 +48,7 @@ extension Replica {
         var admission = try admission(db)
         var verdicts: [Verdict]
         var prepared: [LogRows?]
-        if let checked, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .duplicate = $0 { true } else { false } }) {
+        if let checked, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .apply = $0 { false } else if case .hold = $0 { false } else { true } }) {
             (verdicts, prepared) = (checked.verdicts, checked.rows)
         } else {
             verdicts = try check(db, batch, &admission)
@@ -67,9 +70,11 @@ extension Replica {
             (verdicts, result) = try writeOneByOne(db, batch, verdicts, prepared)
         }
         var held: [(Change, MingaError)] = []
+        var altered: [(Change, MingaError)] = []
         for (change, verdict) in zip(batch.changes, verdicts) {
             switch verdict {
             case .duplicate: result.duplicates += 1
+            case .alteredCopy(let refusal): altered.append((change, refusal))
             case .hold(let refusal): held.append((change, refusal))
             case .apply: break
             }
@@ -77,6 +82,8 @@ extension Replica {
         result.vector = try Replica.vector(db)
         try store(held: held, source: source, vector: result.vector, db)
         result.held = Replica.summary(of: held, source: source ?? "")
+        result.alteredCopies = Replica.summary(of: altered, source: source ?? "")
+        try recordAltered(result.alteredCopies, db)
         try markIntegrated(db)
         return result
     }

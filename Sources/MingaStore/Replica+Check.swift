@@ -32,6 +32,10 @@ enum Verdict: Sendable {
     case apply([UInt8])
     /// Already held, and the very change held.
     case duplicate
+    /// A copy of a change already held that differs from it (or whose signature does not
+    /// verify): skipped like a duplicate, and reported. The origin's later changes chain from
+    /// the genuine link, so they are checked as usual.
+    case alteredCopy(MingaError)
     /// Held back, for this reason: not applied, kept in `minga_held` and tried again later.
     case hold(MingaError)
 
@@ -134,8 +138,11 @@ extension Replica {
         return CheckedBatch(batch: batch, start: start, end: end, verdicts: verdicts, rows: rows)
     }
 
+    /// A duration for a message: whole minutes from an hour on, else minutes and seconds, so
+    /// that "10 min 59 s ahead" is not read as within a skew of "10 min".
     static func minutes(_ millis: Int64) -> String {
-        millis >= 120_000 ? "\(millis / 60_000) min" : "\(millis / 1000) s"
+        if millis >= 3_600_000 { return "\(millis / 60_000) min" }
+        return millis >= 60_000 ? "\(millis / 60_000) min \(millis / 1000 % 60) s" : "\(millis / 1000) s"
     }
 
     /// The checks of a change's own content (protocol §3, §13), each refusal ``MingaError/Code/badContent``.
@@ -219,7 +226,7 @@ private struct BatchCheck {
         }
         let key = admission.roster[origin.node]
         if change.seq <= admission.vector[origin] {
-            do { try replica.checkDuplicate(db, change, key: key) } catch { return hold(change, error) }
+            do { try replica.checkDuplicate(db, change, key: key) } catch { return .alteredCopy(MingaError(.alteredCopy, error.message)) }
             return .duplicate
         }
         guard change.seq == admission.vector[origin] + 1 else {

@@ -77,16 +77,40 @@ extension Replica {
         }
     }
 
+    /// Counts altered copies for `minga status` (`minga_meta` `altered_copies`, and the last
+    /// one's origin, reason, source and time in `altered_copy_last`).
+    func recordAltered(_ altered: [HeldOrigin], _ db: Database) throws {
+        guard let last = altered.last else { return }
+        try db.execute(
+            sql: "INSERT INTO minga_meta(key, value) VALUES ('altered_copies', ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            arguments: [altered.reduce(0) { $0 + $1.count }])
+        let when = ISO8601DateFormatter().string(from: last.since)
+        try Replica.setMeta(db, "altered_copy_last", "\(last.first) from \(last.source.isEmpty ? "an unknown source" : last.source) at \(when): \(last.reason)")
+    }
+
+    /// How many altered copies arrived, and what the last one was (see ``recordAltered(_:_:)``).
+    public func alteredCopies() throws -> (count: Int, last: String?) {
+        try writer.read { db in
+            (try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'altered_copies'") ?? 0,
+             try String.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'altered_copy_last'"))
+        }
+    }
+
     /// Keeps the held changes of a batch, and forgets those the vector now covers. A change
-    /// held again keeps when and in which order it first arrived; its copy, refusal and
-    /// source are the latest (`source` `nil`: unchanged, as when held changes are retried).
+    /// held again keeps its copy (a different one is unverified: it is said, not stored), when
+    /// and in which order it first arrived; its refusal and source are the latest (`source`
+    /// `nil`: unchanged, as when held changes are retried).
     func store(held: [(Change, MingaError)], source: String?, vector: VersionVector, _ db: Database) throws {
         if !held.isEmpty {
             var arrival = try Int64.fetchOne(db, sql: "SELECT coalesce(max(arrival), 0) FROM minga_held")!
             let upsert = try db.cachedStatement(
                 sql: """
                     INSERT INTO minga_held(origin, seq, arrival, change, signed, code, reason, since, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(origin, seq) DO UPDATE SET change = excluded.change, signed = excluded.signed, code = excluded.code, reason = excluded.reason,
+                    ON CONFLICT(origin, seq) DO UPDATE SET
+                        code = CASE WHEN change = excluded.change THEN excluded.code ELSE 'altered_copy' END,
+                        reason = CASE WHEN change = excluded.change THEN excluded.reason
+                            ELSE 'a different copy of this change came from ' || excluded.source
+                                || ': one of the two was altered after its origin signed it; the copy held first is kept, and if it is the altered one, the genuine copy applies when a peer sends it again' END,
                         source = CASE WHEN ? IS NULL THEN source ELSE excluded.source END
                     """)
             let now = Date().timeIntervalSince1970

@@ -12,6 +12,8 @@ public struct SyncSummary: Sendable {
     public var newConflicts = 0
     /// Changes received that this node held back rather than applied (protocol §13).
     public var heldReceived = 0
+    /// Copies of changes this node holds that arrived altered, per origin: never applied.
+    public var alteredCopies: [HeldOrigin] = []
     public var rounds = 0
     public var bytesSent = 0
     public var bytesReceived = 0
@@ -201,6 +203,7 @@ public struct SyncSession: Sendable {
                 let result = try await replica.apply(checked, source: "pull \(client.url)")
                 excluded.formUnion(result.held.map(\.origin))
                 summary.heldReceived += result.held.reduce(0) { $0 + $1.count }
+                summary.alteredCopies += result.alteredCopies
                 summary.received += result.applied
                 summary.newConflicts += result.newConflicts
                 movement += result.applied

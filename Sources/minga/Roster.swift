@@ -153,7 +153,9 @@ struct ClockOptions: ParsableArguments {
     var maxClockSkew: Double = 10
 
     func validate() throws {
-        guard maxClockSkew > 0 else { throw ValidationError("--max-clock-skew must be positive") }
+        guard maxClockSkew > 0, maxClockSkew <= 1e9 else {
+            throw ValidationError("--max-clock-skew must be a positive number of minutes, at most 1000000000")
+        }
     }
 
     func apply(to replica: inout Replica) { replica.maxClockSkewMillis = Int64(maxClockSkew * 60_000) }

@@ -264,6 +264,9 @@ struct Sync: AsyncParsableCommand {
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
         // Held changes are no failure of the sync, but a person must see them (protocol §13).
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
+        for altered in s.alteredCopies {
+            line += "\n  ALTERED copies refused: \(altered.count) of \(altered.origin)'s changes from \(altered.first) on, which this node holds in their signed form: \(altered.reason)"
+        }
         for big in s.tooLargeForPeer {
             line += "\n  NOT SENT: \(big.dot.origin) from change \(big.dot) (\(big.bytes) bytes as JSON; the peer takes bodies of at most "
                 + "\(big.limit) bytes): the peer can pull it, or raise its --max-body-bytes to at least \(big.bytes + 65536)"

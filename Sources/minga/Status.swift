@@ -16,7 +16,7 @@ struct Status: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, held, peers).") var json = false
+    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, held, alteredCopies, lastAlteredCopy, peers).") var json = false
 
     func run() async throws {
         try operate {
@@ -24,6 +24,7 @@ struct Status: AsyncParsableCommand {
             let s = try r.status()
             let peers = try r.peers()
             let held = try r.heldOrigins()
+            let altered = try r.alteredCopies()
             if json {
                 let rows = s.rows.keys.sorted().map { "\(JSONText.quote($0)):\(s.rows[$0]!)" }.joined(separator: ",")
                 let list = { (items: [String]) in "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
@@ -35,6 +36,7 @@ struct Status: AsyncParsableCommand {
                     ("pending", String(s.pending)), ("repairedText", String(s.repairedText)),
                     ("untracked", list(s.untracked)), ("drift", list(s.drift)),
                     ("held", "[" + held.map(Output.heldJSON).joined(separator: ",") + "]"),
+                    ("alteredCopies", String(altered.count)), ("lastAlteredCopy", altered.last.map(JSONText.quote) ?? "null"),
                     ("peers", "[" + peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ",") + "]"),
                 ]
                 print("{" + members.map { "\(JSONText.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}")
@@ -56,6 +58,9 @@ struct Status: AsyncParsableCommand {
                     print("           \(s.pending) local write(s) captured and kept, waiting to be sealed")
                 }
                 for h in held { print("HELD       " + Output.held(h)) }
+                if altered.count > 0, let last = altered.last {
+                    print("ALTERED    \(altered.count) copies of changes this node holds arrived altered and were refused (a relay changed them after their origin signed them); the last: \(last)")
+                }
                 if !held.isEmpty {
                     print("           held changes are tried again at every sync and bundle import, and apply once the cause is gone")
                 }

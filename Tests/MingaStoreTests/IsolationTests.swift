@@ -94,6 +94,28 @@ import Testing
         #expect(try cl.vector()[try NodeID("mx.amexcid")] == 1)
     }
 
+    /// A different copy of a held change does not replace it (it cannot be verified while the
+    /// change is held): it is said, and the copy held first applies once the cause is gone.
+    @Test func aDifferentCopyOfAHeldChangeIsSaidNotStored() throws {
+        let mx = try Fixture.replica("mx.amexcid")
+        var co = try Fixture.replica("co.apc")
+        for i in 1...3 { try mx.put(table: "initiatives", row: ["id": .text("XM-\(i)"), "title": .text("genuino")]) }
+        let genuine = try Fixture.allChanges(mx)
+        let ahead = genuine.last!.hlc.millis - 20 * 60_000
+        co.clock = { ahead }
+        #expect(try co.apply(ChangeBatch(changes: genuine), source: "bundle a").held.first?.code == .clockAhead)
+        var forged = genuine
+        forged[1].columns["title"] = .text("falso")
+        #expect(try co.apply(ChangeBatch(changes: forged), source: "pull relay").applied == 0)
+        let held = try #require(try co.heldOrigins().first)
+        #expect(held.code == .clockAhead, "the first held change is still held for its clock")
+        #expect(try co.heldOrigins().count == 1)
+        var later = co
+        later.clock = { ahead + 30 * 60_000 }
+        #expect(try later.retryHeld().applied == 3)
+        #expect(try later.dump() == mx.dump())
+    }
+
     /// A pull that names held origins in `exclude` gets none of their changes, and a batch
     /// still ends each origin's run on a signed change.
     @Test func changesOfExcludedOriginsAreLeftOut() throws {
