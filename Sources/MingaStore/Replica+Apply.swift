@@ -50,6 +50,7 @@ extension Replica {
         var prepared: [LogRows?]
         if let checked, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .apply = $0 { false } else if case .hold = $0 { false } else { true } }) {
             (verdicts, prepared) = (checked.verdicts, checked.rows)
+            admission = checked.end
         } else {
             verdicts = try check(db, batch, &admission)
             prepared = Array(repeating: nil, count: verdicts.count)
@@ -68,6 +69,7 @@ extension Replica {
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             (verdicts, result) = try writeOneByOne(db, batch, verdicts, prepared)
+            admission.vector = try Replica.vector(db)  // the check's vector counted the changes now held
         }
         var held: [(Change, MingaError)] = []
         var altered: [(Change, MingaError)] = []
@@ -79,7 +81,7 @@ extension Replica {
             case .apply: break
             }
         }
-        result.vector = try Replica.vector(db)
+        result.vector = admission.vector
         try store(held: held, source: source, vector: result.vector, db)
         result.held = Replica.summary(of: held, source: source ?? "")
         result.alteredCopies = Replica.summary(of: altered, source: source ?? "")

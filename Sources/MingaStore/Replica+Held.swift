@@ -144,11 +144,8 @@ extension Replica {
     /// ``retryHeld()`` for callers that are not async (bundle import).
     @discardableResult
     public func retryHeld() throws -> ApplyResult {
-        var total = ApplyResult()
-        guard try writer.read(Replica.holdsAny) else { return total }
-        var first = true
-        while try Replica.add(writer.write { db in try self.retryHeld(db, firstStep: first) }, to: &total) { first = false }
-        return total
+        guard try writer.read(Replica.holdsAny) else { return ApplyResult() }
+        return try Replica.steps { first in try writer.write { db in try self.retryHeld(db, firstStep: first) } }
     }
 
     @Sendable static func holdsAny(_ db: Database) throws -> Bool {
@@ -158,10 +155,15 @@ extension Replica {
     /// ``retryHeld()`` inside a write transaction a request takes anyway (a pull or push a
     /// node serves): no transaction of its own, nor a reader connection, when nothing is held.
     func retryHeldWithin(_ db: Database) throws -> ApplyResult {
+        guard try Replica.holdsAny(db) else { return ApplyResult() }
+        return try Replica.steps { first in try retryHeld(db, firstStep: first) }
+    }
+
+    /// Runs retry steps (the first marked) until one applies nothing; their total.
+    private static func steps(_ step: (_ first: Bool) throws -> ApplyResult) rethrows -> ApplyResult {
         var total = ApplyResult()
-        guard try Replica.holdsAny(db) else { return total }
         var first = true
-        while Replica.add(try retryHeld(db, firstStep: first), to: &total) { first = false }
+        while add(try step(first), to: &total) { first = false }
         return total
     }
 

@@ -9,6 +9,11 @@ import Testing
     static let ahead = "+1d"
     static let dayLater = "+25h"
 
+    /// a.db (mx.amexcid), b.db (co.apc) and c.db (cl.agcid), federated.
+    static func nodes(_ name: String) throws -> Sandbox {
+        try Sandbox.federation(name, schema: schema, [("a.db", "mx.amexcid"), ("b.db", "co.apc"), ("c.db", "cl.agcid")])
+    }
+
     func rows(_ box: Sandbox, _ db: String) throws -> String {
         try box.sqlite(db, "SELECT group_concat(id, ',') FROM (SELECT id FROM item ORDER BY id)")
     }
@@ -18,13 +23,8 @@ import Testing
     }
 
     @Test func aNodeADayAheadIsHeldWhileWhatItRelaysFlowsAndAppliesOnceClocksCatchUp() throws {
-        let box = try Sandbox("clock-ahead")
+        let box = try Self.nodes("clock-ahead")
         defer { box.remove() }
-        try box.write("schema.sql", Self.schema)
-        for (db, id) in [("a.db", "mx.amexcid"), ("b.db", "co.apc"), ("c.db", "cl.agcid")] {
-            try box.ok(db, "init", "--node-id", id, "--schema", "schema.sql")
-        }
-        try box.federate(["a.db", "b.db", "c.db"])
         try box.sqlite("a.db", "INSERT INTO item VALUES ('a1', 'A'), ('a2', 'A'), ('a3', 'A')")
         let a = try box.serve("a.db")
         defer { a.stop() }
@@ -82,13 +82,8 @@ import Testing
     /// The same by bundle: the import applies what it can, prints the held origin, and a
     /// later import (the clock caught up) applies the held change without the first file.
     @Test func aBundleFromANodeADayAheadIsHeldThenAppliesAtALaterImport() throws {
-        let box = try Sandbox("clock-ahead-bundle")
+        let box = try Self.nodes("clock-ahead-bundle")
         defer { box.remove() }
-        try box.write("schema.sql", Self.schema)
-        for (db, id) in [("a.db", "mx.amexcid"), ("b.db", "co.apc"), ("c.db", "cl.agcid")] {
-            try box.ok(db, "init", "--node-id", id, "--schema", "schema.sql")
-        }
-        try box.federate(["a.db", "b.db", "c.db"])
         try box.sqlite("a.db", "INSERT INTO item VALUES ('a1', 'A')")
         try box.ok("a.db", "bundle", "export", "-o", "a.bundle")
         #expect(try box.minga(at: Self.ahead, "c.db", ["bundle", "import", "a.bundle", "--quiet"]).status == 0)

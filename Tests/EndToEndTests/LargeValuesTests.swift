@@ -12,12 +12,8 @@ import Testing
     }
 
     /// Federated nodes `db → id` created from ``schema``.
-    func nodes(_ name: String, _ ids: [(String, String)]) throws -> Sandbox {
-        let box = try Sandbox(name)
-        try box.write("schema.sql", Self.schema)
-        for (db, id) in ids { try box.ok(db, "init", "--node-id", id, "--schema", "schema.sql") }
-        try box.federate(ids.map(\.0))
-        return box
+    func nodes(_ name: String, _ ids: [(db: String, node: String)]) throws -> Sandbox {
+        try Sandbox.federation(name, schema: Self.schema, ids)
     }
 
     func digest(_ box: Sandbox, _ db: String) throws -> String {

@@ -58,6 +58,15 @@ struct Sandbox {
         return result.stdout
     }
 
+    /// A sandbox whose replicas `db → node id` are created from `schema` and federated.
+    static func federation(_ name: String, schema: String, _ ids: [(db: String, node: String)]) throws -> Sandbox {
+        let box = try Sandbox(name)
+        try box.write("schema.sql", schema)
+        for (db, node) in ids { try box.ok(db, "init", "--node-id", node, "--schema", "schema.sql") }
+        try box.federate(ids.map(\.db))
+        return box
+    }
+
     /// Every replica lists every other's public key in its roster, as agencies that agreed to
     /// sync would after exchanging keys.
     func federate(_ dbs: [String]) throws {

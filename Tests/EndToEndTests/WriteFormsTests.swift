@@ -7,12 +7,7 @@ import Testing
 @Suite(.serialized) struct WriteFormsTests {
     /// Two federated nodes created from `schema`.
     func pair(_ name: String, schema: String) throws -> Sandbox {
-        let box = try Sandbox(name)
-        try box.write("schema.sql", schema)
-        try box.ok("a.db", "init", "--node-id", "mx.amexcid", "--schema", "schema.sql")
-        try box.ok("b.db", "init", "--node-id", "co.apc", "--schema", "schema.sql")
-        try box.federate(["a.db", "b.db"])
-        return box
+        try Sandbox.federation(name, schema: schema, [("a.db", "mx.amexcid"), ("b.db", "co.apc")])
     }
 
     /// Both ways, by bundle, until each holds what the other has.
