@@ -35,11 +35,39 @@ public enum Cooperation {
         CodeRule(table: "flow", column: "currency", list: "Currency"),
     ]
 
-    /// Creates a replica with the cooperation schema and its reference data.
+    /// Creates a replica with the cooperation schema, its migrations and its reference data.
     public static func createReplica(at path: String, nodeID: NodeID) throws -> Replica {
         let replica = try Replica.create(at: path, nodeID: nodeID, schemaSQL: schemaSQL)
-        try replica.installReferenceData(codelists: Codelists.items.map { CodelistItem(list: $0.0, code: $0.1, name: $0.2) }, rules: codeRules)
+        try replica.applyBuiltInMigrations(migrations)
+        try installReferenceData(replica)
         return replica
+    }
+
+    /// The version of the registry's first schema, which every registry node was created
+    /// from (protocol/README.md §20).
+    public static let genesisVersion = Replica.genesisVersion(of: schemaSQL)
+
+    /// The registry's schema changes since its first release, oldest first: each a file of
+    /// additive migrations (protocol §20). A release appends; it never edits one shipped.
+    public static let migrations: [String] = []
+
+    /// Brings a registry node to this release's schema when it is opened: applies the
+    /// migrations it does not hold yet as its own (every node doing so issues the same ones,
+    /// which merge into one), then installs this release's reference data. Its data, log and
+    /// signatures are untouched. Does nothing to a node of another schema.
+    ///
+    /// - Returns: the migrations applied.
+    @discardableResult
+    public static func upgrade(_ replica: Replica, migrations: [String] = Cooperation.migrations) throws -> [Migration] {
+        guard replica.genesisVersion == genesisVersion else { return [] }
+        let applied = try replica.applyBuiltInMigrations(migrations)
+        if !applied.isEmpty { try installReferenceData(replica) }
+        return applied
+    }
+
+    /// Installs the IATI codelists and code rules this release ships.
+    public static func installReferenceData(_ replica: Replica) throws {
+        try replica.installReferenceData(codelists: Codelists.items.map { CodelistItem(list: $0.0, code: $0.1, name: $0.2) }, rules: codeRules)
     }
 }
 

@@ -40,6 +40,9 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
         case applyFailed = "apply_failed"
         /// It follows a held change of its origin, or names one in its causal context.
         case heldBehind = "held_behind"
+        /// It names a table or column this node does not have: it was written under a schema
+        /// migration the node does not hold yet (§20), and applies once the migration arrives.
+        case needsMigration = "needs_migration"
 
         // A request, batch or bundle refused whole, changing nothing.
         /// Not the protocol's shape: bad JSON, a batch out of order, a bundle whose digest
@@ -65,7 +68,7 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
         /// the whole input refused.
         public var holdsChange: Bool {
             switch self {
-            case .clockAhead, .unknownOrigin, .badSignature, .alteredCopy, .badContent, .outOfOrder, .applyFailed, .heldBehind: true
+            case .clockAhead, .unknownOrigin, .badSignature, .alteredCopy, .badContent, .outOfOrder, .applyFailed, .heldBehind, .needsMigration: true
             default: false
             }
         }
@@ -97,6 +100,7 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
             case .outOfOrder: "it breaks its origin's order"
             case .applyFailed: "writing it failed here"
             case .heldBehind: "it follows or depends on a held change"
+            case .needsMigration: "it needs a schema migration this node does not hold yet"
             case .malformed: "malformed"
             case .rejected: "a batch that breaks the protocol's rules"
             case .incompatible: "another protocol or schema"

@@ -48,7 +48,7 @@ extension Replica {
         var admission = try admission(db)
         var verdicts: [Verdict]
         var prepared: [LogRows?]
-        if let checked, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .apply = $0 { false } else if case .hold = $0 { false } else { true } }) {
+        if let checked, checked.schemaVersion == schemaVersion, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .apply = $0 { false } else if case .hold = $0 { false } else { true } }) {
             (verdicts, prepared) = (checked.verdicts, checked.rows)
             admission = checked.end
         } else {
@@ -87,7 +87,23 @@ extension Replica {
         result.alteredCopies = Replica.summary(of: altered, source: source ?? "")
         try recordAltered(result.alteredCopies, db)
         try markIntegrated(db)
+        let migrated = zip(batch.changes, verdicts).contains { change, verdict in
+            if case .apply = verdict { change.table == Replica.schemaTable } else { false }
+        }
+        if migrated, try applyArrivedMigrations(db) { try retryAfterMigrations(db, &result) }
         return result
+    }
+
+    /// Once migrations ran, the changes held for want of them apply (protocol §20): in the
+    /// same transaction, so that they are received with the batch that brought the migration.
+    private func retryAfterMigrations(_ db: Database, _ result: inout ApplyResult) throws {
+        let retried = try retryHeldWithin(db)
+        guard retried.applied > 0 else { return }
+        result.applied += retried.applied  // mostly this batch's own, held until its migrations ran
+        result.newConflicts += retried.newConflicts
+        result.vector = retried.vector
+        let stillHeld = Set(try String.fetchAll(db, sql: "SELECT DISTINCT origin FROM minga_held"))
+        result.held = result.held.filter { stillHeld.contains($0.origin.rawValue) }
     }
 
     /// The fallback when writing a batch in one go failed: each change written in a savepoint
@@ -441,6 +457,11 @@ struct LogRows: Sendable {
             } else if let value = slots[position] {
                 values.append(value.databaseValue)
                 mask.append(UInt8(ascii: "1"))
+            } else if change.op == .insert, let value = table.addedDefaults[position] {
+                // Not in the change (its writer had no such column yet): the row gets the
+                // column's default, as the writer's row does once the migration arrives there.
+                values.append(value)
+                mask.append(UInt8(ascii: "0"))
             } else {
                 values.append(.null)
                 mask.append(UInt8(ascii: "0"))

@@ -56,6 +56,8 @@ public struct CheckedBatch: Sendable {
     let verdicts: [Verdict]
     /// The log rows of each change to apply (`nil` for the others).
     let rows: [LogRows?]
+    /// The schema version it was checked under: a migration applied since makes it stale.
+    let schemaVersion: String
 }
 
 extension Replica {
@@ -127,15 +129,17 @@ extension Replica {
     public func precheck(_ batch: ChangeBatch, after admission: Admission) async throws -> CheckedBatch {
         var start = admission
         start.nowMillis = clock()
-        let (verdicts, end, rows) = try await writer.read { [start] db in
+        let (verdicts, end, rows, version) = try await writer.read { [start] db in
+            try self.refreshSchema(db)
+            let version = self.schemaVersion
             var end = start
             let verdicts = try self.check(db, batch, &end)
             let rows = try zip(batch.changes, verdicts).map { change, verdict in
                 try verdict.link.map { LogRows(change, table: self.tables[change.table]!, pk: try self.pk(db, change.key), link: $0) }
             }
-            return (verdicts, end, rows)
+            return (verdicts, end, rows, version)
         }
-        return CheckedBatch(batch: batch, start: start, end: end, verdicts: verdicts, rows: rows)
+        return CheckedBatch(batch: batch, start: start, end: end, verdicts: verdicts, rows: rows, schemaVersion: version)
     }
 
     /// A duration for a message: whole minutes from an hour on, else minutes and seconds, so
@@ -149,7 +153,7 @@ extension Replica {
     func validate(_ change: Change) throws(MingaError) {
         func refuse(_ message: String) -> MingaError { MingaError(.badContent, message) }
         guard let table = tables[change.table] else {
-            throw refuse("unknown table \(change.table); this node tracks \(tableNames.joined(separator: ", "))")
+            throw MingaError(.needsMigration, "table \(change.table) is not tracked here yet; held until the migration that adds it arrives (minga schema history)")
         }
         guard change.seq >= 1 else { throw refuse("sequence numbers start at 1") }
         guard change.key.count == table.keyColumns.count else {
@@ -160,10 +164,10 @@ extension Replica {
         var (values, known) = table.slots(of: change.columns)
         if known < change.columns.count {
             for column in change.columns.keys where !table.settable.contains(column) {
-                throw refuse(
-                    table.keyColumns.contains(column)
-                        ? "column \(column) is part of the key of \(table.name) and cannot be set by a change"
-                        : "unknown column \(column) in table \(table.name)")
+                if table.keyColumns.contains(column) {
+                    throw refuse("column \(column) is part of the key of \(table.name) and cannot be set by a change")
+                }
+                throw MingaError(.needsMigration, "table \(table.name) has no column \(column) here yet; held until the migration that adds it arrives (minga schema history)")
             }
         }
         // What the value may be: the rules the origin's capture triggers enforced too.
@@ -172,10 +176,13 @@ extension Replica {
         switch change.op {
         case .delete where !change.columns.isEmpty: throw refuse("a delete carries no column values")
         case .insert where change.columns.count != table.settable.count:
-            throw refuse("an insert sets every column of \(table.name); missing: \(table.nonKeyColumns.filter { change.columns[$0] == nil }.joined(separator: ", "))")
+            // Columns added by migrations may be missing: its writer did not have them yet.
+            let missing = table.nonKeyColumns.filter { change.columns[$0] == nil && !table.addedColumns.contains($0) }
+            if !missing.isEmpty { throw refuse("an insert sets every column of \(table.name); missing: \(missing.joined(separator: ", "))") }
         case .update where change.columns.isEmpty: throw refuse("an update sets at least one column")
         default: break
         }
+        if change.table == Replica.schemaTable { try validateMigration(change) }
         if change.context[change.origin] >= change.seq {
             throw MingaError(.outOfOrder, "its causal context claims to have seen itself")
         }
@@ -290,5 +297,20 @@ private struct BatchCheck {
         let named = MingaError(refusal.code, from == change.seq ? refusal.message : "\(change.dot) \(refusal.message)")
         holds[origin] = (from, named)
         return from == change.seq ? .hold(named) : nil
+    }
+}
+
+extension Replica {
+    /// A change of `minga_schema` must set a statement that is the additive migration its
+    /// key names (protocol/README.md §20); a migration is never removed.
+    func validateMigration(_ change: Change) throws(MingaError) {
+        guard change.op != .delete else { throw MingaError(.badContent, "a migration is never removed") }
+        guard case .text(let kind) = change.key[0], case .text(let table) = change.key[1], case .text(let name) = change.key[2] else {
+            throw MingaError(.badContent, "a migration's key is three texts: kind, table, name")
+        }
+        guard case .text(let sql)? = change.columns["sql"] else {
+            throw MingaError(.badContent, "a migration sets its statement (sql) as text")
+        }
+        _ = try Migration.verify(kind: kind, table: table, name: name, sql: sql)
     }
 }

@@ -91,15 +91,17 @@ extension Replica {
     /// same data print the same bytes. One `table NAME` line, then one JSON object per row.
     public func dump(json: Bool = false) throws -> String {
         try writer.read { db in
+            try refreshSchema(db)
             var out = json ? "{" : ""
             for (t, name) in tableNames.enumerated() {
                 let table = tables[name]!
-                let sql = "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"
+                let columns = table.displayColumns
+                let sql = "SELECT \(columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"
                 out += json ? (t == 0 ? "" : ",") + JSONText.quote(name) + ":[" : "table \(name)\n"
                 var first = true
                 let cursor = try Row.fetchCursor(db, sql: sql)
                 while let row = try cursor.next() {
-                    let object = "{" + table.columns.enumerated().map { i, column in
+                    let object = "{" + columns.enumerated().map { i, column in
                         JSONText.quote(column) + ":" + Value(row[i] as DatabaseValue).plainJSON
                     }.joined(separator: ",") + "}"
                     out += json ? (first ? "" : ",") + object : object + "\n"

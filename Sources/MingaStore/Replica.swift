@@ -8,9 +8,14 @@ import MingaCore
 public struct Replica: Sendable {
     public let writer: any DatabaseWriter
     public let nodeID: NodeID
-    public let schemaVersion: String
-    /// Tracked tables by name.
-    public let tables: [String: TrackedTable]
+    /// The version of the schema the node was created from (its first 16 hex digits of
+    /// SHA-256): nodes that sync must share it (protocol/README.md §20).
+    public let genesisVersion: String
+    let live: LiveSchema
+    /// The schema version: ``genesisVersion`` with the migrations this node holds (§20).
+    public var schemaVersion: String { live.snapshot.version }
+    /// Tracked tables by name, `minga_schema` among them, as of the last transaction.
+    public var tables: [String: TrackedTable] { live.snapshot.tables }
     /// This node's Ed25519 key, which signs its changes when they are sealed; `nil` when the
     /// key file is missing (the replica can then be read but cannot seal local writes).
     public let signingKey: SigningKey?
@@ -57,6 +62,7 @@ public struct Replica: Sendable {
         let pool = try DatabasePool(path: path, configuration: makeConfiguration())
         try upgradeCapture(pool)
         try upgradeHeld(pool)
+        try upgradeSchemaTable(pool)
         return try open(pool, key: key, keyPath: keyPath)
     }
 
@@ -122,19 +128,18 @@ public struct Replica: Sendable {
             guard try db.tableExists("minga_node"),
                 let node = try Row.fetchOne(db, sql: "SELECT node_id, schema_version FROM minga_node")
             else { throw MingaError("this database is not a Minga replica (no minga_node table)") }
-            var tables: [String: TrackedTable] = [:]
-            for json in try String.fetchAll(db, sql: "SELECT definition FROM minga_tables") {
-                let table = try JSONDecoder().decode(TrackedTable.self, from: Data(json.utf8))
-                tables[table.name] = table
-            }
+            let tables = try loadTables(db)
             let nodeID = try NodeID(node["node_id"])
             if let key, let listed = try String.fetchOne(db, sql: "SELECT public_key FROM minga_roster WHERE node = ?", arguments: [nodeID.rawValue]),
                 listed != key.publicKey.base64
             {
                 throw MingaError("the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)")
             }
+            let genesis: String = node["schema_version"]
+            let version = try String.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'schema_version'") ?? genesis
             return Replica(
-                writer: writer, nodeID: nodeID, schemaVersion: node["schema_version"], tables: tables,
+                writer: writer, nodeID: nodeID, genesisVersion: genesis,
+                live: LiveSchema(LiveSchema.Snapshot(cookie: try schemaCookie(db), version: version, tables: tables)),
                 signingKey: key, keyPath: keyPath)
         }
     }
@@ -172,7 +177,7 @@ public struct Replica: Sendable {
             try db.execute(
                 sql: "INSERT INTO minga_roster(node, public_key, added_at) VALUES (?, ?, datetime('now'))",
                 arguments: [nodeID.rawValue, publicKey.base64])
-            let schemaVersion = String(SHA256.hex(Array(schemaSQL.utf8)).prefix(16))
+            let schemaVersion = genesisVersion(of: schemaSQL)
             try db.execute(
                 sql: "INSERT INTO minga_node(id, node_id, schema_sql, schema_version, created_at) VALUES (1, ?, ?, ?, datetime('now'))",
                 arguments: [nodeID.rawValue, schemaSQL, schemaVersion])
@@ -182,6 +187,8 @@ public struct Replica: Sendable {
                 try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).schemaSQL)
             }
             try recordShapes(db, tables)
+            try createSchemaTable(db)
+            try setMeta(db, "schema_cookie", try schemaCookie(db))
         }
     }
 
@@ -216,6 +223,11 @@ public struct Replica: Sendable {
         CREATE INDEX minga_conflicts_row ON minga_conflicts(tbl, pk);
         CREATE TABLE minga_roster(node TEXT PRIMARY KEY, public_key TEXT NOT NULL, added_at TEXT NOT NULL);
         """ + "\n" + peersSQL + ";\n" + heldSQL
+
+    /// The version of a schema file's text: the first 16 hex digits of its SHA-256.
+    public static func genesisVersion(of schemaSQL: String) -> String {
+        String(SHA256.hex(Array(schemaSQL.utf8)).prefix(16))
+    }
 
     /// Sets one of Minga's own values in `minga_meta`.
     static func setMeta(_ db: Database, _ key: String, _ value: some DatabaseValueConvertible) throws {

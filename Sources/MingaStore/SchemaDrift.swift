@@ -56,7 +56,7 @@ struct TableShape: Codable, Equatable, Sendable {
         }
         let newNames = Set(renamed.values)
         for column in columns where was[column.name] == nil && !newNames.contains(column.name) {
-            found.append("column \(column.name) was added, and writes to it are not captured (undo: ALTER TABLE \(SQL.id(table)) DROP COLUMN \(SQL.id(column.name)))")
+            found.append("column \(column.name) was added, and writes to it are not captured (undo: ALTER TABLE \(SQL.id(table)) DROP COLUMN \(SQL.id(column.name)); then put the ALTER TABLE in a file and run `minga schema apply FILE.sql`, which adds it on every node)")
         }
         for column in recorded.columns where now[column.name] == nil && renamed[column.name] == nil {
             found.append("column \(column.name) was removed (undo: restore the table from a backup)")
@@ -114,6 +114,7 @@ extension Replica {
     /// Refuses to seal or sync while the tracked tables have drifted; otherwise remembers the
     /// schema cookie, so the next check is one pragma. Pending writes stay where they are.
     func guardSchema(_ db: Database) throws {
+        try refreshSchema(db)
         let capture = try captureSwitchedOff(db)
         if !capture.isEmpty { throw MingaError(Replica.driftMessage(capture)) }
         let cookie = try Replica.schemaCookie(db)
@@ -164,7 +165,7 @@ extension Replica {
             }
             drift += live.changes(from: recorded, table: name)
         }
-        for (name, table) in try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'minga\\_%' ESCAPE '\\' ORDER BY name").map({ ($0[0] as String, $0[1] as String) }) {
+        for (name, table) in try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'minga\\_%' ESCAPE '\\' AND tbl_name NOT IN (SELECT name FROM minga_tables) ORDER BY name").map({ ($0[0] as String, $0[1] as String) }) {
             drift.append("trigger \(name) was added on Minga's own table \(table) (undo: DROP TRIGGER \(SQL.id(name)))")
         }
         return drift
@@ -175,10 +176,6 @@ extension Replica {
     private func captureSwitchedOff(_ db: Database) throws -> [String] {
         guard try Int.fetchOne(db.cachedStatement(sql: "SELECT suppress FROM minga_capture")) != 0 else { return [] }
         return ["capture was switched off by hand (minga_capture.suppress is 1), so writes since were not captured and will not reach other nodes (undo: UPDATE minga_capture SET suppress = 0)"]
-    }
-
-    private static func schemaCookie(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
     }
 
     private func checkedCookie(_ db: Database) throws -> Int64? {

@@ -52,6 +52,8 @@ extension Replica {
             sql: "SELECT id, tbl, op, mask, at\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 1000")
         let rowContext = try db.cachedStatement(
             sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = ? AND pk = ? GROUP BY origin")
+        let schemaContext = try db.cachedStatement(
+            sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = 'minga_schema' GROUP BY origin")
         var cursor: Int64 = 0
         var lastSealed: (id: Int64, signed: Bool)?
         var repaired: [(table: TrackedTable, pk: String)] = []
@@ -62,7 +64,10 @@ extension Replica {
         func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: Columns, at millis: Int64) throws {
             let pk = try pk(db, key)
             var context = VersionVector()
-            for entry in try Row.fetchAll(rowContext, arguments: [table.name, pk]) {
+            // A migration's context is every migration held (protocol §20), so that they apply
+            // everywhere in the order their writers applied them.
+            let contextQuery = table.name == Replica.schemaTable ? schemaContext : rowContext
+            for entry in try Row.fetchAll(contextQuery, arguments: table.name == Replica.schemaTable ? [] : [table.name, pk]) {
                 context[try NodeID(entry[0])] = entry[1]
             }
             seq += 1

@@ -36,12 +36,18 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     let selectValuesSQL: String
     /// What a change of this table may carry (``ContentRule``), checked in order.
     let contentRules: [ContentRule]
+    /// The columns schema migrations added (protocol/README.md §20), by position in
+    /// ``columns``, with the value SQLite gives a row that never set them: their constant
+    /// DEFAULT, or NULL. An insert written before such a column reached its writer leaves it
+    /// out, and its row holds this value, as on the writer once the migration arrives there.
+    let addedDefaults: [Int: DatabaseValue]
 
-    init(name: String, columns: [String], keyColumns: [String], keyKinds: [KeyKind]) {
+    init(name: String, columns: [String], keyColumns: [String], keyKinds: [KeyKind], added: [String: DatabaseValue] = [:]) {
         self.name = name
         self.columns = columns
         self.keyColumns = keyColumns
         self.keyKinds = keyKinds
+        addedDefaults = Dictionary(uniqueKeysWithValues: added.compactMap { column, value in columns.firstIndex(of: column).map { ($0, value) } })
         nonKeyColumns = columns.filter { !keyColumns.contains($0) }
         settable = Set(nonKeyColumns)
         canonicalColumnOrder = nonKeyColumns.sorted(by: JSONText.precedes)
@@ -57,18 +63,38 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             table: name, columns: columns, keys: zip(keyColumns, keyKinds).map { (columns.firstIndex(of: $0)!, $1) })
     }
 
-    enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyKinds = "keyTypes" }
+    enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyKinds = "keyTypes", added }
 
+    /// Decodes a table's recorded definition; the added columns' defaults are NULL until
+    /// ``Replica/loadTables(_:)`` reads them from SQLite.
     public convenience init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        let added = try c.decodeIfPresent([String].self, forKey: .added) ?? []
         self.init(
             name: try c.decode(String.self, forKey: .name), columns: try c.decode([String].self, forKey: .columns),
-            keyColumns: try c.decode([String].self, forKey: .keyColumns), keyKinds: try c.decode([KeyKind].self, forKey: .keyKinds))
+            keyColumns: try c.decode([String].self, forKey: .keyColumns), keyKinds: try c.decode([KeyKind].self, forKey: .keyKinds),
+            added: Dictionary(uniqueKeysWithValues: added.map { ($0, DatabaseValue.null) }))
+    }
+
+    /// The same table with its added columns' defaults.
+    func with(added: [String: DatabaseValue]) -> TrackedTable {
+        TrackedTable(name: name, columns: columns, keyColumns: keyColumns, keyKinds: keyKinds, added: added)
+    }
+
+    /// The names of the columns migrations added, in column order.
+    public var addedColumns: [String] { addedDefaults.keys.sorted().map { columns[$0] } }
+
+    /// The columns in the order dumps and exports show them, the same on every node whatever
+    /// order migrations arrived in: the table's own columns in their declared order, then
+    /// the columns migrations added, by name.
+    public var displayColumns: [String] {
+        columns.indices.filter { addedDefaults[$0] == nil }.map { columns[$0] } + addedColumns.sorted(by: JSONText.precedes)
     }
 
     /// Tables are equal when their shapes are: everything else derives from these.
     public static func == (a: TrackedTable, b: TrackedTable) -> Bool {
         a.name == b.name && a.columns == b.columns && a.keyColumns == b.keyColumns && a.keyKinds == b.keyKinds
+            && a.addedColumns == b.addedColumns
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -82,6 +108,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         try c.encode(columns, forKey: .columns)
         try c.encode(keyColumns, forKey: .keyColumns)
         try c.encode(keyKinds, forKey: .keyKinds)
+        if !addedDefaults.isEmpty { try c.encode(addedColumns, forKey: .added) }
     }
 
     /// `INSERT … ON CONFLICT(key) DO UPDATE SET` the non-key columns among `arguments`, which

@@ -11,9 +11,13 @@ public enum Bundle {
         public var minga: String
         public var `protocol`: Int
         public var node: NodeID
+        /// The writer's schema version (protocol §20).
         public var schema: String
         public var since: VersionVector
         public var created: String
+        /// What a node needs to join on the writer's schema (`minga init --from BUNDLE`);
+        /// absent from bundles of Minga before migrations, whose `schema` was the genesis.
+        public var joining: SchemaDescription?
     }
 
     public struct Trailer: Codable, Sendable {
@@ -58,9 +62,10 @@ public enum Bundle {
                 hasher.update(line)
                 try handle.write(contentsOf: line)
             }
+            let schema = try replica.schemaDescription()
             let header = Header(
-                minga: "bundle", protocol: ChangeBatch.protocolVersion, node: replica.nodeID, schema: replica.schemaVersion,
-                since: since, created: ISO8601DateFormatter().string(from: Date()))
+                minga: "bundle", protocol: ChangeBatch.protocolVersion, node: replica.nodeID, schema: schema.schemaVersion,
+                since: since, created: ISO8601DateFormatter().string(from: Date()), joining: schema)
             try emit(try JSONEncoder.wire.encode(header))
             var vector = since
             while true {
@@ -130,8 +135,8 @@ public enum Bundle {
                 guard decoded.protocol == ChangeBatch.protocolVersion else {
                     throw fail("the bundle speaks protocol \(decoded.protocol); this node speaks \(ChangeBatch.protocolVersion)")
                 }
-                guard decoded.schema == replica.schemaVersion else {
-                    throw fail("the bundle was made by \(decoded.node) with schema \(decoded.schema), this node has schema \(replica.schemaVersion); both nodes must be created from the same schema file")
+                guard (decoded.joining?.genesisVersion ?? decoded.schema) == replica.genesisVersion else {
+                    throw fail("the bundle was made by \(decoded.node), created from schema \(decoded.joining?.genesisVersion ?? decoded.schema); this node was created from \(replica.genesisVersion); both nodes must be created from the same schema file (or join with `minga init --from BUNDLE`)")
                 }
                 header = decoded
                 hasher.update(line + [0x0A])
@@ -174,6 +179,22 @@ public enum Bundle {
             if line.starts(with: Array("{\"end\"".utf8)) { return }
             try body(try ChangeBatch.decode(wire: line))
         }
+    }
+
+    /// The header of the bundle at `path` (its first line), unchecked beyond its shape.
+    public static func header(of path: String) throws -> Header {
+        struct Found: Error { let header: Header }
+        do {
+            try readLines(path) { _, line, _ in
+                guard let header = try? JSONDecoder().decode(Header.self, from: line), header.minga == "bundle" else {
+                    throw MingaError("\(path) is not a Minga bundle (the first line must be its header)")
+                }
+                throw Found(header: header)
+            }
+        } catch let found as Found {
+            return found.header
+        }
+        throw MingaError("\(path) is empty, not a Minga bundle")
     }
 
     /// Reads `path` line by line with bounded memory. A final line without its newline

@@ -4,6 +4,7 @@ import MingaCore
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import MingaStore
 
 /// Talks wire protocol v1 to one peer. Sends the peer's bearer token when one is configured
 /// (never logs it), gzips request bodies when the peer accepts it, and counts bytes as they
@@ -43,12 +44,19 @@ public final class PeerClient: Sendable {
     public struct Traffic: Sendable {
         public var sent = 0
         public var received = 0
+
+        public init() {}
     }
 
     /// The first call of a sync: short deadline, because an unreachable peer is retried by the
     /// HTTP client until the deadline and the operator should hear about it promptly.
     public func node(_ traffic: inout Traffic) async throws -> NodeInfo {
         try await call("GET", "/v1/node", body: nil, gzip: false, traffic: &traffic, as: NodeInfo.self, timeout: .seconds(10))
+    }
+
+    /// `GET /v1/schema`: what a new node needs to join on the peer's latest schema.
+    public func schema(_ traffic: inout Traffic) async throws -> SchemaDescription {
+        try await call("GET", "/v1/schema", body: nil, gzip: false, traffic: &traffic, as: SchemaDescription.self, timeout: .seconds(30))
     }
 
     public func pull(_ request: PullRequest, gzip: Bool, traffic: inout Traffic) async throws -> PullResponse {

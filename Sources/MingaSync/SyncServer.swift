@@ -66,6 +66,7 @@ public func buildApplication(
     v1.get("node") { request, _ in try await routes.bounded { try await routes.node(request) } }
     v1.post("pull") { request, _ in try await routes.session { try await routes.pull(request) } }
     v1.post("push") { request, _ in try await routes.session { try await routes.push(request) } }
+    v1.get("schema") { request, _ in try await routes.bounded { try routes.encode(try await replica.schemaDescription(), to: request) } }
     v1.get("conflicts") { request, _ in try await routes.bounded { try await routes.conflicts(request) } }
     let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout)))
     return Application(
@@ -157,9 +158,10 @@ struct SyncRoutes: Sendable {
     }
 
     func node(_ request: Request) async throws -> Response {
-        try encode(NodeInfo(
-            nodeId: replica.nodeID, protocol: ChangeBatch.protocolVersion, schemaVersion: replica.schemaVersion,
-            vector: try await replica.vector(), acceptsEncodings: ["gzip"],
+        let schema = try await replica.schemaDescription()
+        return try encode(NodeInfo(
+            nodeId: replica.nodeID, protocol: ChangeBatch.protocolVersion, schemaVersion: schema.schemaVersion,
+            genesisVersion: schema.genesisVersion, vector: try await replica.vector(), acceptsEncodings: ["gzip"],
             maxBodyBytes: limits.maxBodyBytes, maxBatchChanges: limits.maxBatchChanges), to: request)
     }
 

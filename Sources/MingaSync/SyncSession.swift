@@ -121,8 +121,13 @@ public struct SyncSession: Sendable {
         guard info.protocol == ChangeBatch.protocolVersion else {
             throw MingaError("peer \(client.url) speaks protocol \(info.protocol), this node speaks \(ChangeBatch.protocolVersion)")
         }
-        guard info.schemaVersion == replica.schemaVersion else {
-            throw MingaError("peer \(client.url) (\(info.nodeId)) has schema \(info.schemaVersion), this node has \(replica.schemaVersion); nodes that sync must be created from the same schema file")
+        // Migrations travel as changes (protocol §20): peers need only share the schema they
+        // were created from.
+        guard (info.genesisVersion ?? info.schemaVersion) == replica.genesisVersion else {
+            throw MingaError(
+                info.genesisVersion == nil
+                    ? "peer \(client.url) (\(info.nodeId)) runs a Minga without schema migrations and has schema \(info.schemaVersion), this node has \(replica.schemaVersion); upgrade its minga"
+                    : "peer \(client.url) (\(info.nodeId)) was created from schema \(info.genesisVersion!), this node from \(replica.genesisVersion); nodes that sync must be created from the same schema file (or join with `minga init --from`)")
         }
         guard info.nodeId != replica.nodeID else {
             throw MingaError("peer \(client.url) is this very node (\(info.nodeId)); check the --peer address")

@@ -6,7 +6,12 @@ import MingaStore
 public struct NodeInfo: Codable, Sendable {
     public var nodeId: NodeID
     public var `protocol`: Int
+    /// The node's schema version: the schema it was created from with the migrations it
+    /// holds (protocol §20).
     public var schemaVersion: String
+    /// The version of the schema it was created from, which nodes that sync share. Absent
+    /// from nodes that predate migrations, whose `schemaVersion` is that.
+    public var genesisVersion: String?
     public var vector: VersionVector
     /// Request encodings the node accepts, e.g. `["gzip"]`.
     public var acceptsEncodings: [String]

@@ -3,6 +3,7 @@ import Foundation
 import MingaCore
 import MingaCooperation
 import MingaStore
+import MingaSync
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,17 +43,55 @@ struct Init: AsyncParsableCommand {
     var nodeID: String
 
     @Option(help: ArgumentHelp("`cooperation` (the default: the South-South cooperation registry with IATI codelists), or an SQL file of CREATE TABLE (and CREATE INDEX / VIEW) statements.", valueName: "cooperation|file.sql"))
-    var schema = "cooperation"
+    var schema: String?
+
+    @Option(help: ArgumentHelp(
+        "Join an existing federation on its latest schema instead: a peer's URL (its schema and migrations are read from it) or a bundle file (from its header). Sync or import afterwards to receive the data.",
+        valueName: "url|bundle"))
+    var from: String?
+
+    @Option(help: ArgumentHelp("With --from URL: a file of `URL TOKEN` lines, the bearer token to send to the peer.", valueName: "file"))
+    var peerTokens: String?
+
+    @Option(help: ArgumentHelp("With --from https://…: PEM certificates to trust instead of the system's.", valueName: "file"))
+    var caFile: String?
+
+    func validate() throws {
+        if schema != nil, from != nil { throw ValidationError("give --schema or --from, not both") }
+    }
+
+    /// The schema of the federation to join, from a peer or a bundle's header.
+    func joining(_ from: String) async throws -> SchemaDescription {
+        if from.hasPrefix("http://") || from.hasPrefix("https://") {
+            let token = try peerTokens.map(PeerOptions.readTokens)?[PeerOptions.normalize(from)]
+            let client = PeerClient(url: from, token: token, tls: try TLSFiles.client(caFile: caFile))
+            var traffic = PeerClient.Traffic()
+            do { return try await client.schema(&traffic) } catch let error as MingaError {
+                throw MingaError("cannot read the schema of \(from): \(error.message)")
+            }
+        }
+        guard let joining = try MingaSync.Bundle.header(of: from).joining else {
+            throw MingaError("bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)")
+        }
+        return joining
+    }
 
     func run() async throws {
+        var joining: SchemaDescription?
+        if let from {
+            do { joining = try await self.joining(from) } catch { try operate { throw error } }
+        }
         try operate {
             let node = try NodeID(name: nodeID)
             let created: Replica
-            if schema == "cooperation" {
+            if let joining {
+                created = try Replica.create(at: replica.path, nodeID: node, joining: joining)
+                if joining.genesisVersion == Cooperation.genesisVersion { try Cooperation.installReferenceData(created) }
+            } else if (schema ?? "cooperation") == "cooperation" {
                 created = try Cooperation.createReplica(at: replica.path, nodeID: node)
             } else {
-                guard let sql = try? String(contentsOfFile: schema, encoding: .utf8) else {
-                    throw MingaError("cannot read the schema file \(schema)")
+                guard let schema, let sql = try? String(contentsOfFile: schema, encoding: .utf8) else {
+                    throw MingaError("cannot read the schema file \(schema ?? "")")
                 }
                 created = try Replica.create(at: replica.path, nodeID: node, schemaSQL: sql)
             }
@@ -60,7 +99,10 @@ struct Init: AsyncParsableCommand {
             print("private key: \(Replica.keyPath(for: replica.path)) (owner-only; keep a copy safe, it is not part of backups)")
             print("public key:  \(created.publicKey!.base64)")
             print("  give it to the other agencies: minga roster add \(node) \(created.publicKey!.base64)")
-            print("tracked tables: " + created.tableNames.map { name in
+            if let joining {
+                print("joined on schema version \(joining.schemaVersion) (\(joining.migrations.count) migration\(joining.migrations.count == 1 ? "" : "s")); add the federation's nodes to the roster, then sync or import a bundle")
+            }
+            print("tracked tables: " + created.tableNames.filter { $0 != Replica.schemaTable }.map { name in
                 "\(name) (key: \(created.tables[name]!.keyColumns.joined(separator: ", ")))"
             }.joined(separator: "; "))
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MingaCore
 import MingaStore
+import MingaCooperation
 
 @main
 struct Minga: AsyncParsableCommand {
@@ -19,7 +20,7 @@ struct Minga: AsyncParsableCommand {
         subcommands: [
             Init.self, Serve.self, Sync.self, Status.self, Put.self, Get.self, Delete.self, Query.self, Dump.self,
             Conflicts.self, BundleCommand.self, Log.self, ImportCommand.self, ExportCommand.self, Check.self, Generate.self,
-            RosterCommand.self, Backup.self, Restore.self,
+            RosterCommand.self, SchemaCommand.self, Backup.self, Restore.self,
         ]
     )
 }
@@ -38,6 +39,11 @@ struct ReplicaOptions: ParsableArguments {
         let drift = warnOnDrift ? try replica.schemaDrift() : []
         if !drift.isEmpty {
             printErr("minga: warning: the tracked tables were changed outside Minga; this node seals and syncs nothing until they are back (`minga status` says what changed and how to undo it)")
+        } else {
+            // A registry node opened by a newer release takes that release's schema (protocol §20).
+            for migration in try Cooperation.upgrade(replica) {
+                printErr("minga: this release of the cooperation registry added \(migration.subject); it reaches the other nodes with the next sync")
+            }
         }
         return replica
     }

@@ -29,6 +29,11 @@ struct PeerOptions: ParsableArguments {
 
     func tokens() throws -> [String: String] {
         guard let peerTokens else { return [:] }
+        return try PeerOptions.readTokens(peerTokens)
+    }
+
+    /// A file of `URL TOKEN` lines, by normalised URL.
+    static func readTokens(_ peerTokens: String) throws -> [String: String] {
         guard let text = try? String(contentsOfFile: peerTokens, encoding: .utf8) else {
             throw MingaError("cannot read the peer token file \(peerTokens)")
         }

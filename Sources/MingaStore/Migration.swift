@@ -1,0 +1,220 @@
+import Foundation
+import MingaCore
+
+/// One additive schema migration (protocol/README.md §20): a statement that adds a table, a
+/// column or an index, and nothing else. It travels as a change to Minga's own tracked table
+/// `minga_schema`, keyed by what it adds, so that two nodes adding the same thing write the
+/// same row: the same definition merges into one, two definitions are a conflict with one
+/// winner (§9) shown in the conflict log.
+public struct Migration: Sendable, Equatable, Hashable {
+    /// What a migration adds; the raw value is the `kind` column of `minga_schema`.
+    public enum Kind: String, Sendable, CaseIterable {
+        case table, column, index
+    }
+
+    public let kind: Kind
+    /// The table it creates, adds the column to, or indexes.
+    public let table: String
+    /// The column's or the index's name; empty for a table.
+    public let name: String
+    /// The statement in canonical form: its tokens, one space apart (``canonical(_:)``).
+    public let sql: String
+
+    /// `minga_schema`'s key for this migration: kind, table, name.
+    public var key: [Value] { [.text(kind.rawValue), .text(table), .text(name)] }
+
+    /// What it adds, for people: `column item.budget`, `table result`, `index item_status`.
+    public var subject: String {
+        switch kind {
+        case .table: "table \(table)"
+        case .column: "column \(table).\(name)"
+        case .index: "index \(name) on \(table)"
+        }
+    }
+
+    public init(kind: Kind, table: String, name: String, sql: String) {
+        (self.kind, self.table, self.name, self.sql) = (kind, table, name, sql)
+    }
+
+    /// The migrations in an SQL text, one per statement, in order; refuses anything that is
+    /// not additive, saying why and what to do instead. Only the text is read here: whether
+    /// the table exists, and what SQLite makes of the statement, is checked when it runs.
+    ///
+    /// - Throws: ``MingaError`` with code `.badContent`.
+    public static func parse(_ text: String) throws(MingaError) -> [Migration] {
+        let statements = try SQLTokens.statements(text)
+        guard !statements.isEmpty else { throw MingaError(.badContent, "the migration holds no statement") }
+        return try statements.map(migration)
+    }
+
+    /// Checks that `sql` (one statement, as a `minga_schema` row holds it) is the migration
+    /// the row's key names.
+    static func verify(kind: String, table: String, name: String, sql: String) throws(MingaError) -> Migration {
+        let parsed = try parse(sql)
+        guard parsed.count == 1, let migration = parsed.first,
+            migration.kind.rawValue == kind, migration.table == table, migration.name == name
+        else {
+            throw MingaError(.badContent, "the migration's statement does not add the \(kind) its key names (\(table)\(name.isEmpty ? "" : ".\(name)"))")
+        }
+        return migration
+    }
+
+    private static func migration(_ tokens: [SQLTokens.Token]) throws(MingaError) -> Migration {
+        var words = tokens.map { $0.isQuoted ? "" : $0.text.uppercased() }
+        words += Array(repeating: "", count: 8)  // look-ahead past the end reads empty words
+        let sql = SQLTokens.canonical(tokens)
+        func refuse(_ why: String) -> MingaError { MingaError(.badContent, "\(sql): \(why)") }
+        func name(at i: Int) throws(MingaError) -> String {
+            guard i < tokens.count, tokens[i].isName else { throw refuse("a name was expected after \(tokens[i - 1].text)") }
+            if i + 1 < tokens.count, tokens[i + 1].text == "." {
+                guard tokens[i].text.lowercased() == "main" else {
+                    throw refuse("migrations change the replica's own tables (schema main), not \(tokens[i].text)")
+                }
+                return try name(at: i + 2)
+            }
+            let name = tokens[i].name
+            if name.lowercased().hasPrefix("minga_") || name.lowercased().hasPrefix("sqlite_") {
+                throw refuse("names starting with minga_ or sqlite_ are reserved")
+            }
+            return name
+        }
+        /// The token after an optional `IF NOT EXISTS`, which a migration does not take: it
+        /// would make a statement that did nothing on one node count as applied everywhere.
+        func afterIfNotExists(_ i: Int) throws(MingaError) -> Int {
+            if words[i] == "IF" { throw refuse("IF NOT EXISTS is not taken: a migration adds what does not exist yet, on every node") }
+            return i
+        }
+        let qualified = { (i: Int) in i + 1 < tokens.count && tokens[i + 1].text == "." ? i + 2 : i }
+        switch (words[0], words[1], words[2]) {
+        case ("CREATE", "TABLE", _):
+            let table = try name(at: afterIfNotExists(2))
+            if try words[qualified(afterIfNotExists(2)) + 1] == "AS" {
+                throw refuse("CREATE TABLE … AS SELECT copies rows on one node only; create the table, then write its rows so they are captured")
+            }
+            return Migration(kind: .table, table: table, name: "", sql: sql)
+        case ("CREATE", "INDEX", _):
+            let start = try afterIfNotExists(2)
+            let index = try name(at: start)
+            let on = qualified(start) + 1
+            guard words[on] == "ON" else { throw refuse("ON TABLE was expected") }
+            return Migration(kind: .index, table: try name(at: on + 1), name: index, sql: sql)
+        case ("CREATE", "UNIQUE", "INDEX"):
+            throw refuse("a unique index lets two agencies working offline each give the same value to different rows, and no merge could keep both; create the index without UNIQUE")
+        case ("CREATE", "TEMP", _), ("CREATE", "TEMPORARY", _):
+            throw refuse("temporary objects live on one connection only; nothing to migrate")
+        case ("CREATE", "VIRTUAL", _):
+            throw refuse("Minga tracks ordinary tables only")
+        case ("CREATE", "TRIGGER", _), ("CREATE", "TEMP", "TRIGGER"):
+            throw refuse("a trigger would run again on every node that applies a change; keep derived data in views")
+        case ("CREATE", "VIEW", _):
+            throw refuse("views are not replicated; create them on each node with the sqlite3 shell (they do not change the tracked tables)")
+        case ("ALTER", "TABLE", _):
+            let table = try name(at: 2)
+            let verb = qualified(2) + 1
+            switch (words[verb], words[verb + 1]) {
+            case ("ADD", "COLUMN"): return Migration(kind: .column, table: table, name: try name(at: verb + 2), sql: sql)
+            case ("ADD", _): return Migration(kind: .column, table: table, name: try name(at: verb + 1), sql: sql)
+            case ("RENAME", _):
+                throw refuse("a rename would strand every change other nodes make under the old name; add a new column or table, copy the values across with an UPDATE, and stop using the old one")
+            case ("DROP", _):
+                throw refuse("dropping a column loses what other nodes still write to it; stop using it instead (it may stay empty)")
+            default: throw refuse("only ALTER TABLE … ADD COLUMN is a migration")
+            }
+        case ("DROP", _, _):
+            throw refuse("dropping loses what other nodes still write; stop using it instead")
+        default:
+            throw refuse("a migration adds a table (CREATE TABLE), a column (ALTER TABLE … ADD COLUMN) or an index (CREATE INDEX), and nothing else; a change of type or key needs a new column or table, its values copied with an UPDATE")
+        }
+    }
+}
+
+/// A small SQL tokenizer: enough to split a file into statements, find the names a
+/// migration adds, and write a statement in one canonical form. SQLite itself parses the
+/// statement when it runs.
+enum SQLTokens {
+    struct Token: Equatable {
+        var text: String
+        /// A quoted identifier ("…", `…`, […]) or a string literal ('…').
+        var quote: Character?
+
+        var isQuoted: Bool { quote != nil }
+        var isName: Bool { quote != "'" && (quote != nil || text.first.map { $0.isLetter || $0 == "_" } == true) }
+        /// The identifier without its quotes.
+        var name: String {
+            guard let quote, quote != "'" else { return text }
+            let inner = String(text.dropFirst().dropLast())
+            return quote == "[" ? inner : inner.replacingOccurrences(of: String(quote) + String(quote), with: String(quote))
+        }
+    }
+
+    /// The statements of a text, each its tokens; comments dropped, empty statements skipped.
+    static func statements(_ text: String) throws(MingaError) -> [[Token]] {
+        var statements: [[Token]] = []
+        var current: [Token] = []
+        let chars = Array(text)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c.isWhitespace { i += 1; continue }
+            if c == "-", i + 1 < chars.count, chars[i + 1] == "-" {
+                while i < chars.count, chars[i] != "\n" { i += 1 }
+                continue
+            }
+            if c == "/", i + 1 < chars.count, chars[i + 1] == "*" {
+                guard let end = (i + 2..<max(i + 2, chars.count - 1)).first(where: { chars[$0] == "*" && chars[$0 + 1] == "/" }) else {
+                    throw MingaError(.badContent, "a /* comment is not closed")
+                }
+                i = end + 2
+                continue
+            }
+            if c == ";" {
+                if !current.isEmpty { statements.append(current) }
+                current = []
+                i += 1
+                continue
+            }
+            if let close: Character = ["\"": "\"", "'": "'", "`": "`", "[": "]"][c] {
+                var j = i + 1
+                while true {
+                    guard j < chars.count else { throw MingaError(.badContent, "a quote \(c) is not closed") }
+                    if chars[j] == close {
+                        if close != "]", j + 1 < chars.count, chars[j + 1] == close { j += 2; continue }  // doubled: one quote character
+                        break
+                    }
+                    j += 1
+                }
+                current.append(Token(text: String(chars[i...j]), quote: c))
+                i = j + 1
+                continue
+            }
+            if c.isLetter || c.isNumber || c == "_" || c == "$" {
+                var j = i
+                while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || chars[j] == "$" || (chars[j] == "." && c.isNumber) { j += 1 }
+                current.append(Token(text: String(chars[i..<j])))
+                i = j
+                continue
+            }
+            // Operators of two characters stay one token, so the canonical form keeps them.
+            if i + 1 < chars.count, ["<=", ">=", "<>", "!=", "==", "||", "<<", ">>"].contains(String(chars[i...i + 1])) {
+                current.append(Token(text: String(chars[i...i + 1])))
+                i += 2
+                continue
+            }
+            current.append(Token(text: String(c)))
+            i += 1
+        }
+        if !current.isEmpty { statements.append(current) }
+        return statements
+    }
+
+    /// One canonical text for a statement, whatever its spacing and comments: tokens one space
+    /// apart, none after `(` or before `)`, `,` and `.`, nor after `.`.
+    static func canonical(_ tokens: [Token]) -> String {
+        var text = ""
+        for (i, token) in tokens.enumerated() {
+            if i > 0, ![")", ",", "."].contains(token.text), !["(", "."].contains(tokens[i - 1].text) { text += " " }
+            text += token.text
+        }
+        return text
+    }
+}
