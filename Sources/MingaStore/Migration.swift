@@ -59,6 +59,15 @@ public struct Migration: Sendable, Equatable, Hashable {
         return migration
     }
 
+    /// The column definition of an `ALTER TABLE … ADD [COLUMN]` statement in canonical form:
+    /// what SQLite appends to the table's CREATE statement.
+    static func columnDefinition(_ sql: String) -> String? {
+        guard let tokens = try? SQLTokens.statements(sql).first else { return nil }
+        guard let add = tokens.firstIndex(where: { !$0.isQuoted && $0.text.uppercased() == "ADD" }) else { return nil }
+        let start = add + 1 < tokens.count && !tokens[add + 1].isQuoted && tokens[add + 1].text.uppercased() == "COLUMN" ? add + 2 : add + 1
+        return start < tokens.count ? SQLTokens.canonical(Array(tokens[start...])) : nil
+    }
+
     private static func migration(_ tokens: [SQLTokens.Token]) throws(MingaError) -> Migration {
         var words = tokens.map { $0.isQuoted ? "" : $0.text.uppercased() }
         words += Array(repeating: "", count: 8)  // look-ahead past the end reads empty words

@@ -334,7 +334,66 @@ extension Replica {
     /// thing differently, and the merge picked the other one (a conflict in the conflict
     /// log). Every node ends with the winner's definition.
     func redefine(_ db: Database, _ migration: Migration, was applied: String) throws {
-        throw MingaError(.badContent, "\(migration.subject) was added here as `\(applied)`; the federation's definition is `\(migration.sql)`")
+        func refuse(_ why: String) -> MingaError {
+            MingaError(.badContent, "\(migration.subject) was added here as `\(applied)`, the federation's definition is `\(migration.sql)`: \(why)")
+        }
+        switch migration.kind {
+        case .index:
+            try Replica.ownDDL(db) {
+                try db.execute(sql: "DROP INDEX IF EXISTS \(SQL.id(migration.name))")
+                try db.execute(sql: migration.sql)
+            }
+        case .column:
+            guard let table = live.snapshot.tables[migration.table], let position = table.position(of: migration.name) else {
+                throw refuse("the table or column is not here")
+            }
+            guard let was = Migration.columnDefinition(applied), let now = Migration.columnDefinition(migration.sql) else {
+                throw refuse("its definition cannot be read")
+            }
+            try Replica.ownDDL(db) { try rebuild(db, table, replacing: was, with: now) }
+            // Rows no change set the column in get its new default; the others are derived again.
+            try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
+            let value = try loadTables(db)[table.name]!.addedDefaults[position] ?? .null
+            try db.execute(sql: "UPDATE \(SQL.id(table.name)) SET \(SQL.id(migration.name)) = ?", arguments: [value])
+            for pk in try String.fetchAll(
+                db, sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND substr(mask, ?, 1) = '1'", arguments: [table.name, position + 1])
+            {
+                _ = try merge(db, table: table, pk: pk, newFrom: .max)
+            }
+            try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
+        case .table:
+            throw refuse("two nodes created this table differently; the node that lost keeps its own until a person moves its rows to a table of the winner's shape")
+        }
+        try db.execute(
+            sql: "UPDATE minga_schema_applied SET sql = ?, applied_at = datetime('now'), error = NULL WHERE kind = ? AND tbl = ? AND name = ?",
+            arguments: [migration.sql, migration.kind.rawValue, migration.table, migration.name])
+    }
+
+    /// The tables as recorded, read without touching the process's snapshot.
+    private func loadTables(_ db: Database) throws -> [String: TrackedTable] { try Replica.loadTables(db) }
+
+    /// Rebuilds a table with one column's definition replaced, keeping its rows, indexes and
+    /// capture triggers (sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema
+    /// Changes"). SQLite keeps an added column's definition in the table's CREATE statement
+    /// exactly as the ALTER TABLE wrote it, which the canonical form makes predictable.
+    private func rebuild(_ db: Database, _ table: TrackedTable, replacing was: String, with now: String) throws {
+        let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [table.name]) ?? ""
+        guard let range = create.range(of: ", " + was, options: .backwards), let open = create.firstIndex(of: "(") else {
+            throw MingaError(.badContent, "table \(table.name): the column definition `\(was)` is not where SQLite keeps it")
+        }
+        let rebuilt = "CREATE TABLE minga_rebuild " + create[open..<range.lowerBound] + ", " + now + create[range.upperBound...]
+        let indexes = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", arguments: [table.name])
+        let columns = table.columns.map(SQL.id).joined(separator: ", ")
+        try db.execute(sql: rebuilt)
+        try db.execute(sql: "INSERT INTO minga_rebuild(\(columns)) SELECT \(columns) FROM \(SQL.id(table.name))")
+        try db.execute(sql: "DROP TABLE \(SQL.id(table.name))")
+        // The legacy rename leaves views that name the table alone (they name it again after).
+        try db.execute(sql: "PRAGMA legacy_alter_table = ON")
+        defer { try? db.execute(sql: "PRAGMA legacy_alter_table = OFF") }
+        try db.execute(sql: "ALTER TABLE minga_rebuild RENAME TO \(SQL.id(table.name))")
+        for index in indexes { try db.execute(sql: index) }
+        try Replica.makeTriggers(db, for: table)
+        try Replica.recordShape(db, of: table)
     }
 
     /// The migrations this node holds, for `minga schema history`: each with the change

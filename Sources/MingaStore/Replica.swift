@@ -27,8 +27,9 @@ public struct Replica: Sendable {
     /// Wall-clock milliseconds; tests turn it back to show that HLCs still grow.
     public var clock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    /// Tracked tables in name order, the order of dumps.
-    public var tableNames: [String] { tables.keys.sorted() }
+    /// The user's tracked tables in name order, the order of dumps (`minga_schema`, Minga's
+    /// own, is left out).
+    public var tableNames: [String] { tables.keys.filter { $0 != Replica.schemaTable }.sorted() }
 
     /// Creates a new replica at `path`. Refuses to touch an existing file.
     public static func create(at path: String, nodeID: NodeID, schemaSQL: String) throws -> Replica {

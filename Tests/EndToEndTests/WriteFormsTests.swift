@@ -151,7 +151,7 @@ import Testing
         let status = try box.ok("a.db", "status")
         #expect(status.contains("untracked  pet"), "\(status)")
         #expect(status.contains("DRIFT"), "\(status)")
-        #expect(status.contains("table friend: column nick was added, and writes to it are not captured (undo: ALTER TABLE \"friend\" DROP COLUMN \"nick\")"), "\(status)")
+        #expect(status.contains("table friend: column nick was added, and writes to it are not captured (undo: ALTER TABLE \"friend\" DROP COLUMN \"nick\"; then put the ALTER TABLE in a file and run `minga schema apply FILE.sql`"), "\(status)")
         #expect(status.contains("1 local write(s) captured and kept"), "\(status)")
         let json = try box.json(try box.ok("a.db", "status", "--json")) as! [String: Any]
         #expect(json["untracked"] as? [String] == ["pet"])

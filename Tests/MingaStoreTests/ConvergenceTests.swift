@@ -104,22 +104,24 @@ import Testing
         unknown.table = "nowhere"
         // Columns are checked by walking them beside the table's, both in canonical order
         // (budget, doc, ratio, title): a wrong name anywhere in that order is found and named.
-        var cases: [(Change, String)] = [(unknown, "unknown table nowhere")]
-        for (column, problem) in [("nope", "unknown column nope"), ("A", "unknown column A"), ("c", "unknown column c"),
-                                  ("zz", "unknown column zz"), ("id", "column id is part of the key")] {
+        // A table or column this node does not have may come with a migration it lacks (§20).
+        var cases: [(Change, String, MingaError.Code)] = [(unknown, "table nowhere is not tracked here", .needsMigration)]
+        for (column, problem, code) in [("nope", "no column nope", MingaError.Code.needsMigration), ("A", "no column A", .needsMigration),
+                                        ("c", "no column c", .needsMigration), ("zz", "no column zz", .needsMigration),
+                                        ("id", "column id is part of the key", .badContent)] {
             var badColumn = all[1]
             badColumn.columns[column] = .null
-            cases.append((badColumn, problem))
+            cases.append((badColumn, problem, code))
         }
         var badKey = all[1]
         badKey.key = [.text("a"), .text("b")]
-        cases.append((badKey, "has a key of 1 column"))
-        for (bad, problem) in cases {
+        cases.append((badKey, "has a key of 1 column", .badContent))
+        for (bad, problem, code) in cases {
             let co = try Fixture.replica("co.apc")
             let result = try co.apply(ChangeBatch(changes: [all[0], other[0], bad, all[2]]))
             #expect(result.applied == 1, "cl's change applies whatever mx's hold")
             let held = try #require(try co.heldOrigins().first)
-            #expect(held.code == .badContent && held.firstSeq == 1 && held.count == 3, "\(held)")
+            #expect(held.code == code && held.firstSeq == 1 && held.count == 3, "\(held)")
             #expect(held.reason.contains(problem) && held.reason.contains("mx.amexcid:2"), "\(problem): \(held.reason)")
             #expect(try co.vector() == VersionVector([cl.nodeID: 1]))
         }
