@@ -16,8 +16,30 @@ final class LiveSchema: @unchecked Sendable {
 
     private let lock = NSLock()
     private var current: Snapshot
+    /// Whether the current transaction already put the snapshot back should it roll back.
+    private var guarded = false
 
     init(_ snapshot: Snapshot) { current = snapshot }
+
+    /// Before a transaction changes the schema: should it roll back, the snapshot goes back
+    /// to what it was before its first change, as the tables do.
+    func restoreOnRollback(_ db: Database) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !guarded else { return }
+        guarded = true
+        let before = current
+        db.afterNextTransaction(
+            onCommit: { [self] _ in settle(nil) },
+            onRollback: { [self] _ in settle(before) })
+    }
+
+    private func settle(_ restored: Snapshot?) {
+        lock.lock()
+        defer { lock.unlock() }
+        guarded = false
+        if let restored { current = restored }
+    }
 
     var snapshot: Snapshot {
         lock.lock()
@@ -204,6 +226,7 @@ extension Replica {
     /// - Throws: ``MingaError`` `.badContent` when SQLite refuses the statement or what it
     ///   adds cannot be tracked (the same rules as `init`).
     func runDDL(_ db: Database, _ migration: Migration) throws {
+        live.restoreOnRollback(db)
         let tables = live.snapshot.tables
         func refuse(_ why: String) -> MingaError { MingaError(.badContent, "\(migration.sql): \(why)") }
         switch migration.kind {
@@ -334,6 +357,7 @@ extension Replica {
     /// thing differently, and the merge picked the other one (a conflict in the conflict
     /// log). Every node ends with the winner's definition.
     func redefine(_ db: Database, _ migration: Migration, was applied: String) throws {
+        live.restoreOnRollback(db)
         func refuse(_ why: String) -> MingaError {
             MingaError(.badContent, "\(migration.subject) was added here as `\(applied)`, the federation's definition is `\(migration.sql)`: \(why)")
         }
