@@ -20,8 +20,19 @@ public struct Migration: Sendable, Equatable, Hashable {
     /// The statement in canonical form: its tokens, one space apart (``canonical(_:)``).
     public let sql: String
 
-    /// `minga_schema`'s key for this migration: kind, table, name.
-    public var key: [Value] { [.text(kind.rawValue), .text(table), .text(name)] }
+    /// `minga_schema`'s key for this migration: kind, table, name, with names in lower case
+    /// (SQLite compares names without regard to ASCII case, so `Budget` and `budget` are one
+    /// column), and no table for an index (index names are the database's, not a table's).
+    public var key: [Value] { [.text(keyValues.kind), .text(keyValues.table), .text(keyValues.name)] }
+
+    var keyValues: (kind: String, table: String, name: String) {
+        (kind.rawValue, kind == .index ? "" : Migration.folded(table), Migration.folded(name))
+    }
+
+    /// A name as SQLite compares it: ASCII letters in lower case.
+    static func folded(_ name: String) -> String {
+        String(decoding: name.utf8.map { (65...90).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
+    }
 
     /// What it adds, for people: `column item.budget`, `table result`, `index item_status`.
     public var subject: String {
@@ -51,10 +62,11 @@ public struct Migration: Sendable, Equatable, Hashable {
     /// the row's key names.
     static func verify(kind: String, table: String, name: String, sql: String) throws(MingaError) -> Migration {
         let parsed = try parse(sql)
-        guard parsed.count == 1, let migration = parsed.first,
-            migration.kind.rawValue == kind, migration.table == table, migration.name == name
-        else {
+        guard parsed.count == 1, let migration = parsed.first, migration.keyValues == (kind, table, name) else {
             throw MingaError(.badContent, "the migration's statement does not add the \(kind) its key names (\(table)\(name.isEmpty ? "" : ".\(name)"))")
+        }
+        guard migration.sql == sql else {
+            throw MingaError(.badContent, "the migration's statement is not in canonical form (protocol §20): `\(migration.sql)`")
         }
         return migration
     }
@@ -196,9 +208,30 @@ enum SQLTokens {
                 i = j + 1
                 continue
             }
-            if c.isLetter || c.isNumber || c == "_" || c == "$" {
+            if (c == "x" || c == "X"), i + 1 < chars.count, chars[i + 1] == "'" {  // a blob literal, X'00'
+                guard let end = chars[(i + 2)...].firstIndex(of: "'") else { throw MingaError(.badContent, "a quote ' is not closed") }
+                current.append(Token(text: String(chars[i...end])))
+                i = end + 1
+                continue
+            }
+            if c.isNumber || (c == "." && i + 1 < chars.count && chars[i + 1].isNumber) {  // 12, 1.5, .5, 1e-3
                 var j = i
-                while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || chars[j] == "$" || (chars[j] == "." && c.isNumber) { j += 1 }
+                while j < chars.count {
+                    if chars[j].isNumber || chars[j] == "." || chars[j].isLetter {
+                        j += 1
+                    } else if (chars[j] == "-" || chars[j] == "+"), chars[j - 1] == "e" || chars[j - 1] == "E", !chars[i...].starts(with: ["0", "x"]) {
+                        j += 1
+                    } else {
+                        break
+                    }
+                }
+                current.append(Token(text: String(chars[i..<j])))
+                i = j
+                continue
+            }
+            if c.isLetter || c == "_" || c == "$" {
+                var j = i
+                while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || chars[j] == "$" { j += 1 }
                 current.append(Token(text: String(chars[i..<j])))
                 i = j
                 continue

@@ -387,7 +387,16 @@ extension Replica {
     /// would, then re-derives the row. Unlike a plain UPDATE it is recorded even when the
     /// value does not change, because keeping the winner is itself a decision to replicate.
     func recordLocalWrite(_ db: Database, table: TrackedTable, key: [Value], op: ChangeOp, columns: [String: Value]) throws {
+        var columns = columns
         try integrateLocalWrites(db)
+        if table.name == Replica.schemaTable {  // resolving two definitions of a migration: one every node can run
+            guard op != .delete, case .text(let kind) = key[0], case .text(let tbl) = key[1], case .text(let name) = key[2],
+                case .text(let sql)? = columns["sql"]
+            else { throw MingaError(.badContent, "a migration's resolution sets its statement") }
+            let canonical = try Migration.parse(sql).first?.sql ?? sql
+            _ = try Migration.verify(kind: kind, table: tbl, name: name, sql: canonical)
+            columns["sql"] = .text(canonical)
+        }
         var arguments: [String: DatabaseValue] = [:]
         var mask: Int64 = 0
         for (i, column) in table.columns.enumerated() {
@@ -408,6 +417,7 @@ extension Replica {
         _ = try merge(db, table: table, pk: pk, newFrom: id)
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try markIntegrated(db)
+        if table.name == Replica.schemaTable { try applyArrivedMigrations(db) }
     }
 }
 

@@ -183,6 +183,8 @@ extension Replica {
     /// node that serves many syncs does not re-check (and re-store) long held runs at each.
     func retryHeld(_ db: Database, firstStep: Bool) throws -> ApplyResult {
         try integrateLocalWrites(db)
+        // A migration that could not run when it arrived may run now (its cause removed).
+        if firstStep, try Replica.hasUnappliedMigrations(db) { try applyArrivedMigrations(db) }
         let vector = try Replica.vector(db)
         try store(held: [], source: nil, vector: vector, db)
         var rows: [(arrival: Int64, json: String)] = []

@@ -200,17 +200,22 @@ extension Replica {
         try writer.write { db in
             try integrateLocalWrites(db)
             for migration in migrations {
-                if let applied = try Row.fetchOne(
-                    db, sql: "SELECT sql FROM minga_schema_applied WHERE kind = ? AND tbl = ? AND name = ? AND error IS NULL",
-                    arguments: [migration.kind.rawValue, migration.table, migration.name])
+                let key = migration.key.map(\.databaseValue)
+                if let applied = try String.fetchOne(
+                    db, sql: "SELECT sql FROM minga_schema_applied WHERE kind = ? AND tbl = ? AND name = ? AND error IS NULL", arguments: StatementArguments(key))
                 {
-                    throw MingaError(.badContent, "\(migration.sql): the \(migration.subject) exists already (added by `\(applied[0] as String)`)")
+                    throw MingaError(.badContent, "\(migration.sql): the \(migration.subject) exists already (added by `\(applied)`)")
                 }
+                // Known but not applied here (it could not run when it arrived): run it now.
+                let recorded = try String.fetchOne(db, sql: "SELECT sql FROM minga_schema WHERE kind = ? AND tbl = ? AND name = ?", arguments: StatementArguments(key))
                 try runDDL(db, migration)
+                guard recorded != migration.sql else { continue }
                 try Replica.setMeta(db, "migrating", 1)
                 try db.execute(
-                    sql: "INSERT INTO minga_schema(kind, tbl, name, sql) VALUES (?, ?, ?, ?)",
-                    arguments: [migration.kind.rawValue, migration.table, migration.name, migration.sql])
+                    sql: recorded == nil
+                        ? "INSERT INTO minga_schema(kind, tbl, name, sql) VALUES (?1, ?2, ?3, ?4)"
+                        : "UPDATE minga_schema SET sql = ?4 WHERE kind = ?1 AND tbl = ?2 AND name = ?3",
+                    arguments: StatementArguments(key + [migration.sql.databaseValue]))
                 try db.execute(sql: "DELETE FROM minga_meta WHERE key = 'migrating'")
             }
             try seal(db)
@@ -249,7 +254,7 @@ extension Replica {
             case .table: table = try trackNewTable(db, migration)
             case .column: table = try trackNewColumn(db, migration, of: tables[migration.table]!)
             case .index:
-                if try Bool.fetchOne(db, sql: "SELECT \"unique\" FROM pragma_index_list(?) WHERE name = ?", arguments: [migration.table, migration.name]) == true {
+                if try Bool.fetchOne(db, sql: "SELECT \"unique\" FROM pragma_index_list(?) WHERE name = ? COLLATE NOCASE", arguments: [migration.table, migration.name]) == true {
                     throw refuse("a unique index is not a migration")
                 }
                 table = tables[migration.table]!
@@ -257,12 +262,12 @@ extension Replica {
             try Replica.widenPending(db, for: Array(tables.values) + [table])
             try Replica.recordShape(db, of: table)
         }
+        // Deleted first, so that rowid order is the order migrations ran here (GET /v1/schema).
+        let key = StatementArguments(migration.key.map(\.databaseValue))
+        try db.execute(sql: "DELETE FROM minga_schema_applied WHERE kind = ? AND tbl = ? AND name = ?", arguments: key)
         try db.execute(
-            sql: """
-                INSERT INTO minga_schema_applied(kind, tbl, name, sql, applied_at, error) VALUES (?, ?, ?, ?, datetime('now'), NULL)
-                ON CONFLICT DO UPDATE SET sql = excluded.sql, applied_at = excluded.applied_at, error = NULL
-                """,
-            arguments: [migration.kind.rawValue, migration.table, migration.name, migration.sql])
+            sql: "INSERT INTO minga_schema_applied(kind, tbl, name, sql, applied_at, error) VALUES (?, ?, ?, ?, datetime('now'), NULL)",
+            arguments: key + [migration.sql])
         try schemaChanged(db)
     }
 
@@ -315,14 +320,16 @@ extension Replica {
     /// Applies the migrations `minga_schema` holds that this node's tables do not, in the
     /// order they entered the log (causal: a migration's context names every migration its
     /// writer held, §20). One that cannot run here is recorded with why, shown by
-    /// `minga status`, and tried again at the next batch; the changes that need it stay held.
+    /// `minga schema history`, and tried again at the next batch that brings migrations or
+    /// retries held changes; the changes that need it stay held.
     ///
     /// - Returns: whether any ran.
+    @discardableResult
     func applyArrivedMigrations(_ db: Database) throws -> Bool {
         let waiting = try Row.fetchAll(
             db,
             sql: """
-                SELECT s.kind, s.tbl, s.name, s.sql, a.sql AS applied FROM minga_schema s
+                SELECT s.kind, s.tbl, s.name, s.sql, a.sql AS applied, a.error AS failed FROM minga_schema s
                 LEFT JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
                 WHERE a.sql IS NOT s.sql OR a.error IS NOT NULL
                 ORDER BY (SELECT max(c.id) FROM minga_changes c WHERE c.tbl = 'minga_schema' AND c.pk = json_array(s.kind, s.tbl, s.name))
@@ -332,7 +339,7 @@ extension Replica {
             let migration = try Migration.verify(kind: row["kind"], table: row["tbl"], name: row["name"], sql: row["sql"])
             do {
                 try db.inSavepoint {
-                    if let applied: String = row["applied"], applied != migration.sql {
+                    if let applied: String = row["applied"], (row["failed"] as String?) == nil, applied != migration.sql {
                         try redefine(db, migration, was: applied)
                     } else {
                         try runDDL(db, migration)
@@ -344,13 +351,18 @@ extension Replica {
                 try db.execute(
                     sql: """
                         INSERT INTO minga_schema_applied(kind, tbl, name, sql, applied_at, error) VALUES (?, ?, ?, ?, datetime('now'), ?)
-                        ON CONFLICT DO UPDATE SET error = excluded.error
+                        ON CONFLICT DO UPDATE SET sql = excluded.sql, error = excluded.error
                         """,
-                    arguments: [migration.kind.rawValue, migration.table, migration.name, migration.sql, error.message])
+                    arguments: StatementArguments(migration.key.map(\.databaseValue) + [migration.sql.databaseValue, error.message.databaseValue]))
             }
         }
-        if ran { try schemaChanged(db) }
+        if !waiting.isEmpty { try schemaChanged(db) }  // one that failed no longer counts
         return ran
+    }
+
+    /// Whether a migration this node holds could not run here (see ``applyArrivedMigrations(_:)``).
+    static func hasUnappliedMigrations(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM minga_schema_applied WHERE error IS NOT NULL)") ?? false
     }
 
     /// A migration whose definition changed here after it ran: two nodes added the same
@@ -390,7 +402,7 @@ extension Replica {
         }
         try db.execute(
             sql: "UPDATE minga_schema_applied SET sql = ?, applied_at = datetime('now'), error = NULL WHERE kind = ? AND tbl = ? AND name = ?",
-            arguments: [migration.sql, migration.kind.rawValue, migration.table, migration.name])
+            arguments: StatementArguments([migration.sql.databaseValue] + migration.key.map(\.databaseValue)))
     }
 
     /// The tables as recorded, read without touching the process's snapshot.
@@ -436,7 +448,7 @@ extension Replica {
                     """
             ).map { row in
                 MigrationRecord(
-                    migration: Migration(kind: Migration.Kind(rawValue: row["kind"]) ?? .table, table: row["tbl"], name: row["name"], sql: row["sql"]),
+                    migration: (try? Migration.parse(row["sql"]).first) ?? Migration(kind: Migration.Kind(rawValue: row["kind"]) ?? .table, table: row["tbl"], name: row["name"], sql: row["sql"]),
                     origin: try NodeID(row["origin"]), seq: row["seq"], hlc: HLC(packed: row["hlc"]),
                     error: row["error"] ?? ((row["applied"] as String?) == nil ? "not applied yet" : nil))
             }
@@ -516,11 +528,11 @@ extension Replica {
     @discardableResult
     public func applyBuiltInMigrations(_ migrations: [String]) throws -> [Migration] {
         let held = Set(try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT kind, tbl, name FROM minga_schema_applied WHERE error IS NULL").map { "\($0[0] as String)\t\($0[1] as String)\t\($0[2] as String)" }
+            try Row.fetchAll(db, sql: "SELECT kind, tbl, name FROM minga_schema_applied WHERE error IS NULL").map { [$0[0], $0[1], $0[2]] as [String] }
         })
         var applied: [Migration] = []
         for sql in migrations {
-            let missing = try Migration.parse(sql).filter { !held.contains("\($0.kind.rawValue)\t\($0.table)\t\($0.name)") }
+            let missing = try Migration.parse(sql).filter { !held.contains([$0.keyValues.kind, $0.keyValues.table, $0.keyValues.name]) }
             guard !missing.isEmpty else { continue }
             applied += try migrate(missing.map(\.sql).joined(separator: ";\n"))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MingaCore
 import MingaStore
 import PropertyBased
@@ -200,6 +201,61 @@ import Testing
         #expect(mx.schemaVersion == co.schemaVersion)
         #expect(try mx.migrations().allSatisfy { $0.error == nil })
         #expect(try co.migrations().allSatisfy { $0.error == nil })
+    }
+
+    @Test func literalsAndNamesAreReadAsSQLiteReadsThem() throws {
+        let parsed = try Migration.parse("ALTER TABLE item ADD COLUMN ratio REAL DEFAULT 1e-3; ALTER TABLE item ADD doc BLOB DEFAULT X'00ff'")
+        #expect(parsed.map(\.sql) == ["ALTER TABLE item ADD COLUMN ratio REAL DEFAULT 1e-3", "ALTER TABLE item ADD doc BLOB DEFAULT X'00ff'"])
+        let r = try Self.replica("mx.amexcid")
+        try r.migrate(parsed.map(\.sql).joined(separator: ";"))
+        try r.put(table: "item", row: ["id": .text("a")])
+        #expect(try Self.value(r, "a", "ratio") == .real(0.001) && Self.value(r, "a", "doc") == .blob(Data([0, 255])))
+        // SQLite's names ignore ASCII case: `Budget` and `budget` are one column, one key.
+        #expect(try Migration.parse("ALTER TABLE Item ADD COLUMN Budget INTEGER")[0].key == Migration.parse("alter table item add column budget integer")[0].key)
+        // Index names are the database's: one key whichever table is indexed.
+        #expect(try Migration.parse("CREATE INDEX i ON item(title)")[0].key == Migration.parse("CREATE INDEX I ON other(x)")[0].key)
+    }
+
+    @Test func aChangeWhoseMigrationIsNotInCanonicalFormIsHeld() throws {
+        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        try mx.migrate("ALTER TABLE item ADD COLUMN status TEXT")
+        var changes = try Fixture.allChanges(mx)
+        changes[0].columns["sql"] = .text("ALTER TABLE item ADD COLUMN status  TEXT")
+        let result = try co.apply(ChangeBatch(changes: try TestKeys.signed(changes)))
+        #expect(result.held.first?.code == .badContent && result.held.first?.reason.contains("canonical form") == true, "\(result.held)")
+        #expect(co.tables["item"]!.columns == ["id", "title"])
+    }
+
+    @Test func aMigrationThatCannotRunHereIsShownAndRunsOnceItsCauseIsGone() throws {
+        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        try co.writer.write { try $0.execute(sql: "CREATE TABLE result(id TEXT PRIMARY KEY, note TEXT)") }  // another program's table of that name
+        try mx.migrate("CREATE TABLE result(id TEXT PRIMARY KEY, item TEXT)")
+        try mx.put(table: "result", row: ["id": .text("r1"), "item": .text("a")])
+        let result = try co.apply(ChangeBatch(changes: try Fixture.allChanges(mx)))
+        #expect(result.held.first?.code == .needsMigration, "the change under it waits: \(result.held)")
+        let record = try #require(try co.migrations().first)
+        #expect(record.error?.contains("table result already exists") == true, "\(String(describing: record.error))")
+        #expect(co.schemaVersion == co.genesisVersion, "a migration that did not run does not count")
+        // The operator moves the other program's table away; the next retry runs the migration.
+        try co.writer.write { try $0.execute(sql: "DROP TABLE result") }
+        try co.retryHeld()
+        #expect(try co.migrations().first?.error == nil && co.heldOrigins().isEmpty)
+        #expect(try co.dump() == mx.dump() && co.schemaVersion == mx.schemaVersion)
+    }
+
+    @Test func resolvingAMigrationConflictAppliesTheChosenDefinitionAtOnce() throws {
+        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        try mx.migrate("ALTER TABLE item ADD COLUMN score INTEGER")
+        try co.migrate("ALTER TABLE item ADD COLUMN score TEXT")
+        try Fixture.sync(from: mx, to: co)
+        try Fixture.sync(from: co, to: mx)
+        let record = try #require(try mx.conflicts().first)
+        try mx.resolve(conflictID: record.conflict.id, with: .takeLoser)
+        let chosen = try #require(record.loser.value)
+        #expect(try mx.query("SELECT 'ALTER TABLE item ADD COLUMN ' || name || ' ' || type FROM pragma_table_info('item') WHERE name = 'score'").rows == [[chosen]])
+        try Fixture.sync(from: mx, to: co)
+        #expect(try co.query("SELECT 'ALTER TABLE item ADD COLUMN ' || name || ' ' || type FROM pragma_table_info('item') WHERE name = 'score'").rows == [[chosen]])
+        #expect(mx.schemaVersion == co.schemaVersion)
     }
 
     /// Random interleavings of migrations and writes on three replicas, exchanged in random
