@@ -16,7 +16,7 @@ struct Status: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, held, alteredCopies, lastAlteredCopy, peers).") var json = false
+    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, genesisVersion, migrations, lastMigration, migrationsNotApplied, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, held, alteredCopies, lastAlteredCopy, peers).") var json = false
 
     func run() async throws {
         try operate {
@@ -25,12 +25,17 @@ struct Status: AsyncParsableCommand {
             let peers = try r.peers()
             let held = try r.heldOrigins()
             let altered = try r.alteredCopies()
+            let migrations = try r.migrations()
+            let notApplied = migrations.filter { $0.error != nil }
             if json {
                 let rows = s.rows.keys.sorted().map { "\(JSONText.quote($0)):\(s.rows[$0]!)" }.joined(separator: ",")
                 let list = { (items: [String]) in "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
                 let members: [(String, String)] = [
                     ("nodeId", JSONText.quote(s.nodeID.rawValue)), ("origin", JSONText.quote(s.origin.rawValue)),
                     ("publicKey", r.publicKey.map { JSONText.quote($0.base64) } ?? "null"), ("schemaVersion", JSONText.quote(s.schemaVersion)),
+                    ("genesisVersion", JSONText.quote(r.genesisVersion)), ("migrations", String(migrations.count)),
+                    ("lastMigration", migrations.last.map(Status.migrationJSON) ?? "null"),
+                    ("migrationsNotApplied", "[" + notApplied.map(Status.migrationJSON).joined(separator: ",") + "]"),
                     ("vector", s.vector.canonicalJSON), ("changes", String(s.changes)), ("openConflicts", String(s.openConflicts)),
                     ("lastHlc", s.lastHLC.map { JSONText.quote($0.description) } ?? "null"), ("rows", "{\(rows)}"),
                     ("pending", String(s.pending)), ("repairedText", String(s.repairedText)),
@@ -43,7 +48,13 @@ struct Status: AsyncParsableCommand {
             } else {
                 print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
                 print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
-                print("replica    \(replica.path) (schema \(s.schemaVersion))")
+                print("replica    \(replica.path)")
+                print("schema     \(s.schemaVersion)" + (migrations.last.map {
+                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject) by \($0.origin) at \($0.hlc.readable))"
+                } ?? " (as created; no migrations)"))
+                for m in notApplied {
+                    print("MIGRATION  \(m.migration.sql) (from \(m.origin)) could not run here: \(m.error!); the changes that need it are held (minga schema history)")
+                }
                 print("vector     \(Output.vector(s.vector))")
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
                 print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
@@ -67,6 +78,11 @@ struct Status: AsyncParsableCommand {
                 for peer in peers { print(Status.peerLine(peer, local: s.vector)) }
             }
         }
+    }
+
+    static func migrationJSON(_ m: MigrationRecord) -> String {
+        "{\"subject\":\(JSONText.quote(m.migration.subject)),\"sql\":\(JSONText.quote(m.migration.sql)),\"origin\":\(JSONText.quote(m.origin.rawValue)),"
+            + "\"hlc\":\(JSONText.quote(m.hlc.description)),\"error\":\(m.error.map(JSONText.quote) ?? "null")}"
     }
 
     static func time(_ date: Date?) -> String {
