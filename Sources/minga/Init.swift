@@ -22,13 +22,16 @@ struct Init: AsyncParsableCommand {
             wrong type or not in UTF-8, text with a NUL character, a value over 1 MiB, a row \
             over 2 MiB) is \
             refused in the writing statement, whichever program runs it. Change the tables \
-            only through Minga: an ALTER TABLE made in the shell stops sealing and syncing \
-            until it is undone (minga status explains).
+            only with `minga schema apply FILE.sql`, which reaches every node: an ALTER \
+            TABLE made in the shell stops sealing and syncing until it is undone (minga \
+            status explains).
 
             Without --schema, the node holds the cooperation registry (organisations, \
             initiatives, participation, recipient countries and regions, classifications, \
             financing instruments and flows), with the IATI codelists as reference data. \
-            All nodes that sync with each other must be created from the same schema.
+            All nodes that sync with each other must be created from the same schema; to \
+            join a federation whose schema has grown since, use --from with a peer's URL or \
+            a bundle: the node starts on its latest schema.
 
             init also creates the node's Ed25519 key pair: the private key in PATH.key (owner-\
             only, never synced), the public key printed and shown by `minga status --json`. \
