@@ -53,7 +53,8 @@ public struct Migration: Sendable, Equatable, Hashable {
     ///
     /// - Throws: ``MingaError`` with code `.badContent`.
     public static func parse(_ text: String) throws(MingaError) -> [Migration] {
-        let statements = try SQLTokens.statements(text)
+        // A file wrapped in BEGIN … COMMIT, as SQL scripts often are: it applies whole anyway.
+        let statements = try SQLTokens.statements(text).filter { !["BEGIN", "COMMIT", "END"].contains($0[0].text.uppercased()) || $0[0].isQuoted }
         guard !statements.isEmpty else { throw MingaError(.badContent, "the migration holds no statement") }
         return try statements.map(migration)
     }

@@ -432,25 +432,37 @@ extension Replica {
         try Replica.recordShape(db, of: table)
     }
 
-    /// The migrations this node holds, for `minga schema history`: each with the change
-    /// that wrote its definition (origin, sequence number, time) and, when it could not run
-    /// here, why.
+    /// The migrations this node holds, for `minga schema history`, in the order they ran
+    /// here: each with the change that wrote its definition (the merge's winner: origin,
+    /// sequence number, time) and, when it could not run here, why. Those run when the node
+    /// joined (`init --from`) whose changes have not arrived yet come first, without one.
     public func migrations() throws -> [MigrationRecord] {
         try writer.read { db in
-            try Row.fetchAll(
+            let joined = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT s.kind, s.tbl, s.name, s.sql, c.origin, c.seq, c.hlc, a.error, a.sql AS applied
+                    SELECT a.kind, a.tbl, a.name, a.sql, a.error FROM minga_schema_applied a
+                    WHERE NOT EXISTS (SELECT 1 FROM minga_schema s WHERE s.kind = a.kind AND s.tbl = a.tbl AND s.name = a.name)
+                    ORDER BY a.rowid
+                    """)
+            let held = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.kind, s.tbl, s.name, s.sql, a.error, a.sql AS applied, c.origin, c.seq, c.hlc
                     FROM minga_schema s
-                    JOIN minga_changes c ON c.id = (SELECT max(id) FROM minga_changes WHERE tbl = 'minga_schema' AND pk = json_array(s.kind, s.tbl, s.name))
+                    JOIN minga_changes c ON c.id = (
+                        SELECT id FROM minga_changes WHERE tbl = 'minga_schema' AND pk = json_array(s.kind, s.tbl, s.name)
+                        ORDER BY hlc DESC, origin DESC LIMIT 1)
                     LEFT JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
-                    ORDER BY c.id
-                    """
-            ).map { row in
-                MigrationRecord(
-                    migration: (try? Migration.parse(row["sql"]).first) ?? Migration(kind: Migration.Kind(rawValue: row["kind"]) ?? .table, table: row["tbl"], name: row["name"], sql: row["sql"]),
-                    origin: try NodeID(row["origin"]), seq: row["seq"], hlc: HLC(packed: row["hlc"]),
-                    error: row["error"] ?? ((row["applied"] as String?) == nil ? "not applied yet" : nil))
+                    ORDER BY coalesce(a.rowid, 1 << 62), c.id
+                    """)
+            return try (joined + held).map { row in
+                let sql: String = row["sql"]
+                let writer = try (row["origin"] as String?).map { (origin: try NodeID($0), seq: row["seq"] as Int64, hlc: HLC(packed: row["hlc"])) }
+                return MigrationRecord(
+                    migration: (try? Migration.parse(sql).first) ?? Migration(kind: Migration.Kind(rawValue: row["kind"]) ?? .table, table: row["tbl"], name: row["name"], sql: sql),
+                    writer: writer,
+                    error: row["error"] ?? (writer != nil && (row["applied"] as String?) == nil ? "not applied yet" : nil))
             }
         }
     }
@@ -459,12 +471,16 @@ extension Replica {
 /// A migration as `minga schema history` shows it.
 public struct MigrationRecord: Sendable {
     public let migration: Migration
-    /// The node whose change set the definition, and that change's dot and time.
-    public let origin: NodeID
-    public let seq: Int64
-    public let hlc: HLC
+    /// The change that set the definition: its origin, sequence number and time; `nil` for
+    /// a migration run when this node joined, whose change has not arrived yet.
+    public let writer: (origin: NodeID, seq: Int64, hlc: HLC)?
     /// Why it could not run on this node, if it could not.
     public let error: String?
+
+    /// Who and when, for people.
+    public var author: String {
+        writer.map { "\($0.origin) at \($0.hlc.readable) (change \($0.origin):\($0.seq))" } ?? "run when this node joined; its change arrives with the data"
+    }
 }
 
 /// What a new node needs to join a federation on its latest schema (`GET /v1/schema`, a

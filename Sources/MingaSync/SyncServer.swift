@@ -158,10 +158,11 @@ struct SyncRoutes: Sendable {
     }
 
     func node(_ request: Request) async throws -> Response {
-        let schema = try await replica.schemaDescription()
-        return try encode(NodeInfo(
-            nodeId: replica.nodeID, protocol: ChangeBatch.protocolVersion, schemaVersion: schema.schemaVersion,
-            genesisVersion: schema.genesisVersion, vector: try await replica.vector(), acceptsEncodings: ["gzip"],
+        // The version as of this process's last transaction: peers compare the genesis,
+        // which never changes; the version is for people.
+        try encode(NodeInfo(
+            nodeId: replica.nodeID, protocol: ChangeBatch.protocolVersion, schemaVersion: replica.schemaVersion,
+            genesisVersion: replica.genesisVersion, vector: try await replica.vector(), acceptsEncodings: ["gzip"],
             maxBodyBytes: limits.maxBodyBytes, maxBatchChanges: limits.maxBatchChanges), to: request)
     }
 

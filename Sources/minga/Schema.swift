@@ -75,7 +75,8 @@ struct SchemaHistory: AsyncParsableCommand {
                     let fields: [(String, String)] = [
                         ("kind", JSONText.quote(m.migration.kind.rawValue)), ("table", JSONText.quote(m.migration.table)),
                         ("name", JSONText.quote(m.migration.name)), ("sql", JSONText.quote(m.migration.sql)),
-                        ("origin", JSONText.quote(m.origin.rawValue)), ("seq", "\(m.seq)"), ("hlc", JSONText.quote(m.hlc.description)),
+                        ("origin", m.writer.map { JSONText.quote($0.origin.rawValue) } ?? "null"), ("seq", m.writer.map { "\($0.seq)" } ?? "null"),
+                        ("hlc", m.writer.map { JSONText.quote($0.hlc.description) } ?? "null"),
                         ("error", m.error.map(JSONText.quote) ?? "null"),
                     ]
                     return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
@@ -85,7 +86,7 @@ struct SchemaHistory: AsyncParsableCommand {
             print("schema version \(r.schemaVersion) (created from \(r.genesisVersion))")
             if records.isEmpty { print("no migrations") }
             for m in records {
-                print("\(m.hlc.readable)  \(m.origin.rawValue) (change \(m.origin.rawValue):\(m.seq))  \(m.migration.sql)")
+                print("\(m.migration.sql)\n    by \(m.author)")
                 if let error = m.error { print("    NOT APPLIED here: \(error)") }
             }
         }

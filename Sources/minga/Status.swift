@@ -50,10 +50,10 @@ struct Status: AsyncParsableCommand {
                 print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
                 print("replica    \(replica.path)")
                 print("schema     \(s.schemaVersion)" + (migrations.last.map {
-                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject) by \($0.origin) at \($0.hlc.readable))"
+                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), by \($0.author))"
                 } ?? " (as created; no migrations)"))
                 for m in notApplied {
-                    print("MIGRATION  \(m.migration.sql) (from \(m.origin)) could not run here: \(m.error!); the changes that need it are held (minga schema history)")
+                    print("MIGRATION  \(m.migration.sql) (by \(m.author)) could not run here: \(m.error!); the changes that need it are held (minga schema history)")
                 }
                 print("vector     \(Output.vector(s.vector))")
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
@@ -81,8 +81,8 @@ struct Status: AsyncParsableCommand {
     }
 
     static func migrationJSON(_ m: MigrationRecord) -> String {
-        "{\"subject\":\(JSONText.quote(m.migration.subject)),\"sql\":\(JSONText.quote(m.migration.sql)),\"origin\":\(JSONText.quote(m.origin.rawValue)),"
-            + "\"hlc\":\(JSONText.quote(m.hlc.description)),\"error\":\(m.error.map(JSONText.quote) ?? "null")}"
+        "{\"subject\":\(JSONText.quote(m.migration.subject)),\"sql\":\(JSONText.quote(m.migration.sql)),\"origin\":\(m.writer.map { JSONText.quote($0.origin.rawValue) } ?? "null"),"
+            + "\"hlc\":\(m.writer.map { JSONText.quote($0.hlc.description) } ?? "null"),\"error\":\(m.error.map(JSONText.quote) ?? "null")}"
     }
 
     static func time(_ date: Date?) -> String {

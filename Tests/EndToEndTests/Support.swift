@@ -48,7 +48,17 @@ struct Sandbox {
         return try run("/usr/bin/faketime", Sandbox.shifted(offset) + [Sandbox.binary] + args, env: env, timeout: timeout)
     }
 
-    static func shifted(_ offset: String) -> [String] { ["--exclude-monotonic", "-f", offset] }
+    /// faketime's arguments for `offset`. A faketime wrapper that was killed leaves its shared
+    /// clock in /dev/shm, named after its pid, and a new wrapper given that pid fails ("sem_open:
+    /// File exists"): those of pids no longer running are removed first.
+    static func shifted(_ offset: String) -> [String] {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
+        where name.hasPrefix("faketime_shm_") || name.hasPrefix("sem.faketime_sem_") {
+            guard let pid = name.split(separator: "_").last, pid.allSatisfy(\.isNumber), !FileManager.default.fileExists(atPath: "/proc/\(pid)") else { continue }
+            try? FileManager.default.removeItem(atPath: "/dev/shm/\(name)")
+        }
+        return ["--exclude-monotonic", "-f", offset]
+    }
 
     /// `minga` that must succeed; returns its standard output.
     @discardableResult
