@@ -81,6 +81,24 @@ public struct Migration: Sendable, Equatable, Hashable {
         return start < tokens.count ? SQLTokens.canonical(Array(tokens[start...])) : nil
     }
 
+    /// SQLite's refusal of a migration's statement, with what to do instead.
+    static func advice(forSQLiteMessage message: String, _ migration: Migration) -> String {
+        let advice: String? = switch message {
+        case let m where m.hasPrefix("Cannot add a UNIQUE column"):
+            "two agencies working offline could give the same value to different rows, and no merge could keep both; add the column without UNIQUE"
+        case let m where m.hasPrefix("Cannot add a column with non-constant default"):
+            "give it a constant DEFAULT (or none), and set values with an UPDATE after the migration"
+        case let m where m.hasPrefix("Cannot add a NOT NULL column with default value NULL"):
+            "give it a constant DEFAULT, or leave out NOT NULL"
+        case let m where m.hasPrefix("duplicate column name"):
+            "the table has that column already; to change its type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one"
+        case let m where m.hasPrefix("no such table"), let m where m.hasPrefix("no such column"):
+            "check the name (minga status lists the tracked tables)"
+        default: nil
+        }
+        return advice.map { "\(message): \($0)" } ?? message
+    }
+
     private static func migration(_ tokens: [SQLTokens.Token]) throws(MingaError) -> Migration {
         var words = tokens.map { $0.isQuoted ? "" : $0.text.uppercased() }
         words += Array(repeating: "", count: 8)  // look-ahead past the end reads empty words
@@ -140,12 +158,14 @@ public struct Migration: Sendable, Equatable, Hashable {
                 throw refuse("a rename would strand every change other nodes make under the old name; add a new column or table, copy the values across with an UPDATE, and stop using the old one")
             case ("DROP", _):
                 throw refuse("dropping a column loses what other nodes still write to it; stop using it instead (it may stay empty)")
-            default: throw refuse("only ALTER TABLE … ADD COLUMN is a migration")
+            default: throw refuse("only ALTER TABLE … ADD COLUMN is a migration; to change a column's type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one")
             }
         case ("DROP", _, _):
             throw refuse("dropping loses what other nodes still write; stop using it instead")
+        case ("INSERT", _, _), ("UPDATE", _, _), ("DELETE", _, _), ("REPLACE", _, _):
+            throw refuse("a migration changes the tables, not their rows; run data changes separately, after the migration (they are captured and synced like any write)")
         default:
-            throw refuse("a migration adds a table (CREATE TABLE), a column (ALTER TABLE … ADD COLUMN) or an index (CREATE INDEX), and nothing else; a change of type or key needs a new column or table, its values copied with an UPDATE")
+            throw refuse("a migration adds a table (CREATE TABLE), a column (ALTER TABLE … ADD COLUMN) or an index (CREATE INDEX), and nothing else; a change of type or key needs a new column or table, its values copied with an UPDATE after the migration")
         }
     }
 }

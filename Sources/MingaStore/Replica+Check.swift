@@ -153,7 +153,7 @@ extension Replica {
     func validate(_ change: Change) throws(MingaError) {
         func refuse(_ message: String) -> MingaError { MingaError(.badContent, message) }
         guard let table = tables[change.table] else {
-            throw MingaError(.needsMigration, "table \(change.table) is not tracked here yet; held until the migration that adds it arrives (minga schema history)")
+            throw MingaError(.needsMigration, "table \(change.table) is not tracked here yet; held until the migration that adds it runs here (minga status: whether it arrived, and why it could not run)")
         }
         guard change.seq >= 1 else { throw refuse("sequence numbers start at 1") }
         guard change.key.count == table.keyColumns.count else {
@@ -167,7 +167,7 @@ extension Replica {
                 if table.keyColumns.contains(column) {
                     throw refuse("column \(column) is part of the key of \(table.name) and cannot be set by a change")
                 }
-                throw MingaError(.needsMigration, "table \(table.name) has no column \(column) here yet; held until the migration that adds it arrives (minga schema history)")
+                throw MingaError(.needsMigration, "table \(table.name) has no column \(column) here yet; held until the migration that adds it runs here (minga status: whether it arrived, and why it could not run)")
             }
         }
         // What the value may be: the rules the origin's capture triggers enforced too.

@@ -243,11 +243,14 @@ extension Replica {
             }
         default: break
         }
+        if migration.kind == .table, try TableShape.exists(db, table: migration.table) {
+            throw refuse("this node has a table \(migration.table) of its own, which Minga does not track; rename it (sqlite3: ALTER TABLE \(SQL.id(migration.table)) RENAME TO \(SQL.id(migration.table + "_local"))) and the migration runs at the next sync or import")
+        }
         try Replica.ownDDL(db) {
             do {
                 try db.execute(sql: migration.sql)
             } catch let error as DatabaseError {
-                throw refuse(error.message ?? "\(error)")
+                throw refuse(Migration.advice(forSQLiteMessage: error.message ?? "\(error)", migration))
             }
             let table: TrackedTable
             switch migration.kind {
@@ -347,13 +350,16 @@ extension Replica {
                     return .commit
                 }
                 ran = true
-            } catch let error as MingaError {
+            } catch {
+                // Contained: a migration that cannot run here is shown, and the batch goes on.
+                let message = (error as? MingaError)?.message ?? StoreFailure.explain(error) ?? "\(error)"
+                if let full = error as? DatabaseError, full.resultCode == .SQLITE_FULL { throw full }  // the disk, not the migration
                 try db.execute(
                     sql: """
                         INSERT INTO minga_schema_applied(kind, tbl, name, sql, applied_at, error) VALUES (?, ?, ?, ?, datetime('now'), ?)
                         ON CONFLICT DO UPDATE SET sql = excluded.sql, error = excluded.error
                         """,
-                    arguments: StatementArguments(migration.key.map(\.databaseValue) + [migration.sql.databaseValue, error.message.databaseValue]))
+                    arguments: StatementArguments(migration.key.map(\.databaseValue) + [migration.sql.databaseValue, message.databaseValue]))
             }
         }
         if !waiting.isEmpty { try schemaChanged(db) }  // one that failed no longer counts
@@ -386,17 +392,21 @@ extension Replica {
             guard let was = Migration.columnDefinition(applied), let now = Migration.columnDefinition(migration.sql) else {
                 throw refuse("its definition cannot be read")
             }
-            try Replica.ownDDL(db) { try rebuild(db, table, replacing: was, with: now) }
-            // Rows no change set the column in get its new default; the others are derived again.
-            try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
-            let value = try loadTables(db)[table.name]!.addedDefaults[position] ?? .null
-            try db.execute(sql: "UPDATE \(SQL.id(table.name)) SET \(SQL.id(migration.name)) = ?", arguments: [value])
-            for pk in try String.fetchAll(
-                db, sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND substr(mask, ?, 1) = '1'", arguments: [table.name, position + 1])
-            {
-                _ = try merge(db, table: table, pk: pk, newFrom: .max)
+            do {
+                try Replica.ownDDL(db) { try rebuild(db, table, replacing: was, with: now) }
+                // Rows no change set the column in get its new default; the others are derived again.
+                try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
+                let value = try loadTables(db)[table.name]!.addedDefaults[position] ?? .null
+                try db.execute(sql: "UPDATE \(SQL.id(table.name)) SET \(SQL.id(migration.name)) = ?", arguments: [value])
+                for pk in try String.fetchAll(
+                    db, sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND substr(mask, ?, 1) = '1'", arguments: [table.name, position + 1])
+                {
+                    _ = try merge(db, table: table, pk: pk, newFrom: .max)
+                }
+                try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
+            } catch let error as DatabaseError where error.resultCode != .SQLITE_FULL {
+                throw refuse("the rows here do not fit it (\(error.message ?? "\(error)")); settle the conflict on the migration (minga conflicts list) with a definition they fit, or change those rows")
             }
-            try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         case .table:
             throw refuse("two nodes created this table differently; the node that lost keeps its own until a person moves its rows to a table of the winner's shape")
         }
@@ -477,9 +487,9 @@ public struct MigrationRecord: Sendable {
     /// Why it could not run on this node, if it could not.
     public let error: String?
 
-    /// Who and when, for people.
+    /// Who and when, for people: "by NODE at TIME (change DOT)".
     public var author: String {
-        writer.map { "\($0.origin) at \($0.hlc.readable) (change \($0.origin):\($0.seq))" } ?? "run when this node joined; its change arrives with the data"
+        writer.map { "by \($0.origin) at \($0.hlc.readable) (change \($0.origin):\($0.seq))" } ?? "run when this node joined (its change arrives with the data)"
     }
 }
 

@@ -70,7 +70,9 @@ struct Init: AsyncParsableCommand {
             let client = PeerClient(url: from, token: token, tls: try TLSFiles.client(caFile: caFile))
             var traffic = PeerClient.Traffic()
             do { return try await client.schema(&traffic) } catch let error as MingaError {
-                throw MingaError("cannot read the schema of \(from): \(error.message)")
+                let hint = error.code != .unauthorized ? ""
+                    : token == nil ? "; pass --peer-tokens FILE, a file with the line `\(from) TOKEN`" : "; it refused the token for it in \(peerTokens ?? "")"
+                throw MingaError("cannot read the schema of \(from): \(error.message)\(hint)")
             }
         }
         guard let joining = try MingaSync.Bundle.header(of: from).joining else {

@@ -36,8 +36,8 @@ struct SchemaApply: AsyncParsableCommand {
             transaction, or not at all. For example:
 
                 ALTER TABLE initiative ADD COLUMN gender_marker TEXT;
-                CREATE TABLE evaluation(id TEXT PRIMARY KEY, initiative TEXT, score INTEGER);
-                CREATE INDEX evaluation_initiative ON evaluation(initiative);
+                CREATE TABLE evaluation(id TEXT PRIMARY KEY, score INTEGER);
+                CREATE INDEX evaluation_score ON evaluation(score);
             """
     )
 
@@ -47,8 +47,9 @@ struct SchemaApply: AsyncParsableCommand {
 
     func run() async throws {
         try operate {
+            guard FileManager.default.isReadableFile(atPath: file) else { throw MingaError("cannot read the migration file \(file): no such file, or not readable") }
             guard let sql = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw MingaError("cannot read the migration file \(file)")
+                throw MingaError("cannot read the migration file \(file): it is not UTF-8 text")
             }
             let r = try replica.open()
             let applied = try r.migrate(sql)
@@ -86,7 +87,7 @@ struct SchemaHistory: AsyncParsableCommand {
             print("schema version \(r.schemaVersion) (created from \(r.genesisVersion))")
             if records.isEmpty { print("no migrations") }
             for m in records {
-                print("\(m.migration.sql)\n    by \(m.author)")
+                print("\(m.migration.sql)\n    \(m.author)")
                 if let error = m.error { print("    NOT APPLIED here: \(error)") }
             }
         }

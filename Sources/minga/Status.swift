@@ -50,19 +50,19 @@ struct Status: AsyncParsableCommand {
                 print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
                 print("replica    \(replica.path)")
                 print("schema     \(s.schemaVersion)" + (migrations.last.map {
-                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), by \($0.author))"
+                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), \($0.author))"
                 } ?? " (as created; no migrations)"))
                 for m in notApplied {
-                    print("MIGRATION  \(m.migration.sql) (by \(m.author)) could not run here: \(m.error!); the changes that need it are held (minga schema history)")
+                    print("MIGRATION  \(m.migration.sql) (\(m.author)) could not run here: \(m.error!); the changes that need it are held (minga schema history)")
                 }
                 print("vector     \(Output.vector(s.vector))")
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
                 print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
-                print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) rows" }.joined(separator: ", "))
+                print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) row\(s.rows[$0]! == 1 ? "" : "s")" }.joined(separator: ", "))
                 if s.repairedText > 0 {
                     print("repaired   \(s.repairedText) local write(s) held text that is not valid UTF-8 (another encoding, such as Latin-1); each bad sequence was stored as U+FFFD (\u{FFFD}), as every node holds it; `minga log` shows the rows")
                 }
-                if !s.untracked.isEmpty { print("untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init`)") }
+                if !s.untracked.isEmpty { print("untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init` and `minga schema apply`)") }
                 if !s.drift.isEmpty {
                     print("DRIFT      the tracked tables were changed outside Minga; nothing is sealed or synced until they are back:")
                     for line in s.drift { print("           - \(line)") }
