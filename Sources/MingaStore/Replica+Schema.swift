@@ -362,7 +362,8 @@ extension Replica {
                     arguments: StatementArguments(migration.key.map(\.databaseValue) + [migration.sql.databaseValue, message.databaseValue]))
             }
         }
-        if !waiting.isEmpty { try schemaChanged(db) }  // one that failed no longer counts
+        ran = try uniteTablesDefinedTwice(db) || ran
+        if !waiting.isEmpty || ran { try schemaChanged(db) }  // one that failed no longer counts
         return ran
     }
 
@@ -408,11 +409,107 @@ extension Replica {
                 throw refuse("the rows here do not fit it (\(error.message ?? "\(error)")); settle the conflict on the migration (minga conflicts list) with a definition they fit, or change those rows")
             }
         case .table:
-            throw refuse("two nodes created this table differently; the node that lost keeps its own until a person moves its rows to a table of the winner's shape")
+            try uniteDefinitions(db, of: migration.table)
         }
         try db.execute(
             sql: "UPDATE minga_schema_applied SET sql = ?, applied_at = datetime('now'), error = NULL WHERE kind = ? AND tbl = ? AND name = ?",
             arguments: StatementArguments([migration.sql.databaseValue] + migration.key.map(\.databaseValue)))
+    }
+
+    /// Tables that two nodes created with different statements (protocol §20, Concurrent
+    /// migrations): each becomes, on every node, the union of the definitions' columns, all
+    /// of them optional in an insert, so that the rows written under either definition
+    /// apply everywhere. Returns whether any table changed.
+    func uniteTablesDefinedTwice(_ db: Database) throws -> Bool {
+        let twice = try String.fetchAll(
+            db, sql: """
+                SELECT s.tbl FROM minga_schema s JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
+                WHERE s.kind = 'table' AND a.error IS NULL
+                  AND (SELECT count(*) FROM minga_changes c WHERE c.tbl = 'minga_schema' AND c.pk = json_array(s.kind, s.tbl, s.name)) > 1
+                """)
+        var changed = false
+        for name in twice {
+            guard let table = live.snapshot.tables.values.first(where: { Migration.folded($0.name) == name }) else { continue }
+            do {
+                var united = false
+                try db.inSavepoint {
+                    united = try uniteDefinitions(db, of: table.name)
+                    return .commit
+                }
+                changed = changed || united
+            } catch let error as MingaError {
+                try db.execute(
+                    sql: "UPDATE minga_schema_applied SET error = ? WHERE kind = 'table' AND tbl = ? AND name = ''",
+                    arguments: [error.message, name])
+                changed = true
+            }
+        }
+        return changed
+    }
+
+    /// Makes `table` the union of every definition its migration was given (the winner's
+    /// first): the columns it lacks are added, and every non-key column becomes optional in
+    /// an insert (its default when left out). Refuses definitions with another key.
+    /// Returns whether anything changed.
+    @discardableResult
+    func uniteDefinitions(_ db: Database, of name: String) throws -> Bool {
+        live.restoreOnRollback(db)
+        guard let table = live.snapshot.tables[name] else { throw MingaError(.badContent, "table \(name) is not tracked here") }
+        let pk = try pk(db, [.text("table"), .text(Migration.folded(name)), .text("")])
+        let definitions = try history(db, table: live.snapshot.tables[Replica.schemaTable]!, pk: pk).map(\.change)
+            .sorted { ($0.hlc, $0.origin.rawValue) > ($1.hlc, $1.origin.rawValue) }
+            .compactMap { change -> String? in if case .text(let sql)? = change.columns["sql"] { sql } else { nil } }
+        guard Set(definitions).count > 1 else { return false }  // written twice the same way: one table
+        var columns = table.columns
+        var changed = false
+        for sql in definitions {
+            for column in try Replica.probe(db, sql) {
+                if column.key > 0 {
+                    guard table.keyColumns.contains(where: { Migration.folded($0) == Migration.folded(column.name) }) else {
+                        throw MingaError(.badContent, "table \(name) was created on two nodes with different keys; its rows cannot be one table: settle the conflict on its migration (minga conflicts list), and move the other key's rows with INSERT … SELECT")
+                    }
+                    continue
+                }
+                guard !columns.contains(where: { Migration.folded($0) == Migration.folded(column.name) }) else { continue }
+                try db.execute(sql: "ALTER TABLE \(SQL.id(name)) ADD COLUMN \(column.definition)")
+                try db.execute(sql: "ALTER TABLE \(SQL.id(table.valuesTable)) ADD COLUMN c\(columns.count)")
+                columns.append(column.name)
+                changed = true
+            }
+        }
+        guard columns.count <= Capture.maxColumns else {
+            throw MingaError(.badContent, "table \(name): its definitions together have \(columns.count) columns, over Minga's \(Capture.maxColumns)")
+        }
+        let optional = Set(columns).subtracting(table.keyColumns)
+        guard changed || Set(table.addedColumns) != optional else { return false }
+        let united = TrackedTable(
+            name: name, columns: columns, keyColumns: table.keyColumns, keyKinds: table.keyKinds,
+            added: Dictionary(uniqueKeysWithValues: optional.map { ($0, DatabaseValue.null) }))
+        try Replica.ownDDL(db) {
+            try db.execute(
+                sql: "UPDATE minga_tables SET definition = ? WHERE name = ?",
+                arguments: [String(decoding: try JSONEncoder.wire.encode(united), as: UTF8.self), name])
+            try Replica.makeTriggers(db, for: united)
+            try Replica.widenPending(db, for: Array(live.snapshot.tables.values) + [united])
+            try Replica.recordShape(db, of: united)
+        }
+        live.replace(LiveSchema.Snapshot(cookie: try Replica.schemaCookie(db), version: schemaVersion, tables: try Replica.loadTables(db)))
+        return true
+    }
+
+    /// The columns a CREATE TABLE statement defines, as SQLite reads them (in a temporary
+    /// table of its own): name, whether and where in the key, and a definition to add it by.
+    static func probe(_ db: Database, _ sql: String) throws -> [(name: String, key: Int, definition: String)] {
+        guard let open = sql.firstIndex(of: "(") else { return [] }
+        try db.execute(sql: "CREATE TEMP TABLE minga_probe " + sql[open...])
+        defer { try? db.execute(sql: "DROP TABLE temp.minga_probe") }
+        return try Row.fetchAll(db, sql: "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo('minga_probe', 'temp') WHERE hidden = 0").map { row in
+            let name: String = row["name"]
+            let dflt: String? = row["dflt_value"]
+            // NOT NULL needs a default to be added to rows that exist.
+            let notNull = (row["notnull"] as Bool) && dflt != nil ? " NOT NULL" : ""
+            return (name, row["pk"], "\(SQL.id(name)) \(row["type"] as String)\(notNull)\(dflt.map { " DEFAULT \($0)" } ?? "")")
+        }
     }
 
     /// The tables as recorded, read without touching the process's snapshot.

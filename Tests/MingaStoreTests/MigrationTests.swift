@@ -260,6 +260,36 @@ import Testing
         #expect(mx.schemaVersion == co.schemaVersion)
     }
 
+    @Test func aTableCreatedTwoWaysBecomesTheirUnionEverywhere() throws {
+        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc"), cl = try Self.replica("cl.agcid")
+        try mx.migrate("CREATE TABLE contact(id TEXT PRIMARY KEY, name TEXT, email TEXT)")
+        try co.migrate("CREATE TABLE contact(id TEXT PRIMARY KEY, full_name TEXT, phone TEXT DEFAULT 'none')")
+        try mx.put(table: "contact", row: ["id": .text("mx-1"), "name": .text("Ana"), "email": .text("ana@amexcid.mx")])
+        try co.put(table: "contact", row: ["id": .text("co-1"), "full_name": .text("Luis"), "phone": .text("+57 1")])
+        try mx.put(table: "item", row: ["id": .text("after"), "title": .text("an unrelated write")])
+        // cl relays: it gets co's table first, then mx's; mx and co exchange directly.
+        try Fixture.sync(from: co, to: cl)
+        try Fixture.sync(from: mx, to: cl)
+        try Fixture.sync(from: cl, to: mx)
+        try Fixture.sync(from: cl, to: co)
+        let dump = try mx.dump()
+        for r in [co, cl] { #expect(try r.dump() == dump, "\(r.nodeID)") }
+        for r in [mx, co, cl] {
+            let held = try r.heldOrigins()
+            #expect(held.isEmpty, "\(r.nodeID): \(held)")
+            #expect(Set(r.tables["contact"]!.columns) == ["id", "name", "email", "full_name", "phone"], "\(r.nodeID)")
+            #expect(try r.migrations().allSatisfy { $0.error == nil })
+            #expect(r.schemaVersion == mx.schemaVersion)
+            #expect(try r.conflicts().count == 1, "the two definitions are shown as a conflict")
+        }
+        #expect(dump.contains(#"{"id":"mx-1","email":"ana@amexcid.mx","full_name":null,"name":"Ana","phone":"none"}"#), "\(dump)")
+        #expect(dump.contains(#"{"id":"co-1","email":null,"full_name":"Luis","name":null,"phone":"+57 1"}"#), "\(dump)")
+        // Rows written after under either definition travel too.
+        try mx.put(table: "contact", row: ["id": .text("mx-2"), "name": .text("Eva"), "phone": .text("+52 5")])
+        try Fixture.sync(from: mx, to: co)
+        #expect(try co.dump() == mx.dump())
+    }
+
     @Test func aRedefinitionTheRowsDoNotFitIsShownAndTheBatchGoesOn() throws {
         let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
         try mx.migrate("ALTER TABLE item ADD COLUMN rating INTEGER NOT NULL DEFAULT 0")
