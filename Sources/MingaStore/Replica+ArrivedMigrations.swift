@@ -82,7 +82,7 @@ extension Replica {
                 try Replica.ownDDL(db) { try rebuild(db, table, replacing: was, with: now) }
                 // Rows no change set the column in get its new default; the others are derived again.
                 try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
-                let value = try loadTables(db)[table.name]!.addedDefaults[position] ?? .null
+                let value = try Replica.loadTables(db)[table.name]!.addedDefaults[position] ?? .null
                 try db.execute(sql: "UPDATE \(SQL.id(table.name)) SET \(SQL.id(migration.name)) = ?", arguments: [value])
                 for pk in try String.fetchAll(
                     db, sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND substr(mask, ?, 1) = '1'", arguments: [table.name, position + 1])
@@ -171,14 +171,11 @@ extension Replica {
             name: name, columns: columns, keyColumns: table.keyColumns, keyKinds: table.keyKinds,
             added: Dictionary(uniqueKeysWithValues: optional.map { ($0, DatabaseValue.null) }))
         try Replica.ownDDL(db) {
-            try db.execute(
-                sql: "UPDATE minga_tables SET definition = ? WHERE name = ?",
-                arguments: [String(decoding: try JSONEncoder.wire.encode(united), as: UTF8.self), name])
-            try Replica.makeTriggers(db, for: united)
+            try Replica.saveDefinition(db, united)
             try Replica.widenPending(db, for: Array(live.snapshot.tables.values) + [united])
             try Replica.recordShape(db, of: united)
         }
-        live.replace(LiveSchema.Snapshot(cookie: try Replica.schemaCookie(db), version: schemaVersion, tables: try Replica.loadTables(db)))
+        try refreshSchema(db)  // the schema cookie moved
         return true
     }
 
@@ -196,9 +193,6 @@ extension Replica {
             return (name, row["pk"], "\(SQL.id(name)) \(row["type"] as String)\(notNull)\(dflt.map { " DEFAULT \($0)" } ?? "")")
         }
     }
-
-    /// The tables as recorded, read without touching the process's snapshot.
-    private func loadTables(_ db: Database) throws -> [String: TrackedTable] { try Replica.loadTables(db) }
 
     /// Rebuilds a table with one column's definition replaced, keeping its rows, indexes and
     /// capture triggers (sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema

@@ -177,7 +177,9 @@ extension Replica {
         case .delete where !change.columns.isEmpty: throw refuse("a delete carries no column values")
         case .insert where change.columns.count != table.settable.count:
             // Columns added by migrations may be missing: its writer did not have them yet.
-            let missing = table.nonKeyColumns.filter { change.columns[$0] == nil && !table.addedColumns.contains($0) }
+            let missing = table.columns.indices
+                .filter { table.keyIndex[$0] == nil && table.addedDefaults[$0] == nil && change.columns[table.columns[$0]] == nil }
+                .map { table.columns[$0] }
             if !missing.isEmpty { throw refuse("an insert sets every column of \(table.name); missing: \(missing.joined(separator: ", "))") }
         case .update where change.columns.isEmpty: throw refuse("an update sets at least one column")
         default: break

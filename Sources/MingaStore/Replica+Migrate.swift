@@ -58,7 +58,7 @@ extension Replica {
             throw refuse("table \(migration.table) is tracked already")
         case .column, .index:
             guard tables[migration.table] != nil else {
-                throw refuse("there is no tracked table \(migration.table)\(tables.isEmpty ? "" : "; tracked: \(tableNames.filter { $0 != Replica.schemaTable }.joined(separator: ", "))")")
+                throw refuse("there is no tracked table \(migration.table); tracked: \(tableNames.joined(separator: ", "))")
             }
         default: break
         }
@@ -100,10 +100,7 @@ extension Replica {
         guard table.columns.count <= Capture.maxColumns else {
             throw MingaError(.badContent, "\(migration.sql): Minga tracks tables of at most \(Capture.maxColumns) columns")
         }
-        try db.execute(
-            sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)",
-            arguments: [table.name, String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self)])
-        try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).schemaSQL)
+        try Replica.track(db, table)
         return table
     }
 
@@ -119,21 +116,7 @@ extension Replica {
         added[migration.name] = .null  // read from SQLite by loadTables
         let table = TrackedTable(name: old.name, columns: columns, keyColumns: old.keyColumns, keyKinds: old.keyKinds, added: added)
         try db.execute(sql: "ALTER TABLE \(SQL.id(table.valuesTable)) ADD COLUMN c\(columns.count - 1)")
-        try db.execute(
-            sql: "UPDATE minga_tables SET definition = ? WHERE name = ?",
-            arguments: [String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self), table.name])
-        try Replica.makeTriggers(db, for: table)
+        try Replica.saveDefinition(db, table)
         return table
-    }
-
-    /// Makes a table's capture triggers anew for its columns as they are now.
-    static func makeTriggers(_ db: Database, for table: TrackedTable) throws {
-        for trigger in try String.fetchAll(
-            db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'minga\\_%' ESCAPE '\\'",
-            arguments: [table.name])
-        {
-            try db.execute(sql: "DROP TRIGGER \(SQL.id(trigger))")
-        }
-        try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).triggersSQL)
     }
 }

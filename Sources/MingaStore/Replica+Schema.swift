@@ -26,10 +26,7 @@ extension Replica {
         try db.execute(sql: schemaTablesSQL)
         let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = ?", arguments: [schemaTable])!
         let table = try TrackedTable.inspect(db, name: schemaTable, sql: sql)
-        try db.execute(
-            sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)",
-            arguments: [table.name, String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self)])
-        try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).schemaSQL)
+        try track(db, table)
         for event in ["INSERT", "UPDATE", "DELETE"] {
             try db.execute(sql: """
                 CREATE TRIGGER "minga_guard_\(event.lowercased())_minga_schema" BEFORE \(event) ON minga_schema
@@ -58,7 +55,7 @@ extension Replica {
     static func ownDDL(_ db: Database, _ body: () throws -> Void) throws {
         let before = try schemaCookie(db)
         try body()
-        if try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'schema_cookie'") == before {
+        if try Replica.checkedCookie(db) == before {
             try setMeta(db, "schema_cookie", try schemaCookie(db))
         }
     }
@@ -72,6 +69,35 @@ extension Replica {
         for name in (0..<keys).map({ "k\($0)" }) + (0..<width).map({ "c\($0)" }) where !have.contains(name) {
             try db.execute(sql: "ALTER TABLE minga_pending ADD COLUMN \(name)")
         }
+    }
+
+    /// Starts tracking `table`: records its definition, and creates its values table and
+    /// capture triggers.
+    static func track(_ db: Database, _ table: TrackedTable) throws {
+        try db.execute(sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)", arguments: [table.name, try definitionJSON(table)])
+        try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).schemaSQL)
+    }
+
+    /// Records a tracked table's new definition (its columns grew) and makes its capture
+    /// triggers anew.
+    static func saveDefinition(_ db: Database, _ table: TrackedTable) throws {
+        try db.execute(sql: "UPDATE minga_tables SET definition = ? WHERE name = ?", arguments: [try definitionJSON(table), table.name])
+        try makeTriggers(db, for: table)
+    }
+
+    static func definitionJSON(_ table: TrackedTable) throws -> String {
+        String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self)
+    }
+
+    /// Makes a table's capture triggers anew for its columns as they are now.
+    static func makeTriggers(_ db: Database, for table: TrackedTable) throws {
+        for trigger in try String.fetchAll(
+            db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'minga\\_%' ESCAPE '\\'",
+            arguments: [table.name])
+        {
+            try db.execute(sql: "DROP TRIGGER \(SQL.id(trigger))")
+        }
+        try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).triggersSQL)
     }
 
     static func recordShape(_ db: Database, of table: TrackedTable) throws {

@@ -86,13 +86,7 @@ public struct Replica: Sendable {
             var tables: [TrackedTable] = []
             for json in try String.fetchAll(db, sql: "SELECT definition FROM minga_tables ORDER BY name") {
                 let table = try JSONDecoder().decode(TrackedTable.self, from: Data(json.utf8))
-                for trigger in try String.fetchAll(
-                    db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'minga\\_%' ESCAPE '\\'",
-                    arguments: [table.name])
-                {
-                    try db.execute(sql: "DROP TRIGGER \(SQL.id(trigger))")
-                }
-                try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).triggersSQL)
+                try makeTriggers(db, for: table)
                 tables.append(table)
             }
             try recordShapes(db, tables)
@@ -183,9 +177,7 @@ public struct Replica: Sendable {
                 sql: "INSERT INTO minga_node(id, node_id, schema_sql, schema_version, created_at) VALUES (1, ?, ?, ?, datetime('now'))",
                 arguments: [nodeID.rawValue, schemaSQL, schemaVersion])
             for table in tables {
-                let definition = String(decoding: try JSONEncoder.wire.encode(table), as: UTF8.self)
-                try db.execute(sql: "INSERT INTO minga_tables(name, definition) VALUES (?, ?)", arguments: [table.name, definition])
-                try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).schemaSQL)
+                try track(db, table)
             }
             try recordShapes(db, tables)
             try createSchemaTable(db)

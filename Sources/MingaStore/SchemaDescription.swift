@@ -62,6 +62,7 @@ extension Replica {
     /// merge into one (§20). Returns the ones applied here.
     @discardableResult
     public func applyBuiltInMigrations(_ migrations: [String]) throws -> [Migration] {
+        guard !migrations.isEmpty else { return [] }
         let held = Set(try writer.read { db in
             try Row.fetchAll(db, sql: "SELECT kind, tbl, name FROM minga_schema_applied WHERE error IS NULL").map { [$0[0], $0[1], $0[2]] as [String] }
         })

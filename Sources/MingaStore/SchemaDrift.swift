@@ -107,7 +107,7 @@ extension Replica {
     /// it is the one last found without drift, the shapes need no reading.
     func schemaDrift(_ db: Database) throws -> [String] {
         let capture = try captureSwitchedOff(db)
-        guard try Replica.schemaCookie(db) != checkedCookie(db) else { return capture }
+        guard try Replica.schemaCookie(db) != Replica.checkedCookie(db) else { return capture }
         return capture + (try liveDrift(db))
     }
 
@@ -118,7 +118,7 @@ extension Replica {
         let capture = try captureSwitchedOff(db)
         if !capture.isEmpty { throw MingaError(Replica.driftMessage(capture)) }
         let cookie = try Replica.schemaCookie(db)
-        guard cookie != (try checkedCookie(db)) else { return }
+        guard cookie != (try Replica.checkedCookie(db)) else { return }
         let drift = try liveDrift(db)
         guard drift.isEmpty else { throw MingaError(Replica.driftMessage(drift)) }
         try Replica.setMeta(db, "schema_cookie", cookie)
@@ -143,10 +143,7 @@ extension Replica {
     /// Records the live shape of every tracked table and the schema cookie (at `init`, and
     /// when a replica from an earlier build is upgraded).
     static func recordShapes(_ db: Database, _ tables: [TrackedTable]) throws {
-        for table in tables {
-            let shape = String(decoding: try JSONEncoder.wire.encode(try TableShape.read(db, table: table.name)), as: UTF8.self)
-            try db.execute(sql: "UPDATE minga_tables SET shape = ? WHERE name = ?", arguments: [shape, table.name])
-        }
+        for table in tables { try recordShape(db, of: table) }
         try setMeta(db, "schema_cookie", try schemaCookie(db))
     }
 
@@ -178,7 +175,7 @@ extension Replica {
         return ["capture was switched off by hand (minga_capture.suppress is 1), so writes since were not captured and will not reach other nodes (undo: UPDATE minga_capture SET suppress = 0)"]
     }
 
-    private func checkedCookie(_ db: Database) throws -> Int64? {
+    static func checkedCookie(_ db: Database) throws -> Int64? {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM minga_meta WHERE key = 'schema_cookie'"))
     }
 }

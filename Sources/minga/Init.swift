@@ -107,7 +107,7 @@ struct Init: AsyncParsableCommand {
             if let joining {
                 print("joined on schema version \(joining.schemaVersion) (\(joining.migrations.count) migration\(joining.migrations.count == 1 ? "" : "s")); add the federation's nodes to the roster, then sync or import a bundle")
             }
-            print("tracked tables: " + created.tableNames.filter { $0 != Replica.schemaTable }.map { name in
+            print("tracked tables: " + created.tableNames.map { name in
                 "\(name) (key: \(created.tables[name]!.keyColumns.joined(separator: ", ")))"
             }.joined(separator: "; "))
         }
