@@ -16,23 +16,13 @@ public enum Merge {
     /// The row that `writes` determine: column values, or `nil` when the row is absent.
     public static func rowState(of writes: [Change]) -> Columns? {
         if writes.count == 1 { return writes[0].op == .delete ? nil : writes[0].columns }  // a new row's usual history
-        var winners: [String: Change] = [:]
-        var lastUpsert: Change?
-        var lastDelete: Change?
-        for write in writes {
-            if write.op == .delete {
-                if lastDelete.map({ $0.precedes(write) }) ?? true { lastDelete = write }
-                continue
-            }
-            if lastUpsert.map({ $0.precedes(write) }) ?? true { lastUpsert = write }
-            for column in write.columns.keys where winners[column].map({ $0.precedes(write) }) ?? true {
-                winners[column] = write
-            }
-        }
-        guard let lastUpsert else { return nil }
-        if let lastDelete, lastUpsert.precedes(lastDelete) { return nil }
+        let state = RowState(folding: writes)
+        guard state.exists else { return nil }
+        let byDot = Dictionary(writes.map { ($0.dot, $0) }, uniquingKeysWith: { first, _ in first })
         var row = Columns()
-        for column in winners.keys.sorted(by: JSONText.precedes) { row.append(column, winners[column]!.columns[column]!) }
+        for column in state.winners.keys.sorted(by: JSONText.precedes) {
+            row.append(column, byDot[state.winners[column]!.dot]!.columns[column]!)
+        }
         return row
     }
 

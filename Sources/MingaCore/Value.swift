@@ -204,6 +204,19 @@ public enum JSONText {
         }
     }
 
+    /// A JSON array of strings, e.g. `["a","b"]`: how a set of keys is passed to SQLite's
+    /// `json_each` in one query.
+    public static func array(ofStrings strings: [String]) -> String {
+        var json = JSONWriter(capacity: strings.reduce(2) { $0 + $1.utf8.count + 3 })
+        json.raw("[")
+        for (i, string) in strings.enumerated() {
+            if i > 0 { json.raw(",") }
+            json.quoted(string)
+        }
+        json.raw("]")
+        return String(decoding: json.bytes, as: UTF8.self)
+    }
+
     /// A JSON string literal with only the escapes JSON requires, so equal strings print equal bytes.
     public static func quote(_ s: String) -> String {
         if needsNoEscape(s) { return "\"" + s + "\"" }  // hot when serving a pull

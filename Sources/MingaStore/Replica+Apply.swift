@@ -153,86 +153,134 @@ extension Replica {
         return origins
     }
 
-    /// Appends changes, each checked and new, to the log and writes the rows they touch: the
-    /// merge of protocol §13, with capture suppressed.
+    /// Appends changes, each checked and new, to the log and merges each into its row (protocol
+    /// §13), with capture suppressed. The merge compares a change with its row's state
+    /// (``RowState``) rather than the row's history; only a change that may be concurrent with
+    /// one the row holds reads the history, to find its conflicts.
     func write(_ db: Database, _ changes: [(change: Change, rows: LogRows)]) throws -> ApplyResult {
         var result = ApplyResult()
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
-        // The rows this batch writes, in first-touch order, with the batch's writes to each (by
-        // position in `changes`). A row the log has never seen before has no other history, so
-        // its merge needs no query (on an initial sync, that is every row).
-        struct Touched {
-            let table: TrackedTable
-            let pk: String
-            let isNew: Bool
-            var writes: [Int]
-        }
-        var touched: [RowIdentity: Int] = [:]
-        var rows: [Touched] = []
-        let known = try knownRows(db, changes.map(\.rows))
         let log = try Statements(db)
         let firstID = try log.append(changes.map(\.rows))
-        for (index, written) in changes.map(\.rows).enumerated() {
-            let row = RowIdentity(table: written.table.name, pk: written.pk)
-            if let position = touched[row] {
-                rows[position].writes.append(index)
-            } else {
-                touched[row] = rows.count
-                rows.append(Touched(table: written.table, pk: written.pk, isNew: !known.contains(row), writes: [index]))
-            }
-        }
-        result.applied = changes.count
-        let id = { (index: Int) in firstID + Int64(index) }
-        // A new row whose one write is an insert has that insert's values as its merged state
-        // (Merge.rowState of a single write), and they are in the log's values rows already:
-        // runs of such rows with consecutive change ids are copied by one statement each (on an
-        // initial sync, a whole page). Rows are still written in first-touch order.
+        let rows = changes.map { ($0.rows.table, $0.rows.pk) }
+        let states = RowStates(db)
+        try states.load(rows)
+        var conflicted = try rowsWithConflicts(db, rows)
+        var writesPerRow: [RowIdentity: Int] = [:]
+        for (table, pk) in rows { writesPerRow[RowIdentity(table: table.name, pk: pk), default: 0] += 1 }
+        // A row new to the log whose one write is an insert gets that insert's values, which are
+        // in the log's values rows already: runs of such rows with consecutive change ids are
+        // copied by one statement each (on an initial sync, a whole page).
         var copies: (table: TrackedTable, ids: ClosedRange<Int64>)?
         func copyRows() throws {
             guard let run = copies else { return }
             try log.copyRows(of: run.table).run([run.ids.lowerBound.databaseValue, run.ids.upperBound.databaseValue])
             copies = nil
         }
-        for row in rows {
-            if row.isNew, row.writes.count == 1, changes[row.writes[0]].change.op == .insert {
-                let next = id(row.writes[0])
-                if let run = copies, run.table === row.table, run.ids.upperBound + 1 == next {
-                    copies = (run.table, run.ids.lowerBound...next)
+        for (index, (change, written)) in changes.enumerated() {
+            let id = firstID + Int64(index)
+            let row = RowIdentity(table: written.table.name, pk: written.pk)
+            let state = states.state(of: written.table, pk: written.pk)
+            if state == nil, change.op == .insert, writesPerRow[row] == 1 {
+                if let run = copies, run.table === written.table, run.ids.upperBound + 1 == id {
+                    copies = (run.table, run.ids.lowerBound...id)
                 } else {
                     try copyRows()
-                    copies = (row.table, next...next)
+                    copies = (written.table, id...id)
                 }
+                states.set(RowState(folding: [change]), written.table, pk: written.pk)
                 continue
             }
             try copyRows()
-            result.newConflicts += try merge(
-                db, table: row.table, pk: row.pk, newFrom: id(row.writes[0]),
-                history: row.isNew ? row.writes.map { (id($0), changes[$0].change) } : nil)
+            var merged = state ?? RowState()
+            if conflicted.contains(row) || merged.mayConflict(with: change) {
+                let added = try foldConflicts(db, change, id: id, table: written.table, pk: written.pk, state: merged)
+                if added > 0 { conflicted.insert(row) }
+                result.newConflicts += added
+            }
+            try merge(db, change, into: &merged, table: written.table)
+            states.set(merged, written.table, pk: written.pk)
         }
         try copyRows()
+        try states.save()
+        result.applied = changes.count
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         return result
     }
 
-    /// Which of the rows these log rows write the log holds a change of already: one query per
-    /// table (the keys passed as a JSON array) rather than one per change.
-    func knownRows(_ db: Database, _ logRows: [LogRows]) throws -> Set<RowIdentity> {
-        var keys: [String: [String]] = [:]
-        for rows in logRows { keys[rows.table.name, default: []].append(rows.pk) }
-        var known: Set<RowIdentity> = []
-        let query = try db.cachedStatement(sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))")
-        for (name, pks) in keys {
-            var json = JSONWriter(capacity: pks.count * (pks[0].utf8.count + 4))
-            json.raw("[")
-            for (i, pk) in pks.enumerated() {
-                if i > 0 { json.raw(",") }
-                json.quoted(pk)
-            }
-            json.raw("]")
-            try query.bind([name.databaseValue, String(decoding: json.bytes, as: UTF8.self).databaseValue])
-            for pk in try String.fetchAll(query) { known.insert(RowIdentity(table: name, pk: pk)) }
+    /// Merges one change into its row: the state takes it in, and the row is written to match
+    /// (only the columns the change won, when the row exists before and after).
+    func merge(_ db: Database, _ change: Change, into state: inout RowState, table: TrackedTable) throws {
+        let existed = state.exists
+        let won = state.absorb(change)
+        switch (existed, state.exists) {
+        case (true, true):
+            guard !won.isEmpty else { return }
+            let arguments = won.map { change.columns[$0]!.databaseValue } + change.key.map(\.databaseValue)
+            try runRowWrite(db, sql: table.updateSQL(columns: won), arguments)
+        case (true, false):
+            try writeRow(db, table: table, key: change.key, state: nil)
+        case (false, true):  // a new row, or one a write brings back: every column's winner
+            try writeRow(db, table: table, key: change.key, state: try winningValues(db, state, with: change, table: table))
+        case (false, false):
+            return
         }
-        return known
+    }
+
+    /// The row's columns, each with its winner's value: `latest`'s own, or read from the log.
+    func winningValues(_ db: Database, _ state: RowState, with latest: Change, table: TrackedTable) throws -> Columns {
+        var values: [Dot: [DatabaseValue]] = [:]
+        let read = try db.cachedStatement(
+            sql: "SELECT v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.origin = ? AND c.seq = ?")
+        var row = Columns()
+        for column in state.winners.keys.sorted(by: JSONText.precedes) {
+            let winner = state.winners[column]!
+            if winner.dot == latest.dot {
+                row.append(column, latest.columns[column]!)
+                continue
+            }
+            if values[winner.dot] == nil {
+                guard let stored = try Row.fetchOne(read, arguments: [winner.origin.rawValue, winner.seq]) else {
+                    throw MingaError("change log is damaged: change \(winner.dot) has no values")
+                }
+                values[winner.dot] = Array(stored.databaseValues.dropFirst())
+            }
+            row.append(column, Value(values[winner.dot]![table.position(of: column)!]))
+        }
+        return row
+    }
+
+    /// Folds one change into its row's conflict log (protocol §13, Conflicts): it may settle
+    /// conflicts recorded before, and, when it may be concurrent with a write the row holds
+    /// (`state` is the row's before it), form new ones with the row's history. Returns how many
+    /// conflicts are new.
+    func foldConflicts(_ db: Database, _ change: Change, id: Int64, table: TrackedTable, pk: String, state: RowState) throws -> Int {
+        var conflicts = try storedConflicts(db, table: table.name, pk: pk)
+        var changed: Set<String> = []
+        for conflictID in conflicts.keys where conflicts[conflictID]!.settle(with: change) { changed.insert(conflictID) }
+        var added = 0
+        if state.mayConflict(with: change) {
+            let held = try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change)
+            for conflict in Merge.conflicts(introducedBy: change, history: held) where conflicts[conflict.id] == nil {
+                conflicts[conflict.id] = conflict
+                changed.insert(conflict.id)
+                added += 1
+            }
+        }
+        for conflictID in changed { try save(db, conflicts[conflictID]!, pk: pk) }
+        return added
+    }
+
+    /// Which of these rows have conflicts recorded: one query per table.
+    func rowsWithConflicts(_ db: Database, _ rows: [(table: TrackedTable, pk: String)]) throws -> Set<RowIdentity> {
+        var keys: [String: [String]] = [:]
+        for (table, pk) in rows { keys[table.name, default: []].append(pk) }
+        var found: Set<RowIdentity> = []
+        let query = try db.cachedStatement(sql: "SELECT DISTINCT pk FROM minga_conflicts WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))")
+        for (name, pks) in keys {
+            for pk in try String.fetchAll(query, arguments: [name, JSONText.array(ofStrings: pks)]) { found.insert(RowIdentity(table: name, pk: pk)) }
+        }
+        return found
     }
 
     /// The statements that append to the log and write rows, prepared once per transaction:
@@ -330,6 +378,9 @@ extension Replica {
         let history = try known ?? history(db, table: table, pk: pk)
         guard let key = history.first?.change.key else { return 0 }
         try writeRow(db, table: table, key: key, state: Merge.rowState(of: history.map(\.change)))
+        let states = RowStates(db)
+        states.set(RowState(folding: history.map(\.change)), table, pk: pk)
+        try states.save()
         guard history.count > 1 else { return 0 }  // a row's first write cannot conflict
 
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
@@ -366,9 +417,14 @@ extension Replica {
             columns.append(column)
             values.append(value.databaseValue)
         }
-        // Cached: preparing a statement on a tracked table also compiles its capture triggers.
         let sql = columns.count == table.columns.count
             ? table.upsertRowSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, arguments: columns)
+        try runRowWrite(db, sql: sql, values)
+    }
+
+    /// Runs a statement that writes a merged row (capture suppressed).
+    func runRowWrite(_ db: Database, sql: String, _ values: [DatabaseValue]) throws {
+        // Cached: preparing a statement on a tracked table also compiles its capture triggers.
         do {
             try db.cachedStatement(sql: sql).run(values)
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_CHECK {

@@ -64,6 +64,7 @@ public struct Replica: Sendable {
         try upgradeCapture(pool)
         try upgradeHeld(pool)
         try upgradeSchemaTable(pool)
+        try upgradeRowStates(pool)
         return try open(pool, key: key, keyPath: keyPath)
     }
 
@@ -215,7 +216,7 @@ public struct Replica: Sendable {
             resolved_origin TEXT, resolved_seq INTEGER, resolved_hlc INTEGER);
         CREATE INDEX minga_conflicts_row ON minga_conflicts(tbl, pk);
         CREATE TABLE minga_roster(node TEXT PRIMARY KEY, public_key TEXT NOT NULL, added_at TEXT NOT NULL);
-        """ + "\n" + peersSQL + ";\n" + heldSQL
+        """ + "\n" + peersSQL + ";\n" + heldSQL + "\n" + RowStates.tableSQL
 
     /// The version of a schema file's text: the first 16 hex digits of its SHA-256.
     public static func genesisVersion(of schemaSQL: String) -> String {

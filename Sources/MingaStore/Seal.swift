@@ -37,83 +37,105 @@ extension Replica {
             throw MingaError(
                 "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again")
         }
-        let origin = try currentOrigin(db)
-        let last = try Row.fetchOne(
-            db, sql: "SELECT seq, link FROM minga_changes WHERE origin = ? ORDER BY seq DESC LIMIT 1", arguments: [origin.rawValue])
-        var seq: Int64 = last?["seq"] ?? 0
-        var link: [UInt8] = (last?["link"] as Data?).map { Array($0) } ?? OriginChain.genesis
-        var hlc = max(
-            try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes") ?? 0,
-            try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'last_hlc'") ?? 0)
-
+        var issuer = try Issuer(db, origin: try currentOrigin(db), key: signingKey)
         let keyWidth = tables.values.map(\.keyColumns.count).max()!
         let width = tables.values.map(\.columns.count).max()!
         let pending = try db.cachedStatement(
-            sql: "SELECT id, tbl, op, mask, at\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 1000")
-        let rowContext = try db.cachedStatement(
-            sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = ? AND pk = ? GROUP BY origin")
-        let schemaContext = try db.cachedStatement(
-            sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = 'minga_schema' GROUP BY origin")
+            sql: "SELECT id, tbl, op, mask, at\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 2000")
         var cursor: Int64 = 0
-        var lastSealed: (id: Int64, signed: Bool)?
         var repaired: [(table: TrackedTable, pk: String)] = []
-        var unsignedBytes = 0  // wire bytes issued since the last signature (OriginChain.signingBytes)
         let log = try Statements(db)
-
-        /// Issues one change: the row's context, the next seq and HLC, the chain link.
-        func issue(_ table: TrackedTable, _ op: ChangeOp, key: [Value], columns: Columns, at millis: Int64) throws {
-            let pk = try pk(db, key)
-            var context = VersionVector()
-            // A migration's context is every migration held (protocol §20), so that they apply
-            // everywhere in the order their writers applied them.
-            let contextQuery = table.name == Replica.schemaTable ? schemaContext : rowContext
-            for entry in try Row.fetchAll(contextQuery, arguments: table.name == Replica.schemaTable ? [] : [table.name, pk]) {
-                context[try NodeID(entry[0])] = entry[1]
+        let states = RowStates(db)
+        while true {
+            let rows = try Row.fetchAll(pending, arguments: [cursor])
+            guard let last = rows.last else { break }
+            cursor = last[0]
+            let now = clock()
+            var writes: [PendingWrite] = []
+            for row in rows {
+                let table = try self.table(named: row[1])
+                let decoded = try PendingWrite.decode(row, table: table, keyWidth: keyWidth, now: now) { try pk(db, $0) }
+                writes += decoded
+                if let last = decoded.last, try holdsInvalidUTF8(db, row, table: table, from: 5 + keyWidth) { repaired.append((table, last.pk)) }
             }
+            // A page at a time: the rows' states in one query per table, then every change of the
+            // page issued in memory, appended to the log and the states saved in groups.
+            try states.load(writes.map { ($0.table, $0.pk) })
+            var sealed: [LogRows] = []
+            sealed.reserveCapacity(writes.count)
+            for write in writes {
+                var state = states.state(of: write.table, pk: write.pk) ?? RowState()
+                // A migration's context is every migration held (protocol §20), so that they apply
+                // everywhere in the order their writers applied them.
+                let context = write.table.name == Replica.schemaTable ? issuer.migrations : state.vector
+                let (change, link) = try issuer.issue(write, context: context)
+                state.absorb(change)
+                states.set(state, write.table, pk: write.pk)
+                sealed.append(LogRows(change, table: write.table, pk: write.pk, link: link))
+            }
+            guard !sealed.isEmpty else { continue }  // updates that changed nothing
+            let first = try log.append(sealed)
+            try states.save()
+            issuer.lastID = first + Int64(sealed.count) - 1
+        }
+        try issuer.signLast(db)
+        try db.execute(sql: "DELETE FROM minga_pending WHERE id <= ?", arguments: [cursor])
+        try repairText(db, repaired)
+        try Replica.setMeta(db, "last_hlc", issuer.hlc)
+    }
+
+    /// Issues an origin's changes in order: the next seq and HLC, the chain link, a signature
+    /// where one is due (``OriginChain``).
+    struct Issuer {
+        let origin: NodeID
+        let key: SigningKey
+        var seq: Int64
+        var link: [UInt8]
+        var hlc: Int64
+        /// Every migration held, per origin its greatest seq: a new migration's context.
+        var migrations = VersionVector()
+        /// Wire bytes issued since the last signature (``OriginChain/signingBytes``).
+        var unsignedBytes = 0
+        /// The log id of the last change issued, and whether it is signed.
+        var lastID: Int64?
+        var lastSigned = false
+
+        init(_ db: Database, origin: NodeID, key: SigningKey) throws {
+            (self.origin, self.key) = (origin, key)
+            let last = try Row.fetchOne(
+                db, sql: "SELECT seq, link FROM minga_changes WHERE origin = ? ORDER BY seq DESC LIMIT 1", arguments: [origin.rawValue])
+            seq = last?["seq"] ?? 0
+            link = (last?["link"] as Data?).map { Array($0) } ?? OriginChain.genesis
+            hlc = max(
+                try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes") ?? 0,
+                try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'last_hlc'") ?? 0)
+            for entry in try Row.fetchAll(db, sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = 'minga_schema' GROUP BY origin") {
+                migrations[try NodeID(entry[0])] = entry[1]
+            }
+        }
+
+        mutating func issue(_ write: PendingWrite, context: VersionVector) throws -> (Change, [UInt8]) {
             seq += 1
-            hlc = HLC.next(after: HLC(packed: hlc), nowMillis: millis).packed
-            var change = Change(origin: origin, seq: seq, hlc: HLC(packed: hlc), table: table.name, key: key, op: op, columns: columns, context: context)
+            hlc = HLC.next(after: HLC(packed: hlc), nowMillis: write.at).packed
+            var change = Change(
+                origin: origin, seq: seq, hlc: HLC(packed: hlc), table: write.table.name, key: write.key, op: write.op, columns: write.columns,
+                context: context)
             link = OriginChain.link(after: link, change)
             unsignedBytes += change.estimatedWireSize
             if seq % Int64(OriginChain.signingInterval) == 0 || unsignedBytes >= OriginChain.signingBytes {
-                change.signature = try signingKey.sign(link: link)
+                change.signature = try key.sign(link: link)
                 unsignedBytes = 0
             }
-            lastSealed = (try log.append([LogRows(change, table: table, pk: pk, link: link)]), change.signature != nil)
+            lastSigned = change.signature != nil
+            if write.table.name == Replica.schemaTable { migrations.raise(change.dot) }
+            return (change, link)
         }
 
-        while true {
-            let rows = try Row.fetchAll(pending, arguments: [cursor])
-            guard !rows.isEmpty else { break }
-            let now = clock()
-            for row in rows {
-                cursor = row[0]
-                let table = try self.table(named: row[1])
-                let mask: Int64 = row[3]
-                // When the write was made; a writer's clock ahead of this one's counts as now.
-                let at = min((row[4] as Int64?) ?? now, now)
-                let value = { (column: Int) in Value(row[5 + keyWidth + column] as DatabaseValue) }
-                let key = table.keyColumns.map { value(table.position(of: $0)!) }
-                if try holdsInvalidUTF8(db, row, table: table, from: 5 + keyWidth) { repaired.append((table, try pk(db, key))) }
-                let columns = table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value)
-                switch row[2] as String {
-                case "insert": try issue(table, .insert, key: key, columns: columns, at: at)
-                case "update" where !columns.isEmpty: try issue(table, .update, key: key, columns: columns, at: at)
-                case "update": continue  // it changed nothing
-                case "delete": try issue(table, .delete, key: key, columns: [:], at: at)
-                case "rekey":  // a change of key: the old row goes, the new one comes with all its columns
-                    try issue(table, .delete, key: (0..<table.keyColumns.count).map { Value(row[5 + $0] as DatabaseValue) }, columns: [:], at: at)
-                    try issue(table, .insert, key: key, columns: table.changeColumns(where: { _ in true }, value: value), at: at)
-                default: throw MingaError("a pending write has an unknown operation \(row[2] as String)")
-                }
-            }
+        /// Signs the last change issued, if it is not: every run of sealing ends on a signature.
+        func signLast(_ db: Database) throws {
+            guard let lastID, !lastSigned else { return }
+            try db.execute(sql: "UPDATE minga_changes SET sig = ? WHERE id = ?", arguments: [try key.sign(link: link), lastID])
         }
-        if let lastSealed, !lastSealed.signed {
-            try db.execute(sql: "UPDATE minga_changes SET sig = ? WHERE id = ?", arguments: [try signingKey.sign(link: link), lastSealed.id])
-        }
-        try db.execute(sql: "DELETE FROM minga_pending WHERE id <= ?", arguments: [cursor])
-        try repairText(db, repaired)
-        try Replica.setMeta(db, "last_hlc", hlc)
     }
 
     /// Whether a pending row holds text that is not valid UTF-8: bytes of another encoding
@@ -147,5 +169,41 @@ extension Replica {
         try db.execute(
             sql: "INSERT INTO minga_meta(key, value) VALUES ('repaired_text', ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
             arguments: [rows.count])
+    }
+}
+
+/// One write the triggers left in `minga_pending`, read for sealing (``Capture`` gives the
+/// row's layout).
+struct PendingWrite {
+    let table: TrackedTable
+    let op: ChangeOp
+    let key: [Value]
+    /// The row key's text form (``Replica/pk(_:_:)``).
+    let pk: String
+    let columns: Columns
+    /// When the write was made, in milliseconds; a writer's clock ahead of this one's counts as now.
+    let at: Int64
+
+    /// The changes one pending row stands for: none for an update that changed nothing, two
+    /// for a change of key (the old row goes, the new one comes with all its columns).
+    static func decode(_ row: Row, table: TrackedTable, keyWidth: Int, now: Int64, pk: ([Value]) throws -> String) throws -> [PendingWrite] {
+        let mask: Int64 = row[3]
+        let at = min((row[4] as Int64?) ?? now, now)
+        let value = { (column: Int) in Value(row[5 + keyWidth + column] as DatabaseValue) }
+        let key = table.keyColumns.map { value(table.position(of: $0)!) }
+        func write(_ op: ChangeOp, _ key: [Value], _ columns: Columns) throws -> PendingWrite {
+            PendingWrite(table: table, op: op, key: key, pk: try pk(key), columns: columns, at: at)
+        }
+        switch row[2] as String {
+        case "insert": return [try write(.insert, key, table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value))]
+        case "update":
+            let columns = table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value)
+            return columns.isEmpty ? [] : [try write(.update, key, columns)]
+        case "delete": return [try write(.delete, key, [:])]
+        case "rekey":
+            let oldKey = (0..<table.keyColumns.count).map { Value(row[5 + $0] as DatabaseValue) }
+            return [try write(.delete, oldKey, [:]), try write(.insert, key, table.changeColumns(where: { _ in true }, value: value))]
+        default: throw MingaError("a pending write has an unknown operation \(row[2] as String)")
+        }
     }
 }

@@ -127,6 +127,11 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     }
 
     /// `"k1" = ? AND "k2" = ?`: the WHERE clause that finds one row by its key values.
+    /// Sets `columns` (then the key's values, as arguments) of the row with that key.
+    func updateSQL(columns: [String]) -> String {
+        "UPDATE \(SQL.id(name)) SET \(columns.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(keyMatch)"
+    }
+
     var keyMatch: String { keyColumns.map { "\(SQL.id($0)) = ?" }.joined(separator: " AND ") }
 
     /// The shadow table that holds each change's values, typed exactly as SQLite stored them.

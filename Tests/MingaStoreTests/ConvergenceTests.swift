@@ -6,8 +6,9 @@ import Testing
 
 /// Random edits on 3–5 replicas that often hit the same rows and columns, exchanged on
 /// random schedules (partial batches, stale vectors that re-deliver, relays), then a full
-/// exchange: every replica must hold the same data and the same conflicts, and both must
-/// equal what the pure merge rule derives from the set of changes.
+/// exchange: every replica must hold the same data and the same conflicts, both must equal
+/// what the pure merge rule derives from the set of changes, and the merge state each keeps
+/// incrementally must equal the rule folded over each row's whole history.
 @Suite struct ConvergenceTests {
     static let nodes = ["mx.amexcid", "co.apc", "cl.agcid", "pe.apci", "uy.auci"]
     static let pool: [Value] = [.text("a"), .text("b"), .integer(1), .null, .real(0.5), .text("ñ🤝")]
@@ -28,6 +29,7 @@ import Testing
                 #expect(try Fixture.conflictSummary(r) == conflicts)
             }
             try Self.expectMatchesTheMergeRule(replicas[0])
+            for r in replicas { try Fixture.expectMergeStatesMatchHistory(r) }
         }
     }
 

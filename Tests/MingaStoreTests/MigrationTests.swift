@@ -351,6 +351,7 @@ import Testing
                 let held = try r.heldOrigins()
                 #expect(held.isEmpty, "\(held)")
                 #expect(try r.migrations().allSatisfy { $0.error == nil })
+                try Fixture.expectMergeStatesMatchHistory(r)
             }
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 import MingaStore
+import Testing
 
 enum Fixture {
     static let schema = """
@@ -24,7 +25,10 @@ enum Fixture {
         while true {
             let changes = try from.changes(above: try to.vector(), limit: limit)
             if changes.isEmpty { return applied }
-            applied += try to.apply(ChangeBatch(changes: changes)).applied
+            let result = try to.apply(ChangeBatch(changes: changes))
+            // A batch that applies nothing (held) would be sent again for ever.
+            guard result.applied > 0 else { return applied }
+            applied += result.applied
         }
     }
 
@@ -41,6 +45,19 @@ enum Fixture {
     /// Everything the replica's log holds, in log order.
     static func allChanges(_ replica: Replica) throws -> [Change] {
         try replica.changes(above: VersionVector(), limit: .max, maxBytes: .max)
+    }
+
+    /// The merge state the store keeps (``RowState`` in `minga_rows`, updated change by
+    /// change as writes are sealed and applied) equals the merge rule folded over each row's
+    /// whole history, and there is one for every row the log holds a change of, no more.
+    static func expectMergeStatesMatchHistory(_ replica: Replica) throws {
+        let rows = Dictionary(grouping: try allChanges(replica)) { "\($0.table) \($0.keyJSON)" }
+        for (row, writes) in rows {
+            let kept = try replica.mergeState(table: writes[0].table, key: writes[0].key)
+            #expect(kept == RowState(folding: writes), "the merge state of \(row) on \(replica.nodeID) is not its history's")
+        }
+        let kept = try replica.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM minga_rows") }
+        #expect(kept == rows.count, "\(replica.nodeID) keeps \(kept ?? 0) merge states for \(rows.count) rows")
     }
 
     /// A comparable picture of the conflict log: id, status, resolver.

@@ -82,6 +82,7 @@ import Testing
             #expect(Array(try replicas[0].dump().utf8) == Array(try replicas[1].dump().utf8), "dumps differ after \(script.map(Self.statement))")
             #expect(try Fixture.conflictSummary(replicas[0]) == Fixture.conflictSummary(replicas[1]))
             #expect(try replicas[0].vector() == replicas[1].vector())
+            for r in replicas { try Fixture.expectMergeStatesMatchHistory(r) }
         }
     }
 
