@@ -51,9 +51,10 @@ public struct ServerLimits: Sendable {
 /// the very same app with port 0.
 public func buildApplication(
     replica: Replica, configuration: ServerConfiguration, limits: ServerLimits = ServerLimits(), metrics: SyncMetrics, logger: Logger,
-    services: [any Service] = [], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    services: [any Service] = [], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+    moreRoutes: (Router<MingaRequestContext>) -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: MingaRequestContext.self)
     router.add(middleware: ErrorEnvelopeMiddleware(logger: logger))
     let routes = SyncRoutes(
         replica: replica, configuration: configuration, limits: limits, metrics: metrics,
@@ -68,6 +69,7 @@ public func buildApplication(
     v1.post("push") { request, _ in try await routes.session { try await routes.push(request) } }
     v1.get("schema") { request, _ in try await routes.bounded { try routes.encode(try await replica.schemaDescription(), to: request) } }
     v1.get("conflicts") { request, _ in try await routes.bounded { try await routes.conflicts(request) } }
+    moreRoutes(router)
     let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout)))
     return Application(
         router: router,
@@ -341,24 +343,11 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard !tokens.isEmpty else { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            Self.accepted(String(header.dropFirst(7)), tokens)
+            SecretComparison.matches(String(header.dropFirst(7)), any: tokens)
         else {
             throw ErrorEnvelope(.unauthorized, "this node requires a valid bearer token (Authorization: Bearer …)")
         }
         return try await next(request, context)
-    }
-
-    /// Compares against every token in full, so timing does not reveal a matching prefix.
-    static func accepted(_ candidate: String, _ tokens: Set<String>) -> Bool {
-        var found = false
-        let given = Array(candidate.utf8)
-        for token in tokens {
-            let expected = Array(token.utf8)
-            var difference = UInt8(given.count == expected.count ? 0 : 1)
-            for i in 0..<expected.count { difference |= expected[i] ^ (i < given.count ? given[i] : 0) }
-            if difference == 0 { found = true }
-        }
-        return found
     }
 }
 

@@ -9,10 +9,10 @@ struct BundleCommand: AsyncParsableCommand {
         commandName: "bundle",
         abstract: "Move changes between nodes as files, where no network reaches.",
         discussion: """
-            A bundle holds changes in the same JSON batches the HTTP protocol sends, with a
-            checksum: a truncated or altered file is refused whole. Importing the same bundle
-            twice changes nothing, and an interrupted import resumes when run again.
-            To send only what a peer lacks, export with --since and the vector from the peer's
+            A bundle holds changes in the same JSON batches the HTTP protocol sends, with a \
+            checksum: a truncated or altered file is refused whole. Importing the same bundle \
+            twice changes nothing, and an interrupted import resumes when run again. \
+            To send only what a peer lacks, export with --since and the vector from the peer's \
             `minga status --json` (its "vector" field, or the whole status object).
             """,
         subcommands: [Export.self, Import.self]

@@ -7,9 +7,9 @@ struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every row against the IATI codelists, whoever wrote it.",
         discussion: """
-            minga put and the importers refuse unknown codes; rows written by other programs (the
-            sqlite3 shell, a ministry's own application) are not checked when written, so this
-            reports them: table, key, column, value and the codelist it should come from.
+            minga put and the importers refuse unknown codes; rows written by other programs (the \
+            sqlite3 shell, a ministry's own application) are not checked when written, so this \
+            reports them: table, key, column, value and the codelist it should come from. \
             Exits 1 when anything is reported.
             """
     )

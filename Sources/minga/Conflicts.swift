@@ -7,9 +7,9 @@ struct Conflicts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect and settle conflicts: concurrent edits the merge rule had to decide.",
         discussion: """
-            When two nodes change the same column of the same row without having seen each
-            other's change, every node picks the same winner (the later HLC, then the node id)
-            and records the conflict with both values under the same id. Nothing is lost: settle
+            When two nodes change the same column of the same row without having seen each \
+            other's change, every node picks the same winner (the later HLC, then the node id) \
+            and records the conflict with both values under the same id. Nothing is lost: settle \
             it with `minga conflicts resolve ID`, and the resolution syncs to every node.
             """,
         subcommands: [List.self, Show.self, Resolve.self],
@@ -56,9 +56,9 @@ struct Conflicts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Settle a conflict with a new change that has seen both sides.",
             discussion: """
-                Choose exactly one of --keep-winner, --take-loser or --value. For a conflict on a
-                column, --value is the column's new value as JSON ('"Agua y saneamiento"', 42,
-                null). For a delete against an update, --value is a row object of column values,
+                Choose exactly one of --keep-winner, --take-loser or --value. For a conflict on a \
+                column, --value is the column's new value as JSON ('"Agua y saneamiento"', 42, \
+                null). For a delete against an update, --value is a row object of column values, \
                 or null to delete the row.
                 """
         )

@@ -8,10 +8,10 @@ struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load a synthetic cooperation registry (for trials, demos and benchmarks).",
         discussion: """
-            Ten agencies of the region, the Mexico–Chile Joint Cooperation Fund, and N
-            initiatives (bilateral, triangular, regional) with participants, recipient
-            countries, sectors, SDGs and transactions. The same --seed gives the same registry
-            on every machine. Needs a replica created with the cooperation schema; every row is
+            Ten agencies of the region, the Mexico–Chile Joint Cooperation Fund, and N \
+            initiatives (bilateral, triangular, regional) with participants, recipient \
+            countries, sectors, SDGs and transactions. The same --seed gives the same registry \
+            on every machine. Needs a replica created with the cooperation schema; every row is \
             written as a local change, so it syncs like any other edit.
             """
     )

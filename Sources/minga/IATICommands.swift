@@ -10,28 +10,28 @@ struct ImportIATI: AsyncParsableCommand {
         commandName: "iati",
         abstract: "Import IATI 2.03 activity XML (the whole file or nothing).",
         discussion: """
-            Each iati-activity becomes an initiative (keyed by its iati-identifier) with
-            its titles and descriptions in every language, participating organisations,
-            status, dates, recipient countries and regions, sectors, tags, default
-            flow/finance/aid types, parent (related-activity type 1), budgets, planned
-            disbursements and transactions. Reporting and participating organisations
+            Each iati-activity becomes an initiative (keyed by its iati-identifier) with \
+            its titles and descriptions in every language, participating organisations, \
+            status, dates, recipient countries and regions, sectors, tags, default \
+            flow/finance/aid types, parent (related-activity type 1), budgets, planned \
+            disbursements and transactions. Reporting and participating organisations \
             with a @ref get an organisation row.
 
-            Importing an updated file again updates in place: the initiative takes the
-            file's values, and texts, participants, places, classifications and flows the
-            file no longer holds are deleted. Only changed values are written, so
-            importing the same file twice records no change. Initiatives that are not in
-            the file are left alone, and so are the registry's own columns that IATI has
+            Importing an updated file again updates in place: the initiative takes the \
+            file's values, and texts, participants, places, classifications and flows the \
+            file no longer holds are deleted. Only changed values are written, so \
+            importing the same file twice records no change. Initiatives that are not in \
+            the file are left alone, and so are the registry's own columns that IATI has \
             no element for (SEGIB modality, instrument and roles, SDGs).
 
-            The whole file is one transaction. If anything is wrong — malformed XML, a
-            code not in its IATI codelist, a transaction without a value — the error names
-            the activity and the line, and nothing is imported: fix the file and run the
+            The whole file is one transaction. If anything is wrong — malformed XML, a \
+            code not in its IATI codelist, a transaction without a value — the error names \
+            the activity and the line, and nothing is imported: fix the file and run the \
             same command again.
 
-            Elements and attributes the registry does not hold (location, result,
-            document-link, contact-info, policy-marker, …) are not imported; they are
-            listed on standard error with how often they occur, so nothing is dropped
+            Elements and attributes the registry does not hold (location, result, \
+            document-link, contact-info, policy-marker, …) are not imported; they are \
+            listed on standard error with how often they occur, so nothing is dropped \
             unnoticed.
 
             Examples:
@@ -79,21 +79,21 @@ struct ExportIATI: AsyncParsableCommand {
         commandName: "iati",
         abstract: "Export the registry as IATI 2.03 activity XML.",
         discussion: """
-            Writes every initiative, in key order, as an iati-activity that validates
+            Writes every initiative, in key order, as an iati-activity that validates \
             against the IATI 2.03 schema; check with Debian's libxml2-utils:
               xmllint --noout --schema iati-activities-schema.xsd FILE.xml
             Importing the file on another node gives the same rows back.
 
-            The schema requires each activity to have a reporting-org (with a type, and
-            a name: the organisation row's name), a title, a description, a
-            participating-org, an activity-status and an activity-date. Initiatives
-            lacking any of these are left out and listed on standard error with what
-            they lack (with --strict, nothing is written instead). Values that cannot be
-            written validly, such as a malformed date, are left out and counted; a
-            missing value-date is taken from the transaction date or period start, as
+            The schema requires each activity to have a reporting-org (with a type, and \
+            a name: the organisation row's name), a title, a description, a \
+            participating-org, an activity-status and an activity-date. Initiatives \
+            lacking any of these are left out and listed on standard error with what \
+            they lack (with --strict, nothing is written instead). Values that cannot be \
+            written validly, such as a malformed date, are left out and counted; a \
+            missing value-date is taken from the transaction date or period start, as \
             IATI advises.
 
-            Columns IATI has no element for (SEGIB modality, instrument and roles, SDGs,
+            Columns IATI has no element for (SEGIB modality, instrument and roles, SDGs, \
             financing instruments, organisations' countries) are not exported.
 
             Examples:

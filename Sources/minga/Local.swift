@@ -9,7 +9,7 @@ struct Put: AsyncParsableCommand {
         discussion: """
             ROW is a JSON object of column values and must include the key columns, e.g.
               minga put initiatives '{"id":"XM-DAC-1-PR-1","title":"Agua potable"}'
-            Integers, reals, text and null are written as JSON; for exact values use
+            Integers, reals, text and null are written as JSON; for exact values use \
             {"int":"9007199254740993"}, {"real":"0.1"} or {"blob":"<base64>"}.
             """
     )
@@ -98,7 +98,7 @@ struct Dump: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print every tracked table in a canonical form.",
         discussion: """
-            Tables in name order, rows sorted by key, one JSON object per row. Two nodes that
+            Tables in name order, rows sorted by key, one JSON object per row. Two nodes that \
             hold the same data print exactly the same bytes, so dumps can be compared with diff.
             """
     )
@@ -119,11 +119,11 @@ struct Log: AsyncParsableCommand {
         discussion: """
             KEY is the key's text, or a JSON array for a composite key.
 
-            Each change shows its time (HLC), origin and sequence number, operation and the
-            values it set, then its signature status: the origin's hash chain is recomputed
-            from this change to the next change the origin signed, and that signature is
-            checked against the roster's key. "verified (signed at ORIGIN:SEQ)" means the
-            origin vouches for exactly this content; anything else is printed as NOT VERIFIED
+            Each change shows its time (HLC), origin and sequence number, operation and the \
+            values it set, then its signature status: the origin's hash chain is recomputed \
+            from this change to the next change the origin signed, and that signature is \
+            checked against the roster's key. "verified (signed at ORIGIN:SEQ)" means the \
+            origin vouches for exactly this content; anything else is printed as NOT VERIFIED \
             with the reason.
             """
     )

@@ -10,19 +10,25 @@ struct Minga: AsyncParsableCommand {
         commandName: "minga",
         abstract: "Minga: an offline-first registry replica that syncs between cooperation agencies.",
         discussion: """
-            Each agency runs a node: a local SQLite replica it can always read and write. Changes
-            travel to other nodes over HTTP (minga serve, minga sync) or as bundle files (minga
-            bundle), and every node arrives at the same data; where two agencies edited the same thing at once, both values are kept in
+            Each agency runs a node: a local SQLite replica it can always read and write. Changes \
+            travel to other nodes over HTTP (minga serve, minga sync) or as bundle files (minga \
+            bundle), and every node arrives at the same data; where two agencies edited the same thing at once, both values are kept in \
             the conflict log for a person to settle (minga conflicts).
 
             The replica is --db PATH, else $MINGA_DB, else ./minga.db.
             """,
+        version: MingaVersion.string,
         subcommands: [
             Init.self, Serve.self, Sync.self, Status.self, Put.self, Get.self, Delete.self, Query.self, Dump.self,
             Conflicts.self, BundleCommand.self, Log.self, ImportCommand.self, ExportCommand.self, Check.self, Generate.self,
             RosterCommand.self, SchemaCommand.self, Backup.self, Restore.self,
         ]
     )
+}
+
+/// This release of Minga: `minga --version` prints it.
+enum MingaVersion {
+    static let string = "0.9.0"
 }
 
 /// `--db`, shared by every command that opens a replica.

@@ -8,16 +8,16 @@ struct RosterCommand: AsyncParsableCommand {
         commandName: "roster",
         abstract: "List, add or remove the nodes whose signed changes this node accepts.",
         discussion: """
-            Every change is signed by the node that made it (its origin). This node accepts a
-            change — also one relayed through another agency — only if its origin is in the
-            roster and the signature verifies with the origin's public key listed here. A change
-            from an unknown origin, or one that was altered or forged on the way, is held back
-            with the rest of its origin's changes and what depends on them (`minga status` lists
-            them); everything else still syncs. Once the origin is added (or its key corrected),
+            Every change is signed by the node that made it (its origin). This node accepts a \
+            change — also one relayed through another agency — only if its origin is in the \
+            roster and the signature verifies with the origin's public key listed here. A change \
+            from an unknown origin, or one that was altered or forged on the way, is held back \
+            with the rest of its origin's changes and what depends on them (`minga status` lists \
+            them); everything else still syncs. Once the origin is added (or its key corrected), \
             its held changes apply at the next sync or bundle import.
 
-            The roster is this node's own decision: it is never synced. Exchange public keys
-            through a channel you trust (each node prints its key at `minga init`, and
+            The roster is this node's own decision: it is never synced. Exchange public keys \
+            through a channel you trust (each node prints its key at `minga init`, and \
             `minga status --json` shows it as publicKey), then on every node:
 
                 minga roster add co.apc 6yJ1...=
@@ -89,13 +89,13 @@ struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy the replica to FILE, consistently, while the node keeps serving.",
         discussion: """
-            Uses SQLite's online backup: the copy is one consistent snapshot, taken without
-            stopping `minga serve` or other writers. The private key file is not copied; keep
+            Uses SQLite's online backup: the copy is one consistent snapshot, taken without \
+            stopping `minga serve` or other writers. The private key file is not copied; keep \
             a copy of it somewhere safe on its own.
 
-            A backup file is inert: it never issues changes. To bring a node back from it, use
-            `minga restore FILE --db PATH`, which starts a new epoch so the node can never reuse
-            a sequence number it issued after the backup was taken; the changes it made since
+            A backup file is inert: it never issues changes. To bring a node back from it, use \
+            `minga restore FILE --db PATH`, which starts a new epoch so the node can never reuse \
+            a sequence number it issued after the backup was taken; the changes it made since \
             come back from its peers.
             """
     )
@@ -120,11 +120,11 @@ struct Restore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring a node back from a backup, in a new epoch.",
         discussion: """
-            Copies BACKUP to --db (which must not exist: move the damaged replica aside first)
-            and starts a new epoch: from now on the node writes as NODE~EPOCH, a sequence that
-            nobody holds yet, so it never issues again a sequence number it had issued after
-            the backup was taken. Put the node's private key file at PATH.key (it is not part
-            of the backup), then sync: the changes the node made after the backup come back
+            Copies BACKUP to --db (which must not exist: move the damaged replica aside first) \
+            and starts a new epoch: from now on the node writes as NODE~EPOCH, a sequence that \
+            nobody holds yet, so it never issues again a sequence number it had issued after \
+            the backup was taken. Put the node's private key file at PATH.key (it is not part \
+            of the backup), then sync: the changes the node made after the backup come back \
             from its peers.
             """
     )
@@ -148,15 +148,18 @@ struct Restore: AsyncParsableCommand {
 /// `--max-clock-skew`, for the commands that accept changes from other nodes.
 struct ClockOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Refuse changes dated more than this many minutes ahead of this node's clock (they would drag its clock into the future).",
+        "Refuse changes dated more than this many minutes ahead of this node's clock, which they would drag into the future (default 10).",
         valueName: "minutes"))
-    var maxClockSkew: Double = 10
+    var maxClockSkew: Double?
+
+    static let defaultSkew: Double = 10
 
     func validate() throws {
+        guard let maxClockSkew else { return }
         guard maxClockSkew > 0, maxClockSkew <= 1e9 else {
             throw ValidationError("--max-clock-skew must be a positive number of minutes, at most 1000000000")
         }
     }
 
-    func apply(to replica: inout Replica) { replica.maxClockSkewMillis = Int64(maxClockSkew * 60_000) }
+    func apply(to replica: inout Replica) { replica.maxClockSkewMillis = Int64((maxClockSkew ?? Self.defaultSkew) * 60_000) }
 }

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import MingaCore
 import MingaStore
+import MingaConsole
 import MingaSync
 
 /// Options shared by `serve` and `sync` for reaching peers.
@@ -76,6 +77,13 @@ struct Serve: AsyncParsableCommand {
             delays (capped at 5 minutes) without holding up the others. SIGTERM or Ctrl-C stops \
             the server gracefully: a batch in flight is either committed whole or not at all.
 
+            The operator's console is under /console on the same address: the node's state, \
+            its peers (with "sync now"), held changes, conflicts to settle, each row's history \
+            and the roster, in English, Spanish or Portuguese. With --console-token-file, an \
+            operator signs in with one of that file's tokens (one per line; never a peer's \
+            token); without it, the console answers only on this machine (loopback). \
+            --no-console turns it off.
+
             With --token-file, the sync and conflict endpoints require `Authorization: Bearer \
             TOKEN` with one of the file's tokens (one per line). /health and /metrics stay open.
 
@@ -83,12 +91,17 @@ struct Serve: AsyncParsableCommand {
             https:// URL, and --ca-file on their side when a private CA signed the certificate \
             or it is self-signed; certificates are always verified.
 
+            With --config FILE, every setting can come from a JSON file instead (keys named as \
+            the flags without dashes: {"db": "amexcid.db", "port": 8701, "peer": \
+            ["https://10.0.0.5:8701"], "console-token-file": "console-tokens"}); flags given \
+            on the command line override it. Relative paths are relative to the file.
+
             Limits: a request over one of them is refused with a 4xx and the error envelope, \
             and nothing of it is applied. A body over --max-body-bytes, or a pushed batch of \
             more than --max-batch-changes changes: 413 too_large. (A value over 1 MiB, or a \
             change over 2 MiB, is refused by every node alike, and by the writer's own \
-            statement where it is made: protocol section 3.) A request not arrived and answered within \
-            --request-timeout: 408 timeout, and the connection is closed. More than \
+            statement where it is made: protocol section 3.) A request not arrived and answered \
+            within --request-timeout: 408 timeout, and the connection is closed. More than \
             --max-sessions pulls and pushes at once: 429 busy with Retry-After, and peers retry \
             later. A connection idle, or stalled inside a request, for --idle-timeout is closed.
             """
@@ -97,80 +110,153 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var replica: ReplicaOptions
     @OptionGroup var peerOptions: PeerOptions
     @OptionGroup var clockOptions: ClockOptions
-    @Option(help: "The address to listen on.") var host = "127.0.0.1"
-    @Option(help: "The port to listen on (0 picks a free one).") var port = 8701
-    @Option(help: ArgumentHelp("Seconds between background syncs with each --peer.", valueName: "seconds")) var syncInterval: Double = 30
-    @Option(help: ArgumentHelp("A file of accepted bearer tokens, one per line.", valueName: "file")) var tokenFile: String?
+    @Option(help: ArgumentHelp("Read the settings from this JSON file; flags given here override it.", valueName: "file"))
+    var config: String?
+    @Option(help: "The address to listen on (default 127.0.0.1).") var host: String?
+    @Option(help: "The port to listen on; 0 picks a free one (default 8701).") var port: Int?
+    @Option(help: ArgumentHelp("Seconds between background syncs with each --peer (default 30).", valueName: "seconds"))
+    var syncInterval: Double?
+    @Option(help: ArgumentHelp("A file of accepted bearer tokens for peers, one per line.", valueName: "file")) var tokenFile: String?
+    @Option(help: ArgumentHelp("A file of operator tokens for the console, one per line (not a peer's token).", valueName: "file"))
+    var consoleTokenFile: String?
+    @Flag(inversion: .prefixedNo, help: "Serve the operator's console under /console (default: on).") var console: Bool?
     @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate chain (with --tls-key).", valueName: "file")) var tlsCert: String?
     @Option(help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file")) var tlsKey: String?
-    @Option(help: ArgumentHelp("Largest request body accepted, in bytes, after decompression.", valueName: "bytes"))
-    var maxBodyBytes = ServerLimits().maxBodyBytes
-    @Option(help: ArgumentHelp("Most changes in one pushed batch; also the most one pull answers.", valueName: "n"))
-    var maxBatchChanges = ServerLimits().maxBatchChanges
-    @Option(help: ArgumentHelp("Seconds a request may take to arrive and be answered.", valueName: "seconds")) var requestTimeout: Double = 60
-    @Option(help: ArgumentHelp("Seconds a connection may stay idle (or stall in a request) before it is closed.", valueName: "seconds"))
-    var idleTimeout: Double = 60
-    @Option(help: ArgumentHelp("Most pulls and pushes served at once; more are told to retry later.", valueName: "n"))
-    var maxSessions = ServerLimits().maxSessions
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
-
-    func validate() throws {
-        guard syncInterval >= 0.1 else { throw ValidationError("--sync-interval must be at least 0.1 seconds") }
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        for (name, value) in [("--max-body-bytes", maxBodyBytes), ("--max-batch-changes", maxBatchChanges), ("--max-sessions", maxSessions)]
-        where value < 1 {
-            throw ValidationError("\(name) must be at least 1")
-        }
-        guard requestTimeout > 0, idleTimeout > 0 else { throw ValidationError("--request-timeout and --idle-timeout must be positive") }
-    }
-
-    var limits: ServerLimits {
-        var limits = ServerLimits()
-        limits.maxBodyBytes = maxBodyBytes
-        limits.maxBatchChanges = maxBatchChanges
-        limits.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
-        limits.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
-        limits.maxSessions = maxSessions
-        return limits
-    }
+    @Option(help: ArgumentHelp("Largest request body accepted, in bytes, after decompression (default \(ServerLimits().maxBodyBytes)).", valueName: "bytes"))
+    var maxBodyBytes: Int?
+    @Option(help: ArgumentHelp("Most changes in one pushed batch; also the most one pull answers (default \(ServerLimits().maxBatchChanges)).", valueName: "n"))
+    var maxBatchChanges: Int?
+    @Option(help: ArgumentHelp("Seconds a request may take to arrive and be answered (default 60).", valueName: "seconds")) var requestTimeout: Double?
+    @Option(help: ArgumentHelp("Seconds a connection may stay idle (or stall in a request) before it is closed (default 60).", valueName: "seconds"))
+    var idleTimeout: Double?
+    @Option(help: ArgumentHelp("Most pulls and pushes served at once; more are told to retry later (default \(ServerLimits().maxSessions)).", valueName: "n"))
+    var maxSessions: Int?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (default info).") var logLevel: String?
 
     func run() async throws {
+        var settings: ServeSettings?
+        do {
+            settings = try await ServeSettings(self)
+        } catch let error as MingaError {
+            printErr("minga: \(error.message)")
+            throw ExitCode.failure
+        }
+        try await settings!.serve()
+    }
+}
+
+/// What `minga serve` runs with: each setting from its flag, else the --config file, else its default.
+struct ServeSettings {
+    var db: String
+    var host = "127.0.0.1"
+    var port = 8701
+    var syncInterval: Double = 30
+    var tokenFile: String?
+    var consoleTokenFile: String?
+    var console = true
+    var tlsCert: String?
+    var tlsKey: String?
+    var limits = ServerLimits()
+    var logLevel = "info"
+    var peers: PeerOptions
+    var maxClockSkew: Double
+
+    init(_ flags: Serve) async throws {
+        var file: ServeConfigFile?
+        if let path = flags.config { file = try await ServeConfigFile.load(path) }
+        func pick<T>(_ flag: T?, _ key: String, _ read: (ServeConfigFile) -> (String) throws -> T?) throws -> T? {
+            if let flag { return flag }
+            guard let file else { return nil }
+            return try read(file)(key)
+        }
+        db = try flags.replica.db ?? file?.text("db") ?? flags.replica.path
+        host = try pick(flags.host, "host", ServeConfigFile.text) ?? host
+        port = try pick(flags.port, "port", ServeConfigFile.integer) ?? port
+        syncInterval = try pick(flags.syncInterval, "sync-interval", ServeConfigFile.number) ?? syncInterval
+        tokenFile = try pick(flags.tokenFile, "token-file", ServeConfigFile.text)
+        consoleTokenFile = try pick(flags.consoleTokenFile, "console-token-file", ServeConfigFile.text)
+        console = try pick(flags.console, "console", ServeConfigFile.flag) ?? console
+        tlsCert = try pick(flags.tlsCert, "tls-cert", ServeConfigFile.text)
+        tlsKey = try pick(flags.tlsKey, "tls-key", ServeConfigFile.text)
+        limits.maxBodyBytes = try pick(flags.maxBodyBytes, "max-body-bytes", ServeConfigFile.integer) ?? limits.maxBodyBytes
+        limits.maxBatchChanges = try pick(flags.maxBatchChanges, "max-batch-changes", ServeConfigFile.integer) ?? limits.maxBatchChanges
+        limits.maxSessions = try pick(flags.maxSessions, "max-sessions", ServeConfigFile.integer) ?? limits.maxSessions
+        let requestTimeout = try pick(flags.requestTimeout, "request-timeout", ServeConfigFile.number) ?? 60
+        let idleTimeout = try pick(flags.idleTimeout, "idle-timeout", ServeConfigFile.number) ?? 60
+        logLevel = try pick(flags.logLevel, "log-level", ServeConfigFile.text) ?? logLevel
+        peers = flags.peerOptions
+        if peers.peers.isEmpty { peers.peers = try file?.texts("peer") ?? [] }
+        peers.peerTokens = try pick(peers.peerTokens, "peer-tokens", ServeConfigFile.text)
+        peers.caFile = try pick(peers.caFile, "ca-file", ServeConfigFile.text)
+        maxClockSkew = try pick(flags.clockOptions.maxClockSkew, "max-clock-skew", ServeConfigFile.number) ?? ClockOptions.defaultSkew
+        try validate(requestTimeout: requestTimeout, idleTimeout: idleTimeout)
+        limits.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
+        limits.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
+    }
+
+    func validate(requestTimeout: Double, idleTimeout: Double) throws {
+        guard syncInterval >= 0.1 else { throw MingaError("sync-interval must be at least 0.1 seconds") }
+        guard (0...65535).contains(port) else { throw MingaError("port must be between 0 and 65535") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw MingaError("tls-cert and tls-key go together") }
+        for (name, value) in [("max-body-bytes", limits.maxBodyBytes), ("max-batch-changes", limits.maxBatchChanges), ("max-sessions", limits.maxSessions)]
+        where value < 1 {
+            throw MingaError("\(name) must be at least 1")
+        }
+        guard requestTimeout > 0, idleTimeout > 0 else { throw MingaError("request-timeout and idle-timeout must be positive") }
+        guard maxClockSkew > 0, maxClockSkew <= 1e9 else { throw MingaError("max-clock-skew must be a positive number of minutes, at most 1000000000") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw MingaError("log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        try peers.validate()
+    }
+
+    static func readTokens(_ path: String, what: String) throws -> Set<String> {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw MingaError("cannot read the \(what) file \(path)") }
+        let tokens = Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
+        guard !tokens.isEmpty else { throw MingaError("the \(what) file \(path) holds no tokens") }
+        return tokens
+    }
+
+    func serve() async throws {
         let logger = makeLogger(logLevel)
         var server = ServerConfiguration()
+        var console = ConsoleConfiguration()
         var daemon: SyncDaemon?
         var replica: Replica?
         try operate {
-            var r = try self.replica.open()
-            clockOptions.apply(to: &r)
+            var r = try ReplicaOptions.parse(["--db", db]).open()
+            r.maxClockSkewMillis = Int64(maxClockSkew * 60_000)
             replica = r
-            if maxBodyBytes < ContentRules.maxChangeWireBytes {
-                logger.warning("--max-body-bytes \(maxBodyBytes) is below the \(ContentRules.maxChangeWireBytes) bytes the largest change the protocol allows may take as JSON: peers will not push this node a change larger than the limit (they say so), and it must pull those instead")
+            if limits.maxBodyBytes < ContentRules.maxChangeWireBytes {
+                logger.warning("--max-body-bytes \(limits.maxBodyBytes) is below the \(ContentRules.maxChangeWireBytes) bytes the largest change the protocol allows may take as JSON: peers will not push this node a change larger than the limit (they say so), and it must pull those instead")
             }
             server.host = host
             server.port = port
             if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
-            if let tokenFile {
-                guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-                    throw MingaError("cannot read the token file \(tokenFile)")
-                }
-                server.tokens = Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
-                guard !server.tokens.isEmpty else { throw MingaError("the token file \(tokenFile) holds no tokens") }
-            }
-            let clients = try peerOptions.clients()
+            if let tokenFile { server.tokens = try Self.readTokens(tokenFile, what: "token") }
+            if let consoleTokenFile { console.tokens = try Self.readTokens(consoleTokenFile, what: "console token") }
+            console.secureCookies = server.tls != nil
+            let clients = try peers.clients()
+            console.peers = clients
             if !clients.isEmpty {
-                daemon = SyncDaemon(replica: r, clients: clients, interval: .milliseconds(Int(syncInterval * 1000)), metrics: metrics, logger: logger)
+                daemon = SyncDaemon(replica: r, clients: clients, interval: .milliseconds(Int(syncInterval * 1000)), metrics: Serve.sharedMetrics, logger: logger)
             }
         }
         guard let replica else { return }
         let node = replica.nodeID
         let listening = "\(server.tls == nil ? "http" : "https")://\(host)"
+        let withConsole = self.console
         do {
             let app = try buildApplication(
-                replica: replica, configuration: server, limits: limits, metrics: metrics, logger: logger, services: daemon.map { [$0] } ?? [],
+                replica: replica, configuration: server, limits: limits, metrics: Serve.sharedMetrics, logger: logger,
+                services: daemon.map { [$0] } ?? [],
                 onServerRunning: { port in
-                    // Scripts and tests wait for this line to learn the port.
-                    FileHandle.standardOutput.write(Data("minga: node \(node) listening on \(listening):\(port)\n".utf8))
+                    // Scripts and tests wait for the first line to learn the port.
+                    var lines = "minga: node \(node) listening on \(listening):\(port)\n"
+                    if withConsole { lines += "minga: the operator's console is at \(listening):\(port)/console\n" }
+                    FileHandle.standardOutput.write(Data(lines.utf8))
+                },
+                moreRoutes: { router in
+                    guard withConsole else { return }
+                    addConsole(to: router, replica: replica, configuration: console, version: MingaVersion.string, logger: logger)
                 })
             try await app.runService()
         } catch {
@@ -178,8 +264,9 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode.failure
         }
     }
+}
 
-    var metrics: SyncMetrics { Serve.sharedMetrics }
+extension Serve {
     static let sharedMetrics = SyncMetrics()
 }
 

@@ -1,0 +1,262 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MingaCore
+import MingaStore
+import MingaSync
+
+/// Mounts the operator's console on a node's router, under `/console`.
+///
+/// Pages are rendered on the server from the templates in Templates/ and need no script.
+/// Reading pages answer GET; every action (sign in and out, resolve a conflict, sync with a
+/// peer) is a POST that must carry the session cookie and the session's CSRF token, and is
+/// logged with the client's address. A resolution is written exactly as `minga conflicts
+/// resolve` writes it: a new signed change in the log, which syncs to every node.
+public func addConsole(
+    to router: Router<MingaRequestContext>, replica: Replica, configuration: ConsoleConfiguration, version: String, logger: Logger
+) {
+    let console = ConsoleRoutes(
+        replica: replica, configuration: configuration, version: version, logger: logger,
+        sessions: ConsoleSessions(idle: configuration.idleSession))
+    let group = router.group("console")
+    group.get { request, context in await console.page(request, context) { try console.overview($0) } }
+    group.get("conflicts") { request, context in await console.page(request, context) { try console.conflictList($0) } }
+    group.get("conflicts/:id") { request, context in
+        let id = context.parameters.get("id") ?? ""
+        return await console.page(request, context) { try console.conflict($0, id: id) }
+    }
+    group.post("conflicts/:id/resolve") { request, context in
+        let id = context.parameters.get("id") ?? ""
+        return await console.action(request, context) { try await console.resolve($0, id: id) }
+    }
+    group.post("peers/sync") { request, context in await console.action(request, context) { try await console.syncNow($0) } }
+    group.get("records") { request, context in await console.page(request, context) { try console.records($0) } }
+    group.get("records/row") { request, context in await console.page(request, context) { try console.record($0) } }
+    group.get("roster") { request, context in await console.page(request, context) { try console.roster($0) } }
+    group.get("signin") { request, context in await console.signInPage(request, context) }
+    group.post("signin") { request, context in await console.signIn(request, context) }
+    group.post("signout") { request, context in await console.action(request, context) { try await console.signOut($0) } }
+    group.get("static/console.css") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+            body: .init(byteBuffer: ByteBuffer(bytes: ConsoleTemplates.stylesheet)))
+    }
+}
+
+/// One request as the console sees it: who (the session), in which language, and the
+/// cookies to set on the answer.
+struct Visit {
+    let request: Request
+    let text: ConsoleText
+    let sessionID: String
+    let session: ConsoleSessions.Session
+    var cookies: [Cookie]
+    /// The form fields of a POST.
+    var form: [String: String] = [:]
+
+    func query(_ name: String) -> String? { request.uri.queryParameters[Substring(name)].map(String.init) }
+}
+
+/// A request let in, or the answer that refuses it.
+enum Admission {
+    case admitted(Visit)
+    case refused(Response)
+}
+
+/// What a handler answers: a page to render in the common frame, or a redirect.
+enum Outcome {
+    case page(status: HTTPResponse.Status = .ok, title: String, template: String, body: any Sendable)
+    case redirect(String)
+}
+
+struct ConsoleRoutes: Sendable {
+    let replica: Replica
+    let configuration: ConsoleConfiguration
+    let version: String
+    let logger: Logger
+    let sessions: ConsoleSessions
+
+    static let sessionCookie = "minga_session"
+    static let languageCookie = "minga_lang"
+    /// The largest form a console POST may bring.
+    static let maxFormBytes = 256 << 10
+
+    // MARK: Access
+
+    /// Admits a request, or answers it: off loopback without operator tokens, 403; without a
+    /// session, sign in first (or, with no tokens, a session is opened for a page view).
+    func admit(_ request: Request, _ context: MingaRequestContext, changing: Bool) -> Admission {
+        var cookies: [Cookie] = []
+        let text = language(request, &cookies)
+        guard !configuration.tokens.isEmpty || context.isLoopback else {
+            return .refused(message(text, cookies, .forbidden, text("loopback_only_title"), text("loopback_only")))
+        }
+        let cookieID = request.cookies[Self.sessionCookie]?.value
+        if let cookieID, let session = sessions.session(cookieID) {
+            return .admitted(Visit(request: request, text: text, sessionID: cookieID, session: session, cookies: cookies))
+        }
+        if changing { return .refused(message(text, cookies, .forbidden, text("forbidden_title"), text("no_session"))) }
+        guard configuration.tokens.isEmpty else { return .refused(redirect("/console/signin", cookies)) }
+        let id = sessions.open()
+        cookies.append(sessionCookie(id))
+        return .admitted(Visit(request: request, text: text, sessionID: id, session: sessions.session(id)!, cookies: cookies))
+    }
+
+    /// The language of the answer; `?lang=` also sets the cookie that keeps the choice.
+    func language(_ request: Request, _ cookies: inout [Cookie]) -> ConsoleText {
+        let asked = request.uri.queryParameters["lang"].map(String.init)
+        if let asked, ConsoleText.languages.contains(asked) {
+            cookies.append(Cookie(name: Self.languageCookie, value: asked, maxAge: 365 * 86400, path: "/console",
+                                  secure: configuration.secureCookies, httpOnly: true, sameSite: .strict))
+        }
+        let chosen = asked ?? request.cookies[Self.languageCookie]?.value
+        return ConsoleText(language: ConsoleText.negotiate(choice: chosen, acceptLanguage: request.headers[.acceptLanguage]))
+    }
+
+    func sessionCookie(_ id: String, expired: Bool = false) -> Cookie {
+        Cookie(name: Self.sessionCookie, value: expired ? "" : id, maxAge: expired ? 0 : nil, path: "/console",
+               secure: configuration.secureCookies, httpOnly: true, sameSite: .strict)
+    }
+
+    /// A page view: admitted, then rendered in the frame; a failure shows as a page.
+    func page(_ request: Request, _ context: MingaRequestContext, _ handler: (Visit) throws -> Outcome) async -> Response {
+        switch admit(request, context, changing: false) {
+        case .refused(let response): return response
+        case .admitted(let visit):
+            do { return answer(try handler(visit), visit) } catch {
+                return message(visit.text, visit.cookies, .internalServerError, visit.text("error_title"), Self.explain(error), visit: visit)
+            }
+        }
+    }
+
+    /// An action: admitted with a session, its form read, its CSRF token checked, then run
+    /// and logged. Whatever fails changes nothing and says why.
+    func action(_ request: Request, _ context: MingaRequestContext, _ handler: (Visit) async throws -> Outcome) async -> Response {
+        var request = request
+        switch admit(request, context, changing: true) {
+        case .refused(let response): return response
+        case .admitted(var visit):
+            guard let form = await Self.form(&request) else {
+                return message(visit.text, visit.cookies, .contentTooLarge, visit.text("error_title"), visit.text("form_unreadable"))
+            }
+            visit.form = form
+            guard SecretComparison.matches(form["csrf"] ?? "", any: [visit.session.csrf]) else {
+                logger.warning("console: \(request.method) \(request.uri.path) from \(Self.client(context)) refused: no valid CSRF token")
+                return message(visit.text, visit.cookies, .forbidden, visit.text("forbidden_title"), visit.text("bad_csrf"))
+            }
+            do {
+                let outcome = try await handler(visit)
+                logger.notice("console: \(request.method) \(request.uri.path) from \(Self.client(context)) done")
+                return answer(outcome, visit)
+            } catch {
+                logger.notice("console: \(request.method) \(request.uri.path) from \(Self.client(context)) failed: \(Self.explain(error))")
+                return message(visit.text, visit.cookies, .badRequest, visit.text("error_title"), Self.explain(error), visit: visit)
+            }
+        }
+    }
+
+    static func client(_ context: MingaRequestContext) -> String { context.remoteAddress?.description ?? "an unknown address" }
+
+    static func explain(_ error: any Error) -> String {
+        (error as? MingaError)?.message ?? StoreFailure.explain(error) ?? "\(error)"
+    }
+
+    /// The fields of an `application/x-www-form-urlencoded` body; `nil` if it is too large or unreadable.
+    static func form(_ request: inout Request) async -> [String: String]? {
+        guard let body = try? await request.collectBody(upTo: maxFormBytes) else { return nil }
+        var fields: [String: String] = [:]
+        for pair in String(buffer: body).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            fields[parts[0]] = parts.count > 1 ? parts[1] : ""
+        }
+        return fields
+    }
+
+    // MARK: Answers
+
+    func answer(_ outcome: Outcome, _ visit: Visit) -> Response {
+        switch outcome {
+        case .redirect(let location): return redirect(location, visit.cookies)
+        case .page(let status, let title, let template, let body):
+            let view = frame(visit.text, title: title, body: body, visit: visit)
+            return html(ConsoleTemplates.render(view, template), status: status, cookies: visit.cookies)
+        }
+    }
+
+    func frame<Body: Sendable>(_ text: ConsoleText, title: String, body: Body, visit: Visit?) -> PageView<Body> {
+        let path = visit?.request.uri.path ?? "/console"
+        let section = path.split(separator: "/").dropFirst().first.map(String.init) ?? "overview"
+        return PageView(
+            lang: text.language, t: text.words, title: title, node: replica.nodeID.rawValue, version: version,
+            csrf: visit?.session.csrf ?? "", signedIn: visit != nil, signOut: visit != nil && !configuration.tokens.isEmpty,
+            flash: visit.flatMap { sessions.takeFlash($0.sessionID) },
+            active: [section: true],
+            languages: ConsoleText.languages.map {
+                LanguageLink(code: $0, name: ConsoleText(language: $0)("language_name"), current: $0 == text.language, href: "\(path)?lang=\($0)")
+            },
+            body: body)
+    }
+
+    func message(
+        _ text: ConsoleText, _ cookies: [Cookie], _ status: HTTPResponse.Status, _ heading: String, _ message: String, visit: Visit? = nil
+    ) -> Response {
+        let view = frame(text, title: heading, body: MessageBody(heading: heading, message: message, back: visit.map { _ in "/console" }), visit: visit)
+        return html(ConsoleTemplates.render(view, "message"), status: status, cookies: cookies)
+    }
+
+    func html(_ page: String, status: HTTPResponse.Status, cookies: [Cookie]) -> Response {
+        var response = Response(status: status, headers: Self.securityHeaders, body: .init(byteBuffer: ByteBuffer(string: page)))
+        response.headers[.contentType] = "text/html; charset=utf-8"
+        for cookie in cookies { response.setCookie(cookie) }
+        return response
+    }
+
+    func redirect(_ location: String, _ cookies: [Cookie]) -> Response {
+        var response = Response(status: .seeOther, headers: Self.securityHeaders)
+        response.headers[.location] = location
+        for cookie in cookies { response.setCookie(cookie) }
+        return response
+    }
+
+    /// No scripts, no framing, nothing cached: the pages show a registry's records.
+    static let securityHeaders: HTTPFields = [
+        .contentSecurityPolicy: "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        .xContentTypeOptions: "nosniff", .cacheControl: "no-store", HTTPField.Name("Referrer-Policy")!: "no-referrer",
+    ]
+
+    // MARK: Signing in
+
+    func signInPage(_ request: Request, _ context: MingaRequestContext) async -> Response {
+        var cookies: [Cookie] = []
+        let text = language(request, &cookies)
+        guard !configuration.tokens.isEmpty else { return redirect("/console", cookies) }
+        let view = frame(text, title: text("signin_title"), body: SignInBody(error: nil), visit: nil)
+        return html(ConsoleTemplates.render(view, "signin"), status: .ok, cookies: cookies)
+    }
+
+    /// Checks an operator token. A wrong one waits a second before the answer, so guessing is slow.
+    func signIn(_ request: Request, _ context: MingaRequestContext) async -> Response {
+        var request = request
+        var cookies: [Cookie] = []
+        let text = language(request, &cookies)
+        guard !configuration.tokens.isEmpty else { return redirect("/console", cookies) }
+        let token = (await Self.form(&request))?["token"] ?? ""
+        guard SecretComparison.matches(token.trimmingCharacters(in: .whitespaces), any: configuration.tokens) else {
+            logger.warning("console: sign-in from \(Self.client(context)) refused: wrong token")
+            try? await Task.sleep(for: .seconds(1))
+            let view = frame(text, title: text("signin_title"), body: SignInBody(error: text("signin_wrong")), visit: nil)
+            return html(ConsoleTemplates.render(view, "signin"), status: .unauthorized, cookies: cookies)
+        }
+        let id = sessions.open()
+        logger.notice("console: operator signed in from \(Self.client(context))")
+        return redirect("/console", cookies + [sessionCookie(id)])
+    }
+
+    func signOut(_ visit: Visit) async throws -> Outcome {
+        sessions.close(visit.sessionID)
+        return .redirect(configuration.tokens.isEmpty ? "/console" : "/console/signin")
+    }
+}
