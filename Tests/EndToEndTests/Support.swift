@@ -175,10 +175,15 @@ extension Sandbox {
     /// Starts `minga serve` on `db` and waits for its "listening on" line; with its clock
     /// shifted by `clockOffset` (see ``minga(at:_:_:timeout:)``) when one is given.
     func serve(_ db: String, port: Int = 0, _ extra: [String] = [], clockOffset: String? = nil) throws -> Server {
+        try serve(arguments: ["serve", "--db", path(db), "--port", "\(port)"] + extra, name: db, clockOffset: clockOffset)
+    }
+
+    /// Starts `minga ARGUMENTS` (a `serve` command line), logging to a file named after `name`.
+    func serve(arguments: [String], name: String, clockOffset: String? = nil) throws -> Server {
+        let db = name
         let log = path("\(db).serve-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
-        let arguments = ["serve", "--db", path(db), "--port", "\(port)"] + extra
         process.executableURL = URL(fileURLWithPath: clockOffset == nil ? Sandbox.binary : "/usr/bin/faketime")
         process.arguments = clockOffset.map { Sandbox.shifted($0) + [Sandbox.binary] + arguments } ?? arguments
         process.currentDirectoryURL = dir

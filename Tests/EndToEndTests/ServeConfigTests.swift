@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// `minga serve --config FILE` as a service manager runs it, and the command line's own
+/// manners: `--version`, and help that wraps as ArgumentParser wraps it.
+@Suite(.serialized) struct ServeConfigTests {
+    @Test func aConfigFileSetsWhatServeTakesAndFlagsOverrideIt() throws {
+        let box = try Sandbox.federation("config", schema: "CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT);", [("a.db", "mx.amexcid")])
+        defer { box.remove() }
+        try FileManager.default.createDirectory(atPath: box.path("etc"), withIntermediateDirectories: true)
+        try box.write("etc/console.tokens", "operator-token\n")
+        let port = Sandbox.freePort()
+        // Paths relative to the file's folder, as an operator writes them in /etc/minga.
+        try box.write("etc/node.json", #"{"db": "../a.db", "port": \#(port), "max-batch-changes": 123, "console-token-file": "console.tokens", "sync-interval": 5}"#)
+
+        let server = try box.serve(arguments: ["serve", "--config", box.path("etc/node.json")], name: "a.db")
+        #expect(server.port == port)
+        let node = try box.json(try box.curl("http://127.0.0.1:\(port)/v1/node").body) as! [String: Any]
+        #expect(node["nodeId"] as? String == "mx.amexcid" && node["maxBatchChanges"] as? Int == 123)
+        // The console token file was read: the console asks to sign in, even on loopback.
+        #expect(try box.curl("http://127.0.0.1:\(port)/console").status == 303)
+        server.stop()
+
+        let overridden = try box.serve(arguments: ["serve", "--config", box.path("etc/node.json"), "--port", "0", "--max-batch-changes", "77", "--no-console"], name: "a.db")
+        let again = try box.json(try box.curl("http://127.0.0.1:\(overridden.port)/v1/node").body) as! [String: Any]
+        #expect(overridden.port != port && again["maxBatchChanges"] as? Int == 77)
+        #expect(try box.curl("http://127.0.0.1:\(overridden.port)/console").status == 404)
+        overridden.stop()
+    }
+
+    @Test func aMistakeInTheConfigFileIsRefusedByName() throws {
+        let box = try Sandbox("config-bad")
+        defer { box.remove() }
+        let cases = [
+            (#"{"prot": 8701}"#, "unknown key(s) prot"),
+            (#"{"port": "8701"}"#, #""port" must be an integer"#),
+            (#"{"peer": "http://10.0.0.5:8701"}"#, #""peer" must be an array of strings"#),
+            ("port = 8701", "is not a JSON object"),
+        ]
+        for (text, message) in cases {
+            try box.write("node.json", text)
+            let result = try box.minga(nil, ["serve", "--config", box.path("node.json"), "--db", box.path("none.db")], timeout: 30)
+            #expect(result.status == 1 && result.stderr.contains(message), "\(text): \(result.stderr)")
+        }
+        let missing = try box.minga(nil, ["serve", "--config", box.path("absent.json")], timeout: 30)
+        #expect(missing.status == 1 && missing.stderr.contains("cannot read the config file"))
+    }
+
+    @Test func versionAndHelpThatWraps() throws {
+        let box = try Sandbox("help")
+        defer { box.remove() }
+        let version = try box.run(Sandbox.binary, ["--version"], env: [:], timeout: 30)
+        #expect(version.status == 0 && version.stdout.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil)
+        let commands = [[], ["serve"], ["sync"], ["status"], ["put"], ["conflicts"], ["conflicts", "resolve"], ["bundle"], ["bundle", "import"],
+                        ["log"], ["import", "iati"], ["export", "iati"], ["import", "csv"], ["check"], ["roster"], ["schema", "apply"],
+                        ["backup"], ["restore"], ["init"], ["generate"]]
+        for command in commands {
+            let help = try box.run(Sandbox.binary, ["help"] + command, env: [:], timeout: 30)
+            #expect(help.status == 0, "minga help \(command)")
+            for line in Self.raggedLines(help.stdout) {
+                Issue.record("minga help \(command.joined(separator: " ")): a hard line break mid-paragraph: \(line)")
+            }
+        }
+    }
+
+    /// Lines ArgumentParser did not break: within a paragraph (same indentation), the next
+    /// line's first word would have fit on this one, so a line break in the, so a line break in the
+    /// source text put it there.
+    static func raggedLines(_ text: String) -> [String] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var ragged: [String] = []
+        for (line, next) in zip(lines, lines.dropFirst()) {
+            let indent = line.prefix { $0 == " " }.count
+            let following = next.trimmingCharacters(in: .whitespaces)
+            // Not a paragraph: list items, the two columns of commands and options, examples.
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty, next.prefix(while: { $0 == " " }).count == indent,
+                  let word = following.split(separator: " ").first, !following.hasPrefix("-"), !following.hasPrefix("<"),
+                  !following.contains("  "), !line.hasSuffix(":"), !line.hasSuffix(";"),
+                  !line.trimmingCharacters(in: .whitespaces).hasPrefix("minga ")
+            else { continue }
+            // ArgumentParser fills lines up to 79 columns.
+            if line.count + 1 + word.count <= 79 { ragged.append("\(line) ⏎ \(next)") }
+        }
+        return ragged
+    }
+}
+
+extension Sandbox {
+    /// GET `url` with curl: the status and the body.
+    func curl(_ url: String) throws -> (status: Int, body: String) {
+        let result = try run("/usr/bin/curl", ["-s", "-w", "\\n%{http_code}", url], env: [:], timeout: 30)
+        let status = Int(result.stdout.split(separator: "\n").last ?? "") ?? 0
+        return (status, String(result.stdout.dropLast(String(status).count + 1)))
+    }
+}
