@@ -146,6 +146,9 @@ struct ConflictBody: Sendable {
     let loser: Side
     let resolvedBy: String?
     let resolvedAt: String?
+    /// The row as it stands now (none once deleted).
+    let cells: [RecordBody.Cell]
+    let rowExists: Bool
 }
 
 struct RecordsBody: Sendable {

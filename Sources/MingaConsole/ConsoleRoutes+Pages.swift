@@ -98,6 +98,7 @@ extension ConsoleRoutes {
         let record = try replica.conflict(id: id)
         let c = record.conflict
         let history = (try? replica.log(table: c.table, key: c.key)) ?? []
+        let row = try replica.get(table: c.table, key: c.key)
         func shown(_ s: ConflictSide) -> ConflictBody.Side {
             let signature = history.first { $0.change.dot == s.write.dot }?.signature
             var verified = false
@@ -111,7 +112,8 @@ extension ConsoleRoutes {
             id: c.id, status: c.status.rawValue, open: c.status == .open, table: c.table, key: Shown.key(c.key),
             keyArgument: Shown.keyArgument(c.key), column: c.column, rowConflict: c.column == nil,
             winner: shown(record.winner), loser: shown(record.loser),
-            resolvedBy: c.resolvedBy?.dot.description, resolvedAt: c.resolvedBy?.hlc.readable)
+            resolvedBy: c.resolvedBy?.dot.description, resolvedAt: c.resolvedBy?.hlc.readable,
+            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) }, rowExists: row != nil)
         return .page(title: t("conflict_title"), template: "conflict", body: body)
     }
 

@@ -196,6 +196,7 @@ enum Fixture {
             #expect(conflict.contains("Agua potable rural") && conflict.contains("Agua y saneamiento"))
             #expect(conflict.contains(#"id="take-loser""#) && conflict.contains(#"id="enter-value""#))
             #expect(conflict.contains("verified (signed at"))
+            #expect(conflict.contains(#"<table id="row"><tbody><tr><th>id</th><td class="value">XM-1</td>"#), "the row as it stands")
             let row = try await page("/console/records/row?table=initiatives&key=XM-1")
             #expect(row.components(separatedBy: #"<tr class="change">"#).count - 1 == 3)
             #expect(try await page("/console/records").contains(#"data-table="initiatives""#))
