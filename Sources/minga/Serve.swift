@@ -194,17 +194,19 @@ struct ServeSettings {
         limits.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
     }
 
+    /// Checks the settings, wherever they came from; a message names the flag (its config
+    /// key is the same name without the dashes).
     func validate(requestTimeout: Double, idleTimeout: Double) throws {
-        guard syncInterval >= 0.1 else { throw MingaError("sync-interval must be at least 0.1 seconds") }
-        guard (0...65535).contains(port) else { throw MingaError("port must be between 0 and 65535") }
-        guard (tlsCert == nil) == (tlsKey == nil) else { throw MingaError("tls-cert and tls-key go together") }
+        guard syncInterval >= 0.1 else { throw MingaError("--sync-interval must be at least 0.1 seconds") }
+        guard (0...65535).contains(port) else { throw MingaError("--port must be between 0 and 65535") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw MingaError("--tls-cert and --tls-key go together") }
         for (name, value) in [("max-body-bytes", limits.maxBodyBytes), ("max-batch-changes", limits.maxBatchChanges), ("max-sessions", limits.maxSessions)]
         where value < 1 {
-            throw MingaError("\(name) must be at least 1")
+            throw MingaError("--\(name) must be at least 1")
         }
-        guard requestTimeout > 0, idleTimeout > 0 else { throw MingaError("request-timeout and idle-timeout must be positive") }
-        guard maxClockSkew > 0, maxClockSkew <= 1e9 else { throw MingaError("max-clock-skew must be a positive number of minutes, at most 1000000000") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw MingaError("log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard requestTimeout > 0, idleTimeout > 0 else { throw MingaError("--request-timeout and --idle-timeout must be positive") }
+        guard maxClockSkew > 0, maxClockSkew <= 1e9 else { throw MingaError("--max-clock-skew must be a positive number of minutes, at most 1000000000") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw MingaError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         try peers.validate()
     }
 
