@@ -15,7 +15,7 @@ struct PageView<Body>: Sendable where Body: Sendable {
     let csrf: String
     let signedIn: Bool
     let signOut: Bool
-    let flash: String?
+    let flash: ConsoleSessions.Flash?
     let active: [String: Bool]
     let languages: [LanguageLink]
     let body: Body
@@ -158,9 +158,20 @@ struct RecordsBody: Sendable {
         let key: String
         let selected: Bool
     }
+    struct Row: Sendable {
+        let key: String
+        let href: String
+        let values: String
+    }
     let tables: [Table]
     let key: String
     let error: String?
+    /// The table whose rows are listed, a page at a time.
+    let table: String?
+    let rows: [Row]
+    let hasRows: Bool
+    let previous: String?
+    let next: String?
 }
 
 struct RecordBody: Sendable {
@@ -197,10 +208,18 @@ struct MessageBody: Sendable {
     let heading: String
     let message: String
     let back: String?
+    let backLabel: String?
 }
 
 struct SignInBody: Sendable {
     let error: String?
+}
+
+extension AuditedChange.Signature {
+    var isVerified: Bool {
+        if case .verified = self { return true }
+        return false
+    }
 }
 
 /// How values and times read on a page.
@@ -220,8 +239,10 @@ enum Shown {
         return "[" + key.map(\.plainJSON).joined(separator: ",") + "]"
     }
 
+    /// A cell as text, and NULL as SQL writes it.
     static func cell(_ value: Value) -> String {
         if case .text(let text) = value { return text }
+        if value == .null { return "NULL" }
         return value.plainJSON
     }
 

@@ -55,7 +55,7 @@ extension ConsoleRoutes {
         let line = summary.error.map { t("flash_sync_failed", url, $0) }
             ?? t("flash_synced", url, String(summary.received), String(summary.sent), String(summary.newConflicts))
         logger.notice("console: sync now with \(url): \(summary.error ?? "received \(summary.received), sent \(summary.sent)")")
-        sessions.setFlash(line, for: visit.sessionID)
+        sessions.setFlash(line, error: summary.error != nil, for: visit.sessionID)
         return .redirect("/console")
     }
 
@@ -101,11 +101,9 @@ extension ConsoleRoutes {
         let row = try replica.get(table: c.table, key: c.key)
         func shown(_ s: ConflictSide) -> ConflictBody.Side {
             let signature = history.first { $0.change.dot == s.write.dot }?.signature
-            var verified = false
-            if case .verified = signature { verified = true }
             return ConflictBody.Side(
                 value: side(s, of: c, t), origin: s.write.origin.rawValue, time: s.write.hlc.readable, change: s.write.dot.description,
-                signature: signature?.text ?? t("signature_unknown"), verified: verified)
+                signature: signature.map { Self.signature($0, t) } ?? t("signature_unknown"), verified: signature?.isVerified ?? false)
         }
         if visit.query("done") == "resolved", c.resolvedBy == nil { throw MingaError(t("not_resolved")) }
         let body = ConflictBody(
@@ -144,13 +142,46 @@ extension ConsoleRoutes {
 
     // MARK: Records and roster
 
+    /// How many rows one page of a table's listing shows.
+    static let rowsPerPage = 50
+
     func records(_ visit: Visit) throws -> Outcome {
         let rows = try replica.status().rows
-        let chosen = visit.query("table")
+        let chosen = visit.query("table").flatMap { replica.tables[$0] }
         let tables = replica.tables.values.sorted { $0.name < $1.name }.map {
-            RecordsBody.Table(name: $0.name, rows: rows[$0.name] ?? 0, key: $0.keyColumns.joined(separator: ", "), selected: $0.name == chosen)
+            RecordsBody.Table(name: $0.name, rows: rows[$0.name] ?? 0, key: $0.keyColumns.joined(separator: ", "), selected: $0.name == chosen?.name)
         }
-        return .page(title: visit.text("records_title"), template: "records", body: RecordsBody(tables: tables, key: "", error: nil))
+        let page = max(Int(visit.query("page") ?? "") ?? 0, 0)
+        var listing: [RecordsBody.Row] = []
+        var more = false
+        if let chosen {
+            let shownColumns = Array(chosen.keyColumns + chosen.nonKeyColumns.prefix(2))
+            let quoted = { (name: String) in "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            let result = try replica.query(
+                "SELECT \(shownColumns.map(quoted).joined(separator: ", ")) FROM \(quoted(chosen.name)) "
+                    + "ORDER BY \(chosen.keyColumns.map(quoted).joined(separator: ", ")) LIMIT \(Self.rowsPerPage + 1) OFFSET \(page * Self.rowsPerPage)")
+            more = result.rows.count > Self.rowsPerPage
+            listing = result.rows.prefix(Self.rowsPerPage).map { values in
+                let key = Array(values.prefix(chosen.keyColumns.count))
+                return RecordsBody.Row(
+                    key: Shown.key(key), href: "/console/records/row?" + Self.encode(["table": chosen.name, "key": Shown.keyArgument(key)]),
+                    values: zip(shownColumns.dropFirst(key.count), values.dropFirst(key.count)).map { "\($0) = \(Shown.cell($1))" }.joined(separator: " · "))
+            }
+        }
+        let body = RecordsBody(
+            tables: tables, key: "", error: nil, table: chosen?.name, rows: listing, hasRows: !listing.isEmpty,
+            previous: page > 0 && chosen != nil ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page - 1)]) : nil,
+            next: more ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page + 1)]) : nil)
+        return .page(title: visit.text("records_title"), template: "records", body: body)
+    }
+
+    /// A signature status in the operator's language (the reason of a broken one as the core gives it).
+    static func signature(_ signature: AuditedChange.Signature, _ t: ConsoleText) -> String {
+        switch signature {
+        case .verified(let dot): return t("signature_verified", dot.description)
+        case .unknownOrigin: return t("signature_unknown_origin")
+        case .broken(let why): return t("signature_broken", why)
+        }
     }
 
     /// One row and its history: what `minga get` and `minga log` show.
@@ -164,12 +195,10 @@ extension ConsoleRoutes {
         let history = try replica.log(table: name, key: key)
         guard row != nil || !history.isEmpty else { throw MingaError(t("no_row", argument, name)) }
         let entries = history.reversed().map { entry -> RecordBody.Entry in
-            var verified = false
-            if case .verified = entry.signature { verified = true }
             let change = entry.change
             return RecordBody.Entry(
-                time: change.hlc.readable, change: change.dot.description, op: change.op.rawValue,
-                values: Shown.columns(change.columns.dictionary), signature: entry.signature.text, verified: verified)
+                time: change.hlc.readable, change: change.dot.description, op: t("op_" + change.op.rawValue),
+                values: Shown.columns(change.columns.dictionary), signature: Self.signature(entry.signature, t), verified: entry.signature.isVerified)
         }
         let body = RecordBody(
             table: name, key: argument, exists: row != nil,

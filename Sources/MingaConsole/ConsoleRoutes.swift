@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -37,6 +38,12 @@ public func addConsole(
     group.get("signin") { request, context in await console.signInPage(request, context) }
     group.post("signin") { request, context in await console.signIn(request, context) }
     group.post("signout") { request, context in await console.action(request, context) { try await console.signOut($0) } }
+    group.get("**") { request, context in
+        await console.page(request, context) { visit in
+            .page(status: .notFound, title: visit.text("not_found_title"), template: "message",
+                  body: MessageBody(heading: visit.text("not_found_title"), message: visit.text("not_found"), back: "/console", backLabel: visit.text("nav_overview")))
+        }
+    }
     group.get("static/console.css") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
@@ -55,7 +62,8 @@ struct Visit {
     /// The form fields of a POST.
     var form: [String: String] = [:]
 
-    func query(_ name: String) -> String? { request.uri.queryParameters[Substring(name)].map(String.init) }
+    /// A query parameter, decoded as browsers encode forms (`+` for a space).
+    func query(_ name: String) -> String? { ConsoleRoutes.fields(request.uri.query ?? "")[name] }
 }
 
 /// A request let in, or the answer that refuses it.
@@ -96,7 +104,9 @@ struct ConsoleRoutes: Sendable {
         if let cookieID, let session = sessions.session(cookieID) {
             return .admitted(Visit(request: request, text: text, sessionID: cookieID, session: session, cookies: cookies))
         }
-        if changing { return .refused(message(text, cookies, .forbidden, text("forbidden_title"), text("no_session"))) }
+        if changing {
+            return .refused(message(text, cookies, .forbidden, text("forbidden_title"), text("no_session"), back: ("/console/signin", text("signin_title"))))
+        }
         guard configuration.tokens.isEmpty else { return .refused(redirect("/console/signin", cookies)) }
         let id = sessions.open()
         cookies.append(sessionCookie(id))
@@ -125,7 +135,7 @@ struct ConsoleRoutes: Sendable {
         case .refused(let response): return response
         case .admitted(let visit):
             do { return answer(try handler(visit), visit) } catch {
-                return message(visit.text, visit.cookies, .internalServerError, visit.text("error_title"), Self.explain(error), visit: visit)
+                return message(visit.text, visit.cookies, Self.status(of: error), visit.text("error_title"), Self.explain(error), visit: visit)
             }
         }
     }
@@ -158,19 +168,35 @@ struct ConsoleRoutes: Sendable {
 
     static func client(_ context: MingaRequestContext) -> String { context.remoteAddress?.description ?? "an unknown address" }
 
+    /// An error in words for the operator: the database's own message without the SQL it ran.
     static func explain(_ error: any Error) -> String {
-        (error as? MingaError)?.message ?? StoreFailure.explain(error) ?? "\(error)"
+        if let error = error as? MingaError { return error.message }
+        if let explained = StoreFailure.explain(error) { return explained }
+        if let error = error as? DatabaseError { return error.message ?? "\(error.resultCode)" }
+        return "\(error)"
+    }
+
+    /// 404 for what does not exist, 400 for what the operator asked wrongly, 500 for the node's own trouble.
+    static func status(of error: any Error) -> HTTPResponse.Status {
+        guard let error = error as? MingaError else { return error is DatabaseError ? .badRequest : .internalServerError }
+        return error.code == .notFound ? .notFound : .badRequest
     }
 
     /// The fields of an `application/x-www-form-urlencoded` body; `nil` if it is too large or unreadable.
     static func form(_ request: inout Request) async -> [String: String]? {
         guard let body = try? await request.collectBody(upTo: maxFormBytes) else { return nil }
+        return fields(String(buffer: body))
+    }
+
+    /// `a=1&b=x+y` as browsers send forms (WHATWG URL, application/x-www-form-urlencoded):
+    /// `+` is a space, `%XX` a byte of UTF-8. A name given twice keeps its first value.
+    static func fields(_ encoded: String) -> [String: String] {
         var fields: [String: String] = [:]
-        for pair in String(buffer: body).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
+        for pair in encoded.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
                 $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
             }
-            fields[parts[0]] = parts.count > 1 ? parts[1] : ""
+            if fields[parts[0]] == nil { fields[parts[0]] = parts.count > 1 ? parts[1] : "" }
         }
         return fields
     }
@@ -187,23 +213,40 @@ struct ConsoleRoutes: Sendable {
     }
 
     func frame<Body: Sendable>(_ text: ConsoleText, title: String, body: Body, visit: Visit?) -> PageView<Body> {
-        let path = visit?.request.uri.path ?? "/console"
+        let request = visit?.request
+        let path = request?.method == .get ? request!.uri.path : "/console"
         let section = path.split(separator: "/").dropFirst().first.map(String.init) ?? "overview"
+        var query = request?.method == .get ? Self.fields(request!.uri.query ?? "") : [:]
+        query["lang"] = nil
         return PageView(
             lang: text.language, t: text.words, title: title, node: replica.nodeID.rawValue, version: version,
             csrf: visit?.session.csrf ?? "", signedIn: visit != nil, signOut: visit != nil && !configuration.tokens.isEmpty,
             flash: visit.flatMap { sessions.takeFlash($0.sessionID) },
             active: [section: true],
-            languages: ConsoleText.languages.map {
-                LanguageLink(code: $0, name: ConsoleText(language: $0)("language_name"), current: $0 == text.language, href: "\(path)?lang=\($0)")
+            languages: ConsoleText.languages.map { language in
+                var link = query
+                link["lang"] = language
+                return LanguageLink(
+                    code: language, name: ConsoleText(language: language)("language_name"), current: language == text.language,
+                    href: path + "?" + Self.encode(link))
             },
             body: body)
     }
 
+    /// Form fields as a query string, sorted by name.
+    static func encode(_ fields: [String: String]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return fields.keys.sorted().map { "\($0)=\(fields[$0]!.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+    }
+
     func message(
-        _ text: ConsoleText, _ cookies: [Cookie], _ status: HTTPResponse.Status, _ heading: String, _ message: String, visit: Visit? = nil
+        _ text: ConsoleText, _ cookies: [Cookie], _ status: HTTPResponse.Status, _ heading: String, _ message: String, visit: Visit? = nil,
+        back: (href: String, label: String)? = nil
     ) -> Response {
-        let view = frame(text, title: heading, body: MessageBody(heading: heading, message: message, back: visit.map { _ in "/console" }), visit: visit)
+        let link = back ?? visit.map { _ in ("/console", text("back")) }
+        let body = MessageBody(heading: heading, message: message, back: link?.0, backLabel: link?.1)
+        let view = frame(text, title: heading, body: body, visit: visit)
         return html(ConsoleTemplates.render(view, "message"), status: status, cookies: cookies)
     }
 

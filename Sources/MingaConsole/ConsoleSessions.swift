@@ -7,11 +7,16 @@ import Synchronization
 /// second random value, the CSRF token, that every form carries in a hidden field: a
 /// request that changes something must bring both (OWASP's synchronizer token pattern).
 final class ConsoleSessions: Sendable {
+    /// A message for the next page shown, after an action redirects.
+    struct Flash: Sendable {
+        let text: String
+        let error: Bool
+    }
+
     struct Session: Sendable {
         let csrf: String
         var lastUse: ContinuousClock.Instant
-        /// A message for the next page shown (after an action redirects).
-        var flash: String?
+        var flash: Flash?
     }
 
     private let sessions = Mutex<[String: Session]>([:])
@@ -53,10 +58,12 @@ final class ConsoleSessions: Sendable {
 
     func close(_ id: String) { _ = sessions.withLock { $0.removeValue(forKey: id) } }
 
-    func setFlash(_ message: String, for id: String) { sessions.withLock { $0[id]?.flash = message } }
+    func setFlash(_ message: String, error: Bool = false, for id: String) {
+        sessions.withLock { $0[id]?.flash = Flash(text: message, error: error) }
+    }
 
     /// The pending message of session `id`, removed.
-    func takeFlash(_ id: String) -> String? {
+    func takeFlash(_ id: String) -> Flash? {
         sessions.withLock { sessions in
             defer { sessions[id]?.flash = nil }
             return sessions[id]?.flash

@@ -173,6 +173,7 @@ extension Replica {
                 case .value(let v): value = v
                 case .row: throw MingaError("conflict \(conflict.id) is about column \(column): give one value, not a row")
                 }
+                try refuseWhatTheTableRefuses(db, table: table, key: conflict.key, columns: [column: value])
                 try recordLocalWrite(db, table: table, key: conflict.key, op: .update, columns: [column: value])
             } else {
                 // A delete against an update: the chosen side is written again.
@@ -186,6 +187,7 @@ extension Replica {
                     for column in columns.keys where !table.nonKeyColumns.contains(column) {
                         throw MingaError("unknown column \(column) in table \(table.name)")
                     }
+                    try refuseWhatTheTableRefuses(db, table: table, key: conflict.key, columns: columns)
                     try recordLocalWrite(db, table: table, key: conflict.key, op: .update, columns: columns)
                     return try record(db, try findConflict(db, id: conflict.id))
                 }
@@ -196,12 +198,35 @@ extension Replica {
                     if chosen == current.winner, let state {
                         for column in Array(columns.keys) { columns[column] = state[column] ?? columns[column] }
                     }
+                    try refuseWhatTheTableRefuses(db, table: table, key: conflict.key, columns: columns)
                     try recordLocalWrite(db, table: table, key: conflict.key, op: .update, columns: columns)
                 } else {
                     try recordLocalWrite(db, table: table, key: conflict.key, op: .delete, columns: [:])
                 }
             }
             return try record(db, try findConflict(db, id: conflict.id))
+        }
+    }
+
+    /// Refuses a resolution the table itself would refuse (a CHECK, NOT NULL or type rule), as
+    /// it refuses the same values written by any client: an origin issues only what every
+    /// receiver can hold (protocol/README.md §13). The write is tried in a savepoint and
+    /// rolled back either way.
+    func refuseWhatTheTableRefuses(_ db: Database, table: TrackedTable, key: [Value], columns: [String: Value]) throws {
+        let names = columns.keys.sorted()
+        let exists = try Bool.fetchOne(
+            db, sql: "SELECT EXISTS(SELECT 1 FROM \(SQL.id(table.name)) WHERE \(table.keyMatch))",
+            arguments: StatementArguments(key.map(\.databaseValue))) ?? false
+        let sql = exists
+            ? table.updateSQL(columns: names)
+            : "INSERT INTO \(SQL.id(table.name))(\((names + table.keyColumns).map(SQL.id).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: names.count + key.count).joined(separator: ", ")))"
+        do {
+            try db.inSavepoint {
+                try db.execute(sql: sql, arguments: StatementArguments(names.map { columns[$0]!.databaseValue } + key.map(\.databaseValue)))
+                return .rollback
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT || error.resultCode == .SQLITE_MISMATCH {
+            throw MingaError(.badContent, "the table \(table.name) refuses this value: \(error.message ?? "\(error)")")
         }
     }
 }

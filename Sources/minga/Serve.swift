@@ -81,8 +81,8 @@ struct Serve: AsyncParsableCommand {
             its peers (with "sync now"), held changes, conflicts to settle, each row's history \
             and the roster, in English, Spanish or Portuguese. With --console-token-file, an \
             operator signs in with one of that file's tokens (one per line; never a peer's \
-            token); without it, the console answers only on this machine (loopback). \
-            --no-console turns it off.
+            token, at least 16 characters); without it, the console answers only on this \
+            machine (loopback). --no-console turns it off ("console": false in a --config file).
 
             With --token-file, the sync and conflict endpoints require `Authorization: Bearer \
             TOKEN` with one of the file's tokens (one per line). /health and /metrics stay open.
@@ -131,7 +131,7 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: Double?
     @Option(help: ArgumentHelp("Most pulls and pushes served at once; more are told to retry later (default \(ServerLimits().maxSessions)).", valueName: "n"))
     var maxSessions: Int?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error (default info).") var logLevel: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel: String?
 
     func run() async throws {
         var settings: ServeSettings?
@@ -210,8 +210,11 @@ struct ServeSettings {
         try peers.validate()
     }
 
+    /// The shortest operator token accepted: it opens every action on the node's data.
+    static let minimumConsoleToken = 16
+
     static func readTokens(_ path: String, what: String) throws -> Set<String> {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw MingaError("cannot read the \(what) file \(path)") }
+        let text = String(decoding: try ServeConfigFile.contents(of: path, what: what), as: UTF8.self)
         let tokens = Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
         guard !tokens.isEmpty else { throw MingaError("the \(what) file \(path) holds no tokens") }
         return tokens
@@ -234,7 +237,12 @@ struct ServeSettings {
             server.port = port
             if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
             if let tokenFile { server.tokens = try Self.readTokens(tokenFile, what: "token") }
-            if let consoleTokenFile { console.tokens = try Self.readTokens(consoleTokenFile, what: "console token") }
+            if let consoleTokenFile {
+                console.tokens = try Self.readTokens(consoleTokenFile, what: "console token")
+                if let short = console.tokens.first(where: { $0.count < Self.minimumConsoleToken }) {
+                    throw MingaError("a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)")
+                }
+            }
             console.secureCookies = server.tls != nil
             let clients = try peers.clients()
             console.peers = clients
@@ -246,6 +254,7 @@ struct ServeSettings {
         let node = replica.nodeID
         let listening = "\(server.tls == nil ? "http" : "https")://\(host)"
         let withConsole = self.console
+        let loopbackOnly = console.tokens.isEmpty
         do {
             let app = try buildApplication(
                 replica: replica, configuration: server, limits: limits, metrics: Serve.sharedMetrics, logger: logger,
@@ -253,7 +262,10 @@ struct ServeSettings {
                 onServerRunning: { port in
                     // Scripts and tests wait for the first line to learn the port.
                     var lines = "minga: node \(node) listening on \(listening):\(port)\n"
-                    if withConsole { lines += "minga: the operator's console is at \(listening):\(port)/console\n" }
+                    if withConsole {
+                        lines += "minga: the operator's console is at \(listening):\(port)/console"
+                            + (loopbackOnly ? " (for this machine only: no --console-token-file)\n" : "\n")
+                    }
                     FileHandle.standardOutput.write(Data(lines.utf8))
                 },
                 moreRoutes: { router in

@@ -32,8 +32,12 @@ struct ServeConfigFile {
 
     /// Reads and checks `path`. Throws a ``MingaError`` naming the file and the key at fault.
     static func load(_ path: String) async throws -> ServeConfigFile {
-        guard let data = FileManager.default.contents(atPath: path) else { throw MingaError("cannot read the config file \(path)") }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        let data = try contents(of: path, what: "config")
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+            throw MingaError("the config file \(path) is not valid JSON: \(reason(error))")
+        }
+        guard let object = parsed as? [String: Any] else {
             throw MingaError("the config file \(path) is not a JSON object of settings, e.g. {\"port\": 8701, \"peer\": [\"https://10.0.0.5:8701\"]}")
         }
         let unknown = object.keys.filter { keys[$0] == nil }.sorted()
@@ -44,6 +48,30 @@ struct ServeConfigFile {
         let file = ServeConfigFile(path: path, reader: ConfigReader(provider: provider), present: Set(object.keys))
         for key in file.present { try file.check(key) }
         return file
+    }
+
+    /// A file's bytes; when it cannot be read, says why as the system does ("No such file or
+    /// directory", "Permission denied", "Is a directory").
+    static func contents(of path: String, what: String) throws -> Data {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw MingaError("cannot read the \(what) file \(path): it is a folder")
+        }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw MingaError("cannot read the \(what) file \(path): \(String(cString: strerror(errno)))") }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        do { return try handle.readToEnd() ?? Data() } catch {
+            throw MingaError("cannot read the \(what) file \(path): \(reason(error))")
+        }
+    }
+
+    /// Why a file could not be read or parsed, in words (the system's reason, or the parser's
+    /// position of the mistake).
+    static func reason(_ error: any Error) -> String {
+        let error = error as NSError
+        if let debug = error.userInfo[NSDebugDescriptionErrorKey] as? String { return debug }
+        if error.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(error.code))) }
+        return error.localizedDescription
     }
 
     /// Reads `key` once in its kind, so a wrong type is refused at start, by name.

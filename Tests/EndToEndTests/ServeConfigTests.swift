@@ -8,7 +8,7 @@ import Testing
         let box = try Sandbox.federation("config", schema: "CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT);", [("a.db", "mx.amexcid")])
         defer { box.remove() }
         try FileManager.default.createDirectory(atPath: box.path("etc"), withIntermediateDirectories: true)
-        try box.write("etc/console.tokens", "operator-token\n")
+        try box.write("etc/console.tokens", "operator-token-of-amexcid\n")
         let port = Sandbox.freePort()
         // Paths relative to the file's folder, as an operator writes them in /etc/minga.
         try box.write("etc/node.json", #"{"db": "../a.db", "port": \#(port), "max-batch-changes": 123, "console-token-file": "console.tokens", "sync-interval": 5}"#)
@@ -35,7 +35,8 @@ import Testing
             (#"{"prot": 8701}"#, "unknown key(s) prot"),
             (#"{"port": "8701"}"#, #""port" must be an integer"#),
             (#"{"peer": "http://10.0.0.5:8701"}"#, #""peer" must be an array of strings"#),
-            ("port = 8701", "is not a JSON object"),
+            ("port = 8701", "is not valid JSON"),
+            (#"[8701]"#, "is not a JSON object of settings"),
         ]
         for (text, message) in cases {
             try box.write("node.json", text)
@@ -43,7 +44,10 @@ import Testing
             #expect(result.status == 1 && result.stderr.contains(message), "\(text): \(result.stderr)")
         }
         let missing = try box.minga(nil, ["serve", "--config", box.path("absent.json")], timeout: 30)
-        #expect(missing.status == 1 && missing.stderr.contains("cannot read the config file"))
+        #expect(missing.status == 1 && missing.stderr.contains("cannot read the config file") && missing.stderr.contains("No such file"), "\(missing.stderr)")
+        try box.write("short.tokens", "secret\n")
+        let short = try box.minga(nil, ["serve", "--console-token-file", box.path("short.tokens"), "--db", box.path("none.db")], timeout: 30)
+        #expect(short.status == 1, "\(short.stderr)")
     }
 
     @Test func versionAndHelpThatWraps() throws {

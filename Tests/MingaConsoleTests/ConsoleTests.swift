@@ -202,8 +202,14 @@ enum Fixture {
             #expect(try await page("/console/records").contains(#"data-table="initiatives""#))
             #expect(try await page("/console/roster").contains(#"data-node="co.apc""#))
             let missing = try await client.execute(uri: "/console/records/row?table=initiatives&key=nope", method: .get, headers: [.cookie: session])
-            #expect(missing.status == .internalServerError || missing.status == .ok)
+            #expect(missing.status == .badRequest)
             #expect(String(buffer: missing.body).contains("nope"))
+            let listing = try await page("/console/records?table=initiatives")
+            #expect(listing.contains(#"<a href="/console/records/row?key=XM-1&amp;table=initiatives">XM-1</a>"#))
+            let unknown = try await client.execute(uri: "/console/nothing/here", method: .get, headers: [.cookie: session])
+            #expect(unknown.status == .notFound && unknown.headers[.contentType]?.hasPrefix("text/html") == true)
+            // The language switch keeps what the page shows.
+            #expect(try await page("/console/conflicts?status=resolved").contains(#"href="/console/conflicts?lang=es&amp;status=resolved""#))
         }
     }
 
@@ -246,6 +252,13 @@ enum Fixture {
             let kept = try await client.execute(uri: "/console/signin", method: .get, headers: [.acceptLanguage: "es", .cookie: "minga_lang=pt"])
             #expect(String(buffer: kept.body).contains(#"<html lang="pt">"#))
         }
+    }
+
+    @Test func formsAndQueriesAreDecodedAsBrowsersEncodeThem() {
+        let fields = ConsoleRoutes.fields("key=%5B%22XM-1%22%2C+%22title%22%5D&plus=a%2Bb&empty=&key=second")
+        #expect(fields["key"] == #"["XM-1", "title"]"#)
+        #expect(fields["plus"] == "a+b" && fields["empty"] == "")
+        #expect(ConsoleRoutes.fields(ConsoleRoutes.encode(["key": #"["a", "b"]"#, "t": "x&y=z"])) == ["key": #"["a", "b"]"#, "t": "x&y=z"])
     }
 
     @Test func everyLanguageHasEveryWordTheTemplatesUse() throws {

@@ -173,6 +173,33 @@ import Testing
         #expect(throws: MingaError.self) { try cl.resolve(conflictID: open[0].conflict.id, with: .keepWinner) }
     }
 
+    @Test func aResolutionTheTableWouldRefuseIsRefusedAndChangesNothing() throws {
+        let schema = """
+            CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT NOT NULL, role TEXT CHECK (role IN ('provider', 'recipient')));
+            """
+        let mx = try Fixture.replica("mx.amexcid", schema: schema), co = try Fixture.replica("co.apc", schema: schema)
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
+        try Fixture.sync(from: mx, to: co)
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX"), "role": .text("recipient")])
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO"), "role": .text("provider")])
+        try Fixture.sync(from: co, to: mx)
+        let conflicts = try mx.conflicts()
+        #expect(conflicts.count == 2)
+        let before = (try mx.dump(), try Fixture.allChanges(mx).count)
+        for conflict in conflicts {
+            let bad: Value = conflict.conflict.column == "role" ? .text("foo") : .null
+            #expect { try mx.resolve(conflictID: conflict.conflict.id, with: .value(bad)) } throws: { error in
+                (error as? MingaError)?.message.contains("refuses this value") == true
+            }
+        }
+        #expect(try mx.dump() == before.0 && Fixture.allChanges(mx).count == before.1, "nothing written, nothing sealed")
+        #expect(try mx.conflicts().count == 2)
+        // A value the table takes is written as before.
+        let role = try #require(conflicts.first { $0.conflict.column == "role" })
+        try mx.resolve(conflictID: role.conflict.id, with: .value(.text("recipient")))
+        #expect(try mx.conflicts().count == 1)
+    }
+
     @Test func keepingTheWinnerIsRecordedEvenThoughNoValueChanges() throws {
         let (mx, co) = try Fixture.concurrentTitles()
         try Fixture.sync(from: mx, to: co)
