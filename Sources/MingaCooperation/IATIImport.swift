@@ -14,6 +14,12 @@ public struct IATIImportResult: Sendable, Equatable {
     /// Elements and attributes of the file that the registry does not hold, by path
     /// (e.g. `iati-activity/location`), with how often they occurred.
     public var unheld: [String: Int] = [:]
+    /// Codes outside their IATI codelist, imported as written, counted by codelist (e.g.
+    /// `Country: 1`); `minga check` lists each. A ``IATIImporter/strict`` import refuses them.
+    public var unknownCodes: [String: Int] = [:]
+    /// The first unknown code of each codelist, where it was: `"RD" (recipient-country/@code,
+    /// activity XM-1, line 12)`.
+    public var unknownCodeExamples: [String: String] = [:]
 
     public init() {}
 
@@ -28,8 +34,11 @@ public struct IATIImportResult: Sendable, Equatable {
 
 /// Imports IATI 2.03 activity XML into the cooperation registry.
 ///
-/// A file is one transaction: a malformed file, an unknown code or any other failure leaves
-/// the replica exactly as it was, and the error names the activity and the line. Each
+/// A file is one transaction: a malformed file or any other failure leaves the replica
+/// exactly as it was, and the error names the activity and the line. A code outside its
+/// codelist (a publisher's "RD" for the Dominican Republic, whose code is DO) is imported as
+/// written and counted in ``IATIImportResult/unknownCodes``; a ``strict`` import refuses the
+/// file for it instead. Each
 /// activity becomes an initiative with its texts, participants, places, classifications and
 /// flows (see `Resources/cooperation.sql` for which element fills which column).
 ///
@@ -47,9 +56,12 @@ public struct IATIImportResult: Sendable, Equatable {
 /// every partner's spelling.
 public struct IATIImporter {
     public let replica: Replica
+    /// Refuse the whole file for one code outside its codelist, as releases before 0.9 did.
+    public var strict = false
 
-    public init(replica: Replica) {
+    public init(replica: Replica, strict: Bool = false) {
         self.replica = replica
+        self.strict = strict
     }
 
     /// Imports the file at `path`. `progress` is called after each activity with the number
@@ -71,8 +83,8 @@ public struct IATIImporter {
     }
 
     private func run(_ stream: InputStream, progress: ((Int) -> Void)?) throws -> IATIImportResult {
-        try replica.transaction { tx in
-            let writer = IATIRowWriter(tx: tx)
+        try replica.transaction(checkingCodes: strict) { tx in
+            let writer = IATIRowWriter(tx: tx, strict: strict)
             let reader = IATIReader { activity in
                 try writer.write(activity)
                 progress?(writer.result.activities)
@@ -88,12 +100,14 @@ public struct IATIImporter {
 /// Writes activities' rows inside one transaction, keeping the import's counts.
 final class IATIRowWriter {
     private let tx: LocalTransaction
+    private let strict: Bool
     private(set) var result = IATIImportResult()
     /// Identifiers read so far: a repeated one replaces the earlier activity, which is reported.
     private var identifiers: Set<String> = []
 
-    init(tx: LocalTransaction) {
+    init(tx: LocalTransaction, strict: Bool) {
         self.tx = tx
+        self.strict = strict
     }
 
     func write(_ activity: IATIActivity) throws {
@@ -103,7 +117,13 @@ final class IATIRowWriter {
             result.unheld["iati-activity (repeated iati-identifier: the last one is kept)", default: 0] += 1
         }
         for path in rows.repeated { result.unheld[path, default: 0] += 1 }
-        try IATICodes.check(rows, activity: activity.identifier)
+        for unknown in IATICodes.unknown(rows, activity: activity.identifier) {
+            if strict { throw MingaError("\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)") }
+            result.unknownCodes[unknown.list, default: 0] += 1
+            if result.unknownCodeExamples[unknown.list] == nil {
+                result.unknownCodeExamples[unknown.list] = "\"\(unknown.code)\" (\(unknown.element), \(unknown.place))"
+            }
+        }
 
         let id = Value.text(activity.identifier)
         do {
@@ -214,8 +234,8 @@ final class IATIRowWriter {
     }
 }
 
-/// Checks codes against the IATI codelists before writing, to name the XML element and line
-/// in the error. (`LocalTransaction.put` checks them too, by column.)
+/// Finds codes outside the IATI codelists before writing, to name the XML element and line.
+/// (`LocalTransaction.put` checks them too, by column, when asked to.)
 enum IATICodes {
     /// Codes by codelist, from the lists that ship with Minga.
     static let lists: [String: Set<String>] = {
@@ -226,9 +246,22 @@ enum IATICodes {
 
     static let rules: [String: [CodeRule]] = Dictionary(grouping: Cooperation.codeRules, by: \.table)
 
-    static func check(_ rows: IATIActivityRows, activity: String) throws {
+    /// A code outside its codelist, and where the file has it.
+    struct Unknown {
+        let list: String
+        let code: String
+        /// The XML path, e.g. `recipient-country/@code`.
+        let element: String
+        /// `activity XM-1, line 12`.
+        let place: String
+
+        var description: String { "\(element) \"\(code)\" is not in the IATI codelist \(list)" }
+    }
+
+    static func unknown(_ rows: IATIActivityRows, activity: String) -> [Unknown] {
         let all = [rows.initiative] + IATIColumns.childTables.flatMap { rows.children[$0] ?? [] }
             + rows.mentionedOrganisations + (rows.reportingOrganisation.map { [$0] } ?? [])
+        var found: [Unknown] = []
         for row in all {
             for rule in rules[row.table] ?? [] {
                 guard let value = row.values[rule.column]?.iatiString,
@@ -236,10 +269,11 @@ enum IATICodes {
                     lists[rule.list]?.contains(value) == false
                 else { continue }
                 let line = row.columnLines[rule.column] ?? row.line
-                let element = IATIElements.path(table: row.table, column: rule.column, row: row.values)
-                throw MingaError(
-                    "activity \(activity), line \(line): \(element) \"\(value)\" is not in the IATI codelist \(rule.list); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(rule.list)'\"` lists its codes)")
+                found.append(Unknown(
+                    list: rule.list, code: value, element: IATIElements.path(table: row.table, column: rule.column, row: row.values),
+                    place: "activity \(activity), line \(line)"))
             }
         }
+        return found
     }
 }

@@ -36,9 +36,11 @@ extension Replica {
     }
 
     /// Runs `body` in one write transaction: everything it writes is captured, and an error
-    /// thrown anywhere leaves nothing behind (importers use this for whole files).
-    public func transaction<T>(_ body: (LocalTransaction) throws -> T) throws -> T {
-        try writer.write { db in try body(LocalTransaction(replica: self, db: db, codeRules: try codeRules(db))) }
+    /// thrown anywhere leaves nothing behind (importers use this for whole files). With
+    /// `checkingCodes` false, codes outside their codelist are written as given (an importer
+    /// that counts them itself; `minga check` lists them afterwards).
+    public func transaction<T>(checkingCodes: Bool = true, _ body: (LocalTransaction) throws -> T) throws -> T {
+        try writer.write { db in try body(LocalTransaction(replica: self, db: db, codeRules: checkingCodes ? try codeRules(db) : [])) }
     }
 
     /// Parses an operator's key argument: a JSON array for composite keys, else the text of a single key.

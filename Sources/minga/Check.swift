@@ -7,10 +7,11 @@ struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every row against the IATI codelists, whoever wrote it.",
         discussion: """
-            minga put and the importers refuse unknown codes; rows written by other programs (the \
-            sqlite3 shell, a ministry's own application) are not checked when written, so this \
-            reports them: table, key, column, value and the codelist it should come from. \
-            Exits 1 when anything is reported.
+            minga put and `minga import csv` refuse unknown codes. `minga import iati` imports \
+            them as written and counts them (--strict refuses them), and rows written by other \
+            programs (the sqlite3 shell, a ministry's own application) are not checked when \
+            written, so this reports them all: table, key, column, value and the codelist it \
+            should come from. Exits 1 when anything is reported.
             """
     )
 

@@ -25,9 +25,14 @@ struct ImportIATI: AsyncParsableCommand {
             no element for (SEGIB modality, instrument and roles, SDGs).
 
             The whole file is one transaction. If anything is wrong — malformed XML, a \
-            code not in its IATI codelist, a transaction without a value — the error names \
-            the activity and the line, and nothing is imported: fix the file and run the \
-            same command again.
+            transaction without a value, an IATI 1.x file — the error names the activity and \
+            the line, and nothing is imported: fix the file and run the same command again.
+
+            A code outside its IATI codelist (say recipient-country "RD", where the \
+            Dominican Republic's code is DO) does not stop the import: the row is imported \
+            as written, the summary counts such codes by codelist with the first of each, and \
+            `minga check` lists every one to correct. With --strict the file is refused for \
+            it instead, and nothing is imported.
 
             Elements and attributes the registry does not hold (location, result, \
             document-link, contact-info, policy-marker, …) are not imported; they are \
@@ -44,10 +49,11 @@ struct ImportIATI: AsyncParsableCommand {
     @Argument(help: "An IATI activity file (<iati-activities version=\"2.0x\">).", completion: .file(extensions: ["xml"]))
     var file: String
     @Flag(help: "Do not print progress while importing a big file.") var quiet = false
+    @Flag(help: "Refuse the whole file, importing nothing, if any code is not in its IATI codelist.") var strict = false
 
     func run() async throws {
         try operate {
-            let importer = IATIImporter(replica: try replica.open())
+            let importer = IATIImporter(replica: try replica.open(), strict: strict)
             let started = Date()
             var lastShown = started
             var shown = false
@@ -61,6 +67,13 @@ struct ImportIATI: AsyncParsableCommand {
             print("imported \(result.activities) \(result.activities == 1 ? "activity" : "activities") from \(file): "
                 + "\(result.rowsWritten) rows written (\(result.inserted) inserted, \(result.updated) updated, "
                 + "\(result.deleted) deleted), \(result.unchanged) unchanged")
+            if !result.unknownCodes.isEmpty {
+                let total = result.unknownCodes.values.reduce(0, +)
+                printErr("warning: \(total) code\(total == 1 ? "" : "s") not in their IATI codelist, imported as written (`minga check` lists them):")
+                for list in result.unknownCodes.keys.sorted() {
+                    printErr("  \(list): \(result.unknownCodes[list]!), e.g. \(result.unknownCodeExamples[list] ?? "")")
+                }
+            }
             let report = result.unheldReport
             if !report.isEmpty {
                 printErr("warning: the registry does not hold these parts of the file; they were not imported:")

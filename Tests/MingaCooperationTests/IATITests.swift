@@ -192,11 +192,11 @@ import Testing
         let dump = try r.dump()
         let vector = try r.vector()
 
-        // An unknown code in the second of three activities: the first is rolled back too.
+        // Strict: an unknown code in the second of three activities; the first is rolled back too.
         let badCode = Self.generated(count: 3, tweak: { i, xml in
             i == 1 ? xml.replacingOccurrences(of: "<activity-status code=\"2\"/>", with: "<activity-status code=\"9\"/>") : xml
         })
-        let codeError = #expect(throws: MingaError.self) { try Self.importing(badCode, into: r) }
+        let codeError = #expect(throws: MingaError.self) { try IATIImporter(replica: r, strict: true).importData(Data(badCode.utf8)) }
         let message = codeError?.message ?? ""
         #expect(message.contains("activity XM-DAC-41114-TEST-1") && message.contains("activity-status"), "\(message)")
         #expect(message.contains("\"9\"") && message.contains("ActivityStatus") && message.contains("line "), "\(message)")
@@ -218,6 +218,29 @@ import Testing
 
         #expect(try r.dump() == dump)
         #expect(try r.vector() == vector)
+    }
+
+    @Test func anUnknownCodeIsImportedCountedAndListedByCheck() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A publisher's "RD" for the Dominican Republic (DO), and an activity status that does not exist.
+        let xml = Self.generated(count: 3, tweak: { i, xml in
+            var xml = xml.replacingOccurrences(of: "<recipient-country code=\"", with: "<recipient-country code=\"R")
+            if i == 2 { xml = xml.replacingOccurrences(of: "<activity-status code=\"2\"/>", with: "<activity-status code=\"9\"/>") }
+            return xml
+        })
+        let result = try Self.importing(xml, into: r)
+        #expect(result.activities == 3)
+        #expect(result.unknownCodes["ActivityStatus"] == 1, "\(result.unknownCodes)")
+        #expect((result.unknownCodes["Country"] ?? 0) >= 3, "\(result.unknownCodes)")
+        #expect(result.unknownCodeExamples["ActivityStatus"]?.contains("activity-status") == true)
+        #expect(try Self.rows(r, "SELECT status FROM initiative WHERE iati_identifier = 'XM-DAC-41114-TEST-2'") == [[.text("9")]])
+        let listed = try r.check()
+        #expect(listed.contains { $0.list == "ActivityStatus" && $0.value == "9" })
+        #expect(listed.filter { $0.list == "Country" }.count == result.unknownCodes["Country"])
+        // The export writes them back as they came: the schema does not check codes.
+        let (exported, _) = try IATIExporter(replica: r).exportString()
+        try Self.validate(exported, in: dir)
     }
 
     // MARK: Export
