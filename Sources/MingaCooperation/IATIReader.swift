@@ -124,8 +124,11 @@ final class IATIReader: NSObject, XMLParserDelegate {
         if skipDepth == nil { text += string }
     }
 
+    /// CDATA comes from the parser as written; XML 1.0 §2.11 turns every CRLF and lone CR
+    /// into LF everywhere in a document, CDATA included, as it does for the other text.
     func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
-        if skipDepth == nil { text += String(decoding: CDATABlock, as: UTF8.self) }
+        guard skipDepth == nil else { return }
+        text += String(decoding: CDATABlock, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
     }
 
     func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) {
@@ -361,12 +364,16 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
     }
 
-    /// The narrative in the activity's default language (else the first); the others are reported.
+    /// The narrative in the activity's default language; the others are reported. With none
+    /// in that language, none is taken: the registry's column holds the default language's
+    /// text, and an English name exported as the activity's Spanish one would change its meaning.
     private func pickNarrative(unheldAt path: String) -> String? {
         defer { narratives = [] }
-        guard !narratives.isEmpty else { return nil }
         let defaultLang = activity?.lang
-        let index = narratives.firstIndex { $0.lang == nil || $0.lang == defaultLang } ?? 0
+        guard let index = narratives.firstIndex(where: { $0.lang == nil || $0.lang == defaultLang }) else {
+            if !narratives.isEmpty { unheld[path, default: 0] += narratives.count }
+            return nil
+        }
         if narratives.count > 1 { unheld[path, default: 0] += narratives.count - 1 }
         return narratives[index].text
     }
@@ -418,7 +425,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         let code = (error as NSError).code
         let reason: String
         switch code {
-        case 4: reason = "the file is empty"
+        case 4: reason = "the file holds no XML (is it empty, or another format?)"
         case 5: reason = "the XML does not end where its root element ends (the file is truncated, or something follows </iati-activities>)"
         case 9: reason = "a character that is not allowed in XML"
         case 23, 26, 27: reason = "an undeclared or unterminated entity (a literal & must be written &amp;)"

@@ -243,6 +243,22 @@ import Testing
         try Self.validate(exported, in: dir)
     }
 
+    @Test func cdataLineEndsAreXMLsAndANameInAnotherLanguageIsNotRelabelled() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let xml = "<iati-activities version=\"2.03\">\r\n<iati-activity xml:lang=\"es\" default-currency=\"USD\">\r\n"
+            + "<iati-identifier>XM-DAC-41114-CR</iati-identifier>\r\n<reporting-org ref=\"XM-DAC-41114\" type=\"40\"><narrative>PNUD</narrative></reporting-org>\r\n"
+            + "<title><narrative>Agua</narrative></title>\r\n"
+            + "<description><narrative><![CDATA[Primera línea\r\nsegunda & <tercera>\rcuarta]]></narrative></description>\r\n"
+            + "<participating-org ref=\"CO-NIT-1\" role=\"4\"><narrative xml:lang=\"en\">Water board</narrative></participating-org>\r\n"
+            + "<activity-status code=\"2\"/>\r\n<activity-date type=\"1\" iso-date=\"2024-01-01\"/>\r\n"
+            + "</iati-activity>\r\n</iati-activities>\r\n"
+        let result = try Self.importing(xml, into: r)
+        #expect(try Self.rows(r, "SELECT text FROM initiative_text WHERE element LIKE 'description%'") == [[.text("Primera línea\nsegunda & <tercera>\ncuarta")]])
+        #expect(try Self.rows(r, "SELECT name FROM participation") == [[.null]], "an English name is not kept as the Spanish one")
+        #expect(result.unheld["iati-activity/participating-org/narrative (other languages)"] == 1, "\(result.unheld)")
+    }
+
     // MARK: Export
 
     @Test func theExportValidatesAgainstTheSchema() throws {
