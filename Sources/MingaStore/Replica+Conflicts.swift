@@ -213,6 +213,9 @@ extension Replica {
     /// receiver can hold (protocol/README.md §13). The write is tried in a savepoint and
     /// rolled back either way.
     func refuseWhatTheTableRefuses(_ db: Database, table: TrackedTable, key: [Value], columns: [String: Value]) throws {
+        // A migration's two definitions: its resolution is verified as a migration instead
+        // (``recordLocalWrite``), and its table takes writes from `schema apply` alone.
+        guard table.name != Replica.schemaTable else { return }
         let names = columns.keys.sorted()
         let exists = try Bool.fetchOne(
             db, sql: "SELECT EXISTS(SELECT 1 FROM \(SQL.id(table.name)) WHERE \(table.keyMatch))",
