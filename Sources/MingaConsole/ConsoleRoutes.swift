@@ -161,7 +161,11 @@ struct ConsoleRoutes: Sendable {
                 return answer(outcome, visit)
             } catch {
                 logger.notice("console: \(request.method) \(request.uri.path) from \(Self.client(context)) failed: \(Self.explain(error))")
-                return message(visit.text, visit.cookies, .badRequest, visit.text("error_title"), Self.explain(error), visit: visit)
+                // Back to the page the form was on (a conflict's, for a resolution).
+                let path = request.uri.path
+                let back = path.hasSuffix("/resolve") ? String(path.dropLast("/resolve".count)) : "/console"
+                return message(visit.text, visit.cookies, .badRequest, visit.text("error_title"), Self.explain(error), visit: visit,
+                               back: (back, visit.text("back")))
             }
         }
     }

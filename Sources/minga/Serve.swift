@@ -235,6 +235,9 @@ struct ServeSettings {
             }
             server.host = host
             server.port = port
+            if !["127.0.0.1", "::1", "localhost"].contains(host), tokenFile == nil {
+                logger.warning("serving on \(host) without --token-file: any client that reaches this address can pull this node's changes and push its own (give peers tokens with --token-file)")
+            }
             if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
             if let tokenFile { server.tokens = try Self.readTokens(tokenFile, what: "token") }
             if let consoleTokenFile {
@@ -274,7 +277,12 @@ struct ServeSettings {
                 })
             try await app.runService()
         } catch {
-            printErr("minga: the server stopped: \(error)")
+            let text = "\(error)"
+            if text.contains("Address already in use") {
+                printErr("minga: cannot listen on \(host):\(port): the port is in use (another minga serve?); choose another with --port")
+            } else {
+                printErr("minga: the server stopped: \(error)")
+            }
             throw ExitCode.failure
         }
     }
