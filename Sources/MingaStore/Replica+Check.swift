@@ -235,6 +235,9 @@ private struct BatchCheck {
         }
         let key = admission.roster[origin.node]
         if change.seq <= admission.vector[origin] {
+            guard change.seq >= 1 else {
+                return .alteredCopy(MingaError(.alteredCopy, "\(change.dot) has sequence number \(change.seq), but sequence numbers start at 1: a copy altered on its way"))
+            }
             do { try replica.checkDuplicate(db, change, key: key) } catch { return .alteredCopy(MingaError(.alteredCopy, error.message)) }
             return .duplicate
         }

@@ -57,7 +57,10 @@ import Testing
                 // Only changes the mutation left intact may apply; the others are held.
                 let applied = try Fixture.allChanges(co)
                 #expect(applied.allSatisfy(original.changes.contains), "a mutated change applied: \(String(decoding: mutated, as: UTF8.self))")
-                #expect(applied.count == result.applied && result.applied + result.held.map(\.count).reduce(0, +) == batch.changes.count)
+                // Every change is accounted for: applied, held, a duplicate, or an altered copy refused.
+                let accounted = result.applied + result.duplicates + (result.held + result.alteredCopies).map(\.count).reduce(0, +)
+                #expect(applied.count == result.applied && accounted == batch.changes.count,
+                        "applied \(result.applied), duplicates \(result.duplicates), held \(result.held), altered \(result.alteredCopies) of \(batch.changes.count): \(String(decoding: mutated, as: UTF8.self))")
             } catch let error as MingaError {
                 #expect(!error.message.isEmpty)
                 #expect(try co.dump() == empty && co.vector().isEmpty, "a refused batch left something behind")
@@ -72,3 +75,4 @@ import Testing
         }
     }
 }
+
