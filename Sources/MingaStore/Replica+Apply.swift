@@ -164,7 +164,7 @@ extension Replica {
         let firstID = try log.append(changes.map(\.rows))
         let rows = changes.map { ($0.rows.table, $0.rows.pk) }
         let states = RowStates(db)
-        try states.load(rows)
+        try states.load(rows, before: firstID)
         var conflicted = try rowsWithConflicts(db, rows)
         var writesPerRow: [RowIdentity: Int] = [:]
         for (table, pk) in rows { writesPerRow[RowIdentity(table: table.name, pk: pk), default: 0] += 1 }
@@ -379,6 +379,7 @@ extension Replica {
         guard let key = history.first?.change.key else { return 0 }
         try writeRow(db, table: table, key: key, state: Merge.rowState(of: history.map(\.change)))
         let states = RowStates(db)
+        try states.load([(table, pk)])  // so that a kept state is replaced, never left stale
         states.set(RowState(folding: history.map(\.change)), table, pk: pk)
         try states.save()
         guard history.count > 1 else { return 0 }  // a row's first write cannot conflict

@@ -7,7 +7,9 @@ import MingaCore
 /// with, instead of the row's history (protocol/README.md §13, "Merge state"). It is derived
 /// data: for every row, `RowState(folding:)` of the row's changes in the log, kept so by
 /// each change appended (sealed or applied) in the same transaction, and rebuilt from the log
-/// by ``Replica/rebuildRowStates(_:)`` when a replica made before it is opened.
+/// by ``Replica/rebuildRowStates(_:)`` when a replica made before it is opened. A state one
+/// change determines alone (``isDerivable(_:)``: a row inserted and never touched again) is
+/// not kept but read again from that change: keeping it cost a third of an initial sync.
 ///
 /// A state is stored as text (``RowStates/encode(_:table:)``), with each write named once:
 /// `VECTOR;WRITES;UPSERT;DELETE;WINNERS`, where VECTOR is `origin:seq` pairs and WRITES
@@ -25,12 +27,15 @@ final class RowStates {
     private var isChanged: Set<RowIdentity> = []
     /// Rows asked for that have no state (the log holds no change of them).
     private var missing: Set<RowIdentity> = []
+    /// Rows whose state was read from `minga_rows` (not derived from the log).
+    private var stored: Set<RowIdentity> = []
 
     init(_ db: Database) { self.db = db }
 
     /// Reads the states of `rows` not read yet: one query per table, the keys passed as a
-    /// JSON array, rather than one per row.
-    func load(_ rows: some Sequence<(table: TrackedTable, pk: String)>) throws {
+    /// JSON array, rather than one per row. A row `minga_rows` keeps no state of gets the
+    /// fold of its changes in the log below id `before` (see ``save()``).
+    func load(_ rows: some Sequence<(table: TrackedTable, pk: String)>, before: Int64 = .max) throws {
         var wanted: [String: (table: TrackedTable, pks: [String])] = [:]
         for (table, pk) in rows {
             let row = RowIdentity(table: table.name, pk: pk)
@@ -46,8 +51,48 @@ final class RowStates {
                 let identity = RowIdentity(table: name, pk: row[0])
                 states[identity] = try RowStates.decode(row[1], table: table)
                 missing.remove(identity)
+                stored.insert(identity)
             }
         }
+        try derive(wanted, before: before)
+    }
+
+    /// The states of rows kept in no row of `minga_rows`: folded from their changes in the log
+    /// (for most, the one insert that made them), read without their values.
+    private func derive(_ wanted: [String: (table: TrackedTable, pks: [String])], before: Int64) throws {
+        let query = try db.cachedStatement(
+            sql: "SELECT pk, origin, seq, hlc, op, mask FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND id < ?")
+        for (name, (table, pks)) in wanted {
+            let unknown = pks.filter { missing.contains(RowIdentity(table: name, pk: $0)) }
+            guard !unknown.isEmpty else { continue }
+            try query.bind([name.databaseValue, JSONText.array(ofStrings: unknown).databaseValue, before.databaseValue])
+            let found = try Row.fetchCursor(query)
+            while let change = try found.next() {
+                let identity = RowIdentity(table: name, pk: change[0])
+                var state = states[identity] ?? RowState()
+                try RowStates.absorb(change, from: 1, into: &state, table: table)
+                states[identity] = state
+                missing.remove(identity)
+            }
+        }
+    }
+
+    /// Takes a log row's `origin, seq, hlc, op, mask` (from column `first` on) into a state.
+    static func absorb(_ change: Row, from first: Int, into state: inout RowState, table: TrackedTable) throws {
+        guard let op = ChangeOp(rawValue: change[first + 3]) else { throw MingaError("change log holds an unknown operation") }
+        let mask: String = change[first + 4]
+        let columns = zip(table.columns, mask.utf8).filter { $0.1 == UInt8(ascii: "1") }.map(\.0)
+        let write = WriteRef(origin: try NodeID(change[first] as String), seq: change[first + 1], hlc: HLC(packed: change[first + 2]))
+        state.absorb(write, op: op, columns: columns)
+    }
+
+    /// Whether a state is what one insert or update of one origin leaves (every winner is the
+    /// greatest upsert, no delete, no other write in the vector): such a state is not kept,
+    /// it is read again from that change (on an initial sync, that is every row).
+    static func isDerivable(_ state: RowState) -> Bool {
+        guard state.delete == nil, let upsert = state.upsert, state.vector.entries.count == 1, state.vector[upsert.origin] == upsert.seq
+        else { return false }
+        return state.winners.values.allSatisfy { $0.dot == upsert.dot }
     }
 
     /// The state of a row ``load(_:)`` read or ``set(_:_:pk:)`` wrote; `nil` when the log holds no change of it.
@@ -65,9 +110,9 @@ final class RowStates {
     /// Writes the states changed since the last call, a group of rows per statement, and
     /// forgets every state read (the next page reads its own).
     func save() throws {
-        let rows = changed
         let states = self.states
-        (changed, isChanged, self.states, missing) = ([], [], [:], [])
+        let rows = changed.filter { !RowStates.isDerivable(states[$0.row]!) || stored.contains($0.row) }
+        (changed, isChanged, self.states, missing, stored) = ([], [], [:], [], [])
         let group = 32
         for start in stride(from: 0, to: rows.count, by: group) {
             let slice = rows[start..<min(start + group, rows.count)]
@@ -244,10 +289,7 @@ extension Replica {
                 guard let table = tables[name] else { throw MingaError("change log is damaged: it names table \(name), which is not tracked") }
                 current = (table, pk, RowState())
             }
-            guard let op = ChangeOp(rawValue: change[5]) else { throw MingaError("change log holds an unknown operation") }
-            let mask: String = change[6]
-            let columns = zip(current!.table.columns, mask.utf8).filter { $0.1 == UInt8(ascii: "1") }.map(\.0)
-            current!.state.absorb(WriteRef(origin: try NodeID(change[2] as String), seq: change[3], hlc: HLC(packed: change[4])), op: op, columns: columns)
+            try RowStates.absorb(change, from: 2, into: &current!.state, table: current!.table)
         }
         if let done = current { states.set(done.state, done.table, pk: done.pk) }
         try states.save()
