@@ -67,11 +67,8 @@ extension ConsoleRoutes {
         let t = visit.text
         let status = ["open", "resolved", "all"].contains(visit.query("status") ?? "") ? visit.query("status")! : "open"
         let table = visit.query("table").flatMap { $0.isEmpty ? nil : $0 }
-        let all = try replica.conflicts(includeResolved: status != "open")
-        let matching = all.filter {
-            (status != "resolved" || $0.conflict.status == .resolved) && (table == nil || $0.conflict.table == table)
-        }
-        let items = matching.prefix(Self.listLimit).map { record in
+        let (shown, total) = try replica.conflicts(resolved: status == "all" ? nil : status == "resolved", table: table, limit: Self.listLimit)
+        let items = shown.map { record in
             let c = record.conflict
             return ConflictListBody.Item(
                 id: c.id, shortID: String(c.id.prefix(12)), status: c.status.rawValue, open: c.status == .open, table: c.table,
@@ -83,7 +80,7 @@ extension ConsoleRoutes {
             statuses: ["open", "resolved", "all"].map { .init(value: $0, label: t("status_" + $0), selected: $0 == status) },
             tables: [.init(value: "", label: t("all_tables"), selected: table == nil)]
                 + replica.tables.keys.sorted().map { .init(value: $0, label: $0, selected: $0 == table) },
-            shown: items.count, total: matching.count, truncated: matching.count > items.count, hasItems: !items.isEmpty)
+            shown: items.count, total: total, truncated: total > items.count, hasItems: !items.isEmpty)
         return .page(title: t("conflicts_title"), template: "conflicts", body: body)
     }
 

@@ -119,6 +119,27 @@ extension Replica {
         }
     }
 
+    /// A page of the conflict log, oldest first: open ones (`resolved` false), resolved ones
+    /// (true) or all (nil), of one table or every table, at most `limit` of them with both
+    /// sides' values; `total` counts every conflict that matches.
+    public func conflicts(resolved: Bool?, table: String?, limit: Int) throws -> (records: [ConflictRecord], total: Int) {
+        try writer.write { db in
+            try integrateLocalWrites(db)
+            var conditions: [String] = []
+            var arguments: [DatabaseValueConvertible?] = []
+            if let resolved { conditions.append(resolved ? "resolved_origin IS NOT NULL" : "resolved_origin IS NULL") }
+            if let table {
+                conditions.append("tbl = ?")
+                arguments.append(table)
+            }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts \(filter)", arguments: StatementArguments(arguments)) ?? 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM minga_conflicts \(filter) ORDER BY winner_hlc, id LIMIT ?", arguments: StatementArguments(arguments + [limit]))
+            return (try rows.map { try record(db, Replica.conflict($0)) }, total)
+        }
+    }
+
     /// One conflict by id; a unique prefix of the id is enough.
     public func conflict(id: String) throws -> ConflictRecord {
         try writer.write { db in

@@ -200,6 +200,22 @@ import Testing
         #expect(try mx.conflicts().count == 1)
     }
 
+    @Test func aPageOfTheConflictLogFiltersAndCounts() throws {
+        let (mx, co) = try Fixture.concurrentTitles()
+        try co.put(table: "participation", row: ["initiative": .text("XM-1"), "org": .text("CO-1"), "role": .text("1")])
+        try Fixture.sync(from: mx, to: co)
+        try Fixture.sync(from: co, to: mx)
+        func page(_ resolved: Bool?, _ table: String?, _ limit: Int = 10) throws -> (Int, Int) {
+            let (records, total) = try mx.conflicts(resolved: resolved, table: table, limit: limit)
+            return (records.count, total)
+        }
+        #expect(try page(false, nil) == (1, 1) && page(nil, "initiatives") == (1, 1))
+        #expect(try page(true, nil) == (0, 0) && page(false, "participation") == (0, 0))
+        #expect(try page(false, nil, 0) == (0, 1), "the total counts beyond the page")
+        try mx.resolve(conflictID: try #require(try mx.conflicts().first).conflict.id, with: .keepWinner)
+        #expect(try page(true, "initiatives") == (1, 1) && page(false, nil) == (0, 0) && page(nil, nil) == (1, 1))
+    }
+
     @Test func keepingTheWinnerIsRecordedEvenThoughNoValueChanges() throws {
         let (mx, co) = try Fixture.concurrentTitles()
         try Fixture.sync(from: mx, to: co)
