@@ -313,27 +313,52 @@ struct Sync: AsyncParsableCommand {
 
             https:// peers are verified against the system's trust store, or with --ca-file \
             against the certificates in that file.
+
+            With --config FILE (the node's `minga serve --config` file), the replica, peers, \
+            peer tokens, CA file and clock skew come from it, so a service's operator runs \
+            `minga sync --config /etc/minga/minga.json`; flags given here override it.
             """
     )
 
     @OptionGroup var replica: ReplicaOptions
     @OptionGroup var peerOptions: PeerOptions
     @OptionGroup var clockOptions: ClockOptions
+    @Option(help: ArgumentHelp("Take the replica and peers from this `minga serve --config` file.", valueName: "file"))
+    var config: String?
     @Flag(help: "Print a JSON array of per-peer summaries.") var json = false
     @Flag(help: "Do not print progress lines (on stderr) while a long sync runs.") var quiet = false
 
     func validate() throws {
-        guard !peerOptions.peers.isEmpty else { throw ValidationError("give at least one --peer URL") }
+        guard config != nil || !peerOptions.peers.isEmpty else { throw ValidationError("give at least one --peer URL (or --config FILE)") }
     }
 
     func run() async throws {
         var summaries: [SyncSummary] = []
         var failed = false
         var loaded: (Replica, [PeerClient])?
+        var file: ServeConfigFile?
+        do {
+            if let config { file = try await ServeConfigFile.load(config) }
+        } catch let error as MingaError {
+            printErr("minga: \(error.message)")
+            throw ExitCode.failure
+        }
         try operate {
-            var r = try replica.open()
-            clockOptions.apply(to: &r)
-            loaded = (r, try peerOptions.clients())
+            var peers = peerOptions
+            var path = replica.path
+            var skew = clockOptions.maxClockSkew
+            if let file {
+                if peers.peers.isEmpty { peers.peers = try file.texts("peer") ?? [] }
+                peers.peerTokens = try peers.peerTokens ?? file.text("peer-tokens")
+                peers.caFile = try peers.caFile ?? file.text("ca-file")
+                path = try replica.db ?? file.text("db") ?? path
+                skew = try skew ?? file.number("max-clock-skew")
+            }
+            guard !peers.peers.isEmpty else { throw MingaError("no peer to sync with: the config file \(config ?? "") has no \"peer\", and no --peer was given") }
+            try peers.validate()
+            var r = try ReplicaOptions.parse(["--db", path]).open()
+            r.maxClockSkewMillis = Int64((skew ?? ClockOptions.defaultSkew) * 60_000)
+            loaded = (r, try peers.clients())
         }
         guard let (r, clients) = loaded else { return }
         var logger = Logger(label: "minga")

@@ -28,6 +28,21 @@ import Testing
         overridden.stop()
     }
 
+    @Test func syncTakesTheReplicaAndPeersFromTheSameFile() throws {
+        let box = try Sandbox.federation("config-sync", schema: "CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT);", [("a.db", "mx.amexcid"), ("b.db", "co.apc")])
+        defer { box.remove() }
+        let b = try box.serve("b.db")
+        defer { b.stop() }
+        try box.ok("a.db", "put", "t", #"{"id":"1","v":"from the config"}"#)
+        try box.write("a.json", #"{"db": "a.db", "peer": ["http://127.0.0.1:\#(b.port)"], "port": 8701}"#)
+        let result = try box.minga(nil, ["sync", "--config", box.path("a.json"), "--quiet"])
+        #expect(result.status == 0 && result.stdout.contains("sent 1"), "\(result.stdout) \(result.stderr)")
+        #expect(try box.ok("b.db", "get", "t", "1").contains("from the config"))
+        try box.write("none.json", #"{"db": "a.db"}"#)
+        let none = try box.minga(nil, ["sync", "--config", box.path("none.json")])
+        #expect(none.status == 1 && none.stderr.contains("no peer to sync with"), "\(none.stderr)")
+    }
+
     @Test func aMistakeInTheConfigFileIsRefusedByName() throws {
         let box = try Sandbox("config-bad")
         defer { box.remove() }
