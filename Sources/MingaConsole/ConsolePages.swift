@@ -56,6 +56,12 @@ enum ConsoleTemplates {
 
 // MARK: The pages' models
 
+/// A link and what it reads, built in Swift so that its query is encoded.
+struct Link: Sendable {
+    let href: String
+    let text: String
+}
+
 struct OverviewBody: Sendable {
     struct Peer: Sendable {
         let url: String
@@ -80,6 +86,7 @@ struct OverviewBody: Sendable {
     struct TableCount: Sendable {
         let table: String
         let rows: Int
+        let href: String
     }
     let nodeID: String
     let origin: String?
@@ -139,7 +146,8 @@ struct ConflictBody: Sendable {
     let open: Bool
     let table: String
     let key: String
-    let keyArgument: String
+    /// The row's page.
+    let rowHref: String
     let column: String?
     let rowConflict: Bool
     let winner: Side
@@ -157,6 +165,7 @@ struct RecordsBody: Sendable {
         let rows: Int
         let key: String
         let selected: Bool
+        let href: String
     }
     struct Row: Sendable {
         let key: String
@@ -192,6 +201,8 @@ struct RecordBody: Sendable {
     let exists: Bool
     let cells: [Cell]
     let history: [Entry]
+    /// Said when only the newest changes are shown.
+    let historyNote: String?
 }
 
 struct RosterBody: Sendable {

@@ -37,7 +37,7 @@ extension ConsoleRoutes {
             nodeID: status.nodeID.rawValue, origin: status.origin != status.nodeID ? status.origin.rawValue : nil,
             schemaVersion: status.schemaVersion, vector: Shown.vector(status.vector), changes: status.changes,
             lastChange: status.lastHLC?.readable, openConflicts: status.openConflicts,
-            tables: status.rows.keys.sorted().map { OverviewBody.TableCount(table: $0, rows: status.rows[$0]!) },
+            tables: status.rows.keys.sorted().map { OverviewBody.TableCount(table: $0, rows: status.rows[$0]!, href: Self.tableHref($0)) },
             peers: peers, hasPeers: !peers.isEmpty, held: held, drift: status.drift, pending: status.pending,
             hasHeld: !held.isEmpty, hasDrift: !status.drift.isEmpty)
         return .page(title: t("overview_title"), template: "overview", body: body)
@@ -94,10 +94,10 @@ extension ConsoleRoutes {
         let t = visit.text
         let record = try replica.conflict(id: id)
         let c = record.conflict
-        let history = (try? replica.log(table: c.table, key: c.key)) ?? []
+        let signatures = (try? replica.signatures(of: [record.winner.write.dot, record.loser.write.dot])) ?? [:]
         let row = try replica.get(table: c.table, key: c.key)
         func shown(_ s: ConflictSide) -> ConflictBody.Side {
-            let signature = history.first { $0.change.dot == s.write.dot }?.signature
+            let signature = signatures[s.write.dot]
             return ConflictBody.Side(
                 value: side(s, of: c, t), origin: s.write.origin.rawValue, time: s.write.hlc.readable, change: s.write.dot.description,
                 signature: signature.map { Self.signature($0, t) } ?? t("signature_unknown"), verified: signature?.isVerified ?? false)
@@ -105,7 +105,7 @@ extension ConsoleRoutes {
         if visit.query("done") == "resolved", c.resolvedBy == nil { throw MingaError(t("not_resolved")) }
         let body = ConflictBody(
             id: c.id, status: c.status.rawValue, open: c.status == .open, table: c.table, key: Shown.key(c.key),
-            keyArgument: Shown.keyArgument(c.key), column: c.column, rowConflict: c.column == nil,
+            rowHref: Self.rowHref(table: c.table, key: c.key), column: c.column, rowConflict: c.column == nil,
             winner: shown(record.winner), loser: shown(record.loser),
             resolvedBy: c.resolvedBy?.dot.description, resolvedAt: c.resolvedBy?.hlc.readable,
             cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) }, rowExists: row != nil)
@@ -141,14 +141,20 @@ extension ConsoleRoutes {
 
     /// How many rows one page of a table's listing shows.
     static let rowsPerPage = 50
+    /// The most changes a row's page shows (the newest); `minga log` shows them all.
+    static let historyLimit = 100
+    /// The last page of a listing one may ask for (50 million rows), so that no page number overflows.
+    static let maxPage = 1_000_000
 
     func records(_ visit: Visit) throws -> Outcome {
         let rows = try replica.status().rows
         let chosen = visit.query("table").flatMap { replica.tables[$0] }
         let tables = replica.tables.values.sorted { $0.name < $1.name }.map {
-            RecordsBody.Table(name: $0.name, rows: rows[$0.name] ?? 0, key: $0.keyColumns.joined(separator: ", "), selected: $0.name == chosen?.name)
+            RecordsBody.Table(
+                name: $0.name, rows: rows[$0.name] ?? 0, key: $0.keyColumns.joined(separator: ", "), selected: $0.name == chosen?.name,
+                href: Self.tableHref($0.name))
         }
-        let page = max(Int(visit.query("page") ?? "") ?? 0, 0)
+        let page = min(max(Int(visit.query("page") ?? "") ?? 0, 0), Self.maxPage)
         var listing: [RecordsBody.Row] = []
         var more = false
         if let chosen {
@@ -161,15 +167,21 @@ extension ConsoleRoutes {
             listing = result.rows.prefix(Self.rowsPerPage).map { values in
                 let key = Array(values.prefix(chosen.keyColumns.count))
                 return RecordsBody.Row(
-                    key: Shown.key(key), href: "/console/records/row?" + Self.encode(["table": chosen.name, "key": Shown.keyArgument(key)]),
+                    key: Shown.key(key), href: Self.rowHref(table: chosen.name, key: key),
                     values: zip(shownColumns.dropFirst(key.count), values.dropFirst(key.count)).map { "\($0) = \(Shown.cell($1))" }.joined(separator: " · "))
             }
         }
         let body = RecordsBody(
             tables: tables, key: "", error: nil, table: chosen?.name, rows: listing, hasRows: !listing.isEmpty,
             previous: page > 0 && chosen != nil ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page - 1)]) : nil,
-            next: more ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page + 1)]) : nil)
+            next: more && page < Self.maxPage ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page + 1)]) : nil)
         return .page(title: visit.text("records_title"), template: "records", body: body)
+    }
+
+    static func tableHref(_ table: String) -> String { "/console/records?" + encode(["table": table]) }
+
+    static func rowHref(table: String, key: [Value]) -> String {
+        "/console/records/row?" + encode(["table": table, "key": Shown.keyArgument(key)])
     }
 
     /// A signature status in the operator's language (the reason of a broken one as the core gives it).
@@ -189,7 +201,7 @@ extension ConsoleRoutes {
         let table = try replica.table(named: name)
         let key = try replica.key(for: table, argument: argument)
         let row = try replica.get(table: name, key: key)
-        let history = try replica.log(table: name, key: key)
+        let history = try replica.log(table: name, key: key, newest: Self.historyLimit)
         guard row != nil || !history.isEmpty else { throw MingaError(t("no_row", argument, name)) }
         let entries = history.reversed().map { entry -> RecordBody.Entry in
             let change = entry.change
@@ -199,7 +211,8 @@ extension ConsoleRoutes {
         }
         let body = RecordBody(
             table: name, key: argument, exists: row != nil,
-            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) }, history: entries)
+            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) }, history: entries,
+            historyNote: entries.count == Self.historyLimit ? t("history_newest", String(Self.historyLimit)) : nil)
         return .page(title: t("record_title"), template: "record", body: body)
     }
 

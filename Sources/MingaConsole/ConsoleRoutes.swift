@@ -76,6 +76,8 @@ enum Admission {
 enum Outcome {
     case page(status: HTTPResponse.Status = .ok, title: String, template: String, body: any Sendable)
     case redirect(String)
+    /// A redirect that also tells the browser to forget the session cookie.
+    case signedOut(String)
 }
 
 struct ConsoleRoutes: Sendable {
@@ -97,8 +99,11 @@ struct ConsoleRoutes: Sendable {
     func admit(_ request: Request, _ context: MingaRequestContext, changing: Bool) -> Admission {
         var cookies: [Cookie] = []
         let text = language(request, &cookies)
-        guard !configuration.tokens.isEmpty || context.isLoopback else {
+        guard !configuration.tokens.isEmpty || Self.isLocal(request, context) else {
             return .refused(message(text, cookies, .forbidden, text("loopback_only_title"), text("loopback_only")))
+        }
+        guard !changing || Self.isSameOrigin(request) else {
+            return .refused(message(text, cookies, .forbidden, text("forbidden_title"), text("bad_csrf")))
         }
         let cookieID = request.cookies[Self.sessionCookie]?.value
         if let cookieID, let session = sessions.session(cookieID) {
@@ -111,6 +116,29 @@ struct ConsoleRoutes: Sendable {
         let id = sessions.open()
         cookies.append(sessionCookie(id))
         return .admitted(Visit(request: request, text: text, sessionID: id, session: sessions.session(id)!, cookies: cookies))
+    }
+
+    /// A request from a person on this machine: from a loopback address, to a loopback name
+    /// (a page of another site that rebinds its DNS name to 127.0.0.1 reaches the address, but
+    /// under its own name), and not relayed by a proxy on this machine for someone elsewhere.
+    static func isLocal(_ request: Request, _ context: MingaRequestContext) -> Bool {
+        guard context.isLoopback else { return false }
+        for header in ["Forwarded", "X-Forwarded-For", "X-Real-IP"] where request.headers[HTTPField.Name(header)!] != nil { return false }
+        guard let authority = request.head.authority else { return false }
+        let host = authority.hasPrefix("[") ? String(authority.prefix { $0 != "]" }.dropFirst()) : String(authority.split(separator: ":").first ?? "")
+        return ["localhost", "127.0.0.1", "::1"].contains(host.lowercased())
+    }
+
+    /// Whether a POST comes from the console's own pages: a browser names the page's origin
+    /// (`Origin`, and `Sec-Fetch-Site`), which must be this very host; a client that names
+    /// none (curl, a script) is judged by its session and CSRF token alone.
+    static func isSameOrigin(_ request: Request) -> Bool {
+        if request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased() == "cross-site" { return false }
+        guard let origin = request.headers[HTTPField.Name("Origin")!], origin != "null" else { return true }
+        guard let authority = request.head.authority, let url = URL(string: origin), let host = url.host else { return false }
+        let named = url.port.map { "\(host):\($0)" } ?? host
+        let bracketed = host.contains(":") ? "[\(host)]" + (url.port.map { ":\($0)" } ?? "") : named
+        return authority.lowercased() == named.lowercased() || authority.lowercased() == bracketed.lowercased()
     }
 
     /// The language of the answer; `?lang=` also sets the cookie that keeps the choice.
@@ -210,6 +238,7 @@ struct ConsoleRoutes: Sendable {
     func answer(_ outcome: Outcome, _ visit: Visit) -> Response {
         switch outcome {
         case .redirect(let location): return redirect(location, visit.cookies)
+        case .signedOut(let location): return redirect(location, visit.cookies + [sessionCookie("", expired: true)])
         case .page(let status, let title, let template, let body):
             let view = frame(visit.text, title: title, body: body, visit: visit)
             return html(ConsoleTemplates.render(view, template), status: status, cookies: visit.cookies)
@@ -218,7 +247,10 @@ struct ConsoleRoutes: Sendable {
 
     func frame<Body: Sendable>(_ text: ConsoleText, title: String, body: Body, visit: Visit?) -> PageView<Body> {
         let request = visit?.request
-        let path = request?.method == .get ? request!.uri.path : "/console"
+        // The path as the router matched it, without the doubled slashes a client may send
+        // (a link to `//console` would name another host).
+        let path = request?.method == .get
+            ? "/" + request!.uri.path.split(separator: "/").joined(separator: "/") : "/console"
         let section = path.split(separator: "/").dropFirst().first.map(String.init) ?? "overview"
         var query = request?.method == .get ? Self.fields(request!.uri.query ?? "") : [:]
         query["lang"] = nil
@@ -293,7 +325,11 @@ struct ConsoleRoutes: Sendable {
         let token = (await Self.form(&request))?["token"] ?? ""
         guard SecretComparison.matches(token.trimmingCharacters(in: .whitespaces), any: configuration.tokens) else {
             logger.warning("console: sign-in from \(Self.client(context)) refused: wrong token")
-            try? await Task.sleep(for: .seconds(1))
+            guard let slot = sessions.nextFailedSignIn() else {
+                let view = frame(text, title: text("signin_title"), body: SignInBody(error: text("signin_too_many")), visit: nil)
+                return html(ConsoleTemplates.render(view, "signin"), status: .tooManyRequests, cookies: cookies)
+            }
+            try? await Task.sleep(until: slot)
             let view = frame(text, title: text("signin_title"), body: SignInBody(error: text("signin_wrong")), visit: nil)
             return html(ConsoleTemplates.render(view, "signin"), status: .unauthorized, cookies: cookies)
         }
@@ -304,6 +340,6 @@ struct ConsoleRoutes: Sendable {
 
     func signOut(_ visit: Visit) async throws -> Outcome {
         sessions.close(visit.sessionID)
-        return .redirect(configuration.tokens.isEmpty ? "/console" : "/console/signin")
+        return .signedOut(configuration.tokens.isEmpty ? "/console" : "/console/signin")
     }
 }

@@ -70,6 +70,22 @@ final class ConsoleSessions: Sendable {
         }
     }
 
+    /// When the next wrong sign-in may be answered: one a second for the whole console, so
+    /// that guesses sent in parallel are as slow as guesses sent one by one.
+    private let failedSignIns = Mutex(ContinuousClock.now)
+
+    /// Takes the next one-second slot for a wrong sign-in's answer; `nil` when the queue is
+    /// already half a minute long (answered at once, as too many attempts).
+    func nextFailedSignIn() -> ContinuousClock.Instant? {
+        failedSignIns.withLock { next in
+            let now = ContinuousClock.now
+            let slot = max(next, now + .seconds(1))
+            guard slot - now <= .seconds(30) else { return nil }
+            next = slot + .seconds(1)
+            return slot
+        }
+    }
+
     /// 32 bytes from the system's cryptographic generator (getrandom on Linux), base64url.
     static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -34,7 +34,8 @@ struct ConsoleText: Sendable {
         var best: (language: String, quality: Double)?
         for (position, item) in (acceptLanguage ?? "").split(separator: ",").enumerated() {
             let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            let primary = parts[0].split(separator: "-").first.map { String($0).lowercased() } ?? ""
+            guard let tag = parts.first else { continue }  // ";" alone: no language
+            let primary = tag.split(separator: "-").first.map { String($0).lowercased() } ?? ""
             let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
             guard languages.contains(primary), quality > 0 else { continue }
             // Among equal qualities the earlier wins (`position` breaks the tie by order).

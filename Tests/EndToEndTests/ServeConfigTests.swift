@@ -43,6 +43,36 @@ import Testing
         #expect(none.status == 1 && none.stderr.contains("no peer to sync with"), "\(none.stderr)")
     }
 
+    /// Without operator tokens the console is for a person on this machine: a loopback
+    /// address is not enough when the request names another host (DNS rebinding) or comes
+    /// through a proxy, and a browser's form from another origin is refused.
+    @Test func theLoopbackConsoleRefusesRebindingProxiesAndOtherOrigins() throws {
+        let box = try Sandbox.federation("console-local", schema: "CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT);", [("a.db", "mx.amexcid")])
+        defer { box.remove() }
+        // A peer that is not there gives the overview a form (sync now) to take a CSRF token from.
+        let server = try box.serve("a.db", ["--peer", "http://127.0.0.1:9", "--sync-interval", "3600"])
+        defer { server.stop() }
+        func curl(_ args: [String]) throws -> String {
+            try box.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + args, env: [:], timeout: 30).stdout
+        }
+        #expect(try curl(["\(server.url)/console"]) == "200")
+        #expect(try curl(["-H", "Host: localhost:\(server.port)", "\(server.url)/console"]) == "200")
+        #expect(try curl(["-H", "Host: attacker.example:\(server.port)", "\(server.url)/console"]) == "403")
+        #expect(try curl(["-H", "X-Forwarded-For: 203.0.113.9", "\(server.url)/console"]) == "403")
+        // A session and its token, then a form posted from another origin.
+        let jar = box.path("jar")
+        let page = try box.run("/usr/bin/curl", ["-s", "-c", jar, "\(server.url)/console"], env: [:], timeout: 30).stdout
+        let csrf = try #require(page.firstMatch(of: /name="csrf" value="([^"]+)"/)).1
+        let post = ["-b", jar, "--data", "csrf=\(csrf)&peer=http://127.0.0.1:9", "\(server.url)/console/peers/sync"]
+        #expect(try curl(["-H", "Origin: http://attacker.example"] + post) == "403")
+        #expect(try curl(["-H", "Sec-Fetch-Site: cross-site"] + post) == "403")
+        #expect(try curl(["-H", "Origin: \(server.url)"] + post) == "303")
+        // A doubled slash is served, and its language links stay on this host.
+        let doubled = try box.run("/usr/bin/curl", ["-s", "--path-as-is", "\(server.url)//console//roster"], env: [:], timeout: 30).stdout
+        #expect(!doubled.contains(#"href="//"#) && doubled.contains(#"href="/console/roster?lang=es""#), "\(doubled.prefix(2000))")
+        #expect(try curl(["-H", "Accept-Language: en,;", "\(server.url)/console"]) == "200", "a malformed Accept-Language is no fault")
+    }
+
     @Test func aMistakeInTheConfigFileIsRefusedByName() throws {
         let box = try Sandbox("config-bad")
         defer { box.remove() }

@@ -171,6 +171,7 @@ enum Fixture {
             headers[.cookie] = session
             let out = try await client.execute(uri: "/console/signout", method: .post, headers: headers, body: Fixture.form(["csrf": try Fixture.csrf(String(buffer: page.body))]))
             #expect(out.status == .seeOther)
+            #expect(out.headers[.setCookie]?.contains("minga_session=;") == true && out.headers[.setCookie]?.contains("Max-Age=0") == true)
             let after = try await client.execute(uri: "/console", method: .get, headers: [.cookie: session])
             #expect(after.status == .seeOther && after.headers[.location] == "/console/signin")
         }
@@ -204,6 +205,9 @@ enum Fixture {
             let missing = try await client.execute(uri: "/console/records/row?table=initiatives&key=nope", method: .get, headers: [.cookie: session])
             #expect(missing.status == .badRequest)
             #expect(String(buffer: missing.body).contains("nope"))
+            #expect(try await page("/console/records?table=initiatives&page=9223372036854775807").contains(#"id="previous""#))
+            try node.put(table: "initiatives", row: ["id": .text("a&lang=es#x"), "title": .text("tricky key")])
+            #expect(try await page("/console/records?table=initiatives").contains(#"href="/console/records/row?key=a%26lang%3Des%23x&amp;table=initiatives""#))
             let listing = try await page("/console/records?table=initiatives")
             #expect(listing.contains(#"<a href="/console/records/row?key=XM-1&amp;table=initiatives">XM-1</a>"#))
             let unknown = try await client.execute(uri: "/console/nothing/here", method: .get, headers: [.cookie: session])
@@ -252,6 +256,14 @@ enum Fixture {
             let kept = try await client.execute(uri: "/console/signin", method: .get, headers: [.acceptLanguage: "es", .cookie: "minga_lang=pt"])
             #expect(String(buffer: kept.body).contains(#"<html lang="pt">"#))
         }
+    }
+
+    @Test func anyAcceptLanguageIsReadWithoutFault() {
+        for header in [";", ",;", ";;", "", ",", "es;q=", "es;q=abc", "-", "*", "pt-BR;q=0.9;x=y"] {
+            _ = ConsoleText.negotiate(choice: nil, acceptLanguage: header)
+        }
+        #expect(ConsoleText.negotiate(choice: nil, acceptLanguage: ";, es;q=0.5") == "es")
+        #expect(ConsoleText.negotiate(choice: nil, acceptLanguage: ";") == "en")
     }
 
     @Test func formsAndQueriesAreDecodedAsBrowsersEncodeThem() {

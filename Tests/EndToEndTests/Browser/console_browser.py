@@ -246,10 +246,19 @@ class Run:
             self.click_and_load(self.find("button#signin-submit", "sign-in form", within=form))
             self.check(bool(self.all("p.error")), "a wrong token shows p.error")
             self.check(self.path() == "/console/signin", f"a wrong token stays on sign-in (at {self.driver.current_url})")
-        form = self.find("form#signin", "sign-in page")
-        field = self.find("input#token", "sign-in form", within=form)
-        field.clear()
-        field.send_keys(token)
+        # Chromium may still be settling the page the wrong token answered (autofocus):
+        # an element found a moment too early is found again.
+        for attempt in range(3):
+            try:
+                form = self.find("form#signin", "sign-in page")
+                field = self.find("input#token", "sign-in form", within=form)
+                field.clear()
+                field.send_keys(token)
+                break
+            except WebDriverException:
+                if attempt == 2:
+                    raise
+                time.sleep(0.3)
         self.click_and_load(self.find("button#signin-submit", "sign-in form", within=form))
         self.check(self.path() == "/console", f"signing in lands on the overview /console (at {self.driver.current_url})", fatal=True)
 
