@@ -217,6 +217,30 @@ enum Fixture {
         }
     }
 
+    @Test func aDeleteAgainstAnUpdateSaysWhatEachChoiceDoes() async throws {
+        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        try mx.put(table: "initiatives", row: ["id": .text("XM-2"), "title": .text("Riego")])
+        _ = try await co.apply(ChangeBatch(changes: try await mx.changes(above: VersionVector(), limit: 100, maxBytes: 1 << 20)))
+        try mx.transaction { _ = try $0.delete(table: "initiatives", key: [.text("XM-2")]) }
+        try co.put(table: "initiatives", row: ["id": .text("XM-2"), "title": .text("Riego tecnificado")])
+        _ = try await mx.apply(ChangeBatch(changes: try await co.changes(above: try await mx.vector(), limit: 100, maxBytes: 1 << 20)))
+        let record = try #require(try mx.conflicts().first)
+        #expect(record.conflict.column == nil)
+        try await Fixture.app(mx).test(.router) { client in
+            let session = try await Fixture.signIn(client)
+            let page = try await client.execute(uri: "/console/conflicts/\(record.conflict.id)", method: .get, headers: [.cookie: session])
+            let text = String(buffer: page.body)
+            #expect(text.contains(#"id="row-conflict-help""#) && text.contains("deleted the row"))
+        }
+        let (column, _) = try await Fixture.conflicted()
+        try await Fixture.app(column).test(.router) { client in
+            let session = try await Fixture.signIn(client)
+            let id = try #require(try column.conflicts().first).conflict.id
+            let page = try await client.execute(uri: "/console/conflicts/\(id)", method: .get, headers: [.cookie: session])
+            #expect(!String(buffer: page.body).contains(#"id="row-conflict-help""#), "a column conflict deletes nothing")
+        }
+    }
+
     @Test func theValueAnOperatorTypesIsWrittenAsTheResolution() async throws {
         let (node, record) = try await Fixture.conflicted()
         try await Fixture.app(node).test(.router) { client in
