@@ -226,13 +226,6 @@ struct SignInBody: Sendable {
     let error: String?
 }
 
-extension AuditedChange.Signature {
-    var isVerified: Bool {
-        if case .verified = self { return true }
-        return false
-    }
-}
-
 /// How values and times read on a page.
 enum Shown {
     static func time(_ date: Date?) -> String {

@@ -16,11 +16,12 @@ extension ConsoleRoutes {
         let t = visit.text
         let status = try replica.status()
         let recorded = try replica.peers()
-        let configured = configuration.peers.map { Self.normalize($0.url) }
+        // Both name a peer by its normalised URL (``PeerClient/normalize(_:)``).
+        let configured = configuration.peers.map(\.url)
         var urls = configured
-        for peer in recorded where !urls.contains(Self.normalize(peer.url)) { urls.append(Self.normalize(peer.url)) }
+        for peer in recorded where !urls.contains(peer.url) { urls.append(peer.url) }
         let peers = urls.map { url -> OverviewBody.Peer in
-            let state = recorded.first { Self.normalize($0.url) == url } ?? PeerState(url: url)
+            let state = recorded.first { $0.url == url } ?? PeerState(url: url)
             let lag = state.lag(local: status.vector).map { t("peer_lag", String($0.behind), String($0.ahead)) }
             return OverviewBody.Peer(
                 url: url, nodeID: state.nodeID?.rawValue, lastSuccess: Shown.time(state.lastSuccess), lastAttempt: Shown.time(state.lastAttempt),
@@ -45,8 +46,8 @@ extension ConsoleRoutes {
 
     /// Runs one sync with a configured peer now, as `minga sync --peer URL` would.
     func syncNow(_ visit: Visit) async throws -> Outcome {
-        let url = Self.normalize(visit.form["peer"] ?? "")
-        guard let client = configuration.peers.first(where: { Self.normalize($0.url) == url }) else {
+        let url = PeerClient.normalize(visit.form["peer"] ?? "")
+        guard let client = configuration.peers.first(where: { $0.url == url }) else {
             throw MingaError(visit.text("unknown_peer", url))
         }
         let session = SyncSession(replica: replica, client: client, logger: logger)
@@ -58,8 +59,6 @@ extension ConsoleRoutes {
         sessions.setFlash(line, error: summary.error != nil, for: visit.sessionID)
         return .redirect("/console")
     }
-
-    static func normalize(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
 
     // MARK: Conflicts
 

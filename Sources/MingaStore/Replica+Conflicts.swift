@@ -111,18 +111,13 @@ extension Replica {
 
     /// The conflict log, open conflicts only unless `includeResolved`, oldest first.
     public func conflicts(includeResolved: Bool = false) throws -> [ConflictRecord] {
-        try writer.write { db in
-            try integrateLocalWrites(db)
-            let filter = includeResolved ? "" : "WHERE resolved_origin IS NULL"
-            return try Row.fetchAll(db, sql: "SELECT * FROM minga_conflicts \(filter) ORDER BY winner_hlc, id")
-                .map { try record(db, Replica.conflict($0)) }
-        }
+        try conflicts(resolved: includeResolved ? nil : false, table: nil).records
     }
 
     /// A page of the conflict log, oldest first: open ones (`resolved` false), resolved ones
-    /// (true) or all (nil), of one table or every table, at most `limit` of them with both
-    /// sides' values; `total` counts every conflict that matches.
-    public func conflicts(resolved: Bool?, table: String?, limit: Int) throws -> (records: [ConflictRecord], total: Int) {
+    /// (true) or all (nil), of one table or every table, at most `limit` of them (all when nil)
+    /// with both sides' values; `total` counts every conflict that matches.
+    public func conflicts(resolved: Bool?, table: String?, limit: Int? = nil) throws -> (records: [ConflictRecord], total: Int) {
         try writer.write { db in
             try integrateLocalWrites(db)
             var conditions: [String] = []
@@ -134,8 +129,9 @@ extension Replica {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts \(filter)", arguments: StatementArguments(arguments)) ?? 0
+            // SQLite reads a negative LIMIT as none.
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM minga_conflicts \(filter) ORDER BY winner_hlc, id LIMIT ?", arguments: StatementArguments(arguments + [limit]))
+                db, sql: "SELECT * FROM minga_conflicts \(filter) ORDER BY winner_hlc, id LIMIT ?", arguments: StatementArguments(arguments + [limit ?? -1]))
             return (try rows.map { try record(db, Replica.conflict($0)) }, total)
         }
     }
@@ -231,26 +227,21 @@ extension Replica {
 
     /// Refuses a resolution the table itself would refuse (a CHECK, NOT NULL or type rule), as
     /// it refuses the same values written by any client: an origin issues only what every
-    /// receiver can hold (protocol/README.md §13). The write is tried in a savepoint and
+    /// receiver can hold (protocol/README.md §13). The write is tried as `minga put` writes, in a savepoint, and
     /// rolled back either way.
     func refuseWhatTheTableRefuses(_ db: Database, table: TrackedTable, key: [Value], columns: [String: Value]) throws {
         // A migration's two definitions: its resolution is verified as a migration instead
         // (``recordLocalWrite``), and its table takes writes from `schema apply` alone.
         guard table.name != Replica.schemaTable else { return }
-        let names = columns.keys.sorted()
-        let exists = try Bool.fetchOne(
-            db, sql: "SELECT EXISTS(SELECT 1 FROM \(SQL.id(table.name)) WHERE \(table.keyMatch))",
-            arguments: StatementArguments(key.map(\.databaseValue))) ?? false
-        let sql = exists
-            ? table.updateSQL(columns: names)
-            : "INSERT INTO \(SQL.id(table.name))(\((names + table.keyColumns).map(SQL.id).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: names.count + key.count).joined(separator: ", ")))"
+        var row = columns
+        for (column, value) in zip(table.keyColumns, key) { row[column] = value }
         do {
             try db.inSavepoint {
-                try db.execute(sql: sql, arguments: StatementArguments(names.map { columns[$0]!.databaseValue } + key.map(\.databaseValue)))
+                try LocalTransaction(replica: self, db: db, codeRules: []).put(table: table.name, row: row)
                 return .rollback
             }
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT || error.resultCode == .SQLITE_MISMATCH {
-            throw MingaError(.badContent, "the table \(table.name) refuses this value: \(error.message ?? "\(error)")")
+        } catch let error as MingaError {
+            throw MingaError(.badContent, "the table \(table.name) refuses this value: \(error.message)")
         }
     }
 }

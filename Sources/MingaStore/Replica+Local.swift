@@ -227,6 +227,11 @@ public struct AuditedChange: Sendable {
             case .broken(let why): return "NOT VERIFIED: \(why)"
             }
         }
+
+        public var isVerified: Bool {
+            if case .verified = self { return true }
+            return false
+        }
     }
 
     public let change: Change

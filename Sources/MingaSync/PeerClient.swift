@@ -32,13 +32,17 @@ public final class PeerClient: Sendable {
         url: String, token: String?, tls: TLSConfiguration? = nil, http: HTTPClient = PeerClient.sharedHTTP,
         maxResponseBytes: Int = 64 << 20, timeout: TimeAmount = .seconds(60)
     ) {
-        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+        self.url = PeerClient.normalize(url)
         self.token = token
         self.tls = tls
         self.http = http
         self.maxResponseBytes = maxResponseBytes
         self.timeout = timeout
     }
+
+    /// A peer's base URL as this node names it: without a trailing slash, so that
+    /// `http://host:8701/` and `http://host:8701` are one peer (tokens, peer records, the console).
+    public static func normalize(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
 
     /// Bytes sent and received by one call, as on the wire.
     public struct Traffic: Sendable {

@@ -66,7 +66,7 @@ struct Init: AsyncParsableCommand {
     /// The schema of the federation to join, from a peer or a bundle's header.
     func joining(_ from: String) async throws -> SchemaDescription {
         if from.hasPrefix("http://") || from.hasPrefix("https://") {
-            let token = try peerTokens.map(PeerOptions.readTokens)?[PeerOptions.normalize(from)]
+            let token = try peerTokens.map(PeerOptions.readTokens)?[PeerClient.normalize(from)]
             let client = PeerClient(url: from, token: token, tls: try TLSFiles.client(caFile: caFile))
             var traffic = PeerClient.Traffic()
             do { return try await client.schema(&traffic) } catch let error as MingaError {

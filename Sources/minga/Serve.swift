@@ -46,17 +46,15 @@ struct PeerOptions: ParsableArguments {
             guard parts.count == 2, !parts[1].isEmpty else {
                 throw MingaError("\(peerTokens), line \(number + 1): expected `URL TOKEN`")
             }
-            tokens[PeerOptions.normalize(parts[0])] = parts[1]
+            tokens[PeerClient.normalize(parts[0])] = parts[1]
         }
         return tokens
     }
 
-    static func normalize(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
-
     func clients() throws -> [PeerClient] {
         let tokens = try tokens()
         let tls = try TLSFiles.client(caFile: caFile)
-        return peers.map { PeerClient(url: $0, token: tokens[PeerOptions.normalize($0)], tls: tls) }
+        return peers.map { PeerClient(url: $0, token: tokens[PeerClient.normalize($0)], tls: tls) }
     }
 }
 
@@ -184,10 +182,7 @@ struct ServeSettings {
         let requestTimeout = try pick(flags.requestTimeout, "request-timeout", ServeConfigFile.number) ?? 60
         let idleTimeout = try pick(flags.idleTimeout, "idle-timeout", ServeConfigFile.number) ?? 60
         logLevel = try pick(flags.logLevel, "log-level", ServeConfigFile.text) ?? logLevel
-        peers = flags.peerOptions
-        if peers.peers.isEmpty { peers.peers = try file?.texts("peer") ?? [] }
-        peers.peerTokens = try pick(peers.peerTokens, "peer-tokens", ServeConfigFile.text)
-        peers.caFile = try pick(peers.caFile, "ca-file", ServeConfigFile.text)
+        peers = try file?.peers(over: flags.peerOptions) ?? flags.peerOptions
         maxClockSkew = try pick(flags.clockOptions.maxClockSkew, "max-clock-skew", ServeConfigFile.number) ?? ClockOptions.defaultSkew
         try validate(requestTimeout: requestTimeout, idleTimeout: idleTimeout)
         limits.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
@@ -348,9 +343,7 @@ struct Sync: AsyncParsableCommand {
             var path = replica.path
             var skew = clockOptions.maxClockSkew
             if let file {
-                if peers.peers.isEmpty { peers.peers = try file.texts("peer") ?? [] }
-                peers.peerTokens = try peers.peerTokens ?? file.text("peer-tokens")
-                peers.caFile = try peers.caFile ?? file.text("ca-file")
+                peers = try file.peers(over: peers)
                 path = try replica.db ?? file.text("db") ?? path
                 skew = try skew ?? file.number("max-clock-skew")
             }

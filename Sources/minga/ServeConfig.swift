@@ -74,6 +74,16 @@ struct ServeConfigFile {
         return error.localizedDescription
     }
 
+    /// The peers `serve` and `sync` reach: the flags' peers, peer tokens and CA file, each
+    /// taken from the file where the command line gives none.
+    func peers(over flags: PeerOptions) throws -> PeerOptions {
+        var peers = flags
+        if peers.peers.isEmpty { peers.peers = try texts("peer") ?? [] }
+        peers.peerTokens = try peers.peerTokens ?? text("peer-tokens")
+        peers.caFile = try peers.caFile ?? text("ca-file")
+        return peers
+    }
+
     /// Reads `key` once in its kind, so a wrong type is refused at start, by name.
     func check(_ key: String) throws {
         switch Self.keys[key]! {
