@@ -49,7 +49,25 @@ public enum Cooperation {
 
     /// The registry's schema changes since its first release, oldest first: each a file of
     /// additive migrations (protocol §20). A release appends; it never edits one shipped.
-    public static let migrations: [String] = []
+    public static let migrations: [String] = [
+        // 0.10: IATI without loss. What of an iati-activity no column holds, kept as written:
+        // one row per element occurrence, found by its path below iati-activity (see
+        // IATIPart and protocol/README.md §21): 'result[2]/indicator[1]/period[3]/actual[1]',
+        // 'transaction(3)/sector[1]', 'participating-org[1]' (one without @ref), ''.
+        // own = 1: an element no table holds, with all its attributes and its text;
+        // own = 0: more of an element a table holds (other attributes, values as written).
+        // attributes is a JSON object ({"code": "1", "xml:lang": "es"}), or NULL.
+        """
+        CREATE TABLE iati_part(
+            initiative TEXT NOT NULL,
+            path TEXT NOT NULL,
+            own INTEGER NOT NULL CHECK (own IN (0, 1)),
+            attributes TEXT CHECK (attributes IS NULL OR json_valid(attributes)),
+            text TEXT,
+            PRIMARY KEY (initiative, path)
+        )
+        """,
+    ]
 
     /// Brings a registry node to this release's schema when it is opened: applies the
     /// migrations it does not hold yet as its own (every node doing so issues the same ones,

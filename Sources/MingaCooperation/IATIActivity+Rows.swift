@@ -50,38 +50,44 @@ extension IATIActivity {
 
         var children: [String: [IATIRow]] = [:]
         var seen: Set<[Value]> = []
-        func add(_ table: String, key: [Value], _ values: [String: Value], line: Int, repeatedPath: String) {
-            guard seen.insert([.text(table)] + key).inserted else { repeated.append(repeatedPath); return }
+        var tree = source
+        // A repeated key's element is not held: it stays a part, kept as written.
+        func add(_ table: String, key: [Value], _ values: [String: Value], line: Int, node: Int?, repeatedPath: String) {
+            guard seen.insert([.text(table)] + key).inserted else {
+                repeated.append(repeatedPath)
+                if let node { tree?.release(node) }
+                return
+            }
             children[table, default: []].append(IATIRow(table: table, values: values, line: line))
         }
 
         for t in texts {
             add("initiative_text", key: [.text(t.element), .text(t.lang)],
-                ["initiative": id, "element": .text(t.element), "lang": .text(t.lang), "text": .text(t.text)], line: t.line,
+                ["initiative": id, "element": .text(t.element), "lang": .text(t.lang), "text": .text(t.text)], line: t.line, node: t.node,
                 repeatedPath: t.element == "title" ? "iati-activity/title/narrative (repeated language)"
                     : "iati-activity/description/narrative (repeated type and language)")
         }
         for p in participants {
             add("participation", key: [.text(p.ref), .text(p.role)],
                 ["initiative": id, "org_ref": .text(p.ref), "iati_role": .text(p.role), "org_type": .iati(p.type),
-                 "activity_id": .iati(p.activityID), "name": .iati(p.name)], line: p.line,
+                 "activity_id": .iati(p.activityID), "name": .iati(p.name)], line: p.line, node: p.node,
                 repeatedPath: "iati-activity/participating-org (repeated ref and role)")
         }
         for c in countries {
             add("recipient_country", key: [.text(c.code)],
-                ["initiative": id, "country": .text(c.code), "percentage": .iati(c.percentage)], line: c.line,
+                ["initiative": id, "country": .text(c.code), "percentage": .iati(c.percentage)], line: c.line, node: c.node,
                 repeatedPath: "iati-activity/recipient-country (repeated code)")
         }
         for r in regions {
             add("recipient_region", key: [.text(r.vocabulary), .text(r.code)],
                 ["initiative": id, "vocabulary": .text(r.vocabulary), "region": .text(r.code), "percentage": .iati(r.percentage)],
-                line: r.line, repeatedPath: "iati-activity/recipient-region (repeated vocabulary and code)")
+                line: r.line, node: r.node, repeatedPath: "iati-activity/recipient-region (repeated vocabulary and code)")
         }
         for c in classifications {
             add("classification", key: [.text(c.scheme), .text(c.vocabulary), .text(c.code)],
                 ["initiative": id, "scheme": .text(c.scheme), "vocabulary": .text(c.vocabulary), "code": .text(c.code),
                  "percentage": .iati(c.percentage)],
-                line: c.line, repeatedPath: "iati-activity/\(c.scheme) (repeated vocabulary and code)")
+                line: c.line, node: c.node, repeatedPath: "iati-activity/\(c.scheme) (repeated vocabulary and code)")
         }
 
         var flowIDs: Set<String> = []
@@ -95,6 +101,7 @@ extension IATIActivity {
                 repeated.append("iati-activity/\(f.kind.rawValue) (repeated id \(flowID))")
                 continue
             }
+            if let node = f.node { tree?.anchor(node, IATIAnchor.flow(id: flowID, identifier: identifier, kind: f.kind.rawValue)) }
             children["flow", default: []].append(IATIRow(table: "flow", values: [
                 "id": .text(flowID), "initiative": id, "kind": .text(f.kind.rawValue),
                 "transaction_type": .iati(f.transactionType), "budget_type": .iati(f.budgetType),
@@ -105,6 +112,10 @@ extension IATIActivity {
                 "receiver_org": .iati(f.receiverOrg), "receiver_activity": .iati(f.receiverActivity),
                 "description": .iati(f.description),
             ], line: f.line))
+        }
+
+        for part in tree?.parts() ?? parts {
+            children["iati_part", default: []].append(IATIRow(table: "iati_part", values: part.row(initiative: identifier), line: line))
         }
 
         var reporting: IATIRow?
@@ -173,7 +184,7 @@ extension IATIActivity {
         }
         self.flows = IATIActivity.fileOrder(flows, identifier: identifier).compactMap { row in
             guard let kind = row["kind"]?.iatiString.flatMap(Flow.Kind.init(rawValue:)) else { return nil }
-            return Flow(
+            var flow = Flow(
                 kind: kind, ref: row["ref"]?.iatiString, transactionType: row["transaction_type"]?.iatiString,
                 budgetType: row["budget_type"]?.iatiString, budgetStatus: row["budget_status"]?.iatiString, value: row["value"]?.iatiDouble,
                 currency: row["currency"]?.iatiString, valueDate: row["value_date"]?.iatiString,
@@ -181,6 +192,8 @@ extension IATIActivity {
                 periodEnd: row["period_end"]?.iatiString, providerOrg: row["provider_org"]?.iatiString,
                 providerActivity: row["provider_activity"]?.iatiString, receiverOrg: row["receiver_org"]?.iatiString,
                 receiverActivity: row["receiver_activity"]?.iatiString, description: row["description"]?.iatiString, line: 0)
+            flow.id = row["id"]?.iatiString
+            return flow
         }
     }
 

@@ -15,6 +15,8 @@ struct IATIActivity {
         var lang: String
         var text: String
         var line: Int
+        /// The element in ``IATIActivity/source`` (read from a file only).
+        var node: Int? = nil
     }
 
     struct ReportingOrg {
@@ -32,12 +34,16 @@ struct IATIActivity {
         var activityID: String?
         var name: String?
         var line: Int
+        /// The element in ``IATIActivity/source`` (read from a file only).
+        var node: Int? = nil
     }
 
     struct Country {
         var code: String
         var percentage: Double?
         var line: Int
+        /// The element in ``IATIActivity/source`` (read from a file only).
+        var node: Int? = nil
     }
 
     struct Region {
@@ -45,6 +51,8 @@ struct IATIActivity {
         var code: String
         var percentage: Double?
         var line: Int
+        /// The element in ``IATIActivity/source`` (read from a file only).
+        var node: Int? = nil
     }
 
     /// A `sector` or a `tag`.
@@ -54,6 +62,8 @@ struct IATIActivity {
         var code: String
         var percentage: Double?
         var line: Int
+        /// The element in ``IATIActivity/source`` (read from a file only).
+        var node: Int? = nil
     }
 
     /// A `budget`, `planned-disbursement` or `transaction`.
@@ -81,6 +91,10 @@ struct IATIActivity {
         var receiverActivity: String?
         var description: String?
         var line: Int
+        /// The element in ``IATIActivity/source`` (read from a file only).
+        var node: Int? = nil
+        /// The `flow` row's id (loaded from the registry only).
+        var id: String? = nil
     }
 
     var identifier: String
@@ -109,6 +123,11 @@ struct IATIActivity {
     var flows: [Flow] = []
     /// Where single-valued elements were found, by element name, for error messages.
     var lines: [String: Int] = [:]
+    /// The activity's elements as read, marked with what the fields above hold (read from a
+    /// file only): the source of its ``IATIPart``s.
+    var source: IATISourceTree?
+    /// What the tables do not hold, kept as written (loaded from `iati_part` for an export).
+    var parts: [IATIPart] = []
 
     init(identifier: String, line: Int) {
         self.identifier = identifier
@@ -126,5 +145,7 @@ enum IATIColumns {
     ]
 
     /// The child tables an activity owns wholly: a re-import replaces their rows.
-    static let childTables = ["initiative_text", "participation", "recipient_country", "recipient_region", "classification", "flow"]
+    static let childTables = [
+        "initiative_text", "participation", "recipient_country", "recipient_region", "classification", "flow", "iati_part",
+    ]
 }

@@ -100,11 +100,12 @@ public struct IATIExporter {
                     reportingOrgName = organisationNames[ref] ?? nil
                 }
                 func children(_ table: String) throws -> [[String: Value]] { try tx.rows(table: table, where: "initiative", equals: id) }
-                let activity = IATIActivity(
+                var activity = IATIActivity(
                     initiative: initiative, reportingOrgName: reportingOrgName, texts: try children("initiative_text"),
                     participants: try children("participation"), countries: try children("recipient_country"),
                     regions: try children("recipient_region"), classifications: try children("classification"),
                     flows: try children("flow"))
+                activity.parts = try children("iati_part").compactMap(IATIPart.init(row:))
                 let missing = writer.write(activity)
                 if missing.isEmpty {
                     result.activities += 1

@@ -11,9 +11,11 @@ public struct IATIImportResult: Sendable, Equatable {
     public var deleted = 0
     /// Rows the file holds exactly as the registry already did (not written, so not synced).
     public var unchanged = 0
-    /// Elements and attributes of the file that the registry does not hold, by path
-    /// (e.g. `iati-activity/location`), with how often they occurred.
+    /// What of the file lies outside every `iati-activity` (not imported), by path, with how often.
     public var unheld: [String: Int] = [:]
+    /// Elements and attributes no column holds, kept as written in `iati_part` and exported
+    /// back as they are, by path (e.g. `iati-activity/location`), with how often.
+    public var verbatim: [String: Int] = [:]
     /// Codes outside their IATI codelist, imported as written, counted by codelist (e.g.
     /// `Country: 1`); `minga check` lists each. A ``IATIImporter/strict`` import refuses them.
     public var unknownCodes: [String: Int] = [:]
@@ -92,6 +94,7 @@ public struct IATIImporter {
             try reader.read(stream)
             var result = writer.result
             for (path, count) in reader.unheld { result.unheld[path, default: 0] += count }
+            for (path, count) in reader.verbatim { result.verbatim[path, default: 0] += count }
             return result
         }
     }
@@ -116,7 +119,7 @@ final class IATIRowWriter {
         if !identifiers.insert(activity.identifier).inserted {
             result.unheld["iati-activity (repeated iati-identifier: the last one is kept)", default: 0] += 1
         }
-        for path in rows.repeated { result.unheld[path, default: 0] += 1 }
+        for path in rows.repeated { result.verbatim[path, default: 0] += 1 }
         for unknown in IATICodes.unknown(rows, activity: activity.identifier) {
             if strict { throw MingaError("\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)") }
             result.unknownCodes[unknown.list, default: 0] += 1
@@ -146,6 +149,7 @@ final class IATIRowWriter {
         "recipient_region": ["initiative", "vocabulary", "region"],
         "classification": ["initiative", "scheme", "vocabulary", "code"],
         "flow": ["id"],
+        "iati_part": ["initiative", "path"],
     ]
 
     /// Deletes the initiative's child rows the file no longer holds, then writes the file's.

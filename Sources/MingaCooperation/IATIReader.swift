@@ -8,15 +8,20 @@ import FoundationXML
 /// `XMLParser`: each `iati-activity` is handed to `onActivity` as soon as its end tag is
 /// read, so a file of any size needs the memory of one activity.
 ///
-/// What the registry does not hold is never dropped silently: every element outside the
-/// mapping (with its whole subtree), every attribute not mapped and every narrative or repeated
-/// element that has no place to go is counted in ``unheld`` by its path, e.g.
-/// `iati-activity/location` or `iati-activity/transaction/@humanitarian`.
+/// Nothing of an activity is dropped: the reader builds the activity's element tree
+/// (``IATISourceTree``) and marks on it what the mapping below puts in the registry's columns;
+/// everything else — an element outside the mapping with its whole subtree, an attribute not
+/// mapped, a narrative in another language, a repeated element — becomes an `iati_part` kept
+/// as written (``IATIPart``), and is counted in ``verbatim`` by its path, e.g.
+/// `iati-activity/location` or `iati-activity/transaction/@humanitarian`. Only what lies
+/// outside every `iati-activity` is not imported, and that is counted in ``unheld``.
 ///
 /// Narrative and identifier text is trimmed of surrounding whitespace (pretty-printed files
 /// indent it); codes are taken as written and checked later against the codelists.
 final class IATIReader: NSObject, XMLParserDelegate {
-    /// Unheld element and attribute paths, with how often they occurred.
+    /// Element and attribute paths kept as written (no column of their own), with how often.
+    private(set) var verbatim: [String: Int] = [:]
+    /// Paths outside every activity, which are not imported, with how often.
     private(set) var unheld: [String: Int] = [:]
 
     private let onActivity: (IATIActivity) throws -> Void
@@ -29,11 +34,18 @@ final class IATIReader: NSObject, XMLParserDelegate {
     /// While inside an element that is reported as unheld: the stack depth of that element.
     private var skipDepth: Int?
     private var text = ""
+    /// The open activity's elements, and the indices of the open ones.
+    private var tree = IATISourceTree()
+    private var open: [Int] = []
+    /// Namespace declarations of the root element, which the activities' elements inherit.
+    private var rootNamespaces: [String: String] = [:]
+    /// The element being read.
+    private var current: Int { open[open.count - 1] }
 
     private var activity: IATIActivity?
     private var participant: IATIActivity.Participant?
     private var flow: IATIActivity.Flow?
-    private var narratives: [(lang: String?, text: String, line: Int)] = []
+    private var narratives: [(lang: String?, text: String, line: Int, node: Int)] = []
     private var narrativeLang: String?
     private var narrativeLine = 0
     private var descriptionType = "1"
@@ -61,8 +73,13 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
                 qualifiedName qName: String?, attributes: [String: String] = [:]) {
+        keepText()
         if failure == nil, skipDepth == nil { reportStrayText() }
+        text = ""
         stack.append(elementName)
+        if stack.count >= 3, activity != nil {
+            open.append(tree.open(elementName, attributes: attributes, parent: open.last, inherited: rootNamespaces))
+        }
         guard failure == nil, skipDepth == nil else { return }
         do {
             switch stack.count {
@@ -76,7 +93,9 @@ final class IATIReader: NSObject, XMLParserDelegate {
     }
 
     func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
+        keepText()
         defer {
+            if stack.count >= 3, activity != nil, !open.isEmpty { open.removeLast() }
             stack.removeLast()
             text = ""
         }
@@ -117,17 +136,22 @@ final class IATIReader: NSObject, XMLParserDelegate {
             guard !Self.textElements.contains(relative) else { return }
             path = "iati-activity/" + relative
         }
-        unheld[path + "/text()", default: 0] += 1
+        if stack.count == 1 { unheld[path + "/text()", default: 0] += 1 } else { verbatim[path + "/text()", default: 0] += 1 }
+    }
+
+    /// Gives the text read so far to the open element of the activity's tree.
+    private func keepText() {
+        guard activity != nil, !open.isEmpty, !text.isEmpty else { return }
+        tree.appendText(text, to: current)
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
-        if skipDepth == nil { text += string }
+        text += string
     }
 
     /// CDATA comes from the parser as written; XML 1.0 §2.11 turns every CRLF and lone CR
     /// into LF everywhere in a document, CDATA included, as it does for the other text.
     func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
-        guard skipDepth == nil else { return }
         text += String(decoding: CDATABlock, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
     }
 
@@ -147,12 +171,23 @@ final class IATIReader: NSObject, XMLParserDelegate {
         if let version = attributes["version"], !version.hasPrefix("2.") {
             throw MingaError("this file is IATI version \(version); Minga reads IATI 2.01–2.03 activity files (convert 1.x files to 2.03 first)")
         }
-        report(attributes, held: ["version", "generated-datetime"], at: "iati-activities")
+        for (key, value) in attributes where key.hasPrefix("xmlns") {
+            rootNamespaces[key == "xmlns" ? "" : String(key.dropFirst(6))] = value
+        }
+        for name in attributes.keys where !["version", "generated-datetime"].contains(name) && !name.hasPrefix("xmlns") {
+            unheld["iati-activities/@\(name)", default: 0] += 1
+        }
     }
 
     private func startActivity(_ name: String, _ attributes: [String: String]) throws {
-        guard name == "iati-activity" else { return skip("iati-activities/\(name)") }
+        guard name == "iati-activity" else {
+            unheld["iati-activities/\(name)", default: 0] += 1
+            skipDepth = stack.count
+            return
+        }
         var a = IATIActivity(identifier: "", line: line)
+        tree = IATISourceTree()
+        open = [tree.open(name, attributes: attributes, parent: nil, inherited: rootNamespaces)]
         a.lang = value(attributes, "xml:lang")
         a.defaultCurrency = value(attributes, "default-currency")
         if let h = value(attributes, "hierarchy") {
@@ -161,55 +196,66 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
         a.lastUpdated = value(attributes, "last-updated-datetime")
         a.lines["iati-activity"] = line
-        report(attributes, held: ["xml:lang", "default-currency", "hierarchy", "last-updated-datetime"], at: "iati-activity")
         activity = a
+        keep("iati-activity", attributes, held: ["xml:lang", "default-currency", "hierarchy", "last-updated-datetime"], at: "iati-activity")
     }
 
     private func endActivity() throws {
-        guard let a = activity else { return }
+        guard var a = activity else { return }
         guard !a.identifier.isEmpty else { throw problem("the activity has no iati-identifier") }
+        a.source = tree
         activity = nil
+        open = []
         try onActivity(a)
     }
 
     /// An element inside an `iati-activity`, by its path below it (e.g. `transaction/value`).
+    /// Each case that maps the element marks it held on the tree under its anchor; anything
+    /// else stays a part kept as written.
     private func start(_ path: String, _ attributes: [String: String]) throws {
         guard activity != nil else { return }
         let at = "iati-activity/" + path
         switch path {
-        case "iati-identifier", "title", "transaction/description":
-            report(attributes, held: [], at: at)
+        case "iati-identifier":
+            keep("iati-identifier", attributes, held: [], at: at, text: true)
+
+        case "title":
+            keep("title", attributes, held: [], at: at)
+            narratives = []
+
+        case "transaction/description":
+            keep("description", attributes, held: [], at: at)
             narratives = []
 
         case "reporting-org":
             guard activity!.reportingOrg == nil else { return skip(at + " (repeated)") }
-            report(attributes, held: ["ref", "type"], at: at)
+            keep("reporting-org", attributes, held: ["ref", "type"], at: at)
             activity!.reportingOrg = .init(ref: value(attributes, "ref"), type: value(attributes, "type"), line: line)
             activity!.lines[path] = line
             narratives = []
 
         case "description":
-            report(attributes, held: ["type"], at: at)
             descriptionType = value(attributes, "type") ?? "1"
+            keep(IATIAnchor.make("description", descriptionType), attributes, held: ["type"], at: at)
             narratives = []
 
         case "reporting-org/narrative", "title/narrative", "description/narrative", "participating-org/narrative",
             "transaction/description/narrative":
-            report(attributes, held: ["xml:lang"], at: at)
+            // Held, if at all, when the element around it ends (``pickNarrative``).
             narrativeLang = value(attributes, "xml:lang")
             narrativeLine = line
 
         case "participating-org":
             let role = try required(attributes, "role", of: path)
             guard let ref = value(attributes, "ref") else { return skip(at + "[not(@ref)]") }
-            report(attributes, held: ["ref", "role", "type", "activity-id"], at: at)
+            keep(IATIAnchor.make("participating-org", ref, role), attributes, held: ["ref", "role", "type", "activity-id"], at: at)
             participant = .init(ref: ref, role: role, type: value(attributes, "type"),
-                                activityID: value(attributes, "activity-id"), line: line)
+                                activityID: value(attributes, "activity-id"), line: line, node: current)
             narratives = []
 
         case "activity-status":
             guard activity!.status == nil else { return skip(at + " (repeated)") }
-            report(attributes, held: ["code"], at: at)
+            keep("activity-status", attributes, held: ["code"], at: at)
             activity!.status = try required(attributes, "code", of: path)
             activity!.lines[path] = line
 
@@ -220,38 +266,36 @@ final class IATIReader: NSObject, XMLParserDelegate {
             }
             let date = try required(attributes, "iso-date", of: path)
             guard activity!.dates[type] == nil else { return skip(at + "[@type='\(type)'] (repeated)") }
-            report(attributes, held: ["type", "iso-date"], at: at)
+            keep(IATIAnchor.make("activity-date", type), attributes, held: ["type", "iso-date"], at: at)
             activity!.dates[type] = date
             activity!.lines[path] = line
 
         case "recipient-country":
-            report(attributes, held: ["code", "percentage"], at: at)
-            activity!.countries.append(.init(code: try required(attributes, "code", of: path),
-                                             percentage: try decimal(attributes, "percentage", of: path), line: line))
+            let code = try required(attributes, "code", of: path)
+            keep(IATIAnchor.make("recipient-country", code), attributes, held: ["code", "percentage"], at: at)
+            activity!.countries.append(.init(code: code, percentage: try decimal(attributes, "percentage", of: path), line: line, node: current))
 
         case "recipient-region":
-            report(attributes, held: ["code", "vocabulary", "percentage"], at: at)
-            activity!.regions.append(.init(vocabulary: value(attributes, "vocabulary") ?? "1", code: try required(attributes, "code", of: path),
-                                           percentage: try decimal(attributes, "percentage", of: path), line: line))
+            let vocabulary = value(attributes, "vocabulary") ?? "1", code = try required(attributes, "code", of: path)
+            keep(IATIAnchor.make("recipient-region", vocabulary, code), attributes, held: ["code", "vocabulary", "percentage"], at: at)
+            activity!.regions.append(.init(vocabulary: vocabulary, code: code,
+                                           percentage: try decimal(attributes, "percentage", of: path), line: line, node: current))
 
-        case "sector":
-            report(attributes, held: ["vocabulary", "code", "percentage"], at: at)
+        case "sector", "tag":
+            let vocabulary = path == "tag" ? try required(attributes, "vocabulary", of: path) : value(attributes, "vocabulary") ?? "1"
+            let code = try required(attributes, "code", of: path)
+            keep(IATIAnchor.make(path, vocabulary, code), attributes,
+                 held: path == "tag" ? ["vocabulary", "code"] : ["vocabulary", "code", "percentage"], at: at)
             activity!.classifications.append(.init(
-                scheme: "sector", vocabulary: value(attributes, "vocabulary") ?? "1", code: try required(attributes, "code", of: path),
-                percentage: try decimal(attributes, "percentage", of: path), line: line))
-
-        case "tag":
-            report(attributes, held: ["vocabulary", "code"], at: at)
-            activity!.classifications.append(.init(
-                scheme: "tag", vocabulary: try required(attributes, "vocabulary", of: path),
-                code: try required(attributes, "code", of: path), percentage: nil, line: line))
+                scheme: path, vocabulary: vocabulary, code: code,
+                percentage: path == "tag" ? nil : try decimal(attributes, "percentage", of: path), line: line, node: current))
 
         case "collaboration-type", "default-flow-type", "default-finance-type":
             let code = try required(attributes, "code", of: path)
             let keyPath: WritableKeyPath<IATIActivity, String?> =
                 path == "collaboration-type" ? \.collaborationType : path == "default-flow-type" ? \.flowType : \.financeType
             guard activity![keyPath: keyPath] == nil else { return skip(at + " (repeated)") }
-            report(attributes, held: ["code"], at: at)
+            keep(path, attributes, held: ["code"], at: at)
             activity![keyPath: keyPath] = code
             activity!.lines[path] = line
 
@@ -259,58 +303,62 @@ final class IATIReader: NSObject, XMLParserDelegate {
             let code = try required(attributes, "code", of: path)
             guard (value(attributes, "vocabulary") ?? "1") == "1" else { return skip(at + "[@vocabulary!='1']") }
             guard activity!.aidType == nil else { return skip(at + "[@vocabulary='1'] (repeated)") }
-            report(attributes, held: ["code", "vocabulary"], at: at)
+            // An absent vocabulary is written back absent: only a written "1" is held.
+            keep("default-aid-type", attributes, held: attributes["vocabulary"] == nil ? ["code"] : ["code", "vocabulary"], at: at)
             activity!.aidType = code
             activity!.lines[path] = line
 
         case "budget":
-            report(attributes, held: ["type", "status"], at: at)
-            flow = .init(kind: .budget, budgetType: value(attributes, "type"), budgetStatus: value(attributes, "status"), line: line)
+            flow = .init(kind: .budget, budgetType: value(attributes, "type"), budgetStatus: value(attributes, "status"), line: line, node: current)
+            keep(nil, attributes, held: ["type", "status"], at: at)
 
         case "planned-disbursement":
-            report(attributes, held: ["type"], at: at)
-            flow = .init(kind: .plannedDisbursement, budgetType: value(attributes, "type"), line: line)
+            flow = .init(kind: .plannedDisbursement, budgetType: value(attributes, "type"), line: line, node: current)
+            keep(nil, attributes, held: ["type"], at: at)
 
         case "transaction":
-            report(attributes, held: ["ref"], at: at)
-            flow = .init(kind: .transaction, ref: value(attributes, "ref"), line: line)
+            flow = .init(kind: .transaction, ref: value(attributes, "ref"), line: line, node: current)
+            keep(nil, attributes, held: ["ref"], at: at)
 
         case "budget/period-start", "planned-disbursement/period-start":
-            report(attributes, held: ["iso-date"], at: at)
+            keep("period-start", attributes, held: ["iso-date"], at: at)
             flow?.periodStart = try required(attributes, "iso-date", of: path)
 
         case "budget/period-end", "planned-disbursement/period-end":
-            report(attributes, held: ["iso-date"], at: at)
+            keep("period-end", attributes, held: ["iso-date"], at: at)
             flow?.periodEnd = try required(attributes, "iso-date", of: path)
 
         case "budget/value", "planned-disbursement/value", "transaction/value":
-            report(attributes, held: ["currency", "value-date"], at: at)
+            keep("value", attributes, held: ["currency", "value-date"], at: at, text: true)
             flow?.currency = value(attributes, "currency")
             flow?.valueDate = value(attributes, "value-date")
 
         case "planned-disbursement/provider-org", "transaction/provider-org":
-            report(attributes, held: ["ref", "provider-activity-id"], at: at)
             flow?.providerOrg = value(attributes, "ref")
             flow?.providerActivity = value(attributes, "provider-activity-id")
+            // Written back only when it names an organisation or activity; else kept as written.
+            guard flow?.providerOrg != nil || flow?.providerActivity != nil else { return skip(at + "[not(@ref)]") }
+            keep("provider-org", attributes, held: ["ref", "provider-activity-id"], at: at)
 
         case "planned-disbursement/receiver-org", "transaction/receiver-org":
-            report(attributes, held: ["ref", "receiver-activity-id"], at: at)
             flow?.receiverOrg = value(attributes, "ref")
             flow?.receiverActivity = value(attributes, "receiver-activity-id")
+            guard flow?.receiverOrg != nil || flow?.receiverActivity != nil else { return skip(at + "[not(@ref)]") }
+            keep("receiver-org", attributes, held: ["ref", "receiver-activity-id"], at: at)
 
         case "transaction/transaction-type":
-            report(attributes, held: ["code"], at: at)
+            keep("transaction-type", attributes, held: ["code"], at: at)
             flow?.transactionType = try required(attributes, "code", of: path)
 
         case "transaction/transaction-date":
-            report(attributes, held: ["iso-date"], at: at)
+            keep("transaction-date", attributes, held: ["iso-date"], at: at)
             flow?.transactionDate = try required(attributes, "iso-date", of: path)
 
         case "related-activity":
             let ref = try required(attributes, "ref", of: path)
             guard try required(attributes, "type", of: path) == "1" else { return skip(at + "[@type!='1']") }
             guard activity!.parent == nil else { return skip(at + "[@type='1'] (repeated)") }
-            report(attributes, held: ["ref", "type"], at: at)
+            keep("related-activity", attributes, held: ["ref", "type"], at: at)
             activity!.parent = ref
             activity!.lines[path] = line
 
@@ -328,7 +376,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
         case "reporting-org/narrative", "title/narrative", "description/narrative", "participating-org/narrative",
             "transaction/description/narrative":
-            if !content.isEmpty { narratives.append((narrativeLang, content, narrativeLine)) }
+            if !content.isEmpty { narratives.append((narrativeLang, content, narrativeLine, current)) }
 
         case "reporting-org":
             let name = pickNarrative(unheldAt: "iati-activity/reporting-org/narrative (other languages)")
@@ -337,7 +385,12 @@ final class IATIReader: NSObject, XMLParserDelegate {
         case "title", "description":
             let element = path == "title" ? "title" : "description/\(descriptionType)"
             let defaultLang = activity!.lang ?? ""
-            activity!.texts += narratives.map { .init(element: element, lang: $0.lang ?? defaultLang, text: $0.text, line: $0.line) }
+            for n in narratives {
+                let lang = n.lang ?? defaultLang
+                holdNarrative(n, as: IATIAnchor.make("narrative", lang))
+                activity!.texts.append(.init(element: element, lang: lang, text: n.text, line: n.line, node: n.node))
+            }
+            narratives = []
 
         case "participating-org":
             participant?.name = pickNarrative(unheldAt: "iati-activity/participating-org/narrative (other languages)")
@@ -346,6 +399,8 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
         case "transaction/description":
             flow?.description = pickNarrative(unheldAt: "iati-activity/transaction/description/narrative (other languages)")
+            // Written back only with the narrative the flow holds; else kept as written.
+            if flow?.description == nil { tree.release(current) }
 
         case "budget/value", "planned-disbursement/value", "transaction/value":
             guard let number = Double(content), number.isFinite else {
@@ -364,32 +419,43 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
     }
 
-    /// The narrative in the activity's default language; the others are reported. With none
-    /// in that language, none is taken: the registry's column holds the default language's
-    /// text, and an English name exported as the activity's Spanish one would change its meaning.
+    /// The narrative in the activity's default language, held; the others stay parts kept as
+    /// written. With none in that language, none is taken: the registry's column holds the
+    /// default language's text, and an English name exported as the activity's Spanish one
+    /// would change its meaning.
     private func pickNarrative(unheldAt path: String) -> String? {
         defer { narratives = [] }
         let defaultLang = activity?.lang
         guard let index = narratives.firstIndex(where: { $0.lang == nil || $0.lang == defaultLang }) else {
-            if !narratives.isEmpty { unheld[path, default: 0] += narratives.count }
+            if !narratives.isEmpty { verbatim[path, default: 0] += narratives.count }
             return nil
         }
-        if narratives.count > 1 { unheld[path, default: 0] += narratives.count - 1 }
+        if narratives.count > 1 { verbatim[path, default: 0] += narratives.count - 1 }
+        holdNarrative(narratives[index], as: "narrative")
         return narratives[index].text
+    }
+
+    /// Holds a narrative's text; its `xml:lang` is held only where the export writes it (a
+    /// language other than the default), so an explicit default language is kept as written.
+    private func holdNarrative(_ n: (lang: String?, text: String, line: Int, node: Int), as anchor: String) {
+        let explicitDefault = n.lang != nil && n.lang == activity?.lang
+        tree.hold(n.node, as: anchor, attributes: explicitDefault ? [] : ["xml:lang"], text: true)
     }
 
     // MARK: Helpers
 
-    /// Counts `path` as unheld and ignores everything inside it.
+    /// Counts `path` as kept as written, and maps nothing inside it.
     private func skip(_ path: String) {
-        unheld[path, default: 0] += 1
+        verbatim[path, default: 0] += 1
         skipDepth = stack.count
     }
 
-    /// Counts the attributes Minga does not hold (namespace declarations aside).
-    private func report(_ attributes: [String: String], held: Set<String>, at path: String) {
+    /// Marks the element being read as held under `anchor` (a flow's is set once its id is
+    /// known, in `rows()`), and counts the attributes kept as written (namespace declarations aside).
+    private func keep(_ anchor: String?, _ attributes: [String: String], held: Set<String>, at path: String, text: Bool = false) {
+        tree.hold(current, as: anchor, attributes: held, text: text)
         for name in attributes.keys where !held.contains(name) && name != "xmlns" && !name.hasPrefix("xmlns:") {
-            unheld["\(path)/@\(name)", default: 0] += 1
+            verbatim["\(path)/@\(name)", default: 0] += 1
         }
     }
 

@@ -43,17 +43,18 @@ struct IATIXMLWriter {
             guard XSD.isLanguage(l) else { note("initiative_text.lang \"\(l)\" is not a language code (narrative left out)"); return .none }
             return .some(l)
         }
-        var title: [(lang: String?, text: String)] = []
-        var descriptions: [(type: String, narratives: [(lang: String?, text: String)])] = []
+        typealias Narrative = (lang: String, written: String?, text: String)
+        var title: [Narrative] = []
+        var descriptions: [(type: String, narratives: [Narrative])] = []
         for t in a.texts.sorted(by: { ($0.lang == lang ? "" : $0.lang) < ($1.lang == lang ? "" : $1.lang) }) {
             guard let l = narrativeLang(t.lang) else { continue }
             if t.element == "title" {
-                title.append((l, t.text))
+                title.append((t.lang, l, t.text))
             } else if t.element.hasPrefix("description/"), case let type = String(t.element.dropFirst("description/".count)), !type.isEmpty {
                 if let i = descriptions.firstIndex(where: { $0.type == type }) {
-                    descriptions[i].narratives.append((l, t.text))
+                    descriptions[i].narratives.append((t.lang, l, t.text))
                 } else {
-                    descriptions.append((type, [(l, t.text)]))
+                    descriptions.append((type, [(t.lang, l, t.text)]))
                 }
             } else {
                 note("initiative_text element \"\(t.element)\" is neither title nor description/N (left out)")
@@ -69,6 +70,62 @@ struct IATIXMLWriter {
         }
         let flows = a.flows.compactMap { prepare($0, note: note) }
 
+        var attributes: [(String, String?)] = [("xml:lang", lang), ("default-currency", a.defaultCurrency)]
+        if let updated = a.lastUpdated {
+            if XSD.isDateTime(updated) { attributes.append(("last-updated-datetime", updated)) } else {
+                note("initiative.last_updated is not an xsd:dateTime (left out)")
+            }
+        }
+        if let h = a.hierarchy {
+            if h >= Int64(Int32.min), h <= Int64(Int32.max) { attributes.append(("hierarchy", String(h))) } else {
+                note("initiative.hierarchy is out of the xsd:int range (left out)")
+            }
+        }
+        let root = IATIElement("iati-activity", anchor: "", attributes)
+        root.add("iati-identifier", anchor: "iati-identifier", [], text: a.identifier)
+        if let org = a.reportingOrg, org.ref != nil {
+            let element = root.add("reporting-org", anchor: "reporting-org", [("ref", org.ref), ("type", org.type)])
+            if let name = org.name { element.add("narrative", anchor: "narrative", [], text: name) }
+        }
+        func addNarratives(_ narratives: [Narrative], to element: IATIElement) {
+            for n in narratives { element.add("narrative", anchor: IATIAnchor.make("narrative", n.lang), [("xml:lang", n.written)], text: n.text) }
+        }
+        if !title.isEmpty { addNarratives(title, to: root.add("title", anchor: "title", [])) }
+        for d in descriptions {
+            addNarratives(d.narratives, to: root.add("description", anchor: IATIAnchor.make("description", d.type), [("type", d.type)]))
+        }
+        for p in a.participants {
+            let element = root.add("participating-org", anchor: IATIAnchor.make("participating-org", p.ref, p.role),
+                                   [("ref", p.ref), ("role", p.role), ("type", p.type), ("activity-id", p.activityID)])
+            if let name = p.name { element.add("narrative", anchor: "narrative", [], text: name) }
+        }
+        if let status = a.status { root.add("activity-status", anchor: "activity-status", [("code", status)]) }
+        for d in dates { root.add("activity-date", anchor: IATIAnchor.make("activity-date", d.type), [("type", d.type), ("iso-date", d.date)]) }
+        for c in a.countries {
+            root.add("recipient-country", anchor: IATIAnchor.make("recipient-country", c.code), [("code", c.code), ("percentage", percentage(c.percentage))])
+        }
+        for r in a.regions {
+            root.add("recipient-region", anchor: IATIAnchor.make("recipient-region", r.vocabulary, r.code),
+                     [("code", r.code), ("vocabulary", r.vocabulary), ("percentage", percentage(r.percentage))])
+        }
+        for s in a.classifications where s.scheme == "sector" {
+            root.add("sector", anchor: IATIAnchor.make("sector", s.vocabulary, s.code),
+                     [("vocabulary", s.vocabulary), ("code", s.code), ("percentage", percentage(s.percentage))])
+        }
+        for t in a.classifications where t.scheme == "tag" {
+            if t.percentage != nil { note("classification.percentage of a tag (IATI tags have none; left out)") }
+            root.add("tag", anchor: IATIAnchor.make("tag", t.vocabulary, t.code), [("vocabulary", t.vocabulary), ("code", t.code)])
+        }
+        if let code = a.collaborationType { root.add("collaboration-type", anchor: "collaboration-type", [("code", code)]) }
+        if let code = a.flowType { root.add("default-flow-type", anchor: "default-flow-type", [("code", code)]) }
+        if let code = a.financeType { root.add("default-finance-type", anchor: "default-finance-type", [("code", code)]) }
+        if let code = a.aidType { root.add("default-aid-type", anchor: "default-aid-type", [("code", code), ("vocabulary", "1")]) }
+        for f in flows { add(f, to: root, identifier: a.identifier, note: note) }
+        if let parent = a.parent { root.add("related-activity", anchor: "related-activity", [("ref", parent), ("type", "1")]) }
+
+        let orphans = root.merge(a.parts)
+        if orphans > 0 { notes["kept parts of elements the registry no longer holds (left out)", default: 0] += orphans }
+
         var missing: [String] = []
         if a.identifier.isEmpty { missing.append("an iati-identifier") }
         if a.reportingOrg?.ref == nil { missing.append("a reporting-org (initiative.reporting_org is empty)") }
@@ -76,71 +133,16 @@ struct IATIXMLWriter {
             if org.type == nil { missing.append("a reporting-org type (initiative.reporting_org_type is empty)") }
             if org.name == nil { missing.append("a reporting-org name (organisation \(org.ref!) has no row)") }
         }
-        if title.isEmpty { missing.append("a title") }
-        if descriptions.isEmpty { missing.append("a description") }
-        if a.participants.isEmpty { missing.append("a participating-org") }
-        if a.status == nil { missing.append("an activity-status") }
-        if dates.isEmpty { missing.append("an activity-date") }
+        let present = Set(root.children.filter { $0.name != "title" || $0.children.contains { $0.name == "narrative" } }.map(\.name))
+        for (element, phrase) in [("title", "a title"), ("description", "a description"), ("participating-org", "a participating-org"),
+                                  ("activity-status", "an activity-status"), ("activity-date", "an activity-date")]
+        where !present.contains(element) {
+            missing.append(phrase)
+        }
         guard missing.isEmpty else { return missing }
         for (text, count) in notes { self.notes[text, default: 0] += count }
-
-        var attributes: [(String, String?)] = [("xml:lang", lang), ("default-currency", a.defaultCurrency)]
-        if let updated = a.lastUpdated {
-            if XSD.isDateTime(updated) { attributes.append(("last-updated-datetime", updated)) } else {
-                self.notes["initiative.last_updated is not an xsd:dateTime (left out)", default: 0] += 1
-            }
-        }
-        if let h = a.hierarchy {
-            if h >= Int64(Int32.min), h <= Int64(Int32.max) { attributes.append(("hierarchy", String(h))) } else {
-                self.notes["initiative.hierarchy is out of the xsd:int range (left out)", default: 0] += 1
-            }
-        }
-        open("iati-activity", attributes, depth: 1)
-        leaf("iati-identifier", [], text: a.identifier, depth: 2)
-        let org = a.reportingOrg!
-        open("reporting-org", [("ref", org.ref), ("type", org.type)], depth: 2)
-        narrative(org.name!, lang: nil, depth: 3)
-        close("reporting-org", depth: 2)
-        open("title", [], depth: 2)
-        for n in title { narrative(n.text, lang: n.lang, depth: 3) }
-        close("title", depth: 2)
-        for d in descriptions {
-            open("description", [("type", d.type)], depth: 2)
-            for n in d.narratives { narrative(n.text, lang: n.lang, depth: 3) }
-            close("description", depth: 2)
-        }
-        for p in a.participants {
-            let attrs = [("ref", p.ref), ("role", p.role), ("type", p.type), ("activity-id", p.activityID)]
-            if let name = p.name {
-                open("participating-org", attrs, depth: 2)
-                narrative(name, lang: nil, depth: 3)
-                close("participating-org", depth: 2)
-            } else {
-                empty("participating-org", attrs, depth: 2)
-            }
-        }
-        empty("activity-status", [("code", a.status)], depth: 2)
-        for d in dates { empty("activity-date", [("type", d.type), ("iso-date", d.date)], depth: 2) }
-        for c in a.countries {
-            empty("recipient-country", [("code", c.code), ("percentage", percentage(c.percentage))], depth: 2)
-        }
-        for r in a.regions {
-            empty("recipient-region", [("code", r.code), ("vocabulary", r.vocabulary), ("percentage", percentage(r.percentage))], depth: 2)
-        }
-        for s in a.classifications where s.scheme == "sector" {
-            empty("sector", [("vocabulary", s.vocabulary), ("code", s.code), ("percentage", percentage(s.percentage))], depth: 2)
-        }
-        for t in a.classifications where t.scheme == "tag" {
-            if t.percentage != nil { self.notes["classification.percentage of a tag (IATI tags have none; left out)", default: 0] += 1 }
-            empty("tag", [("vocabulary", t.vocabulary), ("code", t.code)], depth: 2)
-        }
-        if let code = a.collaborationType { empty("collaboration-type", [("code", code)], depth: 2) }
-        if let code = a.flowType { empty("default-flow-type", [("code", code)], depth: 2) }
-        if let code = a.financeType { empty("default-finance-type", [("code", code)], depth: 2) }
-        if let code = a.aidType { empty("default-aid-type", [("code", code), ("vocabulary", "1")], depth: 2) }
-        for f in flows { write(f) }
-        if let parent = a.parent { empty("related-activity", [("ref", parent), ("type", "1")], depth: 2) }
-        close("iati-activity", depth: 1)
+        root.orderChildren(path: "iati-activity")
+        write(root, depth: 1)
         return []
     }
 
@@ -179,72 +181,69 @@ struct IATIXMLWriter {
         return WritableFlow(flow: f, value: value, valueDate: valueDate!, periodStart: start, periodEnd: end, transactionDate: date)
     }
 
-    private mutating func write(_ w: WritableFlow) {
+    private func add(_ w: WritableFlow, to root: IATIElement, identifier: String, note: (String) -> Void) {
         let f = w.flow
-        let element = f.kind.rawValue
+        let name = f.kind.rawValue
+        let anchor = IATIAnchor.flow(id: f.id ?? "", identifier: identifier, kind: name)
+        let element: IATIElement
         switch f.kind {
-        case .budget: open(element, [("type", f.budgetType), ("status", f.budgetStatus)], depth: 2)
-        case .plannedDisbursement: open(element, [("type", f.budgetType)], depth: 2)
-        case .transaction: open(element, [("ref", f.ref)], depth: 2)
+        case .budget: element = root.add(name, anchor: anchor, [("type", f.budgetType), ("status", f.budgetStatus)])
+        case .plannedDisbursement: element = root.add(name, anchor: anchor, [("type", f.budgetType)])
+        case .transaction: element = root.add(name, anchor: anchor, [("ref", f.ref)])
         }
         if f.kind == .transaction {
-            empty("transaction-type", [("code", f.transactionType)], depth: 3)
-            empty("transaction-date", [("iso-date", w.transactionDate)], depth: 3)
+            element.add("transaction-type", anchor: "transaction-type", [("code", f.transactionType)])
+            element.add("transaction-date", anchor: "transaction-date", [("iso-date", w.transactionDate)])
         } else {
-            empty("period-start", [("iso-date", w.periodStart)], depth: 3)
-            if let end = w.periodEnd { empty("period-end", [("iso-date", end)], depth: 3) }
+            element.add("period-start", anchor: "period-start", [("iso-date", w.periodStart)])
+            if let end = w.periodEnd { element.add("period-end", anchor: "period-end", [("iso-date", end)]) }
         }
-        leaf("value", [("currency", f.currency), ("value-date", w.valueDate)], text: w.value, depth: 3)
+        element.add("value", anchor: "value", [("currency", f.currency), ("value-date", w.valueDate)], text: w.value)
         if f.kind == .transaction, let description = f.description {
-            open("description", [], depth: 3)
-            narrative(description, lang: nil, depth: 4)
-            close("description", depth: 3)
+            element.add("description", anchor: "description", []).add("narrative", anchor: "narrative", [], text: description)
         }
         if f.kind != .budget {
             if f.providerOrg != nil || f.providerActivity != nil {
-                empty("provider-org", [("ref", f.providerOrg), ("provider-activity-id", f.providerActivity)], depth: 3)
+                element.add("provider-org", anchor: "provider-org", [("ref", f.providerOrg), ("provider-activity-id", f.providerActivity)])
             }
             if f.receiverOrg != nil || f.receiverActivity != nil {
-                empty("receiver-org", [("ref", f.receiverOrg), ("receiver-activity-id", f.receiverActivity)], depth: 3)
+                element.add("receiver-org", anchor: "receiver-org", [("ref", f.receiverOrg), ("receiver-activity-id", f.receiverActivity)])
             }
         } else if f.providerOrg != nil || f.receiverOrg != nil || f.providerActivity != nil || f.receiverActivity != nil {
-            notes["flow provider/receiver of a budget (IATI budgets have none; left out)", default: 0] += 1
+            note("flow provider/receiver of a budget (IATI budgets have none; left out)")
         }
         if f.kind != .transaction, f.ref != nil || f.transactionType != nil || f.transactionDate != nil || f.description != nil {
-            notes["flow ref, transaction type, date or description of a \(element) (only transactions have them; left out)", default: 0] += 1
+            note("flow ref, transaction type, date or description of a \(name) (only transactions have them; left out)")
         }
-        close(element, depth: 2)
     }
 
     private func percentage(_ p: Double?) -> String? { p.flatMap(IATIDecimal.format) }
 
     // MARK: Markup
 
-    private mutating func narrative(_ text: String, lang: String?, depth: Int) {
-        leaf("narrative", [("xml:lang", lang)], text: text, depth: depth)
+    private mutating func write(_ element: IATIElement, depth: Int) {
+        startTag(element.name, element.attributes, depth: depth)
+        if element.children.isEmpty {
+            if let text = element.text { out += ">" + escape(text, attribute: false) + "</" + element.name + ">\n" } else { out += "/>\n" }
+            return
+        }
+        // No IATI 2.0x element holds text beside elements: text so written (1.x style) is left out.
+        if element.text != nil { notes["text directly inside <\(element.name)> beside its elements (IATI 1.x style; left out)", default: 0] += 1 }
+        out += ">\n"
+        for child in element.children { write(child, depth: depth + 1) }
+        close(element.name, depth: depth)
     }
 
-    private mutating func startTag(_ name: String, _ attributes: [(String, String?)], depth: Int) {
+    private mutating func startTag(_ name: String, _ attributes: [(String, String)], depth: Int) {
         out += String(repeating: " ", count: depth) + "<" + name
         for (key, value) in attributes {
-            guard let value else { continue }
             out += " " + key + "=\"" + escape(value, attribute: true) + "\""
         }
     }
 
     private mutating func open(_ name: String, _ attributes: [(String, String?)], depth: Int) {
-        startTag(name, attributes, depth: depth)
+        startTag(name, attributes.compactMap { key, value in value.map { (key, $0) } }, depth: depth)
         out += ">\n"
-    }
-
-    private mutating func empty(_ name: String, _ attributes: [(String, String?)], depth: Int) {
-        startTag(name, attributes, depth: depth)
-        out += "/>\n"
-    }
-
-    private mutating func leaf(_ name: String, _ attributes: [(String, String?)], text: String, depth: Int) {
-        startTag(name, attributes, depth: depth)
-        out += ">" + escape(text, attribute: false) + "</" + name + ">\n"
     }
 
     private mutating func close(_ name: String, depth: Int) {

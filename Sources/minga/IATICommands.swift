@@ -34,10 +34,14 @@ struct ImportIATI: AsyncParsableCommand {
             `minga check` lists every one to correct. With --strict the file is refused for \
             it instead, and nothing is imported.
 
-            Elements and attributes the registry does not hold (location, result, \
-            document-link, contact-info, policy-marker, …) are not imported; they are \
-            listed on standard error with how often they occur, so nothing is dropped \
-            unnoticed.
+            Everything else of an activity — results with their indicators and periods, \
+            locations, document-links, policy markers, narratives in other languages, a \
+            transaction's sectors, attributes such as @humanitarian, elements in a \
+            publisher's own namespace — is kept as written in the table iati_part, one row \
+            per element (e.g. path 'result[1]/indicator[2]/period[1]/actual[1]'), syncs \
+            like any row, and is exported back where it was. The summary counts these by \
+            path. Only what lies outside every iati-activity is not imported, and it is \
+            listed.
 
             Examples:
               minga import iati activities.xml
@@ -74,9 +78,16 @@ struct ImportIATI: AsyncParsableCommand {
                     printErr("  \(list): \(result.unknownCodes[list]!), e.g. \(result.unknownCodeExamples[list] ?? "")")
                 }
             }
+            if !result.verbatim.isEmpty {
+                let paths = result.verbatim.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+                let total = result.verbatim.values.reduce(0, +)
+                printErr("kept as written in iati_part (no column of their own; exported back as they are): \(total) elements and attributes, most often:")
+                for (path, count) in paths.prefix(8) { printErr("  \(path): \(count)") }
+                if paths.count > 8 { printErr("  … and \(paths.count - 8) more paths") }
+            }
             let report = result.unheldReport
             if !report.isEmpty {
-                printErr("warning: the registry does not hold these parts of the file; they were not imported:")
+                printErr("warning: these parts of the file lie outside every iati-activity; they were not imported:")
                 let width = report.map(\.path.count).max() ?? 0
                 for (path, count) in report {
                     printErr("  " + path + ":" + String(repeating: " ", count: width - path.count + 1) + String(count))
@@ -105,6 +116,10 @@ struct ExportIATI: AsyncParsableCommand {
             written validly, such as a malformed date, are left out and counted; a \
             missing value-date is taken from the transaction date or period start, as \
             IATI advises.
+
+            What an import kept as written (iati_part) goes back where the schema puts \
+            it, in the spelling the file used (215000.50 stays so) unless the registry's \
+            column was edited since. A participating-org without @ref counts as one.
 
             Columns IATI has no element for (SEGIB modality, instrument and roles, SDGs, \
             financing instruments, organisations' countries) are not exported.

@@ -13,8 +13,9 @@ import Testing
         return (r, { try? FileManager.default.removeItem(at: dir) })
     }
 
+    /// Changes to the registry's rows (the schema's own migrations, `minga_schema`, aside).
     static func changeCount(_ r: Replica) throws -> Int {
-        try r.changes(above: VersionVector(), limit: 10_000, maxBytes: 1 << 30).count
+        try r.changes(above: VersionVector(), limit: 10_000, maxBytes: 1 << 30).filter { $0.table != "minga_schema" }.count
     }
 
     static func importing(_ csv: String, into table: String, _ r: Replica) throws -> CSVImportSummary {
@@ -157,7 +158,7 @@ import Testing
         #expect(error?.badRows.count == 60)
         #expect(error?.description.contains("line 51:") == true && error?.description.contains("line 52:") == false)
         #expect(error?.description.hasSuffix("and 10 more") == true)
-        #expect(try r.vector().isEmpty)
+        #expect(try Self.changeCount(r) == 0)
     }
 
     @Test func reimportingUpdatesInPlaceAndIsCaptured() throws {
