@@ -110,10 +110,21 @@ extension IATIActivity {
                 "period_start": .iati(f.periodStart), "period_end": .iati(f.periodEnd),
                 "provider_org": .iati(f.providerOrg), "provider_activity": .iati(f.providerActivity),
                 "receiver_org": .iati(f.receiverOrg), "receiver_activity": .iati(f.receiverActivity),
-                "description": .iati(f.description),
+                "description": .iati(f.description), "humanitarian": .iati(f.humanitarian),
+                "sector_vocabulary": .iati(f.sectorVocabulary), "sector": .iati(f.sector), "recipient_country": .iati(f.recipientCountry),
+                "recipient_region": .iati(f.recipientRegion), "flow_type": .iati(f.flowType), "finance_type": .iati(f.financeType),
+                "aid_type": .iati(f.aidType), "tied_status": .iati(f.tiedStatus), "disbursement_channel": .iati(f.disbursementChannel),
             ], line: f.line))
         }
 
+        for (table, values) in resultRows() + placeRows() {
+            children[table, default: []].append(IATIRow(table: table, values: values.merging(["initiative": id]) { a, _ in a }, line: line))
+        }
+        for m in policyMarkers {
+            add("policy_marker", key: [.text(m.vocabulary), .text(m.code)],
+                ["initiative": id, "vocabulary": .text(m.vocabulary), "code": .text(m.code), "significance": .iati(m.significance)],
+                line: m.line, node: m.node, repeatedPath: "iati-activity/policy-marker (repeated vocabulary and code)")
+        }
         for part in tree?.parts() ?? parts {
             children["iati_part", default: []].append(IATIRow(table: "iati_part", values: part.row(initiative: identifier), line: line))
         }
@@ -139,12 +150,51 @@ extension IATIActivity {
 }
 
 extension IATIActivity {
+    /// Rows of `result`, `result_indicator` and `indicator_period` (without the initiative).
+    func resultRows() -> [(String, [String: Value])] {
+        var rows: [(String, [String: Value])] = []
+        for r in results {
+            let no = Value.integer(Int64(r.no))
+            rows.append(("result", ["result_no": no, "type": .iati(r.type), "aggregation_status": .iati(r.aggregationStatus), "title": .iati(r.title)]))
+            for i in r.indicators {
+                let indicatorNo = Value.integer(Int64(i.no))
+                rows.append(("result_indicator", [
+                    "result_no": no, "indicator_no": indicatorNo, "measure": .iati(i.measure), "ascending": .iati(i.ascending),
+                    "aggregation_status": .iati(i.aggregationStatus), "title": .iati(i.title), "baseline_year": .iati(i.baselineYear),
+                    "baseline_date": .iati(i.baselineDate), "baseline_value": .iati(i.baselineValue),
+                ]))
+                for p in i.periods {
+                    rows.append(("indicator_period", [
+                        "result_no": no, "indicator_no": indicatorNo, "period_no": .integer(Int64(p.no)), "period_start": .iati(p.start),
+                        "period_end": .iati(p.end), "target": .iati(p.target), "actual": .iati(p.actual),
+                    ]))
+                }
+            }
+        }
+        return rows
+    }
+
+    /// Rows of `location` and `document_link` (without the initiative).
+    func placeRows() -> [(String, [String: Value])] {
+        locations.map { l in
+            ("location", ["location_no": .integer(Int64(l.no)), "ref": .iati(l.ref), "name": .iati(l.name), "reach": .iati(l.reach),
+                          "exactness": .iati(l.exactness), "location_class": .iati(l.locationClass),
+                          "feature_designation": .iati(l.featureDesignation), "point": .iati(l.point)])
+        } + documentLinks.map { d in
+            ("document_link", ["link_no": .integer(Int64(d.no)), "url": .iati(d.url), "format": .iati(d.format), "title": .iati(d.title),
+                               "category": .iati(d.category), "language": .iati(d.language), "document_date": .iati(d.documentDate)])
+        }
+    }
+
     /// Rebuilds an activity from its rows (each as column/value pairs, as
-    /// `LocalTransaction.rows` returns them). `reportingOrgName` is the organisation table's
+    /// `LocalTransaction.rows` returns them): the initiative's, and its rows of each of
+    /// ``IATIColumns/childTables`` by table. `reportingOrgName` is the organisation table's
     /// name for the reporting organisation: the activity's tables do not hold it.
-    init(initiative: [String: Value], reportingOrgName: String?, texts: [[String: Value]], participants: [[String: Value]],
-         countries: [[String: Value]], regions: [[String: Value]], classifications: [[String: Value]], flows: [[String: Value]]) {
+    init(initiative: [String: Value], reportingOrgName: String?, children: [String: [[String: Value]]]) {
         self.init(identifier: initiative["iati_identifier"]?.iatiString ?? "", line: 0)
+        let texts = children["initiative_text"] ?? [], participants = children["participation"] ?? []
+        let countries = children["recipient_country"] ?? [], regions = children["recipient_region"] ?? []
+        let classifications = children["classification"] ?? [], flows = children["flow"] ?? []
         lang = initiative["default_lang"]?.iatiString
         defaultCurrency = initiative["default_currency"]?.iatiString
         hierarchy = initiative["hierarchy"]?.iatiInt64
@@ -193,8 +243,55 @@ extension IATIActivity {
                 providerActivity: row["provider_activity"]?.iatiString, receiverOrg: row["receiver_org"]?.iatiString,
                 receiverActivity: row["receiver_activity"]?.iatiString, description: row["description"]?.iatiString, line: 0)
             flow.id = row["id"]?.iatiString
+            (flow.humanitarian, flow.sectorVocabulary, flow.sector) = (row["humanitarian"]?.iatiString, row["sector_vocabulary"]?.iatiString, row["sector"]?.iatiString)
+            (flow.recipientCountry, flow.recipientRegion) = (row["recipient_country"]?.iatiString, row["recipient_region"]?.iatiString)
+            (flow.flowType, flow.financeType, flow.aidType) = (row["flow_type"]?.iatiString, row["finance_type"]?.iatiString, row["aid_type"]?.iatiString)
+            (flow.tiedStatus, flow.disbursementChannel) = (row["tied_status"]?.iatiString, row["disbursement_channel"]?.iatiString)
             return flow
         }
+        loadResults(children)
+        locations = (children["location"] ?? []).compactMap { row in
+            guard let no = row["location_no"]?.iatiInt64 else { return nil }
+            return Location(no: Int(no), ref: row["ref"]?.iatiString, name: row["name"]?.iatiString, reach: row["reach"]?.iatiString,
+                            exactness: row["exactness"]?.iatiString, locationClass: row["location_class"]?.iatiString,
+                            featureDesignation: row["feature_designation"]?.iatiString, point: row["point"]?.iatiString)
+        }.sorted { $0.no < $1.no }
+        documentLinks = (children["document_link"] ?? []).compactMap { row in
+            guard let no = row["link_no"]?.iatiInt64 else { return nil }
+            return DocumentLink(no: Int(no), url: row["url"]?.iatiString, format: row["format"]?.iatiString, title: row["title"]?.iatiString,
+                                category: row["category"]?.iatiString, language: row["language"]?.iatiString,
+                                documentDate: row["document_date"]?.iatiString)
+        }.sorted { $0.no < $1.no }
+        policyMarkers = (children["policy_marker"] ?? []).compactMap { row in
+            guard let vocabulary = row["vocabulary"]?.iatiString, let code = row["code"]?.iatiString else { return nil }
+            return PolicyMarker(vocabulary: vocabulary, code: code, significance: row["significance"]?.iatiString, line: 0)
+        }
+        parts = (children["iati_part"] ?? []).compactMap(IATIPart.init(row:))
+    }
+
+    /// Results with their indicators and periods, each in its place (`…_no`).
+    private mutating func loadResults(_ children: [String: [[String: Value]]]) {
+        func no(_ row: [String: Value], _ column: String) -> Int? { row[column]?.iatiInt64.map(Int.init) }
+        var periods: [[Int]: [Period]] = [:]
+        for row in children["indicator_period"] ?? [] {
+            guard let r = no(row, "result_no"), let i = no(row, "indicator_no"), let p = no(row, "period_no") else { continue }
+            periods[[r, i], default: []].append(Period(no: p, start: row["period_start"]?.iatiString, end: row["period_end"]?.iatiString,
+                                                       target: row["target"]?.iatiDouble, actual: row["actual"]?.iatiDouble))
+        }
+        var indicators: [Int: [Indicator]] = [:]
+        for row in children["result_indicator"] ?? [] {
+            guard let r = no(row, "result_no"), let i = no(row, "indicator_no") else { continue }
+            indicators[r, default: []].append(Indicator(
+                no: i, measure: row["measure"]?.iatiString, ascending: row["ascending"]?.iatiString,
+                aggregationStatus: row["aggregation_status"]?.iatiString, title: row["title"]?.iatiString,
+                baselineYear: row["baseline_year"]?.iatiString, baselineDate: row["baseline_date"]?.iatiString,
+                baselineValue: row["baseline_value"]?.iatiDouble, periods: (periods[[r, i]] ?? []).sorted { $0.no < $1.no }))
+        }
+        results = (children["result"] ?? []).compactMap { row in
+            guard let r = no(row, "result_no") else { return nil }
+            return Result(no: r, type: row["type"]?.iatiString, aggregationStatus: row["aggregation_status"]?.iatiString,
+                          title: row["title"]?.iatiString, indicators: (indicators[r] ?? []).sorted { $0.no < $1.no })
+        }.sorted { $0.no < $1.no }
     }
 
     /// Orders an activity's flows so that importing the export gives every flow its id back:

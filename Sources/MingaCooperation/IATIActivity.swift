@@ -90,11 +90,82 @@ struct IATIActivity {
         var receiverOrg: String?
         var receiverActivity: String?
         var description: String?
+        /// A transaction's own details (the first of each that repeats).
+        var humanitarian: String?
+        var sectorVocabulary: String?
+        var sector: String?
+        var recipientCountry: String?
+        var recipientRegion: String?
+        var flowType: String?
+        var financeType: String?
+        var aidType: String?
+        var tiedStatus: String?
+        var disbursementChannel: String?
         var line: Int
         /// The element in ``IATIActivity/source`` (read from a file only).
         var node: Int? = nil
         /// The `flow` row's id (loaded from the registry only).
         var id: String? = nil
+    }
+
+    /// A `result`, with its indicators and their periods; `no` its place from 1.
+    struct Result {
+        var no: Int
+        var type: String?
+        var aggregationStatus: String?
+        var title: String?
+        var indicators: [Indicator] = []
+        var node: Int? = nil
+    }
+
+    struct Indicator {
+        var no: Int
+        var measure: String?
+        var ascending: String?
+        var aggregationStatus: String?
+        var title: String?
+        var baselineYear: String?
+        var baselineDate: String?
+        var baselineValue: Double?
+        var periods: [Period] = []
+    }
+
+    struct Period {
+        var no: Int
+        var start: String?
+        var end: String?
+        var target: Double?
+        var actual: Double?
+    }
+
+    struct Location {
+        var no: Int
+        var ref: String?
+        var name: String?
+        var reach: String?
+        var exactness: String?
+        var locationClass: String?
+        var featureDesignation: String?
+        /// `point/pos`: "latitude longitude".
+        var point: String?
+    }
+
+    struct DocumentLink {
+        var no: Int
+        var url: String?
+        var format: String?
+        var title: String?
+        var category: String?
+        var language: String?
+        var documentDate: String?
+    }
+
+    struct PolicyMarker {
+        var vocabulary: String
+        var code: String
+        var significance: String?
+        var line: Int
+        var node: Int? = nil
     }
 
     var identifier: String
@@ -121,6 +192,10 @@ struct IATIActivity {
     /// `related-activity` of type 1 (parent).
     var parent: String?
     var flows: [Flow] = []
+    var results: [Result] = []
+    var locations: [Location] = []
+    var documentLinks: [DocumentLink] = []
+    var policyMarkers: [PolicyMarker] = []
     /// Where single-valued elements were found, by element name, for error messages.
     var lines: [String: Int] = [:]
     /// The activity's elements as read, marked with what the fields above hold (read from a
@@ -146,6 +221,7 @@ enum IATIColumns {
 
     /// The child tables an activity owns wholly: a re-import replaces their rows.
     static let childTables = [
-        "initiative_text", "participation", "recipient_country", "recipient_region", "classification", "flow", "iati_part",
+        "initiative_text", "participation", "recipient_country", "recipient_region", "classification", "flow",
+        "result", "result_indicator", "indicator_period", "location", "document_link", "policy_marker", "iati_part",
     ]
 }

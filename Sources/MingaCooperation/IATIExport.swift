@@ -99,13 +99,9 @@ public struct IATIExporter {
                     }
                     reportingOrgName = organisationNames[ref] ?? nil
                 }
-                func children(_ table: String) throws -> [[String: Value]] { try tx.rows(table: table, where: "initiative", equals: id) }
-                var activity = IATIActivity(
-                    initiative: initiative, reportingOrgName: reportingOrgName, texts: try children("initiative_text"),
-                    participants: try children("participation"), countries: try children("recipient_country"),
-                    regions: try children("recipient_region"), classifications: try children("classification"),
-                    flows: try children("flow"))
-                activity.parts = try children("iati_part").compactMap(IATIPart.init(row:))
+                var children: [String: [[String: Value]]] = [:]
+                for table in IATIColumns.childTables { children[table] = try tx.rows(table: table, where: "initiative", equals: id) }
+                let activity = IATIActivity(initiative: initiative, reportingOrgName: reportingOrgName, children: children)
                 let missing = writer.write(activity)
                 if missing.isEmpty {
                     result.activities += 1

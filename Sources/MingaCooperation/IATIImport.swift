@@ -149,6 +149,12 @@ final class IATIRowWriter {
         "recipient_region": ["initiative", "vocabulary", "region"],
         "classification": ["initiative", "scheme", "vocabulary", "code"],
         "flow": ["id"],
+        "result": ["initiative", "result_no"],
+        "result_indicator": ["initiative", "result_no", "indicator_no"],
+        "indicator_period": ["initiative", "result_no", "indicator_no", "period_no"],
+        "location": ["initiative", "location_no"],
+        "document_link": ["initiative", "link_no"],
+        "policy_marker": ["initiative", "vocabulary", "code"],
         "iati_part": ["initiative", "path"],
     ]
 

@@ -221,14 +221,14 @@ struct IATISourceTree {
 /// Rules the reader and the writer share about parts.
 enum IATIParts {
     /// Held attributes the tables keep as numbers.
-    static let numericAttributes: Set<String> = ["percentage", "hierarchy"]
+    static let numericAttributes: Set<String> = ["percentage", "hierarchy", "value"]
 
     /// Whether the export's spelling of a held value could differ from the file's: numbers
-    /// are written in their shortest form and text trimmed, so `50.0`, `215000.50` and ` 1 `
-    /// are kept as written.
+    /// are written in their shortest form, text trimmed and an empty value not at all, so
+    /// `50.0`, `215000.50`, ` 1 ` and `ref=""` are kept as written.
     static func respelled(_ written: String, numeric: Bool) -> Bool {
         let trimmed = written.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed != written { return true }
+        if trimmed != written || trimmed.isEmpty { return true }  // an empty value is no value to the tables
         guard numeric, let number = Double(trimmed) else { return false }
         return IATIDecimal.format(number) != trimmed
     }

@@ -45,6 +45,14 @@ final class IATIReader: NSObject, XMLParserDelegate {
     private var activity: IATIActivity?
     private var participant: IATIActivity.Participant?
     private var flow: IATIActivity.Flow?
+    private var result: IATIActivity.Result?
+    private var indicator: IATIActivity.Indicator?
+    private var period: IATIActivity.Period?
+    private var location: IATIActivity.Location?
+    private var documentLink: IATIActivity.DocumentLink?
+    /// Elements of which the tables hold only the first (a period's target, a link's
+    /// category …), by path, while their parent is open.
+    private var firstTaken: Set<String> = []
     private var narratives: [(lang: String?, text: String, line: Int, node: Int)] = []
     private var narrativeLang: String?
     private var narrativeLine = 0
@@ -116,11 +124,18 @@ final class IATIReader: NSObject, XMLParserDelegate {
         reportStrayText()
     }
 
-    /// Elements whose text the registry holds.
-    private static let textElements: Set<String> = [
-        "iati-identifier", "reporting-org/narrative", "title/narrative", "description/narrative", "participating-org/narrative",
-        "transaction/description/narrative", "budget/value", "planned-disbursement/value", "transaction/value",
+    /// Narratives the mapping reads: a title's and a description's in every language, the
+    /// others' in the default language.
+    private static let narrativePaths: Set<String> = [
+        "reporting-org/narrative", "title/narrative", "description/narrative", "participating-org/narrative",
+        "transaction/description/narrative", "result/title/narrative", "result/indicator/title/narrative",
+        "location/name/narrative", "document-link/title/narrative",
     ]
+
+    /// Elements whose text the registry holds.
+    private static let textElements: Set<String> = narrativePaths.union([
+        "iati-identifier", "budget/value", "planned-disbursement/value", "transaction/value", "location/point/pos",
+    ])
 
     /// Reports text read directly inside the innermost open element when the registry does not
     /// hold it, such as a title written IATI 1.x style without a narrative; then starts afresh.
@@ -239,8 +254,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
             keep(IATIAnchor.make("description", descriptionType), attributes, held: ["type"], at: at)
             narratives = []
 
-        case "reporting-org/narrative", "title/narrative", "description/narrative", "participating-org/narrative",
-            "transaction/description/narrative":
+        case _ where Self.narrativePaths.contains(path):
             // Held, if at all, when the element around it ends (``pickNarrative``).
             narrativeLang = value(attributes, "xml:lang")
             narrativeLine = line
@@ -318,7 +332,125 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
         case "transaction":
             flow = .init(kind: .transaction, ref: value(attributes, "ref"), line: line, node: current)
-            keep(nil, attributes, held: ["ref"], at: at)
+            flow?.humanitarian = value(attributes, "humanitarian")
+            keep(nil, attributes, held: ["ref", "humanitarian"], at: at)
+
+        case "transaction/sector", "transaction/recipient-region", "transaction/aid-type":
+            // The first of vocabulary 1 (written or implied): a column; the others stay parts.
+            let vocabulary = value(attributes, "vocabulary") ?? "1"
+            let code = try required(attributes, "code", of: path)
+            let name = String(path.dropFirst("transaction/".count))
+            guard name == "sector" || vocabulary == "1", firstTaken.insert(path).inserted else { return skip(at + " (not the first)") }
+            keep(name, attributes, held: vocabulary == "1" ? ["code"] : ["code", "vocabulary"], at: at)
+            switch name {
+            case "sector":
+                flow?.sectorVocabulary = vocabulary
+                flow?.sector = code
+            case "recipient-region": flow?.recipientRegion = code
+            default: flow?.aidType = code
+            }
+
+        case "transaction/recipient-country", "transaction/flow-type", "transaction/finance-type", "transaction/tied-status",
+            "transaction/disbursement-channel":
+            let code = try required(attributes, "code", of: path)
+            guard firstTaken.insert(path).inserted else { return skip(at + " (repeated)") }
+            let name = String(path.dropFirst("transaction/".count))
+            keep(name, attributes, held: ["code"], at: at)
+            switch name {
+            case "recipient-country": flow?.recipientCountry = code
+            case "flow-type": flow?.flowType = code
+            case "finance-type": flow?.financeType = code
+            case "tied-status": flow?.tiedStatus = code
+            default: flow?.disbursementChannel = code
+            }
+
+        case "result":
+            result = .init(no: activity!.results.count + 1, type: value(attributes, "type"),
+                           aggregationStatus: value(attributes, "aggregation-status"), node: current)
+            keep(IATIAnchor.make("result", String(result!.no)), attributes, held: ["type", "aggregation-status"], at: at)
+
+        case "result/indicator":
+            indicator = .init(no: (result?.indicators.count ?? 0) + 1, measure: value(attributes, "measure"),
+                              ascending: value(attributes, "ascending"), aggregationStatus: value(attributes, "aggregation-status"))
+            keep(IATIAnchor.make("indicator", String(indicator!.no)), attributes, held: ["measure", "ascending", "aggregation-status"], at: at)
+            firstTaken = []
+
+        case "result/indicator/baseline":
+            let number = self.number(attributes, "value")
+            guard firstTaken.insert(path).inserted, number != nil || value(attributes, "year") != nil else { return skip(at + " (not the first)") }
+            keep("baseline", attributes, held: number == nil ? ["year", "iso-date"] : ["year", "iso-date", "value"], at: at)
+            indicator?.baselineYear = value(attributes, "year")
+            indicator?.baselineDate = value(attributes, "iso-date")
+            indicator?.baselineValue = number
+
+        case "result/indicator/period":
+            period = .init(no: (indicator?.periods.count ?? 0) + 1)
+            keep(IATIAnchor.make("period", String(period!.no)), attributes, held: [], at: at)
+            firstTaken = firstTaken.filter { !$0.hasPrefix("result/indicator/period/") }
+
+        case "result/indicator/period/period-start", "result/indicator/period/period-end":
+            let name = String(path.dropFirst("result/indicator/period/".count))
+            guard firstTaken.insert(path).inserted else { return skip(at + " (repeated)") }
+            keep(name, attributes, held: ["iso-date"], at: at)
+            if name == "period-start" { period?.start = value(attributes, "iso-date") } else { period?.end = value(attributes, "iso-date") }
+
+        case "result/indicator/period/target", "result/indicator/period/actual":
+            // The first with a number: a column; others (a qualitative one, a second dimension) stay parts.
+            guard let number = number(attributes, "value"), firstTaken.insert(path).inserted else { return skip(at + " (not the first)") }
+            let name = String(path.dropFirst("result/indicator/period/".count))
+            keep(name, attributes, held: ["value"], at: at)
+            if name == "target" { period?.target = number } else { period?.actual = number }
+
+        case "result/title", "result/indicator/title", "location/name", "document-link/title":
+            keep(path.hasSuffix("name") ? "name" : "title", attributes, held: [], at: at)
+            narratives = []
+
+        case "location":
+            location = .init(no: activity!.locations.count + 1, ref: value(attributes, "ref"))
+            keep(IATIAnchor.make("location", String(location!.no)), attributes, held: ["ref"], at: at)
+            firstTaken = []
+
+        case "location/location-reach", "location/exactness", "location/location-class", "location/feature-designation":
+            let name = String(path.dropFirst("location/".count))
+            guard let code = value(attributes, "code"), firstTaken.insert(path).inserted else { return skip(at + " (repeated)") }
+            keep(name, attributes, held: ["code"], at: at)
+            switch name {
+            case "location-reach": location?.reach = code
+            case "exactness": location?.exactness = code
+            case "location-class": location?.locationClass = code
+            default: location?.featureDesignation = code
+            }
+
+        case "location/point":
+            guard firstTaken.insert(path).inserted else { return skip(at + " (repeated)") }
+            keep("point", attributes, held: [], at: at)
+
+        case "location/point/pos":
+            guard firstTaken.insert(path).inserted else { return skip(at + " (repeated)") }
+            keep("pos", attributes, held: [], at: at, text: true)
+
+        case "document-link":
+            documentLink = .init(no: activity!.documentLinks.count + 1, url: value(attributes, "url"), format: value(attributes, "format"))
+            keep(IATIAnchor.make("document-link", String(documentLink!.no)), attributes, held: ["url", "format"], at: at)
+            firstTaken = []
+
+        case "document-link/category", "document-link/language", "document-link/document-date":
+            let name = String(path.dropFirst("document-link/".count)), attribute = name == "document-date" ? "iso-date" : "code"
+            guard let code = value(attributes, attribute), firstTaken.insert(path).inserted else { return skip(at + " (not the first)") }
+            keep(name, attributes, held: [attribute], at: at)
+            switch name {
+            case "category": documentLink?.category = code
+            case "language": documentLink?.language = code
+            default: documentLink?.documentDate = code
+            }
+
+        case "policy-marker":
+            let vocabulary = value(attributes, "vocabulary") ?? "1"
+            let code = try required(attributes, "code", of: path)
+            keep(IATIAnchor.make("policy-marker", vocabulary, code), attributes,
+                 held: vocabulary == "1" ? ["code", "significance"] : ["vocabulary", "code", "significance"], at: at)
+            activity!.policyMarkers.append(.init(vocabulary: vocabulary, code: code, significance: value(attributes, "significance"),
+                                                 line: line, node: current))
 
         case "budget/period-start", "planned-disbursement/period-start":
             keep("period-start", attributes, held: ["iso-date"], at: at)
@@ -374,8 +506,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         case "iati-identifier":
             activity!.identifier = content
 
-        case "reporting-org/narrative", "title/narrative", "description/narrative", "participating-org/narrative",
-            "transaction/description/narrative":
+        case _ where Self.narrativePaths.contains(path):
             if !content.isEmpty { narratives.append((narrativeLang, content, narrativeLine, current)) }
 
         case "reporting-org":
@@ -408,7 +539,45 @@ final class IATIReader: NSObject, XMLParserDelegate {
             }
             flow?.value = number
 
+        case "result/title", "result/indicator/title", "location/name", "document-link/title":
+            let name = pickNarrative(unheldAt: "iati-activity/\(path)/narrative (other languages)")
+            // Written back only with the narrative a column holds; else kept as written.
+            if name == nil { tree.release(current) }
+            switch path {
+            case "result/title": result?.title = name
+            case "result/indicator/title": indicator?.title = name
+            case "location/name": location?.name = name
+            default: documentLink?.title = name
+            }
+
+        case "location/point/pos":
+            location?.point = content.isEmpty ? nil : content
+
+        case "location/point":
+            if location?.point == nil { tree.release(current) }
+
+        case "result/indicator/period":
+            if let p = period { indicator?.periods.append(p) }
+            period = nil
+
+        case "result/indicator":
+            if let i = indicator { result?.indicators.append(i) }
+            indicator = nil
+
+        case "result":
+            if let r = result { activity!.results.append(r) }
+            result = nil
+
+        case "location":
+            if let l = location { activity!.locations.append(l) }
+            location = nil
+
+        case "document-link":
+            if let d = documentLink { activity!.documentLinks.append(d) }
+            documentLink = nil
+
         case "budget", "planned-disbursement", "transaction":
+            firstTaken = []
             guard let f = flow else { return }
             guard f.value != nil else { throw problem("the \(path) starting at line \(f.line) has no value") }
             activity!.flows.append(f)
@@ -469,6 +638,12 @@ final class IATIReader: NSObject, XMLParserDelegate {
     private func required(_ attributes: [String: String], _ name: String, of path: String) throws -> String {
         guard let v = value(attributes, name) else { throw problem("\(path) has no @\(name), which the IATI standard requires") }
         return v
+    }
+
+    /// A number the tables hold if the attribute is one; `nil` leaves the attribute as written.
+    private func number(_ attributes: [String: String], _ name: String) -> Double? {
+        guard let text = value(attributes, name), let number = Double(text), number.isFinite else { return nil }
+        return number
     }
 
     private func decimal(_ attributes: [String: String], _ name: String, of path: String) throws -> Double? {

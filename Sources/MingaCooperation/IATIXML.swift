@@ -122,6 +122,13 @@ struct IATIXMLWriter {
         if let code = a.aidType { root.add("default-aid-type", anchor: "default-aid-type", [("code", code), ("vocabulary", "1")]) }
         for f in flows { add(f, to: root, identifier: a.identifier, note: note) }
         if let parent = a.parent { root.add("related-activity", anchor: "related-activity", [("ref", parent), ("type", "1")]) }
+        for m in a.policyMarkers {
+            root.add("policy-marker", anchor: IATIAnchor.make("policy-marker", m.vocabulary, m.code),
+                     [("vocabulary", m.vocabulary == "1" ? nil : m.vocabulary), ("code", m.code), ("significance", m.significance)])
+        }
+        for l in a.locations { add(l, to: root) }
+        for d in a.documentLinks { add(d, to: root) }
+        for r in a.results { add(r, to: root) }
 
         let orphans = root.merge(a.parts)
         if orphans > 0 { notes["kept parts of elements the registry no longer holds (left out)", default: 0] += orphans }
@@ -189,7 +196,7 @@ struct IATIXMLWriter {
         switch f.kind {
         case .budget: element = root.add(name, anchor: anchor, [("type", f.budgetType), ("status", f.budgetStatus)])
         case .plannedDisbursement: element = root.add(name, anchor: anchor, [("type", f.budgetType)])
-        case .transaction: element = root.add(name, anchor: anchor, [("ref", f.ref)])
+        case .transaction: element = root.add(name, anchor: anchor, [("ref", f.ref), ("humanitarian", f.humanitarian)])
         }
         if f.kind == .transaction {
             element.add("transaction-type", anchor: "transaction-type", [("code", f.transactionType)])
@@ -202,6 +209,7 @@ struct IATIXMLWriter {
         if f.kind == .transaction, let description = f.description {
             element.add("description", anchor: "description", []).add("narrative", anchor: "narrative", [], text: description)
         }
+        if f.kind == .transaction { addDetails(of: f, to: element) }
         if f.kind != .budget {
             if f.providerOrg != nil || f.providerActivity != nil {
                 element.add("provider-org", anchor: "provider-org", [("ref", f.providerOrg), ("provider-activity-id", f.providerActivity)])
@@ -217,6 +225,64 @@ struct IATIXMLWriter {
         }
     }
 
+    /// A transaction's own sector, place, types and channel; a vocabulary of 1 is IATI's
+    /// default and written only where the file wrote it (then it is a part).
+    private func addDetails(of f: IATIActivity.Flow, to element: IATIElement) {
+        if let code = f.sector {
+            element.add("sector", anchor: "sector", [("vocabulary", f.sectorVocabulary == "1" ? nil : f.sectorVocabulary), ("code", code)])
+        }
+        let coded: [(String, String?)] = [
+            ("recipient-country", f.recipientCountry), ("recipient-region", f.recipientRegion), ("flow-type", f.flowType),
+            ("finance-type", f.financeType), ("aid-type", f.aidType), ("tied-status", f.tiedStatus), ("disbursement-channel", f.disbursementChannel),
+        ]
+        for case let (name, code?) in coded { element.add(name, anchor: name, [("code", code)]) }
+    }
+
+    private func add(_ r: IATIActivity.Result, to root: IATIElement) {
+        let result = root.add("result", anchor: IATIAnchor.make("result", String(r.no)), [("type", r.type), ("aggregation-status", r.aggregationStatus)])
+        titled(result, "title", r.title)
+        for i in r.indicators {
+            let indicator = result.add("indicator", anchor: IATIAnchor.make("indicator", String(i.no)),
+                                       [("measure", i.measure), ("ascending", i.ascending), ("aggregation-status", i.aggregationStatus)])
+            titled(indicator, "title", i.title)
+            if i.baselineYear != nil || i.baselineDate != nil || i.baselineValue != nil {
+                indicator.add("baseline", anchor: "baseline", [("year", i.baselineYear), ("iso-date", i.baselineDate), ("value", percentage(i.baselineValue))])
+            }
+            for p in i.periods {
+                let period = indicator.add("period", anchor: IATIAnchor.make("period", String(p.no)), [])
+                if let start = p.start { period.add("period-start", anchor: "period-start", [("iso-date", start)]) }
+                if let end = p.end { period.add("period-end", anchor: "period-end", [("iso-date", end)]) }
+                if let target = p.target { period.add("target", anchor: "target", [("value", percentage(target))]) }
+                if let actual = p.actual { period.add("actual", anchor: "actual", [("value", percentage(actual))]) }
+            }
+        }
+    }
+
+    private func add(_ l: IATIActivity.Location, to root: IATIElement) {
+        let location = root.add("location", anchor: IATIAnchor.make("location", String(l.no)), [("ref", l.ref)])
+        titled(location, "name", l.name)
+        let coded: [(String, String?)] = [
+            ("location-reach", l.reach), ("exactness", l.exactness), ("location-class", l.locationClass), ("feature-designation", l.featureDesignation),
+        ]
+        for case let (name, code?) in coded { location.add(name, anchor: name, [("code", code)]) }
+        if let point = l.point { location.add("point", anchor: "point", []).add("pos", anchor: "pos", [], text: point) }
+    }
+
+    private func add(_ d: IATIActivity.DocumentLink, to root: IATIElement) {
+        let link = root.add("document-link", anchor: IATIAnchor.make("document-link", String(d.no)), [("url", d.url), ("format", d.format)])
+        titled(link, "title", d.title)
+        if let code = d.category { link.add("category", anchor: "category", [("code", code)]) }
+        if let code = d.language { link.add("language", anchor: "language", [("code", code)]) }
+        if let date = d.documentDate { link.add("document-date", anchor: "document-date", [("iso-date", date)]) }
+    }
+
+    /// A `title` or `name` holding one narrative in the default language.
+    private func titled(_ element: IATIElement, _ name: String, _ text: String?) {
+        guard let text else { return }
+        element.add(name, anchor: name, []).add("narrative", anchor: "narrative", [], text: text)
+    }
+
+    /// A number in `xsd:decimal` spelling.
     private func percentage(_ p: Double?) -> String? { p.flatMap(IATIDecimal.format) }
 
     // MARK: Markup

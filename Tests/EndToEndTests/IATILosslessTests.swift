@@ -43,11 +43,12 @@ import Testing
         #expect(exports[0] == exports[1] && exports[1] == exports[2], "the three nodes export the same bytes")
         #expect(exports[2] == exports[3], "and what a node that imported the files itself exports")
 
-        // Two agencies edit values of different indicators of one result with the sqlite3 shell, at once: no conflict.
-        let actual = "result[1]/indicator[1]/period[1]/actual[1]", target = "result[1]/indicator[2]/period[1]/target[1]"
-        let id = "XM-DAC-41140-HN01-2021"
-        _ = try box.sqlite("co.db", "UPDATE iati_part SET attributes = json_set(attributes, '$.value', '55.0') WHERE initiative = '\(id)' AND path = '\(actual)'")
-        _ = try box.sqlite("cl.db", "UPDATE iati_part SET attributes = json_set(attributes, '$.value', '7') WHERE initiative = '\(id)' AND path = '\(target)'")
+        // Three agencies edit one result with the sqlite3 shell, at once: an indicator's actual
+        // value, another indicator's target (columns), and a comment on the first (a part).
+        let id = "XM-DAC-41140-HN01-2021", comment = "result(1)/indicator(1)/period(1)/actual/comment[1]/narrative[1]"
+        _ = try box.sqlite("co.db", "UPDATE indicator_period SET actual = 55.5 WHERE initiative = '\(id)' AND result_no = 1 AND indicator_no = 1 AND period_no = 1")
+        _ = try box.sqlite("cl.db", "UPDATE indicator_period SET target = 7 WHERE initiative = '\(id)' AND result_no = 1 AND indicator_no = 2 AND period_no = 1")
+        _ = try box.sqlite("mx.db", "UPDATE iati_part SET text = 'Retrasos por lluvias' WHERE initiative = '\(id)' AND path = '\(comment)'")
         for _ in 0..<2 {
             try box.ok("co.db", "sync", "--peer", servers[0].url)
             try box.ok("cl.db", "sync", "--peer", servers[1].url)
@@ -56,7 +57,8 @@ import Testing
         try box.ok("co.db", "sync", "--peer", servers[0].url)
         let edited = try dbs.prefix(3).map { try export($0, box) }
         #expect(edited[0] == edited[1] && edited[1] == edited[2], "the edits reach every node")
-        #expect(edited[0].contains(#"<actual value="55.0">"#) && edited[0].contains(#"<target value="7"/>"#), "both edits are exported")
+        #expect(edited[0].contains(#"<actual value="55.5">"#) && edited[0].contains(#"<target value="7"/>"#)
+                && edited[0].contains(">Retrasos por lluvias</narrative>"), "the three edits are exported")
         for db in ["mx", "co", "cl"] {
             #expect(try box.sqlite("\(db).db", "SELECT count(*) FROM minga_conflicts").trimmingCharacters(in: .whitespacesAndNewlines) == "0",
                     "editing different elements of one initiative is no conflict")

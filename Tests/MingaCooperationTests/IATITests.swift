@@ -110,20 +110,43 @@ import Testing
              .text("AA-AAA-123456789-1234")],
         ])
 
+        // Results, locations, document-links, policy markers and a transaction's details as columns.
+        #expect(try Self.rows(r, "SELECT result_no, type, aggregation_status, title FROM result") == [
+            [.integer(1), .text("1"), .text("1"), .text("Result title")],
+        ])
+        #expect(try Self.rows(r, "SELECT measure, ascending, title, baseline_year, baseline_date, baseline_value FROM result_indicator") == [
+            [.text("1"), .text("1"), .text("Indicator title"), .text("2012"), .text("2012-01-01"), .real(10)],
+        ])
+        #expect(try Self.rows(r, "SELECT period_start, period_end, target, actual FROM indicator_period") == [
+            [.text("2013-01-01"), .text("2013-03-31"), .real(10), .real(11)],
+        ])
+        #expect(try Self.rows(r, "SELECT location_no, ref, name, point FROM location") == [
+            [.integer(1), .text("AF-KAN"), .text("Location name"), .text("31.616944 65.716944")],
+            [.integer(2), .text("KH-PNH"), .text("Location #2 name"), .text("11.5500 104.9167")],
+        ])
+        #expect(try Self.rows(r, "SELECT url, category, language, document_date FROM document_link") == [
+            [.text("http:www.example.org/docs/report_en.odt"), .text("A01"), .text("en"), .text("2014-02-05")],
+        ])
+        #expect(try Self.rows(r, "SELECT vocabulary, code, significance FROM policy_marker") == [
+            [.text("1"), .text("2"), .text("3")], [.text("1"), .text("9"), .text("4")], [.text("99"), .text("A1"), .text("3")],
+        ])
+        #expect(try Self.rows(r, "SELECT humanitarian, sector, recipient_country, flow_type, finance_type, aid_type, tied_status FROM flow WHERE kind = 'transaction'") == [
+            [.text("1"), .text("111"), .text("TM"), .text("10"), .text("110"), .text("A01"), .text("3")],
+        ])
+
         // What no column holds is kept as written, one iati_part row per element, and reported.
         #expect(result.unheld == ["iati-activities/@linked-data-default": 1], "only what is outside every activity is not imported")
-        #expect(result.verbatim["iati-activity/location"] == 2)
-        #expect(result.verbatim["iati-activity/result"] == 1)
-        #expect(try Self.rows(r, "SELECT path, own, attributes FROM iati_part WHERE path GLOB 'result[[]1]/indicator[[]1]/period[[]1]/target[[]1]'") == [
-            [.text("result[1]/indicator[1]/period[1]/target[1]"), .integer(1), .text(#"{"value":"10"}"#)],
+        #expect(try Self.rows(r, "SELECT path, own, attributes FROM iati_part WHERE path GLOB 'result(1)/indicator(1)/period(1)/target/dimension*'") == [
+            [.text("result(1)/indicator(1)/period(1)/target/dimension[1]"), .integer(1), .text(#"{"name":"sex","value":"female"}"#)],
+            [.text("result(1)/indicator(1)/period(1)/target/dimension[2]"), .integer(1), .text(#"{"name":"age","value":"adult"}"#)],
         ])
-        #expect(try Self.rows(r, "SELECT path, attributes FROM iati_part WHERE path = 'transaction(1234)'") == [
-            [.text("transaction(1234)"), .text(#"{"humanitarian":"1"}"#)],
-        ], "a held element's other attributes")
-        for path in ["iati-activity/contact-info", "iati-activity/document-link", "iati-activity/policy-marker", "iati-activity/crs-add",
-                     "iati-activity/fss", "iati-activity/other-identifier", "iati-activity/@humanitarian",
-                     "iati-activity/default-aid-type[@vocabulary!='1']", "iati-activity/transaction/sector",
-                     "iati-activity/reporting-org/narrative (other languages)"] {
+        #expect(try Self.rows(r, "SELECT path, own, attributes FROM iati_part WHERE path GLOB 'transaction(1234)/aid-type*'") == [
+            [.text("transaction(1234)/aid-type"), .integer(0), .text(#"{"vocabulary":"1"}"#)],
+            [.text("transaction(1234)/aid-type[1]"), .integer(1), .text(#"{"code":"1","vocabulary":"2"}"#)],
+        ], "a written default vocabulary, and the second aid-type (another vocabulary)")
+        for path in ["iati-activity/contact-info", "iati-activity/crs-add", "iati-activity/fss", "iati-activity/other-identifier",
+                     "iati-activity/@humanitarian", "iati-activity/default-aid-type[@vocabulary!='1']",
+                     "iati-activity/reporting-org/narrative (other languages)", "iati-activity/result/indicator/period/target/dimension"] {
             #expect(result.verbatim[path] != nil, "\(path) is reported")
         }
         #expect(result.verbatim.keys.allSatisfy { !$0.hasPrefix("iati-activity/title") && !$0.hasPrefix("iati-activity/budget") })
@@ -227,6 +250,11 @@ import Testing
         }
         #expect(throws: MingaError.self) { try Self.importing("<iati-organisations version=\"2.03\"/>", into: r) }
         #expect(throws: MingaError.self) { try Self.importing("", into: r) }
+        // An IATI 1.x file stays refused, saying what to do.
+        let old = full.replacingOccurrences(of: "version=\"2.03\"", with: "version=\"1.05\"")
+        let oldError = #expect(throws: MingaError.self) { try Self.importing(old, into: r) }
+        #expect(oldError?.message.contains("IATI version 1.05") == true && oldError?.message.contains("convert 1.x files to 2.03") == true,
+                "\(oldError?.message ?? "")")
 
         #expect(try r.dump() == dump)
         #expect(try r.vector() == vector)

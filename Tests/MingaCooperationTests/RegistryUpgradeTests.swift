@@ -8,7 +8,8 @@ import Testing
 /// registry node opened by a release that lists more applies them as its own, and the
 /// identical migrations of all nodes merge into one.
 @Suite struct RegistryUpgradeTests {
-    static let release = ["ALTER TABLE initiative ADD COLUMN gender_marker TEXT; CREATE TABLE result(id TEXT PRIMARY KEY, initiative TEXT, title TEXT)"]
+    /// A release after this one: this release's migrations, and one more file.
+    static let release = Cooperation.migrations + ["ALTER TABLE initiative ADD COLUMN gender_marker TEXT; CREATE TABLE outcome(id TEXT PRIMARY KEY, initiative TEXT, title TEXT)"]
 
     static func node(_ id: String, in dir: URL) throws -> Replica {
         try Cooperation.createReplica(at: dir.appendingPathComponent("\(id).db").path, nodeID: try NodeID(id))
@@ -30,11 +31,11 @@ import Testing
         let signedBefore = try mx.changes(above: VersionVector(), limit: .max, maxBytes: .max)
 
         // Both open with the new release, before either hears of the other's upgrade.
-        #expect(try Cooperation.upgrade(mx, migrations: Self.release).map(\.subject) == ["column initiative.gender_marker", "table result"])
+        #expect(try Cooperation.upgrade(mx, migrations: Self.release).map(\.subject) == ["column initiative.gender_marker", "table outcome"])
         #expect(try Cooperation.upgrade(mx, migrations: Self.release).isEmpty, "applied once")
         #expect(try Cooperation.upgrade(co, migrations: Self.release).count == 2)
         try mx.put(table: "initiative", row: ["iati_identifier": .text("XM-DAC-1-1"), "gender_marker": .text("1")])
-        try co.put(table: "result", row: ["id": .text("R1"), "initiative": .text("XM-DAC-1-1")])
+        try co.put(table: "outcome", row: ["id": .text("R1"), "initiative": .text("XM-DAC-1-1")])
         try Self.sync(from: mx, to: co)
         try Self.sync(from: co, to: mx)
 
