@@ -1,7 +1,7 @@
 import MingaCore
 
-/// One `iati-activity` as far as the registry holds it: exactly the fields that Minga's
-/// cooperation tables keep, nothing more. ``IATIReader`` fills it from XML and
+/// One `iati-activity`: the fields that Minga's cooperation tables keep as columns, and the
+/// rest as ``IATIPart``s kept as written (protocol/README.md §21). ``IATIReader`` fills it from XML and
 /// ``IATIXMLWriter`` writes it back; `rows()` and `init(initiative:reportingOrgName:…)` (in
 /// IATIActivity+Rows.swift) are the one place where IATI fields meet table columns, so that
 /// import and export cannot drift apart.

@@ -27,8 +27,8 @@ public struct IATIExportResult: Sendable, Equatable {
 }
 
 /// Writes the registry as IATI 2.03 activity XML that validates against the 2.03 schema:
-/// every initiative in key order, each as an `iati-activity` with the elements the registry
-/// holds, in the order the schema requires.
+/// every initiative in key order, each as an `iati-activity` with the elements its columns
+/// hold and its parts kept as written (protocol/README.md §21), in the order the schema requires.
 ///
 /// What an import reads, an export writes back, so that import → export → import gives the
 /// same rows. The registry's own columns that IATI has no element for (SEGIB modality,

@@ -230,16 +230,33 @@ final class IATIReader: NSObject, XMLParserDelegate {
     private func start(_ path: String, _ attributes: [String: String]) throws {
         guard activity != nil else { return }
         let at = "iati-activity/" + path
+        if Self.narrativePaths.contains(path) {
+            // Held, if at all, when the element around it ends (``pickNarrative``).
+            narrativeLang = value(attributes, "xml:lang")
+            narrativeLine = line
+            return
+        }
+        if ["result/title", "result/indicator/title", "location/name", "document-link/title"].contains(path) {
+            keep(path.hasSuffix("name") ? "name" : "title", attributes, held: [], at: at)
+            narratives = []
+            return
+        }
+        switch path.prefix(while: { $0 != "/" }) {
+        case "budget", "planned-disbursement", "transaction": try startFlowElement(path, attributes, at: at)
+        case "result": try startResultElement(path, attributes, at: at)
+        case "location", "document-link": try startPlaceElement(path, attributes, at: at)
+        default: try startActivityElement(path, attributes, at: at)
+        }
+    }
+
+    /// An element of the activity itself: its identifier, organisations, texts, dates, places and classes.
+    private func startActivityElement(_ path: String, _ attributes: [String: String], at: String) throws {
         switch path {
         case "iati-identifier":
             keep("iati-identifier", attributes, held: [], at: at, text: true)
 
         case "title":
             keep("title", attributes, held: [], at: at)
-            narratives = []
-
-        case "transaction/description":
-            keep("description", attributes, held: [], at: at)
             narratives = []
 
         case "reporting-org":
@@ -253,11 +270,6 @@ final class IATIReader: NSObject, XMLParserDelegate {
             descriptionType = value(attributes, "type") ?? "1"
             keep(IATIAnchor.make("description", descriptionType), attributes, held: ["type"], at: at)
             narratives = []
-
-        case _ where Self.narrativePaths.contains(path):
-            // Held, if at all, when the element around it ends (``pickNarrative``).
-            narrativeLang = value(attributes, "xml:lang")
-            narrativeLine = line
 
         case "participating-org":
             let role = try required(attributes, "role", of: path)
@@ -322,6 +334,34 @@ final class IATIReader: NSObject, XMLParserDelegate {
             activity!.aidType = code
             activity!.lines[path] = line
 
+        case "policy-marker":
+            let vocabulary = value(attributes, "vocabulary") ?? "1"
+            let code = try required(attributes, "code", of: path)
+            keep(IATIAnchor.make("policy-marker", vocabulary, code), attributes,
+                 held: vocabulary == "1" ? ["code", "significance"] : ["vocabulary", "code", "significance"], at: at)
+            activity!.policyMarkers.append(.init(vocabulary: vocabulary, code: code, significance: value(attributes, "significance"),
+                                                 line: line, node: current))
+
+        case "related-activity":
+            let ref = try required(attributes, "ref", of: path)
+            guard try required(attributes, "type", of: path) == "1" else { return skip(at + "[@type!='1']") }
+            guard activity!.parent == nil else { return skip(at + "[@type='1'] (repeated)") }
+            keep("related-activity", attributes, held: ["ref", "type"], at: at)
+            activity!.parent = ref
+            activity!.lines[path] = line
+
+        default:
+            skip(at)
+        }
+    }
+
+    /// A `budget`, `planned-disbursement` or `transaction`, or an element inside one.
+    private func startFlowElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
+        case "transaction/description":
+            keep("description", attributes, held: [], at: at)
+            narratives = []
+
         case "budget":
             flow = .init(kind: .budget, budgetType: value(attributes, "type"), budgetStatus: value(attributes, "status"), line: line, node: current)
             keep(nil, attributes, held: ["type", "status"], at: at)
@@ -364,6 +404,48 @@ final class IATIReader: NSObject, XMLParserDelegate {
             default: flow?.disbursementChannel = code
             }
 
+        case "budget/period-start", "planned-disbursement/period-start":
+            keep("period-start", attributes, held: ["iso-date"], at: at)
+            flow?.periodStart = try required(attributes, "iso-date", of: path)
+
+        case "budget/period-end", "planned-disbursement/period-end":
+            keep("period-end", attributes, held: ["iso-date"], at: at)
+            flow?.periodEnd = try required(attributes, "iso-date", of: path)
+
+        case "budget/value", "planned-disbursement/value", "transaction/value":
+            keep("value", attributes, held: ["currency", "value-date"], at: at, text: true)
+            flow?.currency = value(attributes, "currency")
+            flow?.valueDate = value(attributes, "value-date")
+
+        case "planned-disbursement/provider-org", "transaction/provider-org":
+            flow?.providerOrg = value(attributes, "ref")
+            flow?.providerActivity = value(attributes, "provider-activity-id")
+            // Written back only when it names an organisation or activity; else kept as written.
+            guard flow?.providerOrg != nil || flow?.providerActivity != nil else { return skip(at + "[not(@ref)]") }
+            keep("provider-org", attributes, held: ["ref", "provider-activity-id"], at: at)
+
+        case "planned-disbursement/receiver-org", "transaction/receiver-org":
+            flow?.receiverOrg = value(attributes, "ref")
+            flow?.receiverActivity = value(attributes, "receiver-activity-id")
+            guard flow?.receiverOrg != nil || flow?.receiverActivity != nil else { return skip(at + "[not(@ref)]") }
+            keep("receiver-org", attributes, held: ["ref", "receiver-activity-id"], at: at)
+
+        case "transaction/transaction-type":
+            keep("transaction-type", attributes, held: ["code"], at: at)
+            flow?.transactionType = try required(attributes, "code", of: path)
+
+        case "transaction/transaction-date":
+            keep("transaction-date", attributes, held: ["iso-date"], at: at)
+            flow?.transactionDate = try required(attributes, "iso-date", of: path)
+
+        default:
+            skip(at)
+        }
+    }
+
+    /// A `result`, or its title, indicators, baselines, periods, targets and actual values.
+    private func startResultElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
         case "result":
             result = .init(no: activity!.results.count + 1, type: value(attributes, "type"),
                            aggregationStatus: value(attributes, "aggregation-status"), node: current)
@@ -401,10 +483,14 @@ final class IATIReader: NSObject, XMLParserDelegate {
             keep(name, attributes, held: ["value"], at: at)
             if name == "target" { period?.target = number } else { period?.actual = number }
 
-        case "result/title", "result/indicator/title", "location/name", "document-link/title":
-            keep(path.hasSuffix("name") ? "name" : "title", attributes, held: [], at: at)
-            narratives = []
+        default:
+            skip(at)
+        }
+    }
 
+    /// A `location` or a `document-link`, or an element inside one.
+    private func startPlaceElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
         case "location":
             location = .init(no: activity!.locations.count + 1, ref: value(attributes, "ref"))
             keep(IATIAnchor.make("location", String(location!.no)), attributes, held: ["ref"], at: at)
@@ -443,56 +529,6 @@ final class IATIReader: NSObject, XMLParserDelegate {
             case "language": documentLink?.language = code
             default: documentLink?.documentDate = code
             }
-
-        case "policy-marker":
-            let vocabulary = value(attributes, "vocabulary") ?? "1"
-            let code = try required(attributes, "code", of: path)
-            keep(IATIAnchor.make("policy-marker", vocabulary, code), attributes,
-                 held: vocabulary == "1" ? ["code", "significance"] : ["vocabulary", "code", "significance"], at: at)
-            activity!.policyMarkers.append(.init(vocabulary: vocabulary, code: code, significance: value(attributes, "significance"),
-                                                 line: line, node: current))
-
-        case "budget/period-start", "planned-disbursement/period-start":
-            keep("period-start", attributes, held: ["iso-date"], at: at)
-            flow?.periodStart = try required(attributes, "iso-date", of: path)
-
-        case "budget/period-end", "planned-disbursement/period-end":
-            keep("period-end", attributes, held: ["iso-date"], at: at)
-            flow?.periodEnd = try required(attributes, "iso-date", of: path)
-
-        case "budget/value", "planned-disbursement/value", "transaction/value":
-            keep("value", attributes, held: ["currency", "value-date"], at: at, text: true)
-            flow?.currency = value(attributes, "currency")
-            flow?.valueDate = value(attributes, "value-date")
-
-        case "planned-disbursement/provider-org", "transaction/provider-org":
-            flow?.providerOrg = value(attributes, "ref")
-            flow?.providerActivity = value(attributes, "provider-activity-id")
-            // Written back only when it names an organisation or activity; else kept as written.
-            guard flow?.providerOrg != nil || flow?.providerActivity != nil else { return skip(at + "[not(@ref)]") }
-            keep("provider-org", attributes, held: ["ref", "provider-activity-id"], at: at)
-
-        case "planned-disbursement/receiver-org", "transaction/receiver-org":
-            flow?.receiverOrg = value(attributes, "ref")
-            flow?.receiverActivity = value(attributes, "receiver-activity-id")
-            guard flow?.receiverOrg != nil || flow?.receiverActivity != nil else { return skip(at + "[not(@ref)]") }
-            keep("receiver-org", attributes, held: ["ref", "receiver-activity-id"], at: at)
-
-        case "transaction/transaction-type":
-            keep("transaction-type", attributes, held: ["code"], at: at)
-            flow?.transactionType = try required(attributes, "code", of: path)
-
-        case "transaction/transaction-date":
-            keep("transaction-date", attributes, held: ["iso-date"], at: at)
-            flow?.transactionDate = try required(attributes, "iso-date", of: path)
-
-        case "related-activity":
-            let ref = try required(attributes, "ref", of: path)
-            guard try required(attributes, "type", of: path) == "1" else { return skip(at + "[@type!='1']") }
-            guard activity!.parent == nil else { return skip(at + "[@type='1'] (repeated)") }
-            keep("related-activity", attributes, held: ["ref", "type"], at: at)
-            activity!.parent = ref
-            activity!.lines[path] = line
 
         default:
             skip(at)

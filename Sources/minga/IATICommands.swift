@@ -14,12 +14,15 @@ struct ImportIATI: AsyncParsableCommand {
             its titles and descriptions in every language, participating organisations, \
             status, dates, recipient countries and regions, sectors, tags, default \
             flow/finance/aid types, parent (related-activity type 1), budgets, planned \
-            disbursements and transactions. Reporting and participating organisations \
-            with a @ref get an organisation row.
+            disbursements and transactions (with their sector, place, types and channel), \
+            results with their indicators and periods (tables result, result_indicator, \
+            indicator_period), locations, document-links and policy markers. Reporting and \
+            participating organisations with a @ref get an organisation row.
 
             Importing an updated file again updates in place: the initiative takes the \
             file's values, and texts, participants, places, classifications and flows the \
-            file no longer holds are deleted. Only changed values are written, so \
+            file no longer holds are deleted (results, locations and links are keyed by their \
+            place in the file: result_no 1, 2, …). Only changed values are written, so \
             importing the same file twice records no change. Initiatives that are not in \
             the file are left alone, and so are the registry's own columns that IATI has \
             no element for (SEGIB modality, instrument and roles, SDGs).
