@@ -140,6 +140,7 @@ public enum Cooperation {
         ALTER TABLE flow ADD COLUMN aid_type TEXT;              -- aid-type/@code, vocabulary 1 (AidType)
         ALTER TABLE flow ADD COLUMN tied_status TEXT;           -- tied-status/@code (TiedStatus)
         ALTER TABLE flow ADD COLUMN disbursement_channel TEXT;  -- disbursement-channel/@code
+        ALTER TABLE flow ADD COLUMN position INTEGER;           -- its place among its kind in the file it came from
         -- iati_part: what of an iati-activity no column holds, as written, one row per element
         -- occurrence: path says where ('result(1)/indicator(2)/period(1)/target/comment[1]',
         -- 'transaction(3)/sector[2]', 'participating-org[1]' for one without @ref, '' the

@@ -95,7 +95,7 @@ extension IATIActivity {
         for f in flows {
             let position = positions[f.kind, default: 0] + 1
             positions[f.kind] = position
-            var flowID = "\(identifier)/\(f.kind.rawValue)/\(f.ref ?? String(position))"
+            var flowID = "\(identifier)/\(f.kind.rawValue)/\(f.ref.map(Self.escapedRef) ?? String(position))"
             if flowIDs.contains(flowID) { flowID += "#\(position)" }
             guard flowIDs.insert(flowID).inserted else {
                 repeated.append("iati-activity/\(f.kind.rawValue) (repeated id \(flowID))")
@@ -103,7 +103,7 @@ extension IATIActivity {
             }
             if let node = f.node { tree?.anchor(node, IATIAnchor.flow(id: flowID, identifier: identifier, kind: f.kind.rawValue)) }
             children["flow", default: []].append(IATIRow(table: "flow", values: [
-                "id": .text(flowID), "initiative": id, "kind": .text(f.kind.rawValue),
+                "id": .text(flowID), "initiative": id, "kind": .text(f.kind.rawValue), "position": .integer(Int64(position)),
                 "transaction_type": .iati(f.transactionType), "budget_type": .iati(f.budgetType),
                 "budget_status": .iati(f.budgetStatus), "ref": .iati(f.ref), "value": .iati(f.value),
                 "currency": .iati(f.currency), "value_date": .iati(f.valueDate), "transaction_date": .iati(f.transactionDate),
@@ -292,42 +292,36 @@ extension IATIActivity {
             return Result(no: r, type: row["type"]?.iatiString, aggregationStatus: row["aggregation_status"]?.iatiString,
                           title: row["title"]?.iatiString, indicators: (indicators[r] ?? []).sorted { $0.no < $1.no })
         }.sorted { $0.no < $1.no }
+        // Indicators and periods whose result or indicator row is gone are not written.
+        let placed = results.reduce(0) { $0 + 1 + $1.indicators.reduce(0) { $0 + 1 + $1.periods.count } }
+        orphanRows = (children["result"]?.count ?? 0) + (children["result_indicator"]?.count ?? 0)
+            + (children["indicator_period"]?.count ?? 0) - placed
     }
 
-    /// Orders an activity's flows so that importing the export gives every flow its id back:
-    /// a flow whose id ends in its position (`…/transaction/3`, or `…/<ref>#3` for a repeated
-    /// ref) goes to that position among its kind; the others fill the free places in id order.
+    /// A transaction @ref as it goes into a flow id: `%`, `/` and `#` percent-encoded, so that
+    /// `<identifier>/<kind>/<ref>` and the `#<position>` of a repeated ref name one flow only.
+    static func escapedRef(_ ref: String) -> String {
+        ref.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F").replacingOccurrences(of: "#", with: "%23")
+    }
+
+    /// Orders an activity's flows as the file it came from had them (`position`, per kind), so
+    /// that importing the export gives every flow its id back; a flow the registry made
+    /// (no position) goes where its id names a position (`…/3`, `…#3`), else last, in id order.
     static func fileOrder(_ flows: [[String: Value]], identifier: String) -> [[String: Value]] {
-        var ordered: [[String: Value]] = []
-        for kind in Flow.Kind.allCases {
-            let ofKind = flows.filter { $0["kind"]?.iatiString == kind.rawValue }
-                .sorted { ($0["id"]?.iatiString ?? "").utf8.lexicographicallyPrecedes(($1["id"]?.iatiString ?? "").utf8) }
-            var slots = [[String: Value]?](repeating: nil, count: ofKind.count)
-            var rest: [[String: Value]] = []
-            let prefix = "\(identifier)/\(kind.rawValue)/"
-            for row in ofKind {
-                let id = row["id"]?.iatiString ?? ""
-                var position: Int?
-                if id.hasPrefix(prefix) {
-                    let suffix = id.dropFirst(prefix.count)
-                    if let ref = row["ref"]?.iatiString {
-                        if suffix.hasPrefix(ref + "#") { position = Int(suffix.dropFirst(ref.count + 1)) }
-                    } else {
-                        position = Int(suffix)
-                    }
-                }
-                if let p = position, p >= 1, p <= slots.count, slots[p - 1] == nil {
-                    slots[p - 1] = row
-                } else {
-                    rest.append(row)
-                }
-            }
-            var next = rest.makeIterator()
-            for i in slots.indices where slots[i] == nil { slots[i] = next.next() }
-            ordered += slots.compactMap { $0 }
-            while let row = next.next() { ordered.append(row) }
+        func place(_ row: [String: Value]) -> Int {
+            if let p = row["position"]?.iatiInt64 { return Int(p) }
+            let id = row["id"]?.iatiString ?? ""
+            let suffix = id.split(separator: "/").last.map { $0.split(separator: "#").last ?? $0 } ?? ""
+            return Int(suffix) ?? .max
         }
-        return ordered
+        let kinds = Flow.Kind.allCases.map(\.rawValue)
+        return flows.sorted { a, b in
+            let ka = kinds.firstIndex(of: a["kind"]?.iatiString ?? "") ?? kinds.count, kb = kinds.firstIndex(of: b["kind"]?.iatiString ?? "") ?? kinds.count
+            if ka != kb { return ka < kb }
+            let pa = place(a), pb = place(b)
+            if pa != pb { return pa < pb }
+            return (a["id"]?.iatiString ?? "").utf8.lexicographicallyPrecedes((b["id"]?.iatiString ?? "").utf8)
+        }
     }
 }
 

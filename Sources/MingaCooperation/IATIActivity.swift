@@ -203,6 +203,8 @@ struct IATIActivity {
     var source: IATISourceTree?
     /// What the tables do not hold, kept as written (loaded from `iati_part` for an export).
     var parts: [IATIPart] = []
+    /// Rows of `result_indicator` or `indicator_period` whose result or indicator row is gone.
+    var orphanRows = 0
 
     init(identifier: String, line: Int) {
         self.identifier = identifier

@@ -10,6 +10,11 @@ final class IATIElement {
     let segment: String
     /// k of an own part (its place among the parts of its name); 0 for a held element.
     private let partIndex: Int
+    /// Namespace declarations in scope (prefix → URI, "" the default), for an own part's names.
+    private var namespaces: [String: String] = [:]
+    /// An element in a namespace (a prefix, or a default declaration): not IATI's, written
+    /// after IATI's elements, as the schema's `xsd:any namespace="##other"` wants.
+    private(set) var isExtension = false
 
     init(_ name: String, anchor: String, _ attributes: [(String, String?)], text: String? = nil) {
         self.name = name
@@ -29,6 +34,10 @@ final class IATIElement {
         partIndex = index
     }
 
+    func setAttribute(_ name: String, _ value: String) {
+        if let i = attributes.firstIndex(where: { $0.0 == name }) { attributes[i].1 = value } else { attributes.append((name, value)) }
+    }
+
     /// Adds a held child element and returns it.
     @discardableResult
     func add(_ name: String, anchor: String, _ attributes: [(String, String?)], text: String? = nil) -> IATIElement {
@@ -40,16 +49,17 @@ final class IATIElement {
     /// Merges the parts into the tree (this element is `iati-activity`, path ""): an own part
     /// becomes a child of the element at its parent path; a part of a held element adds its
     /// attributes, and gives a held value back its written spelling while that still means the
-    /// held value. Returns how many parts had no element to go to (their held element is gone
-    /// from the registry, or a parent part was edited away).
-    func merge(_ parts: [IATIPart]) -> Int {
+    /// held value. A part with no element to go to (its held element is gone from the
+    /// registry, or a parent part was edited away), or one XML could not carry as it stands
+    /// (a name that is not one, an undeclared prefix, an IATI-less element IATI does not
+    /// know), is left out and noted: the file stays well-formed and valid.
+    func merge(_ parts: [IATIPart], note: (String) -> Void) {
         var byPath: [String: IATIElement] = [:]
         func register(_ element: IATIElement, at path: String) {
             byPath[path] = element
             for child in element.children { register(child, at: path.isEmpty ? child.segment : path + "/" + child.segment) }
         }
         register(self, at: "")
-        var orphans = 0
         // Parents before children; an element's parts in k order.
         let ordered = parts.map { (part: $0, segments: $0.path.split(separator: "/", omittingEmptySubsequences: false)) }
             .sorted { a, b in
@@ -59,18 +69,71 @@ final class IATIElement {
             }
         for (part, segments) in ordered {
             if !part.own {
-                guard let element = byPath[part.path] else { orphans += 1; continue }
+                guard let element = byPath[part.path] else { note("kept parts of elements the registry no longer holds (left out)"); continue }
+                guard part.attributes["xmlns"] == nil, let scope = element.scope(adding: part.attributes) else {
+                    note("kept attributes XML cannot carry as they stand (a name that is not one, or an undeclared prefix; left out)")
+                    continue
+                }
+                element.namespaces = scope
                 element.take(part)
                 continue
             }
             let parentPath = segments.dropLast().joined(separator: "/")
             guard let parent = byPath[parentPath], let last = segments.last, let (name, k) = IATIAnchor.ownSegment(last), byPath[part.path] == nil
-            else { orphans += 1; continue }
+            else { note("kept parts of elements the registry no longer holds (left out)"); continue }
             let child = IATIElement(part: part, name: name, index: k, segment: String(last))
+            guard let scope = parent.scope(adding: part.attributes), XMLNames.isQName(name), XMLNames.prefixDeclared(name, in: scope) else {
+                note("kept elements XML cannot carry as they stand (a name that is not one, or an undeclared prefix; left out)")
+                continue
+            }
+            child.namespaces = scope
+            child.isExtension = parent.isExtension || name.contains(":") || !(scope[""] ?? "").isEmpty
+            if !child.isExtension, let known = IATISchemaOrder.children[parent.schemaPath(parentPath)], !known.contains(name) {
+                note("kept <\(name)> elements that IATI 2.03 does not have there, in no namespace (left out)")
+                continue
+            }
             parent.children.append(child)
             byPath[part.path] = child
         }
-        return orphans
+    }
+
+    /// The path of element names from `iati-activity` of the element at a part path.
+    private func schemaPath(_ partPath: String) -> String {
+        guard !partPath.isEmpty else { return "iati-activity" }
+        return "iati-activity/" + partPath.split(separator: "/").map { segment in
+            segment.prefix { $0 != "(" && $0 != "[" }
+        }.joined(separator: "/")
+    }
+
+    /// The namespaces in scope with `attributes`' declarations added; `nil` when an attribute
+    /// name is not an XML name, or uses a prefix that is not declared.
+    private func scope(adding attributes: [String: String]) -> [String: String]? {
+        var scope = namespaces
+        for (name, uri) in attributes {
+            if name == "xmlns" { scope[""] = uri } else if name.hasPrefix("xmlns:") { scope[String(name.dropFirst(6))] = uri }
+        }
+        for name in attributes.keys where !(XMLNames.isQName(name) && (name.hasPrefix("xmlns") || XMLNames.prefixDeclared(name, in: scope))) {
+            return nil
+        }
+        return scope
+    }
+
+    /// Leaves out, depth first, every IATI element inside this one that lacks an attribute or
+    /// child the 2.03 schema requires (noting each), and returns what this one lacks
+    /// (`@name` for an attribute, the element name for a child). `path` is the element names
+    /// from `iati-activity`. Extensions are the publisher's: not checked.
+    func leaveOutIncomplete(path: String, note: (String) -> Void) -> [String] {
+        children.removeAll { child in
+            guard !child.isExtension else { return false }
+            let childPath = path + "/" + child.name
+            let lacking = child.leaveOutIncomplete(path: childPath, note: note)
+            guard !lacking.isEmpty else { return false }
+            note("\(childPath.dropFirst("iati-activity/".count)) without \(lacking.joined(separator: ", ")), which the IATI 2.03 schema requires (left out)")
+            return true
+        }
+        guard let needs = IATISchemaOrder.required[path] else { return [] }
+        let attributes = needs.attributes.filter { name in !self.attributes.contains { $0.0 == name } }.map { "@" + $0 }
+        return attributes + needs.children.filter { name in !children.contains { $0.name == name && !$0.isExtension } }
     }
 
     /// Adds a part's attributes to a held element; a written spelling replaces a held value
@@ -99,12 +162,39 @@ final class IATIElement {
         let order = IATISchemaOrder.children[path] ?? []
         let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         children = children.enumerated().sorted { a, b in
-            let ra = rank[a.element.name] ?? Int.max, rb = rank[b.element.name] ?? Int.max
+            let ra = a.element.isExtension ? Int.max : rank[a.element.name] ?? Int.max
+            let rb = b.element.isExtension ? Int.max : rank[b.element.name] ?? Int.max
             return (ra, a.element.partIndex, a.offset) < (rb, b.element.partIndex, b.offset)
         }.map(\.element)
         for child in children { child.orderChildren(path: path + "/" + child.name) }
     }
 }
 
-/// The child order of the IATI 2.03 schema's sequences (IATISchemaOrder+Generated.swift).
+/// The child order and the requirements of the IATI 2.03 schema's elements
+/// (IATISchemaOrder+Generated.swift).
 enum IATISchemaOrder {}
+
+/// XML 1.0 and Namespaces in XML 1.0 names, for what a part may carry.
+enum XMLNames {
+    /// `NCName` or `NCName:NCName` (§3 of Namespaces in XML; Unicode letters and digits, `_`,
+    /// `-`, `.`, and combining marks; not starting with a digit, `-` or `.`).
+    static func isQName(_ name: String) -> Bool {
+        let parts = name.split(separator: ":", omittingEmptySubsequences: false)
+        return (1...2).contains(parts.count) && parts.allSatisfy(isNCName)
+    }
+
+    private static func isNCName(_ s: Substring) -> Bool {
+        guard let first = s.unicodeScalars.first, first.properties.isAlphabetic || first == "_" else { return false }
+        return s.unicodeScalars.allSatisfy { c in
+            c.properties.isAlphabetic || c.properties.numericType != nil || c == "_" || c == "-" || c == "."
+                || c.properties.generalCategory == .nonspacingMark || c.properties.generalCategory == .spacingMark
+        }
+    }
+
+    /// Whether a qualified name's prefix (if any) is declared in `scope`, or is `xml`.
+    static func prefixDeclared(_ name: String, in scope: [String: String]) -> Bool {
+        guard let colon = name.firstIndex(of: ":") else { return true }
+        let prefix = String(name[..<colon])
+        return prefix == "xml" || !(scope[prefix] ?? "").isEmpty
+    }
+}

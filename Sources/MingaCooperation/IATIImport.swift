@@ -76,12 +76,32 @@ public struct IATIImporter {
         guard FileManager.default.isReadableFile(atPath: path), let stream = InputStream(fileAtPath: path) else {
             throw MingaError("cannot read \(path): permission denied")
         }
+        if let handle = FileHandle(forReadingAtPath: path) {
+            defer { try? handle.close() }
+            try Self.refuseDeclaredEntities(try handle.read(upToCount: Self.prologLimit) ?? Data())
+        }
         return try run(stream, progress: progress)
     }
 
     /// Imports XML held in memory.
     public func importData(_ data: Data, progress: ((Int) -> Void)? = nil) throws -> IATIImportResult {
-        try run(InputStream(data: data), progress: progress)
+        try Self.refuseDeclaredEntities(data.prefix(Self.prologLimit))
+        return try run(InputStream(data: data), progress: progress)
+    }
+
+    /// How much of a file's start is searched for a DTD.
+    static let prologLimit = 1 << 20
+
+    /// Refuses a file whose DTD declares entities: the parser would drop their references
+    /// silently (and must never fetch an external one), changing the text the file holds.
+    /// IATI files have no DTD. Only the prolog, before the first element, is searched.
+    static func refuseDeclaredEntities(_ start: Data) throws {
+        let text = String(decoding: start, as: UTF8.self)
+        guard let doctype = text.range(of: "<!DOCTYPE") else { return }
+        let beforeRoot = text[..<(text.range(of: "<iati-activities")?.lowerBound ?? text.endIndex)]
+        guard doctype.lowerBound < beforeRoot.endIndex, beforeRoot[doctype.lowerBound...].contains("<!ENTITY") else { return }
+        let line = text[..<doctype.lowerBound].filter { $0 == "\n" }.count + 1
+        throw MingaError("line \(line): the file's DOCTYPE declares entities; IATI files have no DTD, and Minga does not expand entities (their text would be lost); remove the DOCTYPE and write the text out; nothing was imported")
     }
 
     private func run(_ stream: InputStream, progress: ((Int) -> Void)?) throws -> IATIImportResult {

@@ -116,11 +116,23 @@ struct IATISourceTree {
     mutating func open(_ name: String, attributes: [String: String], parent: Int?, inherited: [String: String]) -> Int {
         var namespaces = parent.map { nodes[$0].namespaces } ?? inherited
         for (key, value) in attributes where key.hasPrefix("xmlns:") { namespaces[String(key.dropFirst(6))] = value }
+        if let uri = attributes["xmlns"] { namespaces[""] = uri }
         nodes.append(Node(name: name, parent: parent, attributes: attributes, namespaces: namespaces))
         return nodes.count - 1
     }
 
     mutating func appendText(_ text: String, to node: Int) { nodes[node].text += text }
+
+    /// The `xml:lang` an element inherits from its ancestors inside the activity (XML 1.0
+    /// §2.12); `nil` when none of them says, and the activity's default language applies.
+    func inheritedLang(of node: Int) -> String? {
+        var p = nodes[node].parent
+        while let q = p, nodes[q].parent != nil {
+            if let lang = nodes[q].attributes["xml:lang"]?.trimmingCharacters(in: .whitespacesAndNewlines), !lang.isEmpty { return lang }
+            p = nodes[q].parent
+        }
+        return nil
+    }
 
     /// Marks an element as held under `anchor`, with the attributes and text the tables hold.
     mutating func hold(_ node: Int, as anchor: String?, attributes: Set<String> = [], text: Bool = false) {

@@ -39,6 +39,8 @@ final class IATIReader: NSObject, XMLParserDelegate {
     private var open: [Int] = []
     /// Namespace declarations of the root element, which the activities' elements inherit.
     private var rootNamespaces: [String: String] = [:]
+    /// The root's `xml:lang`, which an activity without its own inherits (XML 1.0 §2.12).
+    private var rootLang: String?
     /// The element being read.
     private var current: Int { open[open.count - 1] }
 
@@ -85,6 +87,9 @@ final class IATIReader: NSObject, XMLParserDelegate {
         if failure == nil, skipDepth == nil { reportStrayText() }
         text = ""
         stack.append(elementName)
+        if stack.count > Self.maximumDepth, failure == nil {
+            fail(problem("elements nested more than \(Self.maximumDepth - 2) levels inside an iati-activity (IATI's deepest are 8); nothing was imported"))
+        }
         if stack.count >= 3, activity != nil {
             open.append(tree.open(elementName, attributes: attributes, parent: open.last, inherited: rootNamespaces))
         }
@@ -131,6 +136,10 @@ final class IATIReader: NSObject, XMLParserDelegate {
         "transaction/description/narrative", "result/title/narrative", "result/indicator/title/narrative",
         "location/name/narrative", "document-link/title/narrative",
     ]
+
+    /// How deep elements may nest, from the root: IATI's deepest path has 9 levels; paths of
+    /// parts grow with depth, so a file nested thousands deep is refused, not stored.
+    static let maximumDepth = 34
 
     /// Elements whose text the registry holds.
     private static let textElements: Set<String> = narrativePaths.union([
@@ -189,6 +198,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         for (key, value) in attributes where key.hasPrefix("xmlns") {
             rootNamespaces[key == "xmlns" ? "" : String(key.dropFirst(6))] = value
         }
+        rootLang = value(attributes, "xml:lang")
         for name in attributes.keys where !["version", "generated-datetime"].contains(name) && !name.hasPrefix("xmlns") {
             unheld["iati-activities/@\(name)", default: 0] += 1
         }
@@ -203,7 +213,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         var a = IATIActivity(identifier: "", line: line)
         tree = IATISourceTree()
         open = [tree.open(name, attributes: attributes, parent: nil, inherited: rootNamespaces)]
-        a.lang = value(attributes, "xml:lang")
+        a.lang = value(attributes, "xml:lang") ?? rootLang
         a.defaultCurrency = value(attributes, "default-currency")
         if let h = value(attributes, "hierarchy") {
             guard let hierarchy = Int64(h) else { throw problem("@hierarchy \"\(h)\" is not a whole number") }
@@ -232,7 +242,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         let at = "iati-activity/" + path
         if Self.narrativePaths.contains(path) {
             // Held, if at all, when the element around it ends (``pickNarrative``).
-            narrativeLang = value(attributes, "xml:lang")
+            narrativeLang = value(attributes, "xml:lang") ?? tree.inheritedLang(of: current)
             narrativeLine = line
             return
         }
@@ -241,11 +251,18 @@ final class IATIReader: NSObject, XMLParserDelegate {
             narratives = []
             return
         }
-        switch path.prefix(while: { $0 != "/" }) {
-        case "budget", "planned-disbursement", "transaction": try startFlowElement(path, attributes, at: at)
-        case "result": try startResultElement(path, attributes, at: at)
-        case "location", "document-link": try startPlaceElement(path, attributes, at: at)
-        default: try startActivityElement(path, attributes, at: at)
+        // An element in another namespace by a default declaration is an extension, whatever its name.
+        if let uri = tree.nodes[current].namespaces[""], !uri.isEmpty { return skip(at + " (xmlns=\"\(uri)\")") }
+        do {
+            switch path.prefix(while: { $0 != "/" }) {
+            case "budget", "planned-disbursement", "transaction": try startFlowElement(path, attributes, at: at)
+            case "result": try startResultElement(path, attributes, at: at)
+            case "location", "document-link": try startPlaceElement(path, attributes, at: at)
+            default: try startActivityElement(path, attributes, at: at)
+            }
+        } catch let empty as EmptyAttribute {
+            tree.release(current)
+            skip(at + "[@\(empty.name)='']")
         }
     }
 
@@ -268,7 +285,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
         case "description":
             descriptionType = value(attributes, "type") ?? "1"
-            keep(IATIAnchor.make("description", descriptionType), attributes, held: ["type"], at: at)
+            keep(IATIAnchor.make("description", descriptionType), attributes, held: descriptionType == "1" ? [] : ["type"], at: at)
             narratives = []
 
         case "participating-org":
@@ -303,7 +320,8 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
         case "recipient-region":
             let vocabulary = value(attributes, "vocabulary") ?? "1", code = try required(attributes, "code", of: path)
-            keep(IATIAnchor.make("recipient-region", vocabulary, code), attributes, held: ["code", "vocabulary", "percentage"], at: at)
+            keep(IATIAnchor.make("recipient-region", vocabulary, code), attributes,
+                 held: vocabulary == "1" ? ["code", "percentage"] : ["code", "vocabulary", "percentage"], at: at)
             activity!.regions.append(.init(vocabulary: vocabulary, code: code,
                                            percentage: try decimal(attributes, "percentage", of: path), line: line, node: current))
 
@@ -311,7 +329,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
             let vocabulary = path == "tag" ? try required(attributes, "vocabulary", of: path) : value(attributes, "vocabulary") ?? "1"
             let code = try required(attributes, "code", of: path)
             keep(IATIAnchor.make(path, vocabulary, code), attributes,
-                 held: path == "tag" ? ["vocabulary", "code"] : ["vocabulary", "code", "percentage"], at: at)
+                 held: path == "tag" ? ["vocabulary", "code"] : vocabulary == "1" ? ["code", "percentage"] : ["vocabulary", "code", "percentage"], at: at)
             activity!.classifications.append(.init(
                 scheme: path, vocabulary: vocabulary, code: code,
                 percentage: path == "tag" ? nil : try decimal(attributes, "percentage", of: path), line: line, node: current))
@@ -329,8 +347,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
             let code = try required(attributes, "code", of: path)
             guard (value(attributes, "vocabulary") ?? "1") == "1" else { return skip(at + "[@vocabulary!='1']") }
             guard activity!.aidType == nil else { return skip(at + "[@vocabulary='1'] (repeated)") }
-            // An absent vocabulary is written back absent: only a written "1" is held.
-            keep("default-aid-type", attributes, held: attributes["vocabulary"] == nil ? ["code"] : ["code", "vocabulary"], at: at)
+            keep("default-aid-type", attributes, held: ["code"], at: at)
             activity!.aidType = code
             activity!.lines[path] = line
 
@@ -543,10 +560,15 @@ final class IATIReader: NSObject, XMLParserDelegate {
             activity!.identifier = content
 
         case _ where Self.narrativePaths.contains(path):
-            if !content.isEmpty { narratives.append((narrativeLang, content, narrativeLine, current)) }
+            // A title's or description's empty narrative is a text too; elsewhere it stays a part.
+            if !content.isEmpty || path == "title/narrative" || path == "description/narrative" {
+                narratives.append((narrativeLang, content, narrativeLine, current))
+            }
 
         case "reporting-org":
-            let name = pickNarrative(unheldAt: "iati-activity/reporting-org/narrative (other languages)")
+            // The name goes to the organisation row (shared by every activity it reports);
+            // the activity keeps its own narratives as written, in every language.
+            let name = pickNarrative(unheldAt: nil)  // read before `activity` is written: it reads the default language
             activity!.reportingOrg?.name = name
 
         case "title", "description":
@@ -573,7 +595,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
             guard let number = Double(content), number.isFinite else {
                 throw problem("\(path) \"\(content)\" is not a number (IATI values are decimals such as 1500.50, without thousands separators)")
             }
-            flow?.value = number
+            flow?.value = number == 0 ? 0 : number  // -0 is 0 (its spelling stays a part)
 
         case "result/title", "result/indicator/title", "location/name", "document-link/title":
             let name = pickNarrative(unheldAt: "iati-activity/\(path)/narrative (other languages)")
@@ -628,13 +650,15 @@ final class IATIReader: NSObject, XMLParserDelegate {
     /// written. With none in that language, none is taken: the registry's column holds the
     /// default language's text, and an English name exported as the activity's Spanish one
     /// would change its meaning.
-    private func pickNarrative(unheldAt path: String) -> String? {
+    /// With `unheldAt` nil, none is held: the text is only read.
+    private func pickNarrative(unheldAt path: String?) -> String? {
         defer { narratives = [] }
         let defaultLang = activity?.lang
         guard let index = narratives.firstIndex(where: { $0.lang == nil || $0.lang == defaultLang }) else {
-            if !narratives.isEmpty { verbatim[path, default: 0] += narratives.count }
+            if !narratives.isEmpty, let path { verbatim[path, default: 0] += narratives.count }
             return nil
         }
+        guard let path else { return narratives[index].text }
         if narratives.count > 1 { verbatim[path, default: 0] += narratives.count - 1 }
         holdNarrative(narratives[index], as: "narrative")
         return narratives[index].text
@@ -643,7 +667,8 @@ final class IATIReader: NSObject, XMLParserDelegate {
     /// Holds a narrative's text; its `xml:lang` is held only where the export writes it (a
     /// language other than the default), so an explicit default language is kept as written.
     private func holdNarrative(_ n: (lang: String?, text: String, line: Int, node: Int), as anchor: String) {
-        let explicitDefault = n.lang != nil && n.lang == activity?.lang
+        let written = tree.nodes[n.node].attributes["xml:lang"]?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let explicitDefault = written != nil && written == activity?.lang
         tree.hold(n.node, as: anchor, attributes: explicitDefault ? [] : ["xml:lang"], text: true)
     }
 
@@ -671,7 +696,12 @@ final class IATIReader: NSObject, XMLParserDelegate {
         return trimmed.isEmpty ? nil : trimmed
     }
 
+    /// A required attribute written empty (`code=""`, which the schema's xsd:string allows):
+    /// the element is kept as written rather than the file refused.
+    private struct EmptyAttribute: Error { let name: String }
+
     private func required(_ attributes: [String: String], _ name: String, of path: String) throws -> String {
+        if let raw = attributes[name], raw.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw EmptyAttribute(name: name) }
         guard let v = value(attributes, name) else { throw problem("\(path) has no @\(name), which the IATI standard requires") }
         return v
     }
@@ -710,6 +740,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         case 73: reason = "a tag that is not closed with >"
         case 76: reason = "an end tag that does not match the element it closes"
         case 77: reason = "the file ends inside an element (is it truncated?)"
+        case 89: reason = "entities that expand too much (a DTD's nested entities)"
         default: reason = "libxml2 error \(code)"
         }
         let activityPart: String

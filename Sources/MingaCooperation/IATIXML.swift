@@ -84,15 +84,15 @@ struct IATIXMLWriter {
         let root = IATIElement("iati-activity", anchor: "", attributes)
         root.add("iati-identifier", anchor: "iati-identifier", [], text: a.identifier)
         if let org = a.reportingOrg, org.ref != nil {
-            let element = root.add("reporting-org", anchor: "reporting-org", [("ref", org.ref), ("type", org.type)])
-            if let name = org.name { element.add("narrative", anchor: "narrative", [], text: name) }
+            root.add("reporting-org", anchor: "reporting-org", [("ref", org.ref), ("type", org.type)])
         }
         func addNarratives(_ narratives: [Narrative], to element: IATIElement) {
             for n in narratives { element.add("narrative", anchor: IATIAnchor.make("narrative", n.lang), [("xml:lang", n.written)], text: n.text) }
         }
         if !title.isEmpty { addNarratives(title, to: root.add("title", anchor: "title", [])) }
         for d in descriptions {
-            addNarratives(d.narratives, to: root.add("description", anchor: IATIAnchor.make("description", d.type), [("type", d.type)]))
+            let type = d.type == "1" ? nil : d.type  // IATI's default, written only where the file did (a part)
+            addNarratives(d.narratives, to: root.add("description", anchor: IATIAnchor.make("description", d.type), [("type", type)]))
         }
         for p in a.participants {
             let element = root.add("participating-org", anchor: IATIAnchor.make("participating-org", p.ref, p.role),
@@ -106,11 +106,11 @@ struct IATIXMLWriter {
         }
         for r in a.regions {
             root.add("recipient-region", anchor: IATIAnchor.make("recipient-region", r.vocabulary, r.code),
-                     [("code", r.code), ("vocabulary", r.vocabulary), ("percentage", percentage(r.percentage))])
+                     [("code", r.code), ("vocabulary", r.vocabulary == "1" ? nil : r.vocabulary), ("percentage", percentage(r.percentage))])
         }
         for s in a.classifications where s.scheme == "sector" {
             root.add("sector", anchor: IATIAnchor.make("sector", s.vocabulary, s.code),
-                     [("vocabulary", s.vocabulary), ("code", s.code), ("percentage", percentage(s.percentage))])
+                     [("vocabulary", s.vocabulary == "1" ? nil : s.vocabulary), ("code", s.code), ("percentage", percentage(s.percentage))])
         }
         for t in a.classifications where t.scheme == "tag" {
             if t.percentage != nil { note("classification.percentage of a tag (IATI tags have none; left out)") }
@@ -119,7 +119,7 @@ struct IATIXMLWriter {
         if let code = a.collaborationType { root.add("collaboration-type", anchor: "collaboration-type", [("code", code)]) }
         if let code = a.flowType { root.add("default-flow-type", anchor: "default-flow-type", [("code", code)]) }
         if let code = a.financeType { root.add("default-finance-type", anchor: "default-finance-type", [("code", code)]) }
-        if let code = a.aidType { root.add("default-aid-type", anchor: "default-aid-type", [("code", code), ("vocabulary", "1")]) }
+        if let code = a.aidType { root.add("default-aid-type", anchor: "default-aid-type", [("code", code)]) }
         for f in flows { add(f, to: root, identifier: a.identifier, note: note) }
         if let parent = a.parent { root.add("related-activity", anchor: "related-activity", [("ref", parent), ("type", "1")]) }
         for m in a.policyMarkers {
@@ -130,21 +130,35 @@ struct IATIXMLWriter {
         for d in a.documentLinks { add(d, to: root) }
         for r in a.results { add(r, to: root) }
 
-        let orphans = root.merge(a.parts)
-        if orphans > 0 { notes["kept parts of elements the registry no longer holds (left out)", default: 0] += orphans }
+        if a.orphanRows > 0 {
+            notes["indicators or periods whose result or indicator row is gone (left out)", default: 0] += a.orphanRows
+        }
+        root.merge(a.parts, note: note)
+        // A point the registry made says its reference system, as IATI requires (WGS 84).
+        for location in root.children where location.name == "location" {
+            for point in location.children where point.name == "point" && !point.attributes.contains(where: { $0.0 == "srsName" }) {
+                point.setAttribute("srsName", "http://www.opengis.net/def/crs/EPSG/0/4326")
+            }
+        }
+        // The activity's own reporting-org narratives, else the organisation row's name.
+        if let element = root.children.first(where: { $0.name == "reporting-org" }), !element.children.contains(where: { $0.name == "narrative" }),
+            let name = a.reportingOrg?.name {
+            element.add("narrative", anchor: "narrative", [], text: name)
+        }
 
         var missing: [String] = []
         if a.identifier.isEmpty { missing.append("an iati-identifier") }
         if a.reportingOrg?.ref == nil { missing.append("a reporting-org (initiative.reporting_org is empty)") }
         if let org = a.reportingOrg, org.ref != nil {
             if org.type == nil { missing.append("a reporting-org type (initiative.reporting_org_type is empty)") }
-            if org.name == nil { missing.append("a reporting-org name (organisation \(org.ref!) has no row)") }
+            if org.name == nil, root.children.first(where: { $0.name == "reporting-org" })?.children.isEmpty != false {
+                missing.append("a reporting-org name (organisation \(org.ref!) has no row)")
+            }
         }
-        let present = Set(root.children.filter { $0.name != "title" || $0.children.contains { $0.name == "narrative" } }.map(\.name))
-        for (element, phrase) in [("title", "a title"), ("description", "a description"), ("participating-org", "a participating-org"),
-                                  ("activity-status", "an activity-status"), ("activity-date", "an activity-date")]
-        where !present.contains(element) {
-            missing.append(phrase)
+        // Elements inside that lack what the schema requires are left out (noted); what the
+        // activity itself lacks keeps it out of the file.
+        for element in root.leaveOutIncomplete(path: "iati-activity", note: note) where !missing.contains(where: { $0.contains(element) }) {
+            missing.append(element.first.map { "aeiou".contains($0) } == true ? "an \(element)" : "a \(element)")
         }
         guard missing.isEmpty else { return missing }
         for (text, count) in notes { self.notes[text, default: 0] += count }
@@ -293,9 +307,15 @@ struct IATIXMLWriter {
             if let text = element.text { out += ">" + escape(text, attribute: false) + "</" + element.name + ">\n" } else { out += "/>\n" }
             return
         }
-        // No IATI 2.0x element holds text beside elements: text so written (1.x style) is left out.
-        if element.text != nil { notes["text directly inside <\(element.name)> beside its elements (IATI 1.x style; left out)", default: 0] += 1 }
-        out += ">\n"
+        out += ">"
+        // No IATI 2.0x element holds text beside elements: text so written (1.x style) is left
+        // out. A publisher's own element may (its text is written before its elements).
+        if let text = element.text {
+            if element.isExtension { out += escape(text, attribute: false) } else {
+                notes["text directly inside <\(element.name)> beside its elements (IATI 1.x style; left out)", default: 0] += 1
+            }
+        }
+        out += "\n"
         for child in element.children { write(child, depth: depth + 1) }
         close(element.name, depth: depth)
     }

@@ -21,7 +21,7 @@ import Testing
         #expect(try Set(r.query("SELECT DISTINCT list FROM minga_codelist").rows.map { $0[0] }).count == 18)
         let changes = try r.changes(above: VersionVector(), limit: 100, maxBytes: .max)
         let migrations = try Cooperation.migrations.flatMap { try Migration.parse($0) }
-        #expect(migrations.count == 17 && changes.count == migrations.count && changes.allSatisfy { $0.table == "minga_schema" },
+        #expect(migrations.count == 18 && changes.count == migrations.count && changes.allSatisfy { $0.table == "minga_schema" },
                 "the registry's migrations are the only changes: installing reference data captures none")
     }
 
