@@ -24,6 +24,16 @@ import Testing
         #expect(result.status == 0, "run_roundtrip_test.py exited \(result.status):\n\(result.stdout.suffix(8000))\n\(result.stderr.suffix(8000))")
     }
 
+    /// The export's child order and requirements come from the 2.03 XSD by a script: the
+    /// generated Swift must be what the script writes from the schema in the repository.
+    @Test func theSchemaOrderIsGeneratedFromTheXSD() throws {
+        let box = try Sandbox("iati-order")
+        defer { box.remove() }
+        let result = try box.run("/usr/bin/python3", [Self.repo.appendingPathComponent("scripts/generate-iati-order").path, "--check"],
+                                 env: ProcessInfo.processInfo.environment, timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
     @Test func anImportedRegistrySyncsAndExportsTheSameOnThreeNodes() throws {
         let box = try Sandbox("iati-three")
         defer { box.remove() }
