@@ -11,6 +11,8 @@ public struct IATIImportResult: Sendable, Equatable {
     public var deleted = 0
     /// Rows the file holds exactly as the registry already did (not written, so not synced).
     public var unchanged = 0
+    /// Rows inserted, updated or deleted, by table.
+    public var writtenByTable: [String: Int] = [:]
     /// What of the file lies outside every `iati-activity` (not imported), by path, with how often.
     public var unheld: [String: Int] = [:]
     /// Elements and attributes no column holds, kept as written in `iati_part` and exported
@@ -192,6 +194,7 @@ final class IATIRowWriter {
                 guard !kept.contains(k) else { continue }
                 try tx.delete(table: table, key: k)
                 result.deleted += 1
+                result.writtenByTable[table, default: 0] += 1
             }
             for var row in incoming {
                 let old = existing[key.map { row.values[$0] ?? .null }]
@@ -216,9 +219,11 @@ final class IATIRowWriter {
             guard !changed.isEmpty else { result.unchanged += 1; return }
             try tx.put(table: row.table, row: changed.merging(row.values.filter { key.contains($0.key) }) { a, _ in a })
             result.updated += 1
+            result.writtenByTable[row.table, default: 0] += 1
         } else {
             try tx.put(table: row.table, row: row.values.filter { $0.value != .null })
             result.inserted += 1
+            result.writtenByTable[row.table, default: 0] += 1
         }
     }
 

@@ -37,14 +37,21 @@ struct ImportIATI: AsyncParsableCommand {
             `minga check` lists every one to correct. With --strict the file is refused for \
             it instead, and nothing is imported.
 
-            Everything else of an activity — results with their indicators and periods, \
-            locations, document-links, policy markers, narratives in other languages, a \
-            transaction's sectors, attributes such as @humanitarian, elements in a \
-            publisher's own namespace — is kept as written in the table iati_part, one row \
-            per element (e.g. path 'result[1]/indicator[2]/period[1]/actual[1]'), syncs \
-            like any row, and is exported back where it was. The summary counts these by \
-            path. Only what lies outside every iati-activity is not imported, and it is \
-            listed.
+            Everything else of an activity — narratives in other languages, a result's \
+            comments and dimensions, a second target, a transaction's second sector, \
+            contact-info, humanitarian-scope, attributes such as @linked-data-uri, \
+            elements in a publisher's own namespace — is kept as written in the table \
+            iati_part, one row per element, found by its path below iati-activity (e.g. \
+            'result(1)/indicator(2)/period(1)/actual/comment[1]': the first comment on the \
+            actual value of period 1 of indicator 2 of result 1; protocol/README.md §21). \
+            Those rows sync like any row and are exported back where they were. A value a \
+            column cannot hold as a number (a target of "130,000.00") stays a part too. \
+            The summary counts what was kept so by path. Only what lies outside every \
+            iati-activity is not imported, and it is listed.
+
+            Re-importing a file replaces each of its initiatives' rows with the file's: \
+            results, locations or links an agency added since, and edits of the same \
+            values, are deleted or overwritten (the summary counts the rows deleted).
 
             Examples:
               minga import iati activities.xml
@@ -74,6 +81,9 @@ struct ImportIATI: AsyncParsableCommand {
             print("imported \(result.activities) \(result.activities == 1 ? "activity" : "activities") from \(file): "
                 + "\(result.rowsWritten) rows written (\(result.inserted) inserted, \(result.updated) updated, "
                 + "\(result.deleted) deleted), \(result.unchanged) unchanged")
+            if !result.writtenByTable.isEmpty {
+                print("  by table: " + result.writtenByTable.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
             if !result.unknownCodes.isEmpty {
                 let total = result.unknownCodes.values.reduce(0, +)
                 printErr("warning: \(total) code\(total == 1 ? "" : "s") not in their IATI codelist, imported as written (`minga check` lists them):")

@@ -8,7 +8,7 @@ struct Put: AsyncParsableCommand {
         abstract: "Insert a row, or update only the given columns of an existing row.",
         discussion: """
             ROW is a JSON object of column values and must include the key columns, e.g.
-              minga put initiatives '{"id":"XM-DAC-1-PR-1","title":"Agua potable"}'
+              minga put initiative '{"iati_identifier":"XM-DAC-1-PR-1","status":"2"}'
             Integers, reals, text and null are written as JSON; for exact values use \
             {"int":"9007199254740993"}, {"real":"0.1"} or {"blob":"<base64>"}.
             """
