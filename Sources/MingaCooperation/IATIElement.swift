@@ -69,6 +69,7 @@ final class IATIElement {
             }
         for (part, segments) in ordered {
             if !part.own {
+                if byPath[part.path] == nil { bringBack(part, segments, into: &byPath) }
                 guard let element = byPath[part.path] else { note("kept parts of elements the registry no longer holds (left out)"); continue }
                 guard part.attributes["xmlns"] == nil, let scope = element.scope(adding: part.attributes) else {
                     note("kept attributes XML cannot carry as they stand (a name that is not one, or an undeclared prefix; left out)")
@@ -95,6 +96,20 @@ final class IATIElement {
             parent.children.append(child)
             byPath[part.path] = child
         }
+    }
+
+    /// A held element named by its name alone (`target`, `value`, `sector` of a transaction)
+    /// that the columns did not give (a value no column could hold, or one cleared) comes back
+    /// from its part, under a parent that is there; the schema check then decides whether it
+    /// can stand. An element keyed by its columns (`transaction(3)`) that is gone stays gone.
+    private func bringBack(_ part: IATIPart, _ segments: [Substring], into byPath: inout [String: IATIElement]) {
+        guard let last = segments.last, !last.isEmpty, XMLNames.isQName(String(last)),
+            let parent = byPath[segments.dropLast().joined(separator: "/")]
+        else { return }
+        let element = IATIElement(String(last), anchor: String(last), [])
+        element.namespaces = parent.namespaces
+        parent.children.append(element)
+        byPath[part.path] = element
     }
 
     /// The path of element names from `iati-activity` of the element at a part path.

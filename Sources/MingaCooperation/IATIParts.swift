@@ -108,6 +108,9 @@ struct IATISourceTree {
         var heldText = false
         /// Namespace declarations in scope (prefix → URI), for an element kept as written.
         var namespaces: [String: String]
+        /// A held element the export writes only while its column has a value: its part row is
+        /// kept even when empty, so that the element (and what is inside it) comes back.
+        var alwaysPart = false
     }
 
     private(set) var nodes: [Node] = []
@@ -140,6 +143,9 @@ struct IATISourceTree {
         nodes[node].heldAttributes = attributes
         nodes[node].heldText = text
     }
+
+    /// Keeps a part row for a held element even when it carries nothing more (``Node/alwaysPart``).
+    mutating func keepAsPart(_ node: Int) { nodes[node].alwaysPart = true }
 
     /// Sets the anchor of an element whose key is known only once the activity is read.
     mutating func anchor(_ node: Int, _ anchor: String) { nodes[node].anchor = anchor }
@@ -187,7 +193,9 @@ struct IATISourceTree {
             }
             paths[i] = paths[parent].isEmpty ? segment : paths[parent] + "/" + segment
             if held[i] {
-                if let more = more(node) { parts.append(IATIPart(path: paths[i], own: false, attributes: more.attributes, text: more.text)) }
+                if let more = more(node) ?? (node.alwaysPart ? ([:], nil) : nil) {
+                    parts.append(IATIPart(path: paths[i], own: false, attributes: more.attributes, text: more.text))
+                }
             } else {
                 let text = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
                 parts.append(IATIPart(path: paths[i], own: true, attributes: declaring(node.attributes, for: node),

@@ -494,10 +494,14 @@ final class IATIReader: NSObject, XMLParserDelegate {
             if name == "period-start" { period?.start = value(attributes, "iso-date") } else { period?.end = value(attributes, "iso-date") }
 
         case "result/indicator/period/target", "result/indicator/period/actual":
-            // The first with a number: a column; others (a qualitative one, a second dimension) stay parts.
-            guard let number = number(attributes, "value"), firstTaken.insert(path).inserted else { return skip(at + " (not the first)") }
+            // The first is the column's (its value when it is a number: a qualitative one, or
+            // "130,000.00", stays as written, and a number an agency enters later replaces it);
+            // the others (a second dimension) stay parts.
+            guard firstTaken.insert(path).inserted else { return skip(at + " (not the first)") }
             let name = String(path.dropFirst("result/indicator/period/".count))
-            keep(name, attributes, held: ["value"], at: at)
+            let number = self.number(attributes, "value")
+            keep(name, attributes, held: number == nil ? [] : ["value"], at: at)
+            if number == nil { tree.keepAsPart(current) }
             if name == "target" { period?.target = number } else { period?.actual = number }
 
         default:

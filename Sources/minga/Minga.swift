@@ -28,7 +28,7 @@ struct Minga: AsyncParsableCommand {
 
 /// This release of Minga: `minga --version` prints it.
 enum MingaVersion {
-    static let string = "0.9.0"
+    static let string = "0.10.0"
 }
 
 /// `--db`, shared by every command that opens a replica.

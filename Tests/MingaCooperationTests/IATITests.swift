@@ -367,6 +367,25 @@ import Testing
         #expect(try Self.changeCount(r) == 0)
     }
 
+    /// A target no column can hold as a number ("130,000.00", as a real publisher wrote it) is
+    /// exported as written, with its comment; once an agency enters the number, that replaces it.
+    @Test func aTargetThatIsNoNumberIsKeptUntilOneIsEntered() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var xml = try Self.exampleXML()
+        xml = xml.replacingOccurrences(of: "<target value=\"10\">", with: "<target value=\"130,000.00\">")
+        _ = try Self.importing(xml, into: r)
+        #expect(try Self.rows(r, "SELECT target FROM indicator_period") == [[.null]])
+        var out = try IATIExporter(replica: r).exportString()
+        #expect(out.xml.contains(#"<target value="130,000.00">"#) && out.xml.contains("Target comment text"), "\(out.xml)")
+        try r.put(table: "indicator_period", row: ["initiative": .text(Self.id), "result_no": .integer(1), "indicator_no": .integer(1),
+                                                   "period_no": .integer(1), "target": .real(130_000)])
+        out = try IATIExporter(replica: r).exportString()
+        #expect(out.xml.contains(#"<target value="130000">"#) && !out.xml.contains("130,000.00") && out.xml.contains("Target comment text"), "\(out.xml)")
+        #expect(out.xml.components(separatedBy: "<target ").count == 2, "one target")
+        try Self.validate(out.xml, in: dir)
+    }
+
     @Test func cdataLineEndsAreXMLsAndANameInAnotherLanguageIsNotRelabelled() throws {
         let (r, dir) = try Self.replica()
         defer { try? FileManager.default.removeItem(at: dir) }
