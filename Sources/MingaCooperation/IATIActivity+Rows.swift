@@ -19,7 +19,7 @@ struct IATIActivityRows {
     /// Organisations named as participating-org: they only create missing rows.
     var mentionedOrganisations: [IATIRow]
     /// Elements dropped because an earlier one had the same key (e.g. two titles in one
-    /// language): paths for the unheld report.
+    /// language): paths for the import's report of what was kept as written.
     var repeated: [String]
 }
 

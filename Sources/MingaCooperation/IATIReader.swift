@@ -31,7 +31,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
     /// Names of the open elements, from the document root.
     private var stack: [String] = []
-    /// While inside an element that is reported as unheld: the stack depth of that element.
+    /// While inside an element the mapping does not read (kept as written): its stack depth.
     private var skipDepth: Int?
     private var text = ""
     /// The open activity's elements, and the indices of the open ones.
@@ -572,7 +572,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         case "reporting-org":
             // The name goes to the organisation row (shared by every activity it reports);
             // the activity keeps its own narratives as written, in every language.
-            let name = pickNarrative(unheldAt: nil)  // read before `activity` is written: it reads the default language
+            let name = pickNarrative(keptAt: nil)  // read before `activity` is written: it reads the default language
             activity!.reportingOrg?.name = name
 
         case "title", "description":
@@ -586,12 +586,12 @@ final class IATIReader: NSObject, XMLParserDelegate {
             narratives = []
 
         case "participating-org":
-            participant?.name = pickNarrative(unheldAt: "iati-activity/participating-org/narrative (other languages)")
+            participant?.name = pickNarrative(keptAt: "iati-activity/participating-org/narrative (other languages)")
             if let p = participant { activity!.participants.append(p) }
             participant = nil
 
         case "transaction/description":
-            flow?.description = pickNarrative(unheldAt: "iati-activity/transaction/description/narrative (other languages)")
+            flow?.description = pickNarrative(keptAt: "iati-activity/transaction/description/narrative (other languages)")
             // Written back only with the narrative the flow holds; else kept as written.
             if flow?.description == nil { tree.release(current) }
 
@@ -602,7 +602,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
             flow?.value = number == 0 ? 0 : number  // -0 is 0 (its spelling stays a part)
 
         case "result/title", "result/indicator/title", "location/name", "document-link/title":
-            let name = pickNarrative(unheldAt: "iati-activity/\(path)/narrative (other languages)")
+            let name = pickNarrative(keptAt: "iati-activity/\(path)/narrative (other languages)")
             // Written back only with the narrative a column holds; else kept as written.
             if name == nil { tree.release(current) }
             switch path {
@@ -654,8 +654,9 @@ final class IATIReader: NSObject, XMLParserDelegate {
     /// written. With none in that language, none is taken: the registry's column holds the
     /// default language's text, and an English name exported as the activity's Spanish one
     /// would change its meaning.
-    /// With `unheldAt` nil, none is held: the text is only read.
-    private func pickNarrative(unheldAt path: String?) -> String? {
+    /// `keptAt` is where the others are counted as kept as written; with `nil`, none is held:
+    /// the text is only read.
+    private func pickNarrative(keptAt path: String?) -> String? {
         defer { narratives = [] }
         let defaultLang = activity?.lang
         guard let index = narratives.firstIndex(where: { $0.lang == nil || $0.lang == defaultLang }) else {
