@@ -145,14 +145,18 @@ public enum Cooperation {
         -- occurrence: path says where ('result(1)/indicator(2)/period(1)/target/comment[1]',
         -- 'transaction(3)/sector[2]', 'participating-org[1]' for one without @ref, '' the
         -- activity); own = 1 an element no table holds, with all its attributes and text;
-        -- own = 0 more of one a table holds (other attributes, values as the file wrote them);
-        -- attributes a JSON object ({"code": "1", "xml:lang": "es"}) or NULL.
+        -- own = 0 more of one a table holds: its other attributes and text;
+        -- attributes a JSON object ({"code": "1", "xml:lang": "es"}) or NULL;
+        -- spelling: how the file wrote values a column holds, by attribute ("text()" for the
+        -- element's text), a JSON object ({"percentage": "50.0"}) or NULL, used only while
+        -- the column holds the same value.
         CREATE TABLE iati_part(
             initiative TEXT NOT NULL,
             path TEXT NOT NULL,
             own INTEGER NOT NULL CHECK (own IN (0, 1)),
             attributes TEXT CHECK (attributes IS NULL OR json_valid(attributes)),
             text TEXT,
+            spelling TEXT CHECK (spelling IS NULL OR json_valid(spelling)),
             PRIMARY KEY (initiative, path)
         );
         """,

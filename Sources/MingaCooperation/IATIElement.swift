@@ -98,13 +98,15 @@ final class IATIElement {
         }
     }
 
-    /// A held element named by its name alone (`target`, `value`, `sector` of a transaction)
-    /// that the columns did not give (a value no column could hold, or one cleared) comes back
-    /// from its part, under a parent that is there; the schema check then decides whether it
-    /// can stand. An element keyed by its columns (`transaction(3)`) that is gone stays gone.
+    /// A period's target or actual value, or an indicator's baseline, whose column does not
+    /// give it (a value no column could hold as a number: "130,000.00", or a qualitative one)
+    /// comes back from its part, with what is inside it, under a parent that is there. Any other
+    /// held element whose column is empty, or gone, stays gone: clearing a column removes it.
+    private static let broughtBack: Set<String> = ["target", "actual", "baseline"]
+
     private func bringBack(_ part: IATIPart, _ segments: [Substring], into byPath: inout [String: IATIElement]) {
-        guard let last = segments.last, !last.isEmpty, XMLNames.isQName(String(last)),
-            let parent = byPath[segments.dropLast().joined(separator: "/")]
+        let parentPath = segments.dropLast().joined(separator: "/")
+        guard part.spelling.isEmpty, let last = segments.last, Self.broughtBack.contains(String(last)), let parent = byPath[parentPath]
         else { return }
         let element = IATIElement(String(last), anchor: String(last), [])
         element.namespaces = parent.namespaces
@@ -120,15 +122,25 @@ final class IATIElement {
         }.joined(separator: "/")
     }
 
-    /// The namespaces in scope with `attributes`' declarations added; `nil` when an attribute
-    /// name is not an XML name, or uses a prefix that is not declared.
+    /// The namespaces in scope with `attributes`' declarations added; `nil` when that would not
+    /// be namespace-well-formed (Namespaces in XML 1.0 §3, §6.3): an attribute name that is not
+    /// an XML name, a prefix not declared, a prefix undeclared (`xmlns:p=""`), the `xml` or
+    /// `xmlns` names or namespaces bound, or two attributes of one expanded name.
     private func scope(adding attributes: [String: String]) -> [String: String]? {
         var scope = namespaces
-        for (name, uri) in attributes {
-            if name == "xmlns" { scope[""] = uri } else if name.hasPrefix("xmlns:") { scope[String(name.dropFirst(6))] = uri }
+        for (name, uri) in attributes where name == "xmlns" || name.hasPrefix("xmlns:") {
+            let prefix = name == "xmlns" ? "" : String(name.dropFirst(6))
+            guard prefix != "xml", prefix != "xmlns", uri != XMLNames.xmlNamespace, uri != XMLNames.xmlnsNamespace,
+                prefix.isEmpty || !uri.isEmpty
+            else { return nil }
+            scope[prefix] = uri
         }
-        for name in attributes.keys where !(XMLNames.isQName(name) && (name.hasPrefix("xmlns") || XMLNames.prefixDeclared(name, in: scope))) {
-            return nil
+        var expanded: Set<String> = []
+        for name in Set(attributes.keys).union(self.attributes.map(\.0)) where !(name == "xmlns" || name.hasPrefix("xmlns:")) {
+            guard XMLNames.isQName(name), XMLNames.prefixDeclared(name, in: scope) else { return nil }
+            let parts = name.split(separator: ":", maxSplits: 1)
+            let key = parts.count == 2 ? (parts[0] == "xml" ? XMLNames.xmlNamespace : scope[String(parts[0])]!) + " " + parts[1] : " " + name
+            guard expanded.insert(key).inserted else { return nil }
         }
         return scope
     }
@@ -138,6 +150,16 @@ final class IATIElement {
     /// (`@name` for an attribute, the element name for a child). `path` is the element names
     /// from `iati-activity`. Extensions are the publisher's: not checked.
     func leaveOutIncomplete(path: String, note: (String) -> Void) -> [String] {
+        let place = path == "iati-activity" ? "iati-activity" : String(path.dropFirst("iati-activity/".count))
+        leaveOutInvalidAttributes(path: path, place: place, note: note)
+        if let t = text, let type = IATISchemaOrder.text[path] {
+            if type.isEmpty {
+                text = nil
+                note("text in <\(place)>, which holds none in the IATI 2.03 schema (left out)")
+            } else if !XSD.isValid(t, as: type) {
+                return ["a text that is an \(type)"]
+            }
+        }
         children.removeAll { child in
             guard !child.isExtension else { return false }
             let childPath = path + "/" + child.name
@@ -154,19 +176,39 @@ final class IATIElement {
     /// Adds a part's attributes to a held element; a written spelling replaces a held value
     /// only while it means the same (``IATIParts/sameValue(_:_:)``).
     private func take(_ part: IATIPart) {
-        for (name, value) in part.attributes.sorted(by: { $0.key < $1.key }) {
-            if let i = attributes.firstIndex(where: { $0.0 == name }) {
-                if IATIParts.sameValue(value, attributes[i].1) { attributes[i].1 = value }
-            } else {
-                attributes.append((name, value))
+        for (name, value) in part.attributes.sorted(by: { $0.key < $1.key }) where !attributes.contains(where: { $0.0 == name }) {
+            attributes.append((name, value))
+        }
+        if let written = part.text, text == nil { text = written }
+        // A spelling stands for a column's value only while the column holds that value: a
+        // column edited, or cleared, wins.
+        for (name, written) in part.spelling {
+            if name == "text()" {
+                if let held = text, IATIParts.sameValue(written, held) { text = written }
+            } else if let i = attributes.firstIndex(where: { $0.0 == name }), IATIParts.sameValue(written, attributes[i].1) {
+                attributes[i].1 = written
             }
         }
-        if let written = part.text {
-            if let held = text {
-                if IATIParts.sameValue(written, held) { text = written }
-            } else {
-                text = written
+    }
+
+    /// Leaves out attributes the 2.03 schema does not give this element (in no namespace), and
+    /// values that are not of their XSD type (a date of 2021-02-29, a boolean "maybe"), noting
+    /// each; attributes in a namespace are the publisher's (`xml:lang` is checked as a language).
+    private func leaveOutInvalidAttributes(path: String, place: String, note: (String) -> Void) {
+        guard let allowed = IATISchemaOrder.attributes[path] else { return }
+        attributes.removeAll { name, value in
+            if name == "xmlns" || name.hasPrefix("xmlns:") { return false }
+            let type = name == "xml:lang" ? "xsd:language" : allowed[name]
+            if type == nil, name.contains(":") { return false }
+            guard let type else {
+                note("@\(name) on <\(place)>, which the IATI 2.03 schema does not have (left out)")
+                return true
             }
+            guard XSD.isValid(value, as: type) else {
+                note("@\(name) on <\(place)> that is no \(type) (left out)")
+                return true
+            }
+            return false
         }
     }
 
@@ -191,6 +233,9 @@ enum IATISchemaOrder {}
 
 /// XML 1.0 and Namespaces in XML 1.0 names, for what a part may carry.
 enum XMLNames {
+    static let xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+    static let xmlnsNamespace = "http://www.w3.org/2000/xmlns/"
+
     /// `NCName` or `NCName:NCName` (§3 of Namespaces in XML; Unicode letters and digits, `_`,
     /// `-`, `.`, and combining marks; not starting with a digit, `-` or `.`).
     static func isQName(_ name: String) -> Bool {

@@ -243,9 +243,15 @@ final class IATIRowWriter {
         organisations[values["ref"]!] = (existing ?? [:]).merging(values) { _, new in new }
     }
 
+    /// Reporting organisations this import has described: the first activity of a file that
+    /// names one describes it (another that names it otherwise keeps its own name as a part),
+    /// so importing a file again writes nothing.
+    private var described: Set<Value> = []
+
     /// The reporting organisation: its name and type as the file gives them.
     private func upsertOrganisation(_ row: IATIRow) throws {
         let ref = row.values["ref"]!
+        guard described.insert(ref).inserted else { return }
         var values = row.values
         let existing = try organisation(ref)
         if existing == nil, values["name"] == nil { values["name"] = ref }

@@ -26,6 +26,9 @@ struct IATIPart: Equatable {
     var attributes: [String: String]
     /// The element's own text, trimmed; `nil` when it has none.
     var text: String?
+    /// How the file wrote values the columns hold, by attribute name (`text()` for the text):
+    /// used on export only while the column holds the same value (``IATIParts/sameValue(_:_:)``).
+    var spelling: [String: String] = [:]
 }
 
 extension IATIPart {
@@ -35,6 +38,7 @@ extension IATIPart {
         var values: [String: Value] = ["initiative": .text(initiative), "path": .text(path), "own": .integer(own ? 1 : 0)]
         values["attributes"] = attributes.isEmpty ? .null : .text(Self.json(attributes))
         values["text"] = text.map(Value.text) ?? .null
+        values["spelling"] = spelling.isEmpty ? .null : .text(Self.json(spelling))
         return values
     }
 
@@ -49,6 +53,10 @@ extension IATIPart {
             attributes = object
         }
         text = row["text"]?.iatiString
+        if case .text(let json)? = row["spelling"] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else { return nil }
+            spelling = object
+        }
     }
 
     static func json(_ attributes: [String: String]) -> String {
@@ -179,7 +187,7 @@ struct IATISourceTree {
         for (i, node) in nodes.enumerated() {
             guard let parent = node.parent else {
                 held[i] = true
-                if let more = more(node) { parts.append(IATIPart(path: "", own: false, attributes: more.attributes, text: more.text)) }
+                if let more = more(node) { parts.append(IATIPart(path: "", own: false, attributes: more.attributes, text: more.text, spelling: more.spelling)) }
                 continue
             }
             var segment: String
@@ -193,8 +201,8 @@ struct IATISourceTree {
             }
             paths[i] = paths[parent].isEmpty ? segment : paths[parent] + "/" + segment
             if held[i] {
-                if let more = more(node) ?? (node.alwaysPart ? ([:], nil) : nil) {
-                    parts.append(IATIPart(path: paths[i], own: false, attributes: more.attributes, text: more.text))
+                if let more = more(node) ?? (node.alwaysPart ? ([:], nil, [:]) : nil) {
+                    parts.append(IATIPart(path: paths[i], own: false, attributes: more.attributes, text: more.text, spelling: more.spelling))
                 }
             } else {
                 let text = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -205,19 +213,23 @@ struct IATISourceTree {
         return parts
     }
 
-    /// A held element's attributes beyond its columns, and the spellings of held values that
-    /// the export would write differently; `nil` when there are none.
-    private func more(_ node: Node) -> (attributes: [String: String], text: String?)? {
-        var attributes: [String: String] = [:]
+    /// A held element's attributes and text beyond its columns, and the spellings of held
+    /// values that the export would write differently; `nil` when there are none.
+    private func more(_ node: Node) -> (attributes: [String: String], text: String?, spelling: [String: String])? {
+        var attributes: [String: String] = [:], spelling: [String: String] = [:]
         for (name, value) in node.attributes where !name.hasPrefix("xmlns") {
-            let numeric = IATIParts.numericAttributes.contains(name)
-            if !node.heldAttributes.contains(name) || IATIParts.respelled(value, numeric: numeric) { attributes[name] = value }
+            // An empty value is none to the columns: the file's own attribute, as written.
+            if !node.heldAttributes.contains(name) || value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                attributes[name] = value
+            } else if IATIParts.respelled(value, numeric: IATIParts.numericAttributes.contains(name)) {
+                spelling[name] = value
+            }
         }
         let text = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        let heldSpelling = node.heldText && !text.isEmpty && IATIParts.respelled(text, numeric: node.name == "value") ? text : nil
+        if node.heldText, !text.isEmpty, IATIParts.respelled(text, numeric: node.name == "value") { spelling["text()"] = text }
         let unheldText = !node.heldText && !text.isEmpty ? text : nil
-        guard !attributes.isEmpty || heldSpelling != nil || unheldText != nil else { return nil }
-        return (declaring(attributes, for: node), heldSpelling ?? unheldText)
+        guard !attributes.isEmpty || !spelling.isEmpty || unheldText != nil else { return nil }
+        return (declaring(attributes, for: node), unheldText, spelling)
     }
 
     /// Adds the declarations of the namespace prefixes the element's names use, so that the

@@ -361,6 +361,38 @@ struct IATIXMLWriter {
 
 /// The XSD lexical forms the export must respect.
 enum XSD {
+    /// Whether `value` is in the lexical space of the XSD built-in `type` (e.g. `xsd:date`);
+    /// whitespace is collapsed first, as XSD does for these types. Types not listed (string,
+    /// anyURI) take any text.
+    static func isValid(_ value: String, as type: String) -> Bool {
+        let v = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        switch type {
+        case "xsd:boolean": return ["true", "false", "1", "0"].contains(v)
+        case "xsd:decimal": return isDecimal(v)
+        case "xsd:date": return isDate(v)
+        case "xsd:dateTime": return isDateTime(v)
+        case "xsd:int": return Int32(v.hasPrefix("+") ? String(v.dropFirst()) : v) != nil
+        case "xsd:nonNegativeInteger", "xsd:positiveInteger":
+            let digits = v.hasPrefix("+") ? v.dropFirst() : Substring(v)
+            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+            return type == "xsd:nonNegativeInteger" || digits.contains { $0 != "0" }
+        case "xsd:language": return isLanguage(v)
+        case "xsd:NMTOKEN": return !v.isEmpty && v.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-:".unicodeScalars.contains($0) }
+        default: return true
+        }
+    }
+
+    /// `xsd:decimal`: digits with an optional sign and point, no exponent; at most 24 digits,
+    /// libxml2's limit (the validator the help names).
+    static func isDecimal(_ v: String) -> Bool {
+        var body = Substring(v)
+        if body.first == "+" || body.first == "-" { body = body.dropFirst() }
+        let parts = body.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return false }
+        let digits = parts.joined()
+        return !digits.isEmpty && digits.count <= 24
+    }
+
     /// `xsd:date`: `YYYY-MM-DD` with an optional time zone.
     static func isDate(_ s: String) -> Bool {
         var u = Substring(s).utf8[...]
@@ -406,9 +438,12 @@ enum XSD {
         let year = u.prefix { $0 >= 48 && $0 <= 57 }
         guard year.count >= 4 else { return false }
         u = u.dropFirst(year.count)
-        guard dash(&u), let month = digits(&u, 2), (1...12).contains(month), dash(&u), let day = digits(&u, 2), (1...31).contains(day)
+        guard dash(&u), let month = digits(&u, 2), (1...12).contains(month), dash(&u), let day = digits(&u, 2), day >= 1
         else { return false }
-        return true
+        // The calendar's days (xsd:date: 2021-02-29 is no date); a year beyond Int's is leap-free.
+        let y = Int(String(decoding: year, as: UTF8.self)) ?? 1
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        return day <= [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     }
 
     private static func timeZone(_ u: Substring.UTF8View.SubSequence) -> Bool {

@@ -386,6 +386,45 @@ import Testing
         try Self.validate(out.xml, in: dir)
     }
 
+    /// What a second review found: a cleared column brought its file spelling back; a part's
+    /// namespace declarations or attribute values could make the file not well-formed or not
+    /// valid; one organisation named twice in a file flipped on every import.
+    @Test func clearedColumnsStayClearedAndPartsStayValid() throws {
+        let (r, dir) = try Self.replica()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let xml = Self.generated(count: 2).replacingOccurrences(of: #"code="CO" percentage="100""#, with: #"code="CO" percentage="100.0""#)
+        _ = try Self.importing(xml, into: r)
+        let id = Value.text("XM-DAC-41114-TEST-0")
+        #expect(try Self.rows(r, "SELECT spelling FROM iati_part WHERE initiative = 'XM-DAC-41114-TEST-0' AND path = 'recipient-country(CO)'")
+                == [[.text(#"{"percentage":"100.0"}"#)]])
+        try r.put(table: "recipient_country", row: ["initiative": id, "country": .text("CO"), "percentage": .null])
+        func part(_ path: String, _ attributes: String, text: String? = nil, own: Int64 = 1) throws {
+            try r.put(table: "iati_part", row: ["initiative": id, "path": .text(path), "own": .integer(own), "attributes": .text(attributes),
+                                                "text": text.map(Value.text) ?? .null])
+        }
+        try part("usg:x[1]", #"{"xmlns:foo":"","xmlns:usg":"http://u"}"#)                       // undeclaring a prefix
+        try part("usg:y[1]", #"{"xmlns:usg":"http://www.w3.org/XML/1998/namespace"}"#)          // binding the xml namespace
+        try part("usg:z[1]", #"{"xmlns:usg":"http://u","xmlns:u2":"http://u","usg:a":"1","u2:a":"2"}"#)  // one expanded name twice
+        try part("", #"{"humanitarian":"maybe","bogus":"1"}"#, own: 0)                           // not a boolean; not IATI's
+        try part("activity-status", "{}", text: "Implementation", own: 0)                       // text where the schema has none
+        let (out, result) = try IATIExporter(replica: r).exportString()
+        try Self.validate(out, in: dir)
+        #expect(out.components(separatedBy: #"percentage="100.0""#).count == 2, "only the activity whose column still holds 100 spells it 100.0")
+        #expect(!out.contains("usg:") && !out.contains("maybe") && !out.contains("bogus") && !out.contains(">Implementation<"), "\(out)")
+        #expect(result.notes.keys.contains("@humanitarian on <iati-activity> that is no xsd:boolean (left out)"), "\(result.notes)")
+        #expect(result.notes.keys.contains("text in <activity-status>, which holds none in the IATI 2.03 schema (left out)"), "\(result.notes)")
+
+        // Two activities naming their reporting organisation differently: the first describes it,
+        // the second keeps its own name; importing the file again writes nothing.
+        let named = Self.generated(count: 2, tweak: { i, xml in
+            i == 1 ? xml.replacingOccurrences(of: "<narrative>AMEXCID</narrative>", with: "<narrative>Agencia Mexicana</narrative>") : xml
+        })
+        _ = try Self.importing(named, into: r)
+        #expect(try Self.importing(named, into: r).rowsWritten == 0)
+        let again = try IATIExporter(replica: r).exportString().xml
+        #expect(again.contains("<narrative>AMEXCID</narrative>") && again.contains("<narrative>Agencia Mexicana</narrative>"))
+    }
+
     @Test func cdataLineEndsAreXMLsAndANameInAnotherLanguageIsNotRelabelled() throws {
         let (r, dir) = try Self.replica()
         defer { try? FileManager.default.removeItem(at: dir) }
