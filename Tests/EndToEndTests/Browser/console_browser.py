@@ -231,6 +231,23 @@ class Run:
         self.driver.save_screenshot(path)
         log(f"screenshot {path}")
 
+    def submit_token(self, token):
+        """Types a token into the sign-in form and submits it. Chromium may still be settling the
+        page (autofocus, or the page a wrong token answered): an element it reports as no longer
+        in the document is found again, up to three times."""
+        for attempt in range(3):
+            try:
+                form = self.find("form#signin", "sign-in page")
+                field = self.find("input#token", "sign-in form", within=form)
+                field.clear()
+                field.send_keys(token)
+                self.click_and_load(self.find("button#signin-submit", "sign-in form", within=form))
+                return
+            except WebDriverException:
+                if attempt == 2:
+                    raise
+                time.sleep(0.3)
+
     def sign_in(self, base, token, wrong_first=False, screenshot=None):
         self.driver.get(base + "/console")
         self.check(self.path() == "/console/signin", f"GET {base}/console without a session redirects to /console/signin "
@@ -239,27 +256,12 @@ class Run:
             self.check(self.lang() == "es", f"sign-in page follows Accept-Language: html[lang=es] (got lang={self.lang()!r})")
             self.shot(screenshot)
         if wrong_first:
-            form = self.find("form#signin", "sign-in page")
-            field = self.find("input#token", "sign-in form", within=form)
+            field = self.find("input#token", "sign-in form", within=self.find("form#signin", "sign-in page"))
             self.check(field.get_attribute("name") == "token", "input#token has name=token")
-            field.send_keys("not-a-console-token")
-            self.click_and_load(self.find("button#signin-submit", "sign-in form", within=form))
+            self.submit_token("not-a-console-token")
             self.check(bool(self.all("p.error")), "a wrong token shows p.error")
             self.check(self.path() == "/console/signin", f"a wrong token stays on sign-in (at {self.driver.current_url})")
-        # Chromium may still be settling the page the wrong token answered (autofocus):
-        # an element found a moment too early is found again.
-        for attempt in range(3):
-            try:
-                form = self.find("form#signin", "sign-in page")
-                field = self.find("input#token", "sign-in form", within=form)
-                field.clear()
-                field.send_keys(token)
-                break
-            except WebDriverException:
-                if attempt == 2:
-                    raise
-                time.sleep(0.3)
-        self.click_and_load(self.find("button#signin-submit", "sign-in form", within=form))
+        self.submit_token(token)
         self.check(self.path() == "/console", f"signing in lands on the overview /console (at {self.driver.current_url})", fatal=True)
 
     # ---------------------------------------------------------------- the scenario
