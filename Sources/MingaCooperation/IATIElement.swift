@@ -89,7 +89,7 @@ final class IATIElement {
             }
             child.namespaces = scope
             child.isExtension = parent.isExtension || name.contains(":") || !(scope[""] ?? "").isEmpty
-            if !child.isExtension, let known = IATISchemaOrder.children[parent.schemaPath(parentPath)], !known.contains(name) {
+            if !child.isExtension, let known = IATISchemaOrder.children[Self.schemaPath(parentPath)], !known.contains(name) {
                 note("kept <\(name)> elements that IATI 2.03 does not have there, in no namespace (left out)")
                 continue
             }
@@ -115,7 +115,7 @@ final class IATIElement {
     }
 
     /// The path of element names from `iati-activity` of the element at a part path.
-    private func schemaPath(_ partPath: String) -> String {
+    private static func schemaPath(_ partPath: String) -> String {
         guard !partPath.isEmpty else { return "iati-activity" }
         return "iati-activity/" + partPath.split(separator: "/").map { segment in
             segment.prefix { $0 != "(" && $0 != "[" }

@@ -8,15 +8,16 @@ import MingaCore
 /// naming an element the tables hold by its key (`transaction(3)`, `recipient-country(CO)`,
 /// `title`, `narrative(es)`), or `name[k]`, the k-th (from 1) element of that name that the
 /// tables do not hold under the same parent (`result[2]`, `narrative[1]`, `usg:treasury[1]`).
-/// So `transaction(3)/sector[1]` is the first sector of the flow `…/transaction/3`, and
-/// `result[2]/indicator[1]/period[4]/actual[1]` one actual value of a result. Two agencies
-/// editing different results, periods or locations of one initiative change different rows.
+/// So `transaction(3)/sector[1]` is the second sector of the flow `…/transaction/3` (its first
+/// is a column), and `result(2)/indicator(1)/period(4)/actual/comment[1]` a comment on one
+/// actual value. Two agencies editing different results, periods or locations of one
+/// initiative change different rows.
 ///
 /// A part is either **own** (an element the tables do not hold, with all its attributes and
-/// its text) or **more** of an element they hold: its other attributes, and the spelling its
-/// held values were written in (`215000.50`, `50.0`). A written spelling is used on export
-/// only while it still means the value the tables hold (``IATIParts/sameValue(_:_:)``), so an
-/// edit of the table wins over the spelling of the file it came from.
+/// its text) or **more** of an element they hold: its other attributes and text, and the
+/// spelling its held values were written in (`215000.50`, `50.0`). A written spelling is used
+/// on export only while it still means the value the tables hold
+/// (``IATIParts/sameValue(_:_:)``), so an edit of the table wins over the file's spelling.
 struct IATIPart: Equatable {
     /// Where the element is below `iati-activity` ("" for the activity element itself).
     var path: String
@@ -47,16 +48,15 @@ extension IATIPart {
         guard case .text(let path)? = row["path"] else { return nil }
         self.path = path
         own = row["own"]?.iatiInt64 != 0
-        attributes = [:]
-        if case .text(let json)? = row["attributes"] {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else { return nil }
-            attributes = object
-        }
+        guard let attributes = Self.object(row["attributes"]), let spelling = Self.object(row["spelling"]) else { return nil }
+        (self.attributes, self.spelling) = (attributes, spelling)
         text = row["text"]?.iatiString
-        if case .text(let json)? = row["spelling"] {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else { return nil }
-            spelling = object
-        }
+    }
+
+    /// A JSON object of strings from a column: empty for NULL, `nil` for anything else.
+    private static func object(_ value: Value?) -> [String: String]? {
+        guard case .text(let json)? = value else { return value == nil || value == .null ? [:] : nil }
+        return (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: String]
     }
 
     static func json(_ attributes: [String: String]) -> String {
@@ -187,7 +187,7 @@ struct IATISourceTree {
         for (i, node) in nodes.enumerated() {
             guard let parent = node.parent else {
                 held[i] = true
-                if let more = more(node) { parts.append(IATIPart(path: "", own: false, attributes: more.attributes, text: more.text, spelling: more.spelling)) }
+                if let part = heldPart(node, at: "") { parts.append(part) }
                 continue
             }
             var segment: String
@@ -201,9 +201,7 @@ struct IATISourceTree {
             }
             paths[i] = paths[parent].isEmpty ? segment : paths[parent] + "/" + segment
             if held[i] {
-                if let more = more(node) ?? (node.alwaysPart ? ([:], nil, [:]) : nil) {
-                    parts.append(IATIPart(path: paths[i], own: false, attributes: more.attributes, text: more.text, spelling: more.spelling))
-                }
+                if let part = heldPart(node, at: paths[i]) { parts.append(part) }
             } else {
                 let text = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
                 parts.append(IATIPart(path: paths[i], own: true, attributes: declaring(node.attributes, for: node),
@@ -213,9 +211,10 @@ struct IATISourceTree {
         return parts
     }
 
-    /// A held element's attributes and text beyond its columns, and the spellings of held
-    /// values that the export would write differently; `nil` when there are none.
-    private func more(_ node: Node) -> (attributes: [String: String], text: String?, spelling: [String: String])? {
+    /// The part of a held element: its attributes and text beyond its columns, and the
+    /// spellings of held values that the export would write differently; `nil` when there are
+    /// none (and the element does not keep a part whatever, ``Node/alwaysPart``).
+    private func heldPart(_ node: Node, at path: String) -> IATIPart? {
         var attributes: [String: String] = [:], spelling: [String: String] = [:]
         for (name, value) in node.attributes where !name.hasPrefix("xmlns") {
             // An empty value is none to the columns: the file's own attribute, as written.
@@ -228,8 +227,8 @@ struct IATISourceTree {
         let text = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
         if node.heldText, !text.isEmpty, IATIParts.respelled(text, numeric: node.name == "value") { spelling["text()"] = text }
         let unheldText = !node.heldText && !text.isEmpty ? text : nil
-        guard !attributes.isEmpty || !spelling.isEmpty || unheldText != nil else { return nil }
-        return (declaring(attributes, for: node), unheldText, spelling)
+        guard !attributes.isEmpty || !spelling.isEmpty || unheldText != nil || node.alwaysPart else { return nil }
+        return IATIPart(path: path, own: false, attributes: declaring(attributes, for: node), text: unheldText, spelling: spelling)
     }
 
     /// Adds the declarations of the namespace prefixes the element's names use, so that the
@@ -256,11 +255,11 @@ enum IATIParts {
     static let numericAttributes: Set<String> = ["percentage", "hierarchy", "value"]
 
     /// Whether the export's spelling of a held value could differ from the file's: numbers
-    /// are written in their shortest form, text trimmed and an empty value not at all, so
-    /// `50.0`, `215000.50`, ` 1 ` and `ref=""` are kept as written.
+    /// are written in their shortest form and text trimmed, so `50.0`, `215000.50` and ` 1 `
+    /// are kept as written. (An empty value is none to the tables: a part's attribute.)
     static func respelled(_ written: String, numeric: Bool) -> Bool {
         let trimmed = written.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed != written || trimmed.isEmpty { return true }  // an empty value is no value to the tables
+        if trimmed != written { return true }
         guard numeric, let number = Double(trimmed) else { return false }
         return IATIDecimal.format(number) != trimmed
     }

@@ -141,6 +141,9 @@ final class IATIReader: NSObject, XMLParserDelegate {
     /// parts grow with depth, so a file nested thousands deep is refused, not stored.
     static let maximumDepth = 34
 
+    /// Titles and names whose default-language narrative is a column (`result.title` …).
+    private static let titlePaths: Set<String> = ["result/title", "result/indicator/title", "location/name", "document-link/title"]
+
     /// Elements whose text the registry holds.
     private static let textElements: Set<String> = narrativePaths.union([
         "iati-identifier", "budget/value", "planned-disbursement/value", "transaction/value", "location/point/pos",
@@ -246,7 +249,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
             narrativeLine = line
             return
         }
-        if ["result/title", "result/indicator/title", "location/name", "document-link/title"].contains(path) {
+        if Self.titlePaths.contains(path) {
             keep(path.hasSuffix("name") ? "name" : "title", attributes, held: [], at: at)
             narratives = []
             return
@@ -601,7 +604,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
             }
             flow?.value = number == 0 ? 0 : number  // -0 is 0 (its spelling stays a part)
 
-        case "result/title", "result/indicator/title", "location/name", "document-link/title":
+        case _ where Self.titlePaths.contains(path):
             let name = pickNarrative(keptAt: "iati-activity/\(path)/narrative (other languages)")
             // Written back only with the narrative a column holds; else kept as written.
             if name == nil { tree.release(current) }
@@ -719,7 +722,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
     private func decimal(_ attributes: [String: String], _ name: String, of path: String) throws -> Double? {
         guard let text = value(attributes, name) else { return nil }
-        guard let number = Double(text), number.isFinite else { throw problem("\(path)/@\(name) \"\(text)\" is not a number") }
+        guard let number = number(attributes, name) else { throw problem("\(path)/@\(name) \"\(text)\" is not a number") }
         return number
     }
 

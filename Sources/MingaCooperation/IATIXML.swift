@@ -102,15 +102,15 @@ struct IATIXMLWriter {
         if let status = a.status { root.add("activity-status", anchor: "activity-status", [("code", status)]) }
         for d in dates { root.add("activity-date", anchor: IATIAnchor.make("activity-date", d.type), [("type", d.type), ("iso-date", d.date)]) }
         for c in a.countries {
-            root.add("recipient-country", anchor: IATIAnchor.make("recipient-country", c.code), [("code", c.code), ("percentage", percentage(c.percentage))])
+            root.add("recipient-country", anchor: IATIAnchor.make("recipient-country", c.code), [("code", c.code), ("percentage", decimal(c.percentage))])
         }
         for r in a.regions {
             root.add("recipient-region", anchor: IATIAnchor.make("recipient-region", r.vocabulary, r.code),
-                     [("code", r.code), ("vocabulary", r.vocabulary == "1" ? nil : r.vocabulary), ("percentage", percentage(r.percentage))])
+                     [("code", r.code), ("vocabulary", r.vocabulary == "1" ? nil : r.vocabulary), ("percentage", decimal(r.percentage))])
         }
         for s in a.classifications where s.scheme == "sector" {
             root.add("sector", anchor: IATIAnchor.make("sector", s.vocabulary, s.code),
-                     [("vocabulary", s.vocabulary == "1" ? nil : s.vocabulary), ("code", s.code), ("percentage", percentage(s.percentage))])
+                     [("vocabulary", s.vocabulary == "1" ? nil : s.vocabulary), ("code", s.code), ("percentage", decimal(s.percentage))])
         }
         for t in a.classifications where t.scheme == "tag" {
             if t.percentage != nil { note("classification.percentage of a tag (IATI tags have none; left out)") }
@@ -260,14 +260,14 @@ struct IATIXMLWriter {
                                        [("measure", i.measure), ("ascending", i.ascending), ("aggregation-status", i.aggregationStatus)])
             titled(indicator, "title", i.title)
             if i.baselineYear != nil || i.baselineDate != nil || i.baselineValue != nil {
-                indicator.add("baseline", anchor: "baseline", [("year", i.baselineYear), ("iso-date", i.baselineDate), ("value", percentage(i.baselineValue))])
+                indicator.add("baseline", anchor: "baseline", [("year", i.baselineYear), ("iso-date", i.baselineDate), ("value", decimal(i.baselineValue))])
             }
             for p in i.periods {
                 let period = indicator.add("period", anchor: IATIAnchor.make("period", String(p.no)), [])
                 if let start = p.start { period.add("period-start", anchor: "period-start", [("iso-date", start)]) }
                 if let end = p.end { period.add("period-end", anchor: "period-end", [("iso-date", end)]) }
-                if let target = p.target { period.add("target", anchor: "target", [("value", percentage(target))]) }
-                if let actual = p.actual { period.add("actual", anchor: "actual", [("value", percentage(actual))]) }
+                if let target = p.target { period.add("target", anchor: "target", [("value", decimal(target))]) }
+                if let actual = p.actual { period.add("actual", anchor: "actual", [("value", decimal(actual))]) }
             }
         }
     }
@@ -297,7 +297,7 @@ struct IATIXMLWriter {
     }
 
     /// A number in `xsd:decimal` spelling.
-    private func percentage(_ p: Double?) -> String? { p.flatMap(IATIDecimal.format) }
+    private func decimal(_ p: Double?) -> String? { p.flatMap(IATIDecimal.format) }
 
     // MARK: Markup
 
