@@ -2,7 +2,7 @@ import Foundation
 
 /// The stable name of a node: one agency's or ministry's replica, e.g. `mx.amexcid`.
 ///
-/// Node ids order changes with equal HLC (DESIGN.md invariant 5), so the rule for
+/// Node ids order changes with equal HLC (docs/architecture.md, invariant 5; protocol/README.md §9), so the rule for
 /// what is a valid id is strict and the same everywhere: `[a-z0-9][a-z0-9.-]{0,62}`.
 public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let rawValue: String
@@ -35,10 +35,10 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// A node's name without an epoch: what `minga init --node-id` and the roster accept.
     public static func isValidName(_ string: String) -> Bool {
-        let bytes = Array(string.utf8)
-        guard (1...63).contains(bytes.count) else { return false }
+        let bytes = string.utf8  // read in place: ids are checked for every change read
+        guard (1...63).contains(bytes.count), let first = bytes.first else { return false }
         func lowerOrDigit(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
-        guard lowerOrDigit(bytes[0]) else { return false }
+        guard lowerOrDigit(first) else { return false }
         return bytes.dropFirst().allSatisfy { lowerOrDigit($0) || $0 == 0x2E || $0 == 0x2D }
     }
 

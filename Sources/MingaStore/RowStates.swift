@@ -9,7 +9,8 @@ import MingaCore
 /// each change appended (sealed or applied) in the same transaction, and rebuilt from the log
 /// by ``Replica/rebuildRowStates(_:)`` when a replica made before it is opened. A state one
 /// change determines alone (``isDerivable(_:)``: a row inserted and never touched again) is
-/// not kept but read again from that change: keeping it cost a third of an initial sync.
+/// not kept but read again from that change: on an initial sync that is every row, and
+/// writing each one's state would add a row write per change (`scripts/bench` W2).
 ///
 /// A state is stored as text (``RowStates/encode(_:table:)``), with each write named once:
 /// `VECTOR;WRITES;UPSERT;DELETE;WINNERS`, where VECTOR is `origin:seq` pairs and WRITES
@@ -130,12 +131,12 @@ final class RowStates {
     // MARK: Text form
 
     static func encode(_ state: RowState, table: TrackedTable) -> String {
+        // A row's writes are few (most columns are won by its insert): a scan, newest named
+        // first, finds one faster than hashing its dot for every column.
         var writes: [WriteRef] = []
-        var index: [Dot: Int] = [:]
         func number(_ write: WriteRef?) -> Int? {
             guard let write else { return nil }
-            if let i = index[write.dot] { return i }
-            index[write.dot] = writes.count
+            if let i = writes.lastIndex(where: { $0.seq == write.seq && $0.origin == write.origin }) { return i }
             writes.append(write)
             return writes.count - 1
         }
@@ -176,7 +177,8 @@ final class RowStates {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Reads the text form byte by byte (splitting strings cost a fifth of sealing updates).
+    /// Reads the text form byte by byte, without splitting it into strings: every update
+    /// sealed or applied reads one (`scripts/bench` W1, W5).
     static func decode(_ text: String, table: TrackedTable) throws -> RowState {
         var text = text
         return try text.withUTF8 { bytes throws(MingaError) -> RowState in

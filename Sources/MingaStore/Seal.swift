@@ -44,16 +44,16 @@ extension Replica {
             sql: "SELECT id, tbl, op, mask, at\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 2000")
         var cursor: Int64 = 0
         var repaired: [(table: TrackedTable, pk: String)] = []
-        let log = try Statements(db)
+        let log = try LogWriter(db)
         let states = RowStates(db)
         while true {
-            let rows = try Row.fetchAll(pending, arguments: [cursor])
+            let rows = try PendingRow.fetchPage(pending, after: cursor)
             guard let last = rows.last else { break }
-            cursor = last[0]
+            cursor = last.id
             let now = clock()
             var writes: [PendingWrite] = []
             for row in rows {
-                let table = try self.table(named: row[1])
+                let table = try self.table(named: row.table)
                 let decoded = try PendingWrite.decode(row, table: table, keyWidth: keyWidth, now: now) { try pk(db, $0) }
                 writes += decoded
                 if let last = decoded.last, try holdsInvalidUTF8(db, row, table: table, from: 5 + keyWidth) { repaired.append((table, last.pk)) }
@@ -142,13 +142,13 @@ extension Replica {
     /// (Latin-1) written as text by some program. GRDB reads such text with each bad sequence
     /// replaced by U+FFFD, so only a value holding U+FFFD is read again as bytes, to tell a
     /// real U+FFFD from a replaced one. (Keys are refused where written: ``ContentRule``.)
-    func holdsInvalidUTF8(_ db: Database, _ row: Row, table: TrackedTable, from first: Int) throws -> Bool {
+    func holdsInvalidUTF8(_ db: Database, _ row: PendingRow, table: TrackedTable, from first: Int) throws -> Bool {
         for position in table.columns.indices {
-            guard case .string(let text) = (row[first + position] as DatabaseValue).storage,
+            guard case .string(let text) = row.values[first + position].storage,
                 text.utf8.contains(0xEF), text.unicodeScalars.contains("\u{FFFD}")
             else { continue }
             let raw = try Data.fetchOne(
-                db, sql: "SELECT CAST(c\(position) AS BLOB) FROM minga_pending WHERE id = ?", arguments: [row[0] as Int64])
+                db, sql: "SELECT CAST(c\(position) AS BLOB) FROM minga_pending WHERE id = ?", arguments: [row.id])
             if let raw, !raw.elementsEqual(text.utf8) { return true }
         }
         return false
@@ -186,24 +186,45 @@ struct PendingWrite {
 
     /// The changes one pending row stands for: none for an update that changed nothing, two
     /// for a change of key (the old row goes, the new one comes with all its columns).
-    static func decode(_ row: Row, table: TrackedTable, keyWidth: Int, now: Int64, pk: ([Value]) throws -> String) throws -> [PendingWrite] {
-        let mask: Int64 = row[3]
-        let at = min((row[4] as Int64?) ?? now, now)
-        let value = { (column: Int) in Value(row[5 + keyWidth + column] as DatabaseValue) }
+    static func decode(_ row: PendingRow, table: TrackedTable, keyWidth: Int, now: Int64, pk: ([Value]) throws -> String) throws -> [PendingWrite] {
+        let mask = Int64.fromDatabaseValue(row.values[3]) ?? 0
+        let at = min(Int64.fromDatabaseValue(row.values[4]) ?? now, now)
+        let value = { (column: Int) in Value(row.values[5 + keyWidth + column]) }
         let key = table.keyColumns.map { value(table.position(of: $0)!) }
         func write(_ op: ChangeOp, _ key: [Value], _ columns: Columns) throws -> PendingWrite {
             PendingWrite(table: table, op: op, key: key, pk: try pk(key), columns: columns, at: at)
         }
-        switch row[2] as String {
+        switch String.fromDatabaseValue(row.values[2]) ?? "" {
         case "insert": return [try write(.insert, key, table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value))]
         case "update":
             let columns = table.changeColumns(where: { mask & (1 << $0) != 0 }, value: value)
             return columns.isEmpty ? [] : [try write(.update, key, columns)]
         case "delete": return [try write(.delete, key, [:])]
         case "rekey":
-            let oldKey = (0..<table.keyColumns.count).map { Value(row[5 + $0] as DatabaseValue) }
+            let oldKey = (0..<table.keyColumns.count).map { Value(row.values[5 + $0]) }
             return [try write(.delete, oldKey, [:]), try write(.insert, key, table.changeColumns(where: { _ in true }, value: value))]
-        default: throw MingaError("a pending write has an unknown operation \(row[2] as String)")
+        default: throw MingaError("a pending write has an unknown operation \(row.values[2])")
         }
+    }
+}
+
+/// One row of `minga_pending` as sealing selects it (`id, tbl, op, mask, at`, the old key
+/// `k…`, the values `c…`), its values read straight from the statement rather than copied
+/// into a GRDB `Row` with its column names (sealing reads every local write: `scripts/bench` W1).
+struct PendingRow {
+    let values: [DatabaseValue]
+
+    var id: Int64 { Int64.fromDatabaseValue(values[0]) ?? 0 }
+    var table: String { String.fromDatabaseValue(values[1]) ?? "" }
+
+    /// The rows of one page of `statement` (whose one argument is the id to start after).
+    static func fetchPage(_ statement: Statement, after id: Int64) throws -> [PendingRow] {
+        var rows: [PendingRow] = []
+        let width = CInt(statement.columnCount)
+        let step = try Int64.fetchCursor(statement, arguments: [id])
+        while try step.next() != nil {
+            rows.append(PendingRow(values: (0..<width).map { DatabaseValue(sqliteStatement: statement.sqliteStatement, index: $0) }))
+        }
+        return rows
     }
 }

@@ -1,0 +1,224 @@
+import Foundation
+import MingaCore
+import MingaStore
+
+/// A bundle file: the offline transport. JSON Lines — a header, then change batches exactly
+/// as `/v1/pull` returns them, then a trailer with the counts and the SHA-256 of every byte
+/// before it, so that a truncated or altered file is recognised and refused whole.
+/// See protocol/README.md, "Bundles".
+public enum ChangeBundle {
+    public struct Header: Codable, Sendable {
+        public var minga: String
+        public var `protocol`: Int
+        public var node: NodeID
+        /// The writer's schema version (protocol §20).
+        public var schema: String
+        public var since: VersionVector
+        public var created: String
+        /// What a node needs to join on the writer's schema (`minga init --from BUNDLE`);
+        /// absent from bundles of Minga before migrations, whose `schema` was the genesis.
+        public var joining: SchemaDescription?
+    }
+
+    public struct Trailer: Codable, Sendable {
+        public struct End: Codable, Sendable {
+            public var batches: Int
+            public var changes: Int
+            public var sha256: String
+        }
+        public var end: End
+    }
+
+    /// What a bundle import or export did.
+    public struct Summary: Sendable {
+        public var batches = 0
+        public var changes = 0
+        public var applied = 0
+        public var duplicates = 0
+        public var newConflicts = 0
+        /// Held changes of earlier imports and syncs that applied at this import.
+        public var retried = 0
+        /// The origins this node holds changes of after the import (protocol §13).
+        public var held: [HeldOrigin] = []
+    }
+
+    /// Writes the changes `replica` holds above `since` (all when empty) to `path`, in
+    /// batches of at most `batchSize`. The file appears only when complete.
+    @discardableResult
+    public static func export(
+        from replica: Replica, to path: String, since: VersionVector = VersionVector(), batchSize: Int = 1000
+    ) throws -> Summary {
+        let temporary = path + ".partial"
+        _ = FileManager.default.createFile(atPath: temporary, contents: nil)
+        guard let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw MingaError("cannot write \(path): check that its folder exists and is writable")
+        }
+        var summary = Summary()
+        do {
+            var hasher = SHA256.Hasher()
+            func emit(_ line: Data) throws {
+                var line = line
+                line.append(0x0A)
+                hasher.update(line)
+                try handle.write(contentsOf: line)
+            }
+            let schema = try replica.schemaDescription()
+            let header = Header(
+                minga: "bundle", protocol: ChangeBatch.protocolVersion, node: replica.nodeID, schema: schema.schemaVersion,
+                since: since, created: ISO8601DateFormatter().string(from: Date()), joining: schema)
+            try emit(try JSONEncoder.wire.encode(header))
+            var vector = since
+            while true {
+                let changes = try replica.changes(above: vector, limit: batchSize)
+                if changes.isEmpty { break }
+                try emit(Data(ChangeBatch(changes: changes).wireJSON.utf8))
+                for change in changes { vector.raise(change.dot) }
+                summary.batches += 1
+                summary.changes += changes.count
+            }
+            let trailer = Trailer(end: .init(batches: summary.batches, changes: summary.changes, sha256: hasher.finalizeHex()))
+            var last = try JSONEncoder.wire.encode(trailer)
+            last.append(0x0A)
+            try handle.write(contentsOf: last)
+            try handle.synchronize()
+            try handle.close()
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        return summary
+    }
+
+    /// Verifies the whole file (format, digest, schema, per-origin order) before applying
+    /// anything, then applies it batch by batch, each batch one transaction. A change refused
+    /// for a reason of its own is held with what depends on it, and the rest applied (protocol
+    /// §13); held changes of earlier imports and syncs are tried again first. An interrupted
+    /// import resumes when run again; re-importing changes nothing.
+    @discardableResult
+    public static func `import`(
+        into replica: Replica, from path: String, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) throws -> Summary {
+        let total = try verify(path, for: replica)
+        var summary = Summary()
+        summary.retried = try replica.retryHeld().applied
+        try forEachBatch(path) { batch in
+            let result = try replica.apply(batch, source: "bundle \(path)")
+            summary.batches += 1
+            summary.changes += batch.changes.count
+            summary.applied += result.applied
+            summary.duplicates += result.duplicates
+            summary.newConflicts += result.newConflicts
+            progress(summary.changes, total)
+        }
+        summary.held = try replica.heldOrigins()
+        return summary
+    }
+
+    /// Checks everything that can be checked without writing; returns the number of changes.
+    static func verify(_ path: String, for replica: Replica) throws -> Int {
+        var hasher = SHA256.Hasher()
+        var admission = try replica.admission()
+        var header: Header?
+        var trailer: Trailer?
+        var batches = 0
+        var changes = 0
+        try readLines(path) { number, line, terminated in
+            func fail(_ message: String) -> MingaError { MingaError("bundle \(path), line \(number): \(message)") }
+            if trailer != nil { throw fail("there is data after the end of the bundle") }
+            if header == nil {
+                guard let decoded = try? JSONDecoder().decode(Header.self, from: line), decoded.minga == "bundle" else {
+                    throw fail("this is not a Minga bundle (the first line must be its header)")
+                }
+                guard decoded.protocol == ChangeBatch.protocolVersion else {
+                    throw fail("the bundle speaks protocol \(decoded.protocol); this node speaks \(ChangeBatch.protocolVersion)")
+                }
+                guard (decoded.joining?.genesisVersion ?? decoded.schema) == replica.genesisVersion else {
+                    throw fail("the bundle was made by \(decoded.node), created from schema \(decoded.joining?.genesisVersion ?? decoded.schema); this node was created from \(replica.genesisVersion); both nodes must be created from the same schema file (or join with `minga init --from BUNDLE`)")
+                }
+                header = decoded
+                hasher.update(line + [0x0A])
+                return
+            }
+            if line.starts(with: Array("{\"end\"".utf8)) {
+                do { trailer = try JSONDecoder().decode(Trailer.self, from: line) } catch let error as DecodingError {
+                    if !terminated { throw fail("the file is truncated in its end marker (copy it again from its source)") }
+                    throw fail("the trailer is malformed: \(error.explanation)")
+                }
+                return
+            }
+            let batch: ChangeBatch
+            do { batch = try ChangeBatch.decode(wire: line) } catch let error as DecodingError {
+                if !terminated { throw fail("the file is truncated: its last line ends in the middle of a batch (copy it again from its source)") }
+                throw fail("malformed batch: \(error.explanation)")
+            }
+            do { try replica.check(batch, &admission) } catch let error as MingaError { throw fail(error.message) }
+            hasher.update(line + [0x0A])
+            batches += 1
+            changes += batch.changes.count
+        }
+        guard header != nil else { throw MingaError("bundle \(path) is empty") }
+        guard let end = trailer?.end else {
+            throw MingaError("bundle \(path) is truncated: its last line is not the end marker (copy it again from its source)")
+        }
+        guard end.batches == batches, end.changes == changes else {
+            throw MingaError("bundle \(path) is incomplete: its end marker announces \(end.batches) batches and \(end.changes) changes, the file holds \(batches) and \(changes)")
+        }
+        guard end.sha256 == hasher.finalizeHex() else {
+            throw MingaError("bundle \(path) was altered: its contents do not match the SHA-256 recorded at export")
+        }
+        return changes
+    }
+
+    static func forEachBatch(_ path: String, _ body: (ChangeBatch) throws -> Void) throws {
+        var first = true
+        try readLines(path) { _, line, _ in
+            if first { first = false; return }
+            if line.starts(with: Array("{\"end\"".utf8)) { return }
+            try body(try ChangeBatch.decode(wire: line))
+        }
+    }
+
+    /// The header of the bundle at `path` (its first line), unchecked beyond its shape.
+    public static func header(of path: String) throws -> Header {
+        struct Found: Error { let header: Header }
+        do {
+            try readLines(path) { _, line, _ in
+                guard let header = try? JSONDecoder().decode(Header.self, from: line), header.minga == "bundle" else {
+                    throw MingaError("\(path) is not a Minga bundle (the first line must be its header)")
+                }
+                throw Found(header: header)
+            }
+        } catch let found as Found {
+            return found.header
+        }
+        throw MingaError("\(path) is empty, not a Minga bundle")
+    }
+
+    /// Reads `path` line by line with bounded memory. A final line without its newline
+    /// is still passed on (the trailer check then decides whether the file is whole).
+    static func readLines(_ path: String, _ body: (_ number: Int, _ line: Data, _ terminated: Bool) throws -> Void) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw MingaError("cannot read bundle \(path): no such file, or not readable")
+        }
+        defer { try? handle.close() }
+        var buffer = Data()
+        var number = 0
+        while true {
+            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+            buffer.append(chunk)
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                number += 1
+                try body(number, Data(buffer[buffer.startIndex..<newline]), true)
+                buffer.removeSubrange(buffer.startIndex...newline)
+            }
+            if chunk.isEmpty { break }
+        }
+        if !buffer.isEmpty {
+            number += 1
+            try body(number, buffer, false)
+        }
+    }
+}
