@@ -135,8 +135,8 @@ extension DecodingError {
 
 extension Change {
     /// Wire JSON built by hand (``JSONWriter/change(_:)``): the same members, values and sorted
-    /// keys as ``JSONEncoder/wire`` gives, without the Codable machinery, which dominated the
-    /// cost of serving a pull.
+    /// keys as ``JSONEncoder/wire`` gives, without the Codable machinery: serving a pull
+    /// writes every change this way (`scripts/bench` W2).
     public var wireJSON: String {
         var writer = JSONWriter()
         writer.change(self)

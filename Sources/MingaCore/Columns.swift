@@ -4,7 +4,7 @@ import Foundation
 /// names, ``JSONText/precedes(_:_:)``). Reads like a dictionary; but the wire and the hash
 /// chain list columns in this order, so writing them needs no sort, and a change read from
 /// the wire (already in order) or from the log (in a table's canonical order) is built
-/// without hashing a name: hashing column names was about a tenth of receiving a change.
+/// without hashing a name (receiving is measured by `scripts/bench` W2 and W5).
 public struct Columns: Hashable, Sendable, RandomAccessCollection, ExpressibleByDictionaryLiteral {
     public private(set) var keys: [String] = []
     public private(set) var values: [Value] = []

@@ -6,7 +6,8 @@ import Foundation
 /// Packing makes the HLC rules one comparison each: a node's next timestamp is
 /// `max(now << 16, highest timestamp it holds + 1)`, so a write is always later than
 /// every write its node has seen, and a counter overflow simply carries into the
-/// milliseconds. The SQLite triggers compute the very same expression.
+/// milliseconds. Sealing issues each local write's HLC this way (protocol/README.md §4); the
+/// triggers only record the wall-clock time a write was made.
 public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let packed: Int64
 

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The merge rule (DESIGN.md invariants 5 and 6), written once. The store and every
+/// The merge rule (docs/architecture.md, invariants 5 and 6; protocol/README.md §9 and §10), written once. The store and every
 /// transport call these functions; nothing else decides which write wins.
 ///
 /// - A row's state is a function of the *set* of its writes: per column, the write with

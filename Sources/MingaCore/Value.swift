@@ -1,7 +1,7 @@
 import Foundation
 
 /// One SQLite value, carried exactly: 64-bit integers beyond 2^53, reals bit for bit,
-/// any Unicode text and blobs (DESIGN.md; issue "values survive exactly").
+/// any Unicode text and blobs (protocol/README.md §3).
 ///
 /// Wire form (protocol/README.md): `null`, a JSON string for text, and tagged objects
 /// `{"int":"<decimal>"}`, `{"real":"<shortest round-trip decimal>"}`, `{"blob":"<base64>"}`

@@ -1,6 +1,6 @@
 import Foundation
 
-/// For each origin, the highest sequence number held contiguously (DESIGN.md invariant 4).
+/// For each origin, the highest sequence number held contiguously (docs/architecture.md, invariant 4; protocol/README.md §7).
 ///
 /// A node's vector is its sync checkpoint; a change's *context* is the vector of the
 /// row it modified as its writer saw it, which is how concurrency is detected.
@@ -27,11 +27,6 @@ public struct VersionVector: Hashable, Sendable {
     public var origins: [NodeID] { entries.keys.sorted() }
 
     public var isEmpty: Bool { entries.isEmpty }
-
-    /// The entry-wise maximum.
-    public func merging(_ other: VersionVector) -> VersionVector {
-        VersionVector(entries.merging(other.entries, uniquingKeysWith: max))
-    }
 
     /// Admits `change` into the vector in per-origin order: `false` when it is already
     /// held (a duplicate, harmless to skip); throws when it would leave a gap.

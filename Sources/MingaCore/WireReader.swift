@@ -1,7 +1,7 @@
 import Foundation
 
-/// A strict, allocation-light reader for the JSON that nodes exchange, written because
-/// Foundation's `JSONDecoder` with `Codable` took about a quarter of a receiving node's time.
+/// A strict, allocation-light reader for the JSON that nodes exchange: receiving is on every
+/// sync's path (`scripts/bench` W2), and `JSONDecoder` with `Codable` is several times slower.
 ///
 /// It only ever accepts a subset of what the `Codable` path accepts: anything unusual (an
 /// unknown or repeated member, a number that is not a plain integer, invalid UTF-8, a value
@@ -91,8 +91,8 @@ public struct WireReader {
             let byte = bytes[at]
             if byte == UInt8(ascii: "\"") {
                 let utf8 = UnsafeBufferPointer(rebasing: bytes[start..<at])
-                // ASCII is valid UTF-8 as it is; String(validating:) took a slow generic path
-                // that was a fourteenth of receiving a page.
+                // ASCII is valid UTF-8 as it is; only other text pays for String(validating:),
+                // a slow generic path.
                 let text = ascii ? String(decoding: utf8, as: UTF8.self) : String(validating: utf8, as: UTF8.self)
                 at += 1
                 return text

@@ -69,8 +69,8 @@ struct Capture {
         // Byte-exact comparison: a column's collation (NOCASE …) or numeric equality across
         // types (1 and 1.0) must not hide an edit that other nodes would store differently.
         // Only a text column cannot hold two types that compare equal; there the type check
-        // (two function calls for every unchanged column of every update, a fifth of W1's
-        // update time) is left out.
+        // (two function calls for every unchanged column of every update, `scripts/bench`
+        // W1) is left out.
         let changed = { (c: String) in
             self.textColumns.contains(c)
                 ? "(\(new(c)) IS NOT \(old(c)) COLLATE BINARY)"

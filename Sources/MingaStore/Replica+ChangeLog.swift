@@ -36,7 +36,7 @@ extension Replica {
     }
 
     /// The change columns every log query selects first, in this order: ``change(_:values:table:)``
-    /// reads them by position (reading by name lowercased every name, a tenth of serving a pull).
+    /// reads them by position (GRDB's lookup by name lowercases every name, for every change).
     static let changeColumns = "c.id, c.origin, c.seq, c.hlc, c.tbl, c.op, c.mask, c.ctx, c.sig"
 
     /// Builds a ``Change`` from a change row and its values row (the values table's columns
@@ -138,8 +138,8 @@ extension Replica {
         var verifiable = 0  // the longest prefix of `result` that ends on signed changes only
         var withinLimits = 0  // the longest such prefix within `limit` and `maxBytes`
         reading: while true {
-            // Read straight from the statements' current rows: copying each into a `Row` and
-            // back out cost a sixth of serving a pull.
+            // Read straight from the statements' current rows, not copied into `Row`s and back
+            // out: serving a pull reads every change (`scripts/bench` W2).
             let page = try db.cachedStatement(sql: "SELECT \(Replica.changeColumns) FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?")
             var entries: [LogEntry] = []
             let stepper = try Int64.fetchCursor(page, arguments: [cursor, max(limit, 64)])
@@ -147,7 +147,7 @@ extension Replica {
             guard let first = entries.first, let last = entries.last else { break }
             cursor = last.id + 1
             // The page's values, one range query per table (a values row's id is its change's
-            // id); a lookup per change cost an eighth of serving a pull.
+            // id), rather than a lookup per change.
             var pageValues: [Int64: [DatabaseValue]] = [:]
             for name in Set(entries.map(\.table)) {
                 let table = try self.table(named: name)
