@@ -98,6 +98,8 @@ let package = Package(
         ),
         // In-process figures for scripts/bench (signing and verifying cost per change).
         .executableTarget(name: "minga-bench", dependencies: ["MingaCore"]),
+        // What the test targets share: the test federation's keys and replicas.
+        .target(name: "MingaTestSupport", dependencies: ["MingaCore", "MingaStore"], path: "Tests/MingaTestSupport"),
         .testTarget(
             name: "MingaCoreTests",
             dependencies: ["MingaCore", .product(name: "PropertyBased", package: "swift-property-based")]
@@ -105,14 +107,14 @@ let package = Package(
         .testTarget(
             name: "MingaStoreTests",
             dependencies: [
-                "MingaCore", "MingaStore", "MingaSync",
+                "MingaCore", "MingaStore", "MingaTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(
             name: "MingaSyncTests",
             dependencies: [
-                "MingaCore", "MingaStore", "MingaSync",
+                "MingaCore", "MingaStore", "MingaSync", "MingaTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -122,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "MingaConsoleTests",
             dependencies: [
-                "MingaCore", "MingaStore", "MingaSync", "MingaConsole",
+                "MingaCore", "MingaStore", "MingaSync", "MingaConsole", "MingaTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

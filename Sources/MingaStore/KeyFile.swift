@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Foundation
 import MingaCore
@@ -9,11 +11,11 @@ import MingaCore
 enum KeyFile {
     static func write(_ key: SigningKey, to path: String) throws {
         // Created owner-only from the start (O_EXCL, mode 0600): the key is never readable by others.
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        let fd = createOwnerOnly(path)
         guard fd >= 0 else { throw MingaError("cannot create the private key file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let text = Array((key.rawRepresentation.base64EncodedString() + "\n").utf8)
-        guard Glibc.write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
+        guard writeAll(fd, text), fsync(fd) == 0 else {
             throw MingaError("cannot write the private key file \(path): \(String(cString: strerror(errno)))")
         }
     }
@@ -31,3 +33,10 @@ enum KeyFile {
     }
 
 }
+
+/// open(2) of a new file, owner-only, failing if it exists (the platform's C library; at file
+/// scope, where `open` and `write` are not shadowed by ``KeyFile``'s own).
+private func createOwnerOnly(_ path: String) -> Int32 { open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600) }
+
+/// write(2) of all of `bytes`: whether every byte was written.
+private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool { write(fd, bytes, bytes.count) == bytes.count }

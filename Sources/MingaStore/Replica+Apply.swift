@@ -160,7 +160,7 @@ extension Replica {
     func write(_ db: Database, _ changes: [(change: Change, rows: LogRows)]) throws -> ApplyResult {
         var result = ApplyResult()
         try db.execute(sql: "UPDATE minga_capture SET suppress = 1")
-        let log = try Statements(db)
+        let log = try LogWriter(db)
         let firstID = try log.append(changes.map(\.rows))
         let rows = changes.map { ($0.rows.table, $0.rows.pk) }
         let states = RowStates(db)
@@ -285,7 +285,7 @@ extension Replica {
 
     /// The statements that append to the log and write rows, prepared once per transaction:
     /// looking a cached statement up hashes its whole SQL text, on every change.
-    final class Statements {
+    final class LogWriter {
         let db: Database
         /// The log id the next appended change gets: the one SQLite would give it (the
         /// largest plus one), set explicitly so that many changes go in one INSERT.
@@ -322,7 +322,7 @@ extension Replica {
             let first = nextID
             var start = 0
             while start < rows.count {
-                let count = min(Statements.group, rows.count - start)
+                let count = min(LogWriter.group, rows.count - start)
                 let insert = try changeInsert(count)
                 for (i, row) in rows[start..<(start + count)].enumerated() {
                     let width = 1 + row.change.count  // the id, then the change row's ten columns
@@ -337,7 +337,7 @@ extension Replica {
             while start < rows.count {
                 let table = rows[start].table
                 var end = start + 1
-                while end < rows.count, end - start < Statements.group, rows[end].table === table { end += 1 }
+                while end < rows.count, end - start < LogWriter.group, rows[end].table === table { end += 1 }
                 let insert = try valueInsert(table, end - start)
                 let width = table.columns.count + 1
                 for (i, row) in rows[start..<end].enumerated() {
@@ -412,9 +412,9 @@ extension Replica {
         // The key and the columns the state sets, in column order.
         var columns: [String] = []
         var values: [DatabaseValue] = []
-        let slots = table.slots(of: state).values
+        let byPosition = table.positionedValues(of: state).values
         for (position, column) in table.columns.enumerated() {
-            guard let value = table.keyIndex[position].map({ key[$0] }) ?? slots[position] else { continue }
+            guard let value = table.keyIndex[position].map({ key[$0] }) ?? byPosition[position] else { continue }
             columns.append(column)
             values.append(value.databaseValue)
         }
@@ -490,8 +490,8 @@ struct RowIdentity: Hashable {
         sameBytes(a.pk, b.pk) && sameBytes(a.table, b.table)
     }
 
-    /// Compares the UTF-8 bytes in place (the generic `elementsEqual` went byte by byte
-    /// through iterators: a tenth of sealing).
+    /// Compares the UTF-8 bytes in place: the generic `elementsEqual` goes byte by byte
+    /// through iterators, and sealing compares a row identity for every write.
     private static func sameBytes(_ a: String, _ b: String) -> Bool {
         var (a, b) = (a, b)
         return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
@@ -523,12 +523,12 @@ struct LogRows: Sendable {
         values.reserveCapacity(table.columns.count)
         var mask: [UInt8] = []
         mask.reserveCapacity(table.columns.count)
-        let slots = table.slots(of: change.columns).values
+        let byPosition = table.positionedValues(of: change.columns).values
         for position in table.columns.indices {
             if let key = table.keyIndex[position] {
                 values.append(change.key[key].databaseValue)
                 mask.append(UInt8(ascii: "0"))
-            } else if let value = slots[position] {
+            } else if let value = byPosition[position] {
                 values.append(value.databaseValue)
                 mask.append(UInt8(ascii: "1"))
             } else if change.op == .insert, let value = table.addedDefaults[position] {

@@ -61,7 +61,8 @@ public struct CheckedBatch: Sendable {
 }
 
 extension Replica {
-    /// The receiver's starting point for checking batches.
+    /// The receiver's starting point for checking batches, as the log holds it now (pending
+    /// local writes are not sealed: ``sealedAdmission()`` seals them first).
     public func admission() throws -> Admission {
         try writer.read { db in try admission(db) }
     }
@@ -161,9 +162,9 @@ extension Replica {
         }
         // Every column must be one of the table's non-key columns: checked by walking both in
         // canonical order; names are looked up one by one only to say which is wrong.
-        var (values, known) = table.slots(of: change.columns)
+        var (values, known) = table.positionedValues(of: change.columns)
         if known < change.columns.count {
-            for column in change.columns.keys where !table.settable.contains(column) {
+            for column in change.columns.keys where !table.nonKeyColumnSet.contains(column) {
                 if table.keyColumns.contains(column) {
                     throw refuse("column \(column) is part of the key of \(table.name) and cannot be set by a change")
                 }
@@ -175,7 +176,7 @@ extension Replica {
         if let refusal = ContentRule.refusal(values, in: table) { throw refuse(refusal) }
         switch change.op {
         case .delete where !change.columns.isEmpty: throw refuse("a delete carries no column values")
-        case .insert where change.columns.count != table.settable.count:
+        case .insert where change.columns.count != table.nonKeyColumnSet.count:
             // Columns added by migrations may be missing: its writer did not have them yet.
             let missing = table.columns.indices
                 .filter { table.keyIndex[$0] == nil && table.addedDefaults[$0] == nil && change.columns[table.columns[$0]] == nil }

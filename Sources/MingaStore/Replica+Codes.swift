@@ -75,10 +75,6 @@ extension Replica {
     }
 
     /// The violations in one row (as column values), for `put` and the importers.
-    public func codeViolations(table: String, row: [String: Value]) throws -> [CodeViolation] {
-        try writer.read { db in try codeViolations(db, table: table, row: row) }
-    }
-
     func codeViolations(_ db: Database, table name: String, row: [String: Value], rules: [CodeRule]? = nil) throws -> [CodeViolation] {
         guard let table = tables[name] else { return [] }
         var found: [CodeViolation] = []
@@ -106,7 +102,7 @@ extension Replica {
     }
 
     /// Every row of every tracked table checked against the code rules, whoever wrote it.
-    public func check() throws -> [CodeViolation] {
+    public func codeViolations() throws -> [CodeViolation] {
         try writer.read { db in
             var found: [CodeViolation] = []
             let rules = try codeRules(db)

@@ -106,7 +106,7 @@ extension Replica {
     }
 
     /// Where a sync's checks start: this node's admission, with pending local writes sealed.
-    public func admission() async throws -> Admission {
+    public func sealedAdmission() async throws -> Admission {
         try await writer.write { db in
             try self.integrateLocalWrites(db)
             return try self.admission(db)

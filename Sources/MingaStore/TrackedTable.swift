@@ -17,7 +17,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
 
     public let nonKeyColumns: [String]
     /// The non-key columns as a set: how many an insert sets, and which name a change got wrong.
-    let settable: Set<String>
+    let nonKeyColumnSet: Set<String>
     /// The non-key columns in canonical order (by the bytes of their names), the order of a
     /// change's ``Columns``, and where each sits in ``columns``.
     public let canonicalColumnOrder: [String]
@@ -49,7 +49,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         self.keyKinds = keyKinds
         addedDefaults = Dictionary(uniqueKeysWithValues: added.compactMap { column, value in columns.firstIndex(of: column).map { ($0, value) } })
         nonKeyColumns = columns.filter { !keyColumns.contains($0) }
-        settable = Set(nonKeyColumns)
+        nonKeyColumnSet = Set(nonKeyColumns)
         canonicalColumnOrder = nonKeyColumns.sorted(by: JSONText.precedes)
         canonicalPositions = canonicalColumnOrder.map { columns.firstIndex(of: $0)! }
         keyPositions = keyColumns.map { columns.firstIndex(of: $0)! }
@@ -144,7 +144,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     /// by walking its columns and ``canonicalColumnOrder`` together (both in canonical order),
     /// without hashing a name. Also returns how many of its columns are this table's non-key
     /// columns: fewer than it holds means it names a key column or an unknown one.
-    func slots(of columns: Columns) -> (values: [Value?], known: Int) {
+    func positionedValues(of columns: Columns) -> (values: [Value?], known: Int) {
         var slots = [Value?](repeating: nil, count: self.columns.count)
         var known = 0
         var next = 0

@@ -101,21 +101,23 @@ public struct SyncDaemon: Service {
                 }
             } else if summary.retryLater {
                 let delay = SyncDaemon.busyDelay(asked: summary.retryAfter, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0...0.5))
-                logger.notice("peer \(client.url) is busy; will retry in \(SyncDaemon.seconds(delay)) s")
+                logger.notice("peer \(client.url) is busy; will retry in \(delay.secondsText()) s")
                 due = clock.now + delay
             } else {
                 failures += 1
                 let delay = SyncDaemon.backoff(failures: failures, interval: interval, cap: maxBackoff, jitter: Double.random(in: 0.5...1))
-                logger.warning("will retry \(client.url) in \(SyncDaemon.seconds(delay)) s (attempt \(failures) failed)")
+                logger.warning("will retry \(client.url) in \(delay.secondsText()) s (attempt \(failures) failed)")
                 due = clock.now + delay
             }
         }
     }
 }
 
-extension SyncDaemon {
-    static func seconds(_ delay: Duration) -> String {
-        String(format: "%.1f", Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+extension Duration {
+    /// The duration in seconds with `decimals` decimals and no unit (`"2.5"`): the one form
+    /// of log lines and sync summaries.
+    public func secondsText(decimals: Int = 1) -> String {
+        String(format: "%.\(decimals)f", Double(components.seconds) + Double(components.attoseconds) / 1e18)
     }
 }
 

@@ -186,7 +186,7 @@ public struct SyncSession: Sendable {
                     return try await replica.precheck(ChangeBatch(changes: page.answer.changes), after: admission)
                 }
             }
-            let admission = try await replica.admission()
+            let admission = try await replica.sealedAdmission()
             if summary.rounds == 1 { toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - admission.vector[$1.key])) } }
             var pulls = [pull(nil, admission.vector, excluded)]
             var checks = [check(pulls[0], nil, admission)]

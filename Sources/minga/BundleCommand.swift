@@ -32,7 +32,7 @@ struct BundleCommand: AsyncParsableCommand {
                     guard let data = FileManager.default.contents(atPath: since) else { throw MingaError("cannot read \(since)") }
                     vector = try Export.parseVector(data, file: since)
                 }
-                let summary = try Bundle.export(from: try replica.open(), to: output, since: vector)
+                let summary = try ChangeBundle.export(from: try replica.open(), to: output, since: vector)
                 print("wrote \(summary.changes) changes in \(summary.batches) batches to \(output)")
             }
         }
@@ -68,7 +68,7 @@ struct BundleCommand: AsyncParsableCommand {
                 var lastShown = Date.distantPast
                 var r = try replica.open()
                 clockOptions.apply(to: &r)
-                let summary = try Bundle.import(into: r, from: file) { done, total in
+                let summary = try ChangeBundle.import(into: r, from: file) { done, total in
                     guard !quiet, Date().timeIntervalSince(lastShown) > 0.5 || done == total else { return }
                     lastShown = Date()
                     FileHandle.standardError.write(Data("\rimporting: \(done)/\(total) changes".utf8) + (done == total ? Data("\n".utf8) : Data()))

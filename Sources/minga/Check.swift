@@ -20,7 +20,7 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         var found: [CodeViolation] = []
-        try operate { found = try replica.open().check() }
+        try operate { found = try replica.open().codeViolations() }
         if json {
             print("[" + found.map {
                 "{\"table\":\(JSONText.quote($0.table)),\"key\":[\($0.key.map(\.plainJSON).joined(separator: ","))],\"column\":\(JSONText.quote($0.column)),\"value\":\(JSONText.quote($0.value)),\"codelist\":\(JSONText.quote($0.list))}"

@@ -27,7 +27,7 @@ struct Conflicts: AsyncParsableCommand {
             try operate {
                 let records = try replica.open().conflicts(includeResolved: all)
                 if json {
-                    print("[" + records.map(Output.conflictJSON).joined(separator: ",") + "]")
+                    print("[" + records.map(\.json).joined(separator: ",") + "]")
                 } else if records.isEmpty {
                     print(all ? "no conflicts" : "no open conflicts")
                 } else {
@@ -47,7 +47,7 @@ struct Conflicts: AsyncParsableCommand {
         func run() async throws {
             try operate {
                 let record = try replica.open().conflict(id: id)
-                print(json ? Output.conflictJSON(record) : Output.conflictText(record))
+                print(json ? record.json : Output.conflictText(record))
             }
         }
     }

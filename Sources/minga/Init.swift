@@ -75,7 +75,7 @@ struct Init: AsyncParsableCommand {
                 throw MingaError("cannot read the schema of \(from): \(error.message)\(hint)")
             }
         }
-        guard let joining = try MingaSync.Bundle.header(of: from).joining else {
+        guard let joining = try ChangeBundle.header(of: from).joining else {
             throw MingaError("bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)")
         }
         return joining

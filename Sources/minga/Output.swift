@@ -25,8 +25,6 @@ enum Output {
         key.count == 1 ? cell(key[0]) : "[" + key.map(\.plainJSON).joined(separator: ",") + "]"
     }
 
-    static func conflictJSON(_ record: ConflictRecord) -> String { record.json }
-
     static func conflictText(_ record: ConflictRecord) -> String {
         let c = record.conflict
         func side(_ s: ConflictSide) -> String {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import Synchronization
 import Hummingbird
@@ -382,18 +381,14 @@ struct Sync: AsyncParsableCommand {
         }
     }
 
-    static func seconds(_ d: Duration) -> String {
-        String(format: "%.2fs", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
-    }
-
     static func line(_ s: SyncSummary) -> String {
         let who = s.peerNode.map { "\(s.peer) (\($0))" } ?? s.peer
         if let error = s.error, s.retryLater { return "\(who): BUSY, try again later: \(error)" }
-        if let error = s.error { return "\(who): FAILED after \(seconds(s.duration)): \(error)" }
+        if let error = s.error { return "\(who): FAILED after \(s.duration.secondsText(decimals: 2))s: \(error)" }
         let heldHere = s.heldReceived > 0 ? " (and \(s.heldReceived) held back)" : ""
         let heldThere = s.heldByPeer.isEmpty ? "" : " (and \(s.heldByPeer.reduce(0) { $0 + $1.count }) held back by the peer)"
         var line = "\(who): received \(s.received)\(heldHere), sent \(s.sent)\(heldThere), \(s.newConflicts) new conflicts, "
-            + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(seconds(s.duration))"
+            + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(s.duration.secondsText(decimals: 2))s"
         // Held changes are no failure of the sync, but a person must see them (protocol §13).
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
         for altered in s.alteredCopies {
@@ -412,7 +407,7 @@ struct Sync: AsyncParsableCommand {
     static func json(_ s: SyncSummary) -> String {
         "{\"peer\":\(JSONText.quote(s.peer)),\"nodeId\":\(s.peerNode.map { JSONText.quote($0.rawValue) } ?? "null"),"
             + "\"ok\":\(s.succeeded),\"received\":\(s.received),\"heldReceived\":\(s.heldReceived),\"sent\":\(s.sent),\"newConflicts\":\(s.newConflicts),"
-            + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(seconds(s.duration).dropLast()),"
+            + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(s.duration.secondsText(decimals: 2)),"
             + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null"),"
             + "\"held\":[\(s.held.map(Output.heldJSON).joined(separator: ","))],"
             + "\"tooLargeForPeer\":[\(s.tooLargeForPeer.map { "{\"change\":\(JSONText.quote($0.dot.description)),\"bytes\":\($0.bytes),\"limit\":\($0.limit)}" }.joined(separator: ","))],"

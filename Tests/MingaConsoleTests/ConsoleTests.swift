@@ -7,6 +7,7 @@ import MingaCore
 @testable import MingaConsole
 import MingaStore
 import MingaSync
+import MingaTestSupport
 import NIOCore
 import Testing
 
@@ -14,14 +15,8 @@ enum Fixture {
     static let schema = "CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER);"
     static let token = "operator-secret-0123456789"
 
-    static func key(_ id: String) -> SigningKey {
-        try! SigningKey(rawRepresentation: SHA256.hash(Array("minga-test-key:\(id)".utf8)))
-    }
-
     static func replica(_ id: String) throws -> Replica {
-        let replica = try Replica.inMemory(nodeID: try NodeID(id), schemaSQL: schema, key: key(id))
-        for member in ["mx.amexcid", "co.apc"] { try replica.addToRoster(try NodeID(member), key: key(member).publicKey) }
-        return replica
+        try TestKeys.replica(id, schema: schema, roster: ["mx.amexcid", "co.apc"])
     }
 
     /// mx.amexcid holding one open conflict on initiatives.title (co.apc's value against its own).

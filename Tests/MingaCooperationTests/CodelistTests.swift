@@ -41,7 +41,7 @@ import Testing
         }
         // Rows written by another SQLite client are reported by check.
         try r.writer.write { db in try db.execute(sql: "UPDATE initiative SET default_currency = 'ZZZ' WHERE iati_identifier = 'XM-DAC-1-1'") }
-        let violations = try r.check()
+        let violations = try r.codeViolations()
         #expect(violations.count == 1)
         #expect(violations.first?.column == "default_currency" && violations.first?.list == "Currency" && violations.first?.value == "ZZZ")
     }

@@ -3,6 +3,7 @@ import GRDB
 import MingaCore
 @testable import MingaStore
 import PropertyBased
+import MingaTestSupport
 import Testing
 
 /// The receive path's shortcuts must mean exactly what the slow definitions mean: the

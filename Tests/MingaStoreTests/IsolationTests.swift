@@ -2,6 +2,7 @@ import Foundation
 import MingaCore
 import MingaStore
 import PropertyBased
+import MingaTestSupport
 import Testing
 
 /// Per-origin isolation (protocol/README.md §13, What holds a change back; Held changes): a

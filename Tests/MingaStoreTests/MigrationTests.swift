@@ -3,6 +3,7 @@ import GRDB
 import MingaCore
 import MingaStore
 import PropertyBased
+import MingaTestSupport
 import Testing
 
 /// Schema migrations (protocol/README.md §20): additive statements only, applied where made

@@ -1,6 +1,7 @@
 import Foundation
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 /// The language-neutral cases in protocol/vectors/: changes in, rows and conflicts out.

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 enum Fixture {
@@ -13,9 +14,7 @@ enum Fixture {
     /// A replica in the test federation: its key is derived from its id, and its roster lists
     /// every id of ``TestKeys/members``.
     static func replica(_ id: String, schema: String = Fixture.schema) throws -> Replica {
-        let replica = try Replica.inMemory(nodeID: try NodeID(id), schemaSQL: schema, key: TestKeys.key(id))
-        try TestKeys.enrol(replica)
-        return replica
+        try TestKeys.replica(id, schema: schema)
     }
 
     /// Everything `to` lacks from `from`, in batches of `limit`.
@@ -68,33 +67,5 @@ enum Fixture {
         try replica.conflicts(includeResolved: true).map {
             "\($0.conflict.id) \($0.conflict.status.rawValue) \($0.conflict.resolvedBy.map { "\($0.dot)" } ?? "-")"
         }.sorted()
-    }
-}
-
-/// Deterministic keys for the test federation, so hand-written changes can be signed as
-/// their origins would sign them.
-enum TestKeys {
-    static let members = ["mx.amexcid", "co.apc", "cl.agcid", "br.abc", "pe.apci", "uy.auci", "zz.observer", "a", "b", "c", "d", "e"]
-        + (0..<8).map { "n\($0)" }
-
-    static func key(_ id: String) -> SigningKey {
-        try! SigningKey(rawRepresentation: SHA256.hash(Array("minga-test-key:\(id)".utf8)))
-    }
-
-    static func enrol(_ replica: Replica, _ ids: [String] = members) throws {
-        for id in ids { try replica.addToRoster(try NodeID(id), key: key(id).publicKey) }
-    }
-
-    /// Signs every change as its origin would: one hash chain per origin in seq order (each
-    /// origin's changes must start at seq 1), every change signed. The order is kept.
-    static func signed(_ changes: [Change]) throws -> [Change] {
-        var links: [NodeID: [UInt8]] = [:]
-        var signatures: [Dot: Data] = [:]
-        for change in changes.sorted(by: { ($0.origin, $0.seq) < ($1.origin, $1.seq) }) where signatures[change.dot] == nil {
-            let link = OriginChain.link(after: links[change.origin] ?? OriginChain.genesis, change)
-            links[change.origin] = link
-            signatures[change.dot] = try key(change.origin.node.rawValue).sign(link: link)
-        }
-        return changes.map { var c = $0; c.signature = signatures[c.dot]; return c }
     }
 }

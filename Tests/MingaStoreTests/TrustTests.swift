@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 /// Origin signatures, the roster, clocks, backups and restores (protocol/README.md §4, §17).
@@ -62,7 +63,7 @@ import Testing
         }
         let all = try Fixture.allChanges(mx)
         let first = ChangeBatch(changes: Array(all.prefix(2))), second = ChangeBatch(changes: Array(all.suffix(2)))
-        let whole = try await co.precheck(ChangeBatch(changes: all), after: try await co.admission())
+        let whole = try await co.precheck(ChangeBatch(changes: all), after: try await co.sealedAdmission())
 
         // Applied as checked: the same result as a plain apply.
         #expect(try await co.apply(whole).applied == 4)
@@ -70,7 +71,7 @@ import Testing
 
         // Checked ahead against a state the replica never reached (the first half was never
         // applied): applying it re-checks, and the gap is refused, changing nothing.
-        var ahead = try await cl.admission()
+        var ahead = try await cl.sealedAdmission()
         _ = try cl.check(first, &ahead)
         let later = try await cl.precheck(second, after: ahead)
         let gap = await #expect(throws: MingaError.self) { try await cl.apply(later) }
@@ -78,7 +79,7 @@ import Testing
         #expect(try await cl.vector().isEmpty)
 
         // Checked, then the origin leaves the roster before the apply: refused on the re-check.
-        let stale = try await cl.precheck(ChangeBatch(changes: all), after: try await cl.admission())
+        let stale = try await cl.precheck(ChangeBatch(changes: all), after: try await cl.sealedAdmission())
         try cl.removeFromRoster(mx.nodeID)
         let roster = try await cl.apply(stale)
         #expect(roster.applied == 0 && roster.held.map(\.code) == [.unknownOrigin])

@@ -6,6 +6,7 @@ import Logging
 import MingaCore
 import MingaStore
 @testable import MingaSync
+import MingaTestSupport
 import NIOCore
 import Testing
 
@@ -14,10 +15,7 @@ enum Fixture {
 
     /// A replica whose key derives from its id and whose roster lists the test nodes.
     static func replica(_ id: String) throws -> Replica {
-        let key = { (id: String) in try! SigningKey(rawRepresentation: SHA256.hash(Array("minga-test-key:\(id)".utf8))) }
-        let replica = try Replica.inMemory(nodeID: try NodeID(id), schemaSQL: schema, key: key(id))
-        for member in ["mx.amexcid", "co.apc", "cl.agcid"] { try replica.addToRoster(try NodeID(member), key: key(member).publicKey) }
-        return replica
+        try TestKeys.replica(id, schema: schema, roster: ["mx.amexcid", "co.apc", "cl.agcid"])
     }
 
     static func app(
