@@ -24,23 +24,45 @@ extension ConsoleRoutes {
             let state = recorded.first { $0.url == url } ?? PeerState(url: url)
             let lag = state.lag(local: status.vector).map { t("peer_lag", String($0.behind), String($0.ahead)) }
             return OverviewBody.Peer(
-                url: url, nodeID: state.nodeID?.rawValue, lastSuccess: Shown.time(state.lastSuccess), lastAttempt: Shown.time(state.lastAttempt),
-                lastError: state.lastError, lag: lag, canSync: configured.contains(url),
-                heldByPeer: state.heldByPeer.map { t("held_by_peer", $0.origin.rawValue, $0.first.description, $0.reason) })
+                url: url,
+                nodeID: state.nodeID?.rawValue,
+                lastSuccess: Shown.time(state.lastSuccess),
+                lastAttempt: Shown.time(state.lastAttempt),
+                lastError: state.lastError,
+                lag: lag,
+                canSync: configured.contains(url),
+                heldByPeer: state.heldByPeer.map { t("held_by_peer", $0.origin.rawValue, $0.first.description, $0.reason) }
+            )
         }
         let held = try replica.heldOrigins().map {
             OverviewBody.Held(
-                origin: $0.origin.rawValue, first: $0.first.description, count: $0.count, code: $0.code.rawValue,
-                explanation: $0.code.explanation, reason: $0.reason, since: Shown.time($0.since),
-                source: $0.source.isEmpty ? t("this_node") : $0.source)
+                origin: $0.origin.rawValue,
+                first: $0.first.description,
+                count: $0.count,
+                code: $0.code.rawValue,
+                explanation: $0.code.explanation,
+                reason: $0.reason,
+                since: Shown.time($0.since),
+                source: $0.source.isEmpty ? t("this_node") : $0.source
+            )
         }
         let body = OverviewBody(
-            nodeID: status.nodeID.rawValue, origin: status.origin != status.nodeID ? status.origin.rawValue : nil,
-            schemaVersion: status.schemaVersion, vector: Shown.vector(status.vector), changes: status.changes,
-            lastChange: status.lastHLC?.readable, openConflicts: status.openConflicts,
+            nodeID: status.nodeID.rawValue,
+            origin: status.origin != status.nodeID ? status.origin.rawValue : nil,
+            schemaVersion: status.schemaVersion,
+            vector: Shown.vector(status.vector),
+            changes: status.changes,
+            lastChange: status.lastHLC?.readable,
+            openConflicts: status.openConflicts,
             tables: status.rows.keys.sorted().map { OverviewBody.TableCount(table: $0, rows: status.rows[$0]!, href: Self.tableHref($0)) },
-            peers: peers, hasPeers: !peers.isEmpty, held: held, drift: status.drift, pending: status.pending,
-            hasHeld: !held.isEmpty, hasDrift: !status.drift.isEmpty)
+            peers: peers,
+            hasPeers: !peers.isEmpty,
+            held: held,
+            drift: status.drift,
+            pending: status.pending,
+            hasHeld: !held.isEmpty,
+            hasDrift: !status.drift.isEmpty
+        )
         return .page(title: t("overview_title"), template: "overview", body: body)
     }
 
@@ -53,7 +75,8 @@ extension ConsoleRoutes {
         let session = SyncSession(replica: replica, client: client, logger: logger)
         let summary = await session.run()
         let t = visit.text
-        let line = summary.error.map { t("flash_sync_failed", url, $0) }
+        let line =
+            summary.error.map { t("flash_sync_failed", url, $0) }
             ?? t("flash_synced", url, String(summary.received), String(summary.sent), String(summary.newConflicts))
         logger.notice("console: sync now with \(url): \(summary.error ?? "received \(summary.received), sent \(summary.sent)")")
         sessions.setFlash(line, error: summary.error != nil, for: visit.sessionID)
@@ -70,16 +93,28 @@ extension ConsoleRoutes {
         let items = shown.map { record in
             let c = record.conflict
             return ConflictListBody.Item(
-                id: c.id, shortID: String(c.id.prefix(12)), status: c.status.rawValue, open: c.status == .open, table: c.table,
-                key: Shown.key(c.key), column: c.column, winner: side(record.winner, of: c, t), loser: side(record.loser, of: c, t),
-                when: max(record.winner.write.hlc, record.loser.write.hlc).readable)
+                id: c.id,
+                shortID: String(c.id.prefix(12)),
+                status: c.status.rawValue,
+                open: c.status == .open,
+                table: c.table,
+                key: Shown.key(c.key),
+                column: c.column,
+                winner: side(record.winner, of: c, t),
+                loser: side(record.loser, of: c, t),
+                when: max(record.winner.write.hlc, record.loser.write.hlc).readable
+            )
         }
         let body = ConflictListBody(
             items: items,
             statuses: ["open", "resolved", "all"].map { .init(value: $0, label: t("status_" + $0), selected: $0 == status) },
             tables: [.init(value: "", label: t("all_tables"), selected: table == nil)]
                 + replica.tables.keys.sorted().map { .init(value: $0, label: $0, selected: $0 == table) },
-            shown: items.count, total: total, truncated: total > items.count, hasItems: !items.isEmpty)
+            shown: items.count,
+            total: total,
+            truncated: total > items.count,
+            hasItems: !items.isEmpty
+        )
         return .page(title: t("conflicts_title"), template: "conflicts", body: body)
     }
 
@@ -98,16 +133,31 @@ extension ConsoleRoutes {
         func shown(_ s: ConflictSide) -> ConflictBody.Side {
             let signature = signatures[s.write.dot]
             return ConflictBody.Side(
-                value: side(s, of: c, t), origin: s.write.origin.rawValue, time: s.write.hlc.readable, change: s.write.dot.description,
-                signature: signature.map { Self.signature($0, t) } ?? t("signature_unknown"), verified: signature?.isVerified ?? false)
+                value: side(s, of: c, t),
+                origin: s.write.origin.rawValue,
+                time: s.write.hlc.readable,
+                change: s.write.dot.description,
+                signature: signature.map { Self.signature($0, t) } ?? t("signature_unknown"),
+                verified: signature?.isVerified ?? false
+            )
         }
         if visit.query("done") == "resolved", c.resolvedBy == nil { throw MingaError(t("not_resolved")) }
         let body = ConflictBody(
-            id: c.id, status: c.status.rawValue, open: c.status == .open, table: c.table, key: Shown.key(c.key),
-            rowHref: Self.rowHref(table: c.table, key: c.key), column: c.column, rowConflict: c.column == nil,
-            winner: shown(record.winner), loser: shown(record.loser),
-            resolvedBy: c.resolvedBy?.dot.description, resolvedAt: c.resolvedBy?.hlc.readable,
-            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) }, rowExists: row != nil)
+            id: c.id,
+            status: c.status.rawValue,
+            open: c.status == .open,
+            table: c.table,
+            key: Shown.key(c.key),
+            rowHref: Self.rowHref(table: c.table, key: c.key),
+            column: c.column,
+            rowConflict: c.column == nil,
+            winner: shown(record.winner),
+            loser: shown(record.loser),
+            resolvedBy: c.resolvedBy?.dot.description,
+            resolvedAt: c.resolvedBy?.hlc.readable,
+            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) },
+            rowExists: row != nil
+        )
         return .page(title: t("conflict_title"), template: "conflict", body: body)
     }
 
@@ -150,8 +200,12 @@ extension ConsoleRoutes {
         let chosen = visit.query("table").flatMap { replica.tables[$0] }
         let tables = replica.tables.values.sorted { $0.name < $1.name }.map {
             RecordsBody.Table(
-                name: $0.name, rows: rows[$0.name] ?? 0, key: $0.keyColumns.joined(separator: ", "), selected: $0.name == chosen?.name,
-                href: Self.tableHref($0.name))
+                name: $0.name,
+                rows: rows[$0.name] ?? 0,
+                key: $0.keyColumns.joined(separator: ", "),
+                selected: $0.name == chosen?.name,
+                href: Self.tableHref($0.name)
+            )
         }
         let page = min(max(Int(visit.query("page") ?? "") ?? 0, 0), Self.maxPage)
         var listing: [RecordsBody.Row] = []
@@ -161,19 +215,30 @@ extension ConsoleRoutes {
             let quoted = { (name: String) in "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
             let result = try replica.query(
                 "SELECT \(shownColumns.map(quoted).joined(separator: ", ")) FROM \(quoted(chosen.name)) "
-                    + "ORDER BY \(chosen.keyColumns.map(quoted).joined(separator: ", ")) LIMIT \(Self.rowsPerPage + 1) OFFSET \(page * Self.rowsPerPage)")
+                    + "ORDER BY \(chosen.keyColumns.map(quoted).joined(separator: ", ")) LIMIT \(Self.rowsPerPage + 1) OFFSET \(page * Self.rowsPerPage)"
+            )
             more = result.rows.count > Self.rowsPerPage
             listing = result.rows.prefix(Self.rowsPerPage).map { values in
                 let key = Array(values.prefix(chosen.keyColumns.count))
                 return RecordsBody.Row(
-                    key: Shown.key(key), href: Self.rowHref(table: chosen.name, key: key),
-                    values: zip(shownColumns.dropFirst(key.count), values.dropFirst(key.count)).map { "\($0) = \(Shown.cell($1))" }.joined(separator: " · "))
+                    key: Shown.key(key),
+                    href: Self.rowHref(table: chosen.name, key: key),
+                    values: zip(shownColumns.dropFirst(key.count), values.dropFirst(key.count)).map { "\($0) = \(Shown.cell($1))" }.joined(
+                        separator: " · "
+                    )
+                )
             }
         }
         let body = RecordsBody(
-            tables: tables, key: "", error: nil, table: chosen?.name, rows: listing, hasRows: !listing.isEmpty,
+            tables: tables,
+            key: "",
+            error: nil,
+            table: chosen?.name,
+            rows: listing,
+            hasRows: !listing.isEmpty,
             previous: page > 0 && chosen != nil ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page - 1)]) : nil,
-            next: more && page < Self.maxPage ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page + 1)]) : nil)
+            next: more && page < Self.maxPage ? "/console/records?" + Self.encode(["table": chosen!.name, "page": String(page + 1)]) : nil
+        )
         return .page(title: visit.text("records_title"), template: "records", body: body)
     }
 
@@ -205,13 +270,22 @@ extension ConsoleRoutes {
         let entries = history.reversed().map { entry -> RecordBody.Entry in
             let change = entry.change
             return RecordBody.Entry(
-                time: change.hlc.readable, change: change.dot.description, op: t("op_" + change.op.rawValue),
-                values: Shown.columns(change.columns.dictionary), signature: Self.signature(entry.signature, t), verified: entry.signature.isVerified)
+                time: change.hlc.readable,
+                change: change.dot.description,
+                op: t("op_" + change.op.rawValue),
+                values: Shown.columns(change.columns.dictionary),
+                signature: Self.signature(entry.signature, t),
+                verified: entry.signature.isVerified
+            )
         }
         let body = RecordBody(
-            table: name, key: argument, exists: row != nil,
-            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) }, history: entries,
-            historyNote: entries.count == Self.historyLimit ? t("history_newest", String(Self.historyLimit)) : nil)
+            table: name,
+            key: argument,
+            exists: row != nil,
+            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) },
+            history: entries,
+            historyNote: entries.count == Self.historyLimit ? t("history_newest", String(Self.historyLimit)) : nil
+        )
         return .page(title: t("record_title"), template: "record", body: body)
     }
 

@@ -15,11 +15,19 @@ import MingaSync
 /// logged with the client's address. A resolution is written exactly as `minga conflicts
 /// resolve` writes it: a new signed change in the log, which syncs to every node.
 public func addConsole(
-    to router: Router<MingaRequestContext>, replica: Replica, configuration: ConsoleConfiguration, version: String, logger: Logger
+    to router: Router<MingaRequestContext>,
+    replica: Replica,
+    configuration: ConsoleConfiguration,
+    version: String,
+    logger: Logger
 ) {
     let console = ConsoleRoutes(
-        replica: replica, configuration: configuration, version: version, logger: logger,
-        sessions: ConsoleSessions(idle: configuration.idleSession))
+        replica: replica,
+        configuration: configuration,
+        version: version,
+        logger: logger,
+        sessions: ConsoleSessions(idle: configuration.idleSession)
+    )
     let group = router.group("console")
     group.get { request, context in await console.page(request, context) { try console.overview($0) } }
     group.get("conflicts") { request, context in await console.page(request, context) { try console.conflictList($0) } }
@@ -40,14 +48,25 @@ public func addConsole(
     group.post("signout") { request, context in await console.action(request, context) { try await console.signOut($0) } }
     group.get("**") { request, context in
         await console.page(request, context) { visit in
-            .page(status: .notFound, title: visit.text("not_found_title"), template: "message",
-                  body: MessageBody(heading: visit.text("not_found_title"), message: visit.text("not_found"), back: "/console", backLabel: visit.text("nav_overview")))
+            .page(
+                status: .notFound,
+                title: visit.text("not_found_title"),
+                template: "message",
+                body: MessageBody(
+                    heading: visit.text("not_found_title"),
+                    message: visit.text("not_found"),
+                    back: "/console",
+                    backLabel: visit.text("nav_overview")
+                )
+            )
         }
     }
     group.get("static/console.css") { _, _ in
         Response(
-            status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
-            body: .init(byteBuffer: ByteBuffer(bytes: ConsoleTemplates.stylesheet)))
+            status: .ok,
+            headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+            body: .init(byteBuffer: ByteBuffer(bytes: ConsoleTemplates.stylesheet))
+        )
     }
 }
 
@@ -110,7 +129,9 @@ struct ConsoleRoutes: Sendable {
             return .admitted(Visit(request: request, text: text, sessionID: cookieID, session: session, cookies: cookies))
         }
         if changing {
-            return .refused(message(text, cookies, .forbidden, text("forbidden_title"), text("no_session"), back: ("/console/signin", text("signin_title"))))
+            return .refused(
+                message(text, cookies, .forbidden, text("forbidden_title"), text("no_session"), back: ("/console/signin", text("signin_title")))
+            )
         }
         guard configuration.tokens.isEmpty else { return .refused(redirect("/console/signin", cookies)) }
         let id = sessions.open()
@@ -145,16 +166,32 @@ struct ConsoleRoutes: Sendable {
     func language(_ request: Request, _ cookies: inout [Cookie]) -> ConsoleText {
         let asked = request.uri.queryParameters["lang"].map(String.init)
         if let asked, ConsoleText.languages.contains(asked) {
-            cookies.append(Cookie(name: Self.languageCookie, value: asked, maxAge: 365 * 86400, path: "/console",
-                                  secure: configuration.secureCookies, httpOnly: true, sameSite: .strict))
+            cookies.append(
+                Cookie(
+                    name: Self.languageCookie,
+                    value: asked,
+                    maxAge: 365 * 86400,
+                    path: "/console",
+                    secure: configuration.secureCookies,
+                    httpOnly: true,
+                    sameSite: .strict
+                )
+            )
         }
         let chosen = asked ?? request.cookies[Self.languageCookie]?.value
         return ConsoleText(language: ConsoleText.negotiate(choice: chosen, acceptLanguage: request.headers[.acceptLanguage]))
     }
 
     func sessionCookie(_ id: String, expired: Bool = false) -> Cookie {
-        Cookie(name: Self.sessionCookie, value: expired ? "" : id, maxAge: expired ? 0 : nil, path: "/console",
-               secure: configuration.secureCookies, httpOnly: true, sameSite: .strict)
+        Cookie(
+            name: Self.sessionCookie,
+            value: expired ? "" : id,
+            maxAge: expired ? 0 : nil,
+            path: "/console",
+            secure: configuration.secureCookies,
+            httpOnly: true,
+            sameSite: .strict
+        )
     }
 
     /// A page view: admitted, then rendered in the frame; a failure shows as a page.
@@ -192,8 +229,15 @@ struct ConsoleRoutes: Sendable {
                 // Back to the page the form was on (a conflict's, for a resolution).
                 let path = request.uri.path
                 let back = path.hasSuffix("/resolve") ? String(path.dropLast("/resolve".count)) : "/console"
-                return message(visit.text, visit.cookies, .badRequest, visit.text("error_title"), Self.explain(error), visit: visit,
-                               back: (back, visit.text("back")))
+                return message(
+                    visit.text,
+                    visit.cookies,
+                    .badRequest,
+                    visit.text("error_title"),
+                    Self.explain(error),
+                    visit: visit,
+                    back: (back, visit.text("back"))
+                )
             }
         }
     }
@@ -249,24 +293,35 @@ struct ConsoleRoutes: Sendable {
         let request = visit?.request
         // The path as the router matched it, without the doubled slashes a client may send
         // (a link to `//console` would name another host).
-        let path = request?.method == .get
+        let path =
+            request?.method == .get
             ? "/" + request!.uri.path.split(separator: "/").joined(separator: "/") : "/console"
         let section = path.split(separator: "/").dropFirst().first.map(String.init) ?? "overview"
         var query = request?.method == .get ? Self.fields(request!.uri.query ?? "") : [:]
         query["lang"] = nil
         return PageView(
-            lang: text.language, t: text.words, title: title, node: replica.nodeID.rawValue, version: version,
-            csrf: visit?.session.csrf ?? "", signedIn: visit != nil, signOut: visit != nil && !configuration.tokens.isEmpty,
+            lang: text.language,
+            t: text.words,
+            title: title,
+            node: replica.nodeID.rawValue,
+            version: version,
+            csrf: visit?.session.csrf ?? "",
+            signedIn: visit != nil,
+            signOut: visit != nil && !configuration.tokens.isEmpty,
             flash: visit.flatMap { sessions.takeFlash($0.sessionID) },
             active: [section: true],
             languages: ConsoleText.languages.map { language in
                 var link = query
                 link["lang"] = language
                 return LanguageLink(
-                    code: language, name: ConsoleText(language: language)("language_name"), current: language == text.language,
-                    href: path + "?" + Self.encode(link))
+                    code: language,
+                    name: ConsoleText(language: language)("language_name"),
+                    current: language == text.language,
+                    href: path + "?" + Self.encode(link)
+                )
             },
-            body: body)
+            body: body
+        )
     }
 
     /// Form fields as a query string, sorted by name.
@@ -277,7 +332,12 @@ struct ConsoleRoutes: Sendable {
     }
 
     func message(
-        _ text: ConsoleText, _ cookies: [Cookie], _ status: HTTPResponse.Status, _ heading: String, _ message: String, visit: Visit? = nil,
+        _ text: ConsoleText,
+        _ cookies: [Cookie],
+        _ status: HTTPResponse.Status,
+        _ heading: String,
+        _ message: String,
+        visit: Visit? = nil,
         back: (href: String, label: String)? = nil
     ) -> Response {
         let link = back ?? visit.map { _ in ("/console", text("back")) }

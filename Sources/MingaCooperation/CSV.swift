@@ -163,7 +163,12 @@ public struct CSVImporter: Sendable {
             nextLine += 1 + Self.lineBreaks(in: fields)
             if fields == [""] { continue }  // a blank line, e.g. at the end of a hand-edited file
             guard fields.count == header.count else {
-                bad.append(CSVBadRow(line: line, reason: "\(fields.count) field\(fields.count == 1 ? "" : "s"), but the header names \(header.count) columns"))
+                bad.append(
+                    CSVBadRow(
+                        line: line,
+                        reason: "\(fields.count) field\(fields.count == 1 ? "" : "s"), but the header names \(header.count) columns"
+                    )
+                )
                 continue
             }
             var values: [String: Value] = [:]
@@ -179,7 +184,9 @@ public struct CSVImporter: Sendable {
             }
             let missing = shape.keyColumns.filter { values[$0] == Value.null }
             if !missing.isEmpty {
-                reasons.append("the key column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") empty")
+                reasons.append(
+                    "the key column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") empty"
+                )
             }
             if reasons.isEmpty {
                 // A key twice in one file is almost always a mistake that put would hide (the
@@ -230,11 +237,13 @@ public struct CSVImporter: Sendable {
         let missing = shape.keyColumns.filter { !header.contains($0) }
         if !missing.isEmpty { problems.append("missing key column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))") }
         guard problems.isEmpty else {
-            throw MingaError("""
+            throw MingaError(
+                """
                 \(source): the header row (line 1) has \(problems.joined(separator: "; ")); \
                 the columns of \(shape.name) are \(shape.columns.joined(separator: ",")) \
                 (key: \(shape.keyColumns.joined(separator: ",")); the others may be left out)
-                """)
+                """
+            )
         }
     }
 
@@ -283,7 +292,8 @@ public struct CSVExporter: Sendable {
         let shape = try replica.table(named: table)
         let id = { (name: String) in "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
         let result = try replica.query(
-            "SELECT \(shape.columns.map(id).joined(separator: ", ")) FROM \(id(table)) ORDER BY \(shape.keyColumns.map(id).joined(separator: ", "))")
+            "SELECT \(shape.columns.map(id).joined(separator: ", ")) FROM \(id(table)) ORDER BY \(shape.keyColumns.map(id).joined(separator: ", "))"
+        )
         let stream = OutputStream.toMemory()
         let writer = try CSVWriter(stream: stream)
         try writer.write(row: shape.columns)

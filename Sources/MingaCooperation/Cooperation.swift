@@ -159,7 +159,7 @@ public enum Cooperation {
             spelling TEXT CHECK (spelling IS NULL OR json_valid(spelling)),
             PRIMARY KEY (initiative, path)
         );
-        """,
+        """
     ]
 
     /// Brings a registry node to this release's schema when it is opened: applies the

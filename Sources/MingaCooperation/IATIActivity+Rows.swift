@@ -62,32 +62,62 @@ extension IATIActivity {
         }
 
         for t in texts {
-            add("initiative_text", key: [.text(t.element), .text(t.lang)],
-                ["initiative": id, "element": .text(t.element), "lang": .text(t.lang), "text": .text(t.text)], line: t.line, node: t.node,
-                repeatedPath: t.element == "title" ? "iati-activity/title/narrative (repeated language)"
-                    : "iati-activity/description/narrative (repeated type and language)")
+            add(
+                "initiative_text",
+                key: [.text(t.element), .text(t.lang)],
+                ["initiative": id, "element": .text(t.element), "lang": .text(t.lang), "text": .text(t.text)],
+                line: t.line,
+                node: t.node,
+                repeatedPath: t.element == "title"
+                    ? "iati-activity/title/narrative (repeated language)"
+                    : "iati-activity/description/narrative (repeated type and language)"
+            )
         }
         for p in participants {
-            add("participation", key: [.text(p.ref), .text(p.role)],
-                ["initiative": id, "org_ref": .text(p.ref), "iati_role": .text(p.role), "org_type": .iati(p.type),
-                 "activity_id": .iati(p.activityID), "name": .iati(p.name)], line: p.line, node: p.node,
-                repeatedPath: "iati-activity/participating-org (repeated ref and role)")
+            add(
+                "participation",
+                key: [.text(p.ref), .text(p.role)],
+                [
+                    "initiative": id, "org_ref": .text(p.ref), "iati_role": .text(p.role), "org_type": .iati(p.type),
+                    "activity_id": .iati(p.activityID), "name": .iati(p.name),
+                ],
+                line: p.line,
+                node: p.node,
+                repeatedPath: "iati-activity/participating-org (repeated ref and role)"
+            )
         }
         for c in countries {
-            add("recipient_country", key: [.text(c.code)],
-                ["initiative": id, "country": .text(c.code), "percentage": .iati(c.percentage)], line: c.line, node: c.node,
-                repeatedPath: "iati-activity/recipient-country (repeated code)")
+            add(
+                "recipient_country",
+                key: [.text(c.code)],
+                ["initiative": id, "country": .text(c.code), "percentage": .iati(c.percentage)],
+                line: c.line,
+                node: c.node,
+                repeatedPath: "iati-activity/recipient-country (repeated code)"
+            )
         }
         for r in regions {
-            add("recipient_region", key: [.text(r.vocabulary), .text(r.code)],
+            add(
+                "recipient_region",
+                key: [.text(r.vocabulary), .text(r.code)],
                 ["initiative": id, "vocabulary": .text(r.vocabulary), "region": .text(r.code), "percentage": .iati(r.percentage)],
-                line: r.line, node: r.node, repeatedPath: "iati-activity/recipient-region (repeated vocabulary and code)")
+                line: r.line,
+                node: r.node,
+                repeatedPath: "iati-activity/recipient-region (repeated vocabulary and code)"
+            )
         }
         for c in classifications {
-            add("classification", key: [.text(c.scheme), .text(c.vocabulary), .text(c.code)],
-                ["initiative": id, "scheme": .text(c.scheme), "vocabulary": .text(c.vocabulary), "code": .text(c.code),
-                 "percentage": .iati(c.percentage)],
-                line: c.line, node: c.node, repeatedPath: "iati-activity/\(c.scheme) (repeated vocabulary and code)")
+            add(
+                "classification",
+                key: [.text(c.scheme), .text(c.vocabulary), .text(c.code)],
+                [
+                    "initiative": id, "scheme": .text(c.scheme), "vocabulary": .text(c.vocabulary), "code": .text(c.code),
+                    "percentage": .iati(c.percentage),
+                ],
+                line: c.line,
+                node: c.node,
+                repeatedPath: "iati-activity/\(c.scheme) (repeated vocabulary and code)"
+            )
         }
 
         var flowIDs: Set<String> = []
@@ -102,28 +132,39 @@ extension IATIActivity {
                 continue
             }
             if let node = f.node { tree?.anchor(node, IATIAnchor.flow(id: flowID, identifier: identifier, kind: f.kind.rawValue)) }
-            children["flow", default: []].append(IATIRow(table: "flow", values: [
-                "id": .text(flowID), "initiative": id, "kind": .text(f.kind.rawValue), "position": .integer(Int64(position)),
-                "transaction_type": .iati(f.transactionType), "budget_type": .iati(f.budgetType),
-                "budget_status": .iati(f.budgetStatus), "ref": .iati(f.ref), "value": .iati(f.value),
-                "currency": .iati(f.currency), "value_date": .iati(f.valueDate), "transaction_date": .iati(f.transactionDate),
-                "period_start": .iati(f.periodStart), "period_end": .iati(f.periodEnd),
-                "provider_org": .iati(f.providerOrg), "provider_activity": .iati(f.providerActivity),
-                "receiver_org": .iati(f.receiverOrg), "receiver_activity": .iati(f.receiverActivity),
-                "description": .iati(f.description), "humanitarian": .iati(f.humanitarian),
-                "sector_vocabulary": .iati(f.sectorVocabulary), "sector": .iati(f.sector), "recipient_country": .iati(f.recipientCountry),
-                "recipient_region": .iati(f.recipientRegion), "flow_type": .iati(f.flowType), "finance_type": .iati(f.financeType),
-                "aid_type": .iati(f.aidType), "tied_status": .iati(f.tiedStatus), "disbursement_channel": .iati(f.disbursementChannel),
-            ], line: f.line))
+            children["flow", default: []].append(
+                IATIRow(
+                    table: "flow",
+                    values: [
+                        "id": .text(flowID), "initiative": id, "kind": .text(f.kind.rawValue), "position": .integer(Int64(position)),
+                        "transaction_type": .iati(f.transactionType), "budget_type": .iati(f.budgetType),
+                        "budget_status": .iati(f.budgetStatus), "ref": .iati(f.ref), "value": .iati(f.value),
+                        "currency": .iati(f.currency), "value_date": .iati(f.valueDate), "transaction_date": .iati(f.transactionDate),
+                        "period_start": .iati(f.periodStart), "period_end": .iati(f.periodEnd),
+                        "provider_org": .iati(f.providerOrg), "provider_activity": .iati(f.providerActivity),
+                        "receiver_org": .iati(f.receiverOrg), "receiver_activity": .iati(f.receiverActivity),
+                        "description": .iati(f.description), "humanitarian": .iati(f.humanitarian),
+                        "sector_vocabulary": .iati(f.sectorVocabulary), "sector": .iati(f.sector), "recipient_country": .iati(f.recipientCountry),
+                        "recipient_region": .iati(f.recipientRegion), "flow_type": .iati(f.flowType), "finance_type": .iati(f.financeType),
+                        "aid_type": .iati(f.aidType), "tied_status": .iati(f.tiedStatus), "disbursement_channel": .iati(f.disbursementChannel),
+                    ],
+                    line: f.line
+                )
+            )
         }
 
         for (table, values) in resultRows() + placeRows() {
             children[table, default: []].append(IATIRow(table: table, values: values.merging(["initiative": id]) { a, _ in a }, line: line))
         }
         for m in policyMarkers {
-            add("policy_marker", key: [.text(m.vocabulary), .text(m.code)],
+            add(
+                "policy_marker",
+                key: [.text(m.vocabulary), .text(m.code)],
                 ["initiative": id, "vocabulary": .text(m.vocabulary), "code": .text(m.code), "significance": .iati(m.significance)],
-                line: m.line, node: m.node, repeatedPath: "iati-activity/policy-marker (repeated vocabulary and code)")
+                line: m.line,
+                node: m.node,
+                repeatedPath: "iati-activity/policy-marker (repeated vocabulary and code)"
+            )
         }
         for part in tree?.parts() ?? parts {
             children["iati_part", default: []].append(IATIRow(table: "iati_part", values: part.row(initiative: identifier), line: line))
@@ -145,7 +186,11 @@ extension IATIActivity {
 
         return IATIActivityRows(
             initiative: IATIRow(table: "initiative", values: initiative, line: line, columnLines: columnLines),
-            children: children, reportingOrganisation: reporting, mentionedOrganisations: mentioned, repeated: repeated)
+            children: children,
+            reportingOrganisation: reporting,
+            mentionedOrganisations: mentioned,
+            repeated: repeated
+        )
     }
 }
 
@@ -155,19 +200,31 @@ extension IATIActivity {
         var rows: [(String, [String: Value])] = []
         for r in results {
             let no = Value.integer(Int64(r.no))
-            rows.append(("result", ["result_no": no, "type": .iati(r.type), "aggregation_status": .iati(r.aggregationStatus), "title": .iati(r.title)]))
+            rows.append(
+                ("result", ["result_no": no, "type": .iati(r.type), "aggregation_status": .iati(r.aggregationStatus), "title": .iati(r.title)])
+            )
             for i in r.indicators {
                 let indicatorNo = Value.integer(Int64(i.no))
-                rows.append(("result_indicator", [
-                    "result_no": no, "indicator_no": indicatorNo, "measure": .iati(i.measure), "ascending": .iati(i.ascending),
-                    "aggregation_status": .iati(i.aggregationStatus), "title": .iati(i.title), "baseline_year": .iati(i.baselineYear),
-                    "baseline_date": .iati(i.baselineDate), "baseline_value": .iati(i.baselineValue),
-                ]))
+                rows.append(
+                    (
+                        "result_indicator",
+                        [
+                            "result_no": no, "indicator_no": indicatorNo, "measure": .iati(i.measure), "ascending": .iati(i.ascending),
+                            "aggregation_status": .iati(i.aggregationStatus), "title": .iati(i.title), "baseline_year": .iati(i.baselineYear),
+                            "baseline_date": .iati(i.baselineDate), "baseline_value": .iati(i.baselineValue),
+                        ]
+                    )
+                )
                 for p in i.periods {
-                    rows.append(("indicator_period", [
-                        "result_no": no, "indicator_no": indicatorNo, "period_no": .integer(Int64(p.no)), "period_start": .iati(p.start),
-                        "period_end": .iati(p.end), "target": .iati(p.target), "actual": .iati(p.actual),
-                    ]))
+                    rows.append(
+                        (
+                            "indicator_period",
+                            [
+                                "result_no": no, "indicator_no": indicatorNo, "period_no": .integer(Int64(p.no)), "period_start": .iati(p.start),
+                                "period_end": .iati(p.end), "target": .iati(p.target), "actual": .iati(p.actual),
+                            ]
+                        )
+                    )
                 }
             }
         }
@@ -177,13 +234,24 @@ extension IATIActivity {
     /// Rows of `location` and `document_link` (without the initiative).
     func placeRows() -> [(String, [String: Value])] {
         locations.map { l in
-            ("location", ["location_no": .integer(Int64(l.no)), "ref": .iati(l.ref), "name": .iati(l.name), "reach": .iati(l.reach),
-                          "exactness": .iati(l.exactness), "location_class": .iati(l.locationClass),
-                          "feature_designation": .iati(l.featureDesignation), "point": .iati(l.point)])
-        } + documentLinks.map { d in
-            ("document_link", ["link_no": .integer(Int64(d.no)), "url": .iati(d.url), "format": .iati(d.format), "title": .iati(d.title),
-                               "category": .iati(d.category), "language": .iati(d.language), "document_date": .iati(d.documentDate)])
+            (
+                "location",
+                [
+                    "location_no": .integer(Int64(l.no)), "ref": .iati(l.ref), "name": .iati(l.name), "reach": .iati(l.reach),
+                    "exactness": .iati(l.exactness), "location_class": .iati(l.locationClass),
+                    "feature_designation": .iati(l.featureDesignation), "point": .iati(l.point),
+                ]
+            )
         }
+            + documentLinks.map { d in
+                (
+                    "document_link",
+                    [
+                        "link_no": .integer(Int64(d.no)), "url": .iati(d.url), "format": .iati(d.format), "title": .iati(d.title),
+                        "category": .iati(d.category), "language": .iati(d.language), "document_date": .iati(d.documentDate),
+                    ]
+                )
+            }
     }
 
     /// Rebuilds an activity from its rows (each as column/value pairs, as
@@ -192,9 +260,12 @@ extension IATIActivity {
     /// name for the reporting organisation: the activity's tables do not hold it.
     init(initiative: [String: Value], reportingOrgName: String?, children: [String: [[String: Value]]]) {
         self.init(identifier: initiative["iati_identifier"]?.iatiString ?? "", line: 0)
-        let texts = children["initiative_text"] ?? [], participants = children["participation"] ?? []
-        let countries = children["recipient_country"] ?? [], regions = children["recipient_region"] ?? []
-        let classifications = children["classification"] ?? [], flows = children["flow"] ?? []
+        let texts = children["initiative_text"] ?? []
+        let participants = children["participation"] ?? []
+        let countries = children["recipient_country"] ?? []
+        let regions = children["recipient_region"] ?? []
+        let classifications = children["classification"] ?? []
+        let flows = children["flow"] ?? []
         lang = initiative["default_lang"]?.iatiString
         defaultCurrency = initiative["default_currency"]?.iatiString
         hierarchy = initiative["hierarchy"]?.iatiInt64
@@ -216,8 +287,14 @@ extension IATIActivity {
         }
         self.participants = participants.compactMap { row in
             guard let ref = row["org_ref"]?.iatiString, let role = row["iati_role"]?.iatiString else { return nil }
-            return Participant(ref: ref, role: role, type: row["org_type"]?.iatiString, activityID: row["activity_id"]?.iatiString,
-                               name: row["name"]?.iatiString, line: 0)
+            return Participant(
+                ref: ref,
+                role: role,
+                type: row["org_type"]?.iatiString,
+                activityID: row["activity_id"]?.iatiString,
+                name: row["name"]?.iatiString,
+                line: 0
+            )
         }
         self.countries = countries.compactMap { row in
             guard let code = row["country"]?.iatiString else { return nil }
@@ -235,32 +312,60 @@ extension IATIActivity {
         self.flows = IATIActivity.fileOrder(flows, identifier: identifier).compactMap { row in
             guard let kind = row["kind"]?.iatiString.flatMap(Flow.Kind.init(rawValue:)) else { return nil }
             var flow = Flow(
-                kind: kind, ref: row["ref"]?.iatiString, transactionType: row["transaction_type"]?.iatiString,
-                budgetType: row["budget_type"]?.iatiString, budgetStatus: row["budget_status"]?.iatiString, value: row["value"]?.iatiDouble,
-                currency: row["currency"]?.iatiString, valueDate: row["value_date"]?.iatiString,
-                transactionDate: row["transaction_date"]?.iatiString, periodStart: row["period_start"]?.iatiString,
-                periodEnd: row["period_end"]?.iatiString, providerOrg: row["provider_org"]?.iatiString,
-                providerActivity: row["provider_activity"]?.iatiString, receiverOrg: row["receiver_org"]?.iatiString,
-                receiverActivity: row["receiver_activity"]?.iatiString, description: row["description"]?.iatiString, line: 0)
+                kind: kind,
+                ref: row["ref"]?.iatiString,
+                transactionType: row["transaction_type"]?.iatiString,
+                budgetType: row["budget_type"]?.iatiString,
+                budgetStatus: row["budget_status"]?.iatiString,
+                value: row["value"]?.iatiDouble,
+                currency: row["currency"]?.iatiString,
+                valueDate: row["value_date"]?.iatiString,
+                transactionDate: row["transaction_date"]?.iatiString,
+                periodStart: row["period_start"]?.iatiString,
+                periodEnd: row["period_end"]?.iatiString,
+                providerOrg: row["provider_org"]?.iatiString,
+                providerActivity: row["provider_activity"]?.iatiString,
+                receiverOrg: row["receiver_org"]?.iatiString,
+                receiverActivity: row["receiver_activity"]?.iatiString,
+                description: row["description"]?.iatiString,
+                line: 0
+            )
             flow.id = row["id"]?.iatiString
-            (flow.humanitarian, flow.sectorVocabulary, flow.sector) = (row["humanitarian"]?.iatiString, row["sector_vocabulary"]?.iatiString, row["sector"]?.iatiString)
+            (flow.humanitarian, flow.sectorVocabulary, flow.sector) = (
+                row["humanitarian"]?.iatiString, row["sector_vocabulary"]?.iatiString, row["sector"]?.iatiString
+            )
             (flow.recipientCountry, flow.recipientRegion) = (row["recipient_country"]?.iatiString, row["recipient_region"]?.iatiString)
-            (flow.flowType, flow.financeType, flow.aidType) = (row["flow_type"]?.iatiString, row["finance_type"]?.iatiString, row["aid_type"]?.iatiString)
+            (flow.flowType, flow.financeType, flow.aidType) = (
+                row["flow_type"]?.iatiString, row["finance_type"]?.iatiString, row["aid_type"]?.iatiString
+            )
             (flow.tiedStatus, flow.disbursementChannel) = (row["tied_status"]?.iatiString, row["disbursement_channel"]?.iatiString)
             return flow
         }
         loadResults(children)
         locations = (children["location"] ?? []).compactMap { row in
             guard let no = row["location_no"]?.iatiInt64 else { return nil }
-            return Location(no: Int(no), ref: row["ref"]?.iatiString, name: row["name"]?.iatiString, reach: row["reach"]?.iatiString,
-                            exactness: row["exactness"]?.iatiString, locationClass: row["location_class"]?.iatiString,
-                            featureDesignation: row["feature_designation"]?.iatiString, point: row["point"]?.iatiString)
+            return Location(
+                no: Int(no),
+                ref: row["ref"]?.iatiString,
+                name: row["name"]?.iatiString,
+                reach: row["reach"]?.iatiString,
+                exactness: row["exactness"]?.iatiString,
+                locationClass: row["location_class"]?.iatiString,
+                featureDesignation: row["feature_designation"]?.iatiString,
+                point: row["point"]?.iatiString
+            )
         }.sorted { $0.no < $1.no }
         documentLinks = (children["document_link"] ?? []).compactMap { row in
             guard let no = row["link_no"]?.iatiInt64 else { return nil }
-            return DocumentLink(no: Int(no), url: row["url"]?.iatiString, format: row["format"]?.iatiString, title: row["title"]?.iatiString,
-                                category: row["category"]?.iatiString, language: row["language"]?.iatiString,
-                                documentDate: row["document_date"]?.iatiString)
+            return DocumentLink(
+                no: Int(no),
+                url: row["url"]?.iatiString,
+                format: row["format"]?.iatiString,
+                title: row["title"]?.iatiString,
+                category: row["category"]?.iatiString,
+                language: row["language"]?.iatiString,
+                documentDate: row["document_date"]?.iatiString
+            )
         }.sorted { $0.no < $1.no }
         policyMarkers = (children["policy_marker"] ?? []).compactMap { row in
             guard let vocabulary = row["vocabulary"]?.iatiString, let code = row["code"]?.iatiString else { return nil }
@@ -275,26 +380,47 @@ extension IATIActivity {
         var periods: [[Int]: [Period]] = [:]
         for row in children["indicator_period"] ?? [] {
             guard let r = no(row, "result_no"), let i = no(row, "indicator_no"), let p = no(row, "period_no") else { continue }
-            periods[[r, i], default: []].append(Period(no: p, start: row["period_start"]?.iatiString, end: row["period_end"]?.iatiString,
-                                                       target: row["target"]?.iatiDouble, actual: row["actual"]?.iatiDouble))
+            periods[[r, i], default: []].append(
+                Period(
+                    no: p,
+                    start: row["period_start"]?.iatiString,
+                    end: row["period_end"]?.iatiString,
+                    target: row["target"]?.iatiDouble,
+                    actual: row["actual"]?.iatiDouble
+                )
+            )
         }
         var indicators: [Int: [Indicator]] = [:]
         for row in children["result_indicator"] ?? [] {
             guard let r = no(row, "result_no"), let i = no(row, "indicator_no") else { continue }
-            indicators[r, default: []].append(Indicator(
-                no: i, measure: row["measure"]?.iatiString, ascending: row["ascending"]?.iatiString,
-                aggregationStatus: row["aggregation_status"]?.iatiString, title: row["title"]?.iatiString,
-                baselineYear: row["baseline_year"]?.iatiString, baselineDate: row["baseline_date"]?.iatiString,
-                baselineValue: row["baseline_value"]?.iatiDouble, periods: (periods[[r, i]] ?? []).sorted { $0.no < $1.no }))
+            indicators[r, default: []].append(
+                Indicator(
+                    no: i,
+                    measure: row["measure"]?.iatiString,
+                    ascending: row["ascending"]?.iatiString,
+                    aggregationStatus: row["aggregation_status"]?.iatiString,
+                    title: row["title"]?.iatiString,
+                    baselineYear: row["baseline_year"]?.iatiString,
+                    baselineDate: row["baseline_date"]?.iatiString,
+                    baselineValue: row["baseline_value"]?.iatiDouble,
+                    periods: (periods[[r, i]] ?? []).sorted { $0.no < $1.no }
+                )
+            )
         }
         results = (children["result"] ?? []).compactMap { row in
             guard let r = no(row, "result_no") else { return nil }
-            return Result(no: r, type: row["type"]?.iatiString, aggregationStatus: row["aggregation_status"]?.iatiString,
-                          title: row["title"]?.iatiString, indicators: (indicators[r] ?? []).sorted { $0.no < $1.no })
+            return Result(
+                no: r,
+                type: row["type"]?.iatiString,
+                aggregationStatus: row["aggregation_status"]?.iatiString,
+                title: row["title"]?.iatiString,
+                indicators: (indicators[r] ?? []).sorted { $0.no < $1.no }
+            )
         }.sorted { $0.no < $1.no }
         // Indicators and periods whose result or indicator row is gone are not written.
         let placed = results.reduce(0) { $0 + 1 + $1.indicators.reduce(0) { $0 + 1 + $1.periods.count } }
-        orphanRows = (children["result"]?.count ?? 0) + (children["result_indicator"]?.count ?? 0)
+        orphanRows =
+            (children["result"]?.count ?? 0) + (children["result_indicator"]?.count ?? 0)
             + (children["indicator_period"]?.count ?? 0) - placed
     }
 
@@ -316,9 +442,11 @@ extension IATIActivity {
         }
         let kinds = Flow.Kind.allCases.map(\.rawValue)
         return flows.sorted { a, b in
-            let ka = kinds.firstIndex(of: a["kind"]?.iatiString ?? "") ?? kinds.count, kb = kinds.firstIndex(of: b["kind"]?.iatiString ?? "") ?? kinds.count
+            let ka = kinds.firstIndex(of: a["kind"]?.iatiString ?? "") ?? kinds.count
+            let kb = kinds.firstIndex(of: b["kind"]?.iatiString ?? "") ?? kinds.count
             if ka != kb { return ka < kb }
-            let pa = place(a), pb = place(b)
+            let pa = place(a)
+            let pb = place(b)
             if pa != pb { return pa < pb }
             return (a["id"]?.iatiString ?? "").utf8.lexicographicallyPrecedes((b["id"]?.iatiString ?? "").utf8)
         }

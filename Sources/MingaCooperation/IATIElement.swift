@@ -64,13 +64,17 @@ final class IATIElement {
         let ordered = parts.map { (part: $0, segments: $0.path.split(separator: "/", omittingEmptySubsequences: false)) }
             .sorted { a, b in
                 if a.segments.count != b.segments.count { return a.segments.count < b.segments.count }
-                let ka = IATIAnchor.ownSegment(a.segments.last!)?.index ?? 0, kb = IATIAnchor.ownSegment(b.segments.last!)?.index ?? 0
+                let ka = IATIAnchor.ownSegment(a.segments.last!)?.index ?? 0
+                let kb = IATIAnchor.ownSegment(b.segments.last!)?.index ?? 0
                 return (ka, a.part.path) < (kb, b.part.path)
             }
         for (part, segments) in ordered {
             if !part.own {
                 if byPath[part.path] == nil { bringBack(part, segments, into: &byPath) }
-                guard let element = byPath[part.path] else { note("kept parts of elements the registry no longer holds (left out)"); continue }
+                guard let element = byPath[part.path] else {
+                    note("kept parts of elements the registry no longer holds (left out)")
+                    continue
+                }
                 guard part.attributes["xmlns"] == nil, let scope = element.scope(adding: part.attributes) else {
                     note("kept attributes XML cannot carry as they stand (a name that is not one, or an undeclared prefix; left out)")
                     continue
@@ -81,7 +85,10 @@ final class IATIElement {
             }
             let parentPath = segments.dropLast().joined(separator: "/")
             guard let parent = byPath[parentPath], let last = segments.last, let (name, k) = IATIAnchor.ownSegment(last), byPath[part.path] == nil
-            else { note("kept parts of elements the registry no longer holds (left out)"); continue }
+            else {
+                note("kept parts of elements the registry no longer holds (left out)")
+                continue
+            }
             let child = IATIElement(part: part, name: name, index: k, segment: String(last))
             guard let scope = parent.scope(adding: part.attributes), XMLNames.isQName(name), XMLNames.prefixDeclared(name, in: scope) else {
                 note("kept elements XML cannot carry as they stand (a name that is not one, or an undeclared prefix; left out)")
@@ -117,9 +124,10 @@ final class IATIElement {
     /// The path of element names from `iati-activity` of the element at a part path.
     private static func schemaPath(_ partPath: String) -> String {
         guard !partPath.isEmpty else { return "iati-activity" }
-        return "iati-activity/" + partPath.split(separator: "/").map { segment in
-            segment.prefix { $0 != "(" && $0 != "[" }
-        }.joined(separator: "/")
+        return "iati-activity/"
+            + partPath.split(separator: "/").map { segment in
+                segment.prefix { $0 != "(" && $0 != "[" }
+            }.joined(separator: "/")
     }
 
     /// The namespaces in scope with `attributes`' declarations added; `nil` when that would not
@@ -165,7 +173,9 @@ final class IATIElement {
             let childPath = path + "/" + child.name
             let lacking = child.leaveOutIncomplete(path: childPath, note: note)
             guard !lacking.isEmpty else { return false }
-            note("\(childPath.dropFirst("iati-activity/".count)) without \(lacking.joined(separator: ", ")), which the IATI 2.03 schema requires (left out)")
+            note(
+                "\(childPath.dropFirst("iati-activity/".count)) without \(lacking.joined(separator: ", ")), which the IATI 2.03 schema requires (left out)"
+            )
             return true
         }
         guard let needs = IATISchemaOrder.required[path] else { return [] }

@@ -83,7 +83,9 @@ public struct IATIExporter {
 
     /// Writes the file in chunks to `sink`.
     public func export(to sink: (String) throws -> Void) throws -> IATIExportResult {
-        let identifiers = try replica.query("SELECT iati_identifier FROM initiative ORDER BY iati_identifier").rows.compactMap { $0.first?.iatiString }
+        let identifiers = try replica.query("SELECT iati_identifier FROM initiative ORDER BY iati_identifier").rows.compactMap {
+            $0.first?.iatiString
+        }
         return try replica.transaction { tx in
             var writer = IATIXMLWriter()
             var result = IATIExportResult()
@@ -111,13 +113,17 @@ public struct IATIExporter {
                 if writer.out.utf8.count > 1 << 16 { try sink(writer.take()) }
             }
             guard result.activities > 0 else {
-                throw MingaError(identifiers.isEmpty
-                    ? "the registry holds no initiative; an IATI file needs at least one iati-activity, so none was written"
-                    : "none of the \(identifiers.count) initiatives has what the IATI 2.03 schema requires (e.g. \(result.skipped[0].identifier) lacks \(result.skipped[0].missing.joined(separator: ", "))); no file was written")
+                throw MingaError(
+                    identifiers.isEmpty
+                        ? "the registry holds no initiative; an IATI file needs at least one iati-activity, so none was written"
+                        : "none of the \(identifiers.count) initiatives has what the IATI 2.03 schema requires (e.g. \(result.skipped[0].identifier) lacks \(result.skipped[0].missing.joined(separator: ", "))); no file was written"
+                )
             }
             if strict, !result.skipped.isEmpty {
                 let listed = result.skipped.prefix(10).map { "\($0.identifier) lacks \($0.missing.joined(separator: ", "))" }
-                throw MingaError("\(result.skipped.count) initiative(s) cannot be written as IATI 2.03: \(listed.joined(separator: "; "))\(result.skipped.count > 10 ? "; …" : ""); nothing was written (without --strict they are left out)")
+                throw MingaError(
+                    "\(result.skipped.count) initiative(s) cannot be written as IATI 2.03: \(listed.joined(separator: "; "))\(result.skipped.count > 10 ? "; …" : ""); nothing was written (without --strict they are left out)"
+                )
             }
             writer.endDocument()
             try sink(writer.take())

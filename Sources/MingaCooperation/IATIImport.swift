@@ -103,7 +103,9 @@ public struct IATIImporter {
         let beforeRoot = text[..<(text.range(of: "<iati-activities")?.lowerBound ?? text.endIndex)]
         guard doctype.lowerBound < beforeRoot.endIndex, beforeRoot[doctype.lowerBound...].contains("<!ENTITY") else { return }
         let line = text[..<doctype.lowerBound].filter { $0 == "\n" }.count + 1
-        throw MingaError("line \(line): the file's DOCTYPE declares entities; IATI files have no DTD, and Minga does not expand entities (their text would be lost); remove the DOCTYPE and write the text out; nothing was imported")
+        throw MingaError(
+            "line \(line): the file's DOCTYPE declares entities; IATI files have no DTD, and Minga does not expand entities (their text would be lost); remove the DOCTYPE and write the text out; nothing was imported"
+        )
     }
 
     private func run(_ stream: InputStream, progress: ((Int) -> Void)?) throws -> IATIImportResult {
@@ -143,7 +145,11 @@ final class IATIRowWriter {
         }
         for path in rows.repeated { result.verbatim[path, default: 0] += 1 }
         for unknown in IATICodes.unknown(rows, activity: activity.identifier) {
-            if strict { throw MingaError("\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)") }
+            if strict {
+                throw MingaError(
+                    "\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)"
+                )
+            }
             result.unknownCodes[unknown.list, default: 0] += 1
             if result.unknownCodeExamples[unknown.list] == nil {
                 result.unknownCodeExamples[unknown.list] = "\"\(unknown.code)\" (\(unknown.element), \(unknown.place))"
@@ -216,7 +222,10 @@ final class IATIRowWriter {
     private func upsert(_ row: IATIRow, key: [String], existing: [String: Value]?) throws {
         if let existing {
             let changed = row.values.filter { column, value in !key.contains(column) && existing[column] != value }
-            guard !changed.isEmpty else { result.unchanged += 1; return }
+            guard !changed.isEmpty else {
+                result.unchanged += 1
+                return
+            }
             try tx.put(table: row.table, row: changed.merging(row.values.filter { key.contains($0.key) }) { a, _ in a })
             result.updated += 1
             result.writtenByTable[row.table, default: 0] += 1
@@ -300,7 +309,8 @@ enum IATICodes {
     }
 
     static func unknown(_ rows: IATIActivityRows, activity: String) -> [Unknown] {
-        let all = [rows.initiative] + IATIColumns.childTables.flatMap { rows.children[$0] ?? [] }
+        let all =
+            [rows.initiative] + IATIColumns.childTables.flatMap { rows.children[$0] ?? [] }
             + rows.mentionedOrganisations + (rows.reportingOrganisation.map { [$0] } ?? [])
         var found: [Unknown] = []
         for row in all {
@@ -310,9 +320,14 @@ enum IATICodes {
                     lists[rule.list]?.contains(value) == false
                 else { continue }
                 let line = row.columnLines[rule.column] ?? row.line
-                found.append(Unknown(
-                    list: rule.list, code: value, element: IATIElements.path(table: row.table, column: rule.column, row: row.values),
-                    place: "activity \(activity), line \(line)"))
+                found.append(
+                    Unknown(
+                        list: rule.list,
+                        code: value,
+                        element: IATIElements.path(table: row.table, column: rule.column, row: row.values),
+                        place: "activity \(activity), line \(line)"
+                    )
+                )
             }
         }
         return found

@@ -204,8 +204,14 @@ struct IATISourceTree {
                 if let part = heldPart(node, at: paths[i]) { parts.append(part) }
             } else {
                 let text = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
-                parts.append(IATIPart(path: paths[i], own: true, attributes: declaring(node.attributes, for: node),
-                                      text: text.isEmpty ? nil : text))
+                parts.append(
+                    IATIPart(
+                        path: paths[i],
+                        own: true,
+                        attributes: declaring(node.attributes, for: node),
+                        text: text.isEmpty ? nil : text
+                    )
+                )
             }
         }
         return parts
@@ -215,7 +221,8 @@ struct IATISourceTree {
     /// spellings of held values that the export would write differently; `nil` when there are
     /// none (and the element does not keep a part whatever, ``Node/alwaysPart``).
     private func heldPart(_ node: Node, at path: String) -> IATIPart? {
-        var attributes: [String: String] = [:], spelling: [String: String] = [:]
+        var attributes: [String: String] = [:]
+        var spelling: [String: String] = [:]
         for (name, value) in node.attributes where !name.hasPrefix("xmlns") {
             // An empty value is none to the columns: the file's own attribute, as written.
             if !node.heldAttributes.contains(name) || value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {

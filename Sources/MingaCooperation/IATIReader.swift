@@ -1,5 +1,6 @@
 import Foundation
 import MingaCore
+
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -81,14 +82,23 @@ final class IATIReader: NSObject, XMLParserDelegate {
 
     // MARK: XMLParserDelegate
 
-    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-                qualifiedName qName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser,
+        didStartElement elementName: String,
+        namespaceURI: String?,
+        qualifiedName qName: String?,
+        attributes: [String: String] = [:]
+    ) {
         keepText()
         if failure == nil, skipDepth == nil { reportStrayText() }
         text = ""
         stack.append(elementName)
         if stack.count > Self.maximumDepth, failure == nil {
-            fail(problem("elements nested more than \(Self.maximumDepth - 2) levels inside an iati-activity (IATI's deepest are 8); nothing was imported"))
+            fail(
+                problem(
+                    "elements nested more than \(Self.maximumDepth - 2) levels inside an iati-activity (IATI's deepest are 8); nothing was imported"
+                )
+            )
         }
         if stack.count >= 3, activity != nil {
             open.append(tree.open(elementName, attributes: attributes, parent: open.last, inherited: rootNamespaces))
@@ -193,7 +203,9 @@ final class IATIReader: NSObject, XMLParserDelegate {
     private func startRoot(_ name: String, _ attributes: [String: String]) throws {
         sawRoot = true
         guard name == "iati-activities" else {
-            throw MingaError("this is not an IATI activity file: its root element is <\(name)>, expected <iati-activities> (IATI organisation files are not imported)")
+            throw MingaError(
+                "this is not an IATI activity file: its root element is <\(name)>, expected <iati-activities> (IATI organisation files are not imported)"
+            )
         }
         if let version = attributes["version"], !version.hasPrefix("2.") {
             throw MingaError("this file is IATI version \(version); Minga reads IATI 2.01–2.03 activity files (convert 1.x files to 2.03 first)")
@@ -295,8 +307,14 @@ final class IATIReader: NSObject, XMLParserDelegate {
             let role = try required(attributes, "role", of: path)
             guard let ref = value(attributes, "ref") else { return skip(at + "[not(@ref)]") }
             keep(IATIAnchor.make("participating-org", ref, role), attributes, held: ["ref", "role", "type", "activity-id"], at: at)
-            participant = .init(ref: ref, role: role, type: value(attributes, "type"),
-                                activityID: value(attributes, "activity-id"), line: line, node: current)
+            participant = .init(
+                ref: ref,
+                role: role,
+                type: value(attributes, "type"),
+                activityID: value(attributes, "activity-id"),
+                line: line,
+                node: current
+            )
             narratives = []
 
         case "activity-status":
@@ -308,7 +326,9 @@ final class IATIReader: NSObject, XMLParserDelegate {
         case "activity-date":
             let type = try required(attributes, "type", of: path)
             guard IATIColumns.dateColumns.contains(where: { $0.type == type }) else {
-                throw problem("activity-date/@type \"\(type)\" is not in the IATI codelist ActivityDateType (1 planned start, 2 actual start, 3 planned end, 4 actual end)")
+                throw problem(
+                    "activity-date/@type \"\(type)\" is not in the IATI codelist ActivityDateType (1 planned start, 2 actual start, 3 planned end, 4 actual end)"
+                )
             }
             let date = try required(attributes, "iso-date", of: path)
             guard activity!.dates[type] == nil else { return skip(at + "[@type='\(type)'] (repeated)") }
@@ -322,20 +342,43 @@ final class IATIReader: NSObject, XMLParserDelegate {
             activity!.countries.append(.init(code: code, percentage: try decimal(attributes, "percentage", of: path), line: line, node: current))
 
         case "recipient-region":
-            let vocabulary = value(attributes, "vocabulary") ?? "1", code = try required(attributes, "code", of: path)
-            keep(IATIAnchor.make("recipient-region", vocabulary, code), attributes,
-                 held: vocabulary == "1" ? ["code", "percentage"] : ["code", "vocabulary", "percentage"], at: at)
-            activity!.regions.append(.init(vocabulary: vocabulary, code: code,
-                                           percentage: try decimal(attributes, "percentage", of: path), line: line, node: current))
+            let vocabulary = value(attributes, "vocabulary") ?? "1"
+            let code = try required(attributes, "code", of: path)
+            keep(
+                IATIAnchor.make("recipient-region", vocabulary, code),
+                attributes,
+                held: vocabulary == "1" ? ["code", "percentage"] : ["code", "vocabulary", "percentage"],
+                at: at
+            )
+            activity!.regions.append(
+                .init(
+                    vocabulary: vocabulary,
+                    code: code,
+                    percentage: try decimal(attributes, "percentage", of: path),
+                    line: line,
+                    node: current
+                )
+            )
 
         case "sector", "tag":
             let vocabulary = path == "tag" ? try required(attributes, "vocabulary", of: path) : value(attributes, "vocabulary") ?? "1"
             let code = try required(attributes, "code", of: path)
-            keep(IATIAnchor.make(path, vocabulary, code), attributes,
-                 held: path == "tag" ? ["vocabulary", "code"] : vocabulary == "1" ? ["code", "percentage"] : ["vocabulary", "code", "percentage"], at: at)
-            activity!.classifications.append(.init(
-                scheme: path, vocabulary: vocabulary, code: code,
-                percentage: path == "tag" ? nil : try decimal(attributes, "percentage", of: path), line: line, node: current))
+            keep(
+                IATIAnchor.make(path, vocabulary, code),
+                attributes,
+                held: path == "tag" ? ["vocabulary", "code"] : vocabulary == "1" ? ["code", "percentage"] : ["vocabulary", "code", "percentage"],
+                at: at
+            )
+            activity!.classifications.append(
+                .init(
+                    scheme: path,
+                    vocabulary: vocabulary,
+                    code: code,
+                    percentage: path == "tag" ? nil : try decimal(attributes, "percentage", of: path),
+                    line: line,
+                    node: current
+                )
+            )
 
         case "collaboration-type", "default-flow-type", "default-finance-type":
             let code = try required(attributes, "code", of: path)
@@ -357,10 +400,21 @@ final class IATIReader: NSObject, XMLParserDelegate {
         case "policy-marker":
             let vocabulary = value(attributes, "vocabulary") ?? "1"
             let code = try required(attributes, "code", of: path)
-            keep(IATIAnchor.make("policy-marker", vocabulary, code), attributes,
-                 held: vocabulary == "1" ? ["code", "significance"] : ["vocabulary", "code", "significance"], at: at)
-            activity!.policyMarkers.append(.init(vocabulary: vocabulary, code: code, significance: value(attributes, "significance"),
-                                                 line: line, node: current))
+            keep(
+                IATIAnchor.make("policy-marker", vocabulary, code),
+                attributes,
+                held: vocabulary == "1" ? ["code", "significance"] : ["vocabulary", "code", "significance"],
+                at: at
+            )
+            activity!.policyMarkers.append(
+                .init(
+                    vocabulary: vocabulary,
+                    code: code,
+                    significance: value(attributes, "significance"),
+                    line: line,
+                    node: current
+                )
+            )
 
         case "related-activity":
             let ref = try required(attributes, "ref", of: path)
@@ -467,13 +521,21 @@ final class IATIReader: NSObject, XMLParserDelegate {
     private func startResultElement(_ path: String, _ attributes: [String: String], at: String) throws {
         switch path {
         case "result":
-            result = .init(no: activity!.results.count + 1, type: value(attributes, "type"),
-                           aggregationStatus: value(attributes, "aggregation-status"), node: current)
+            result = .init(
+                no: activity!.results.count + 1,
+                type: value(attributes, "type"),
+                aggregationStatus: value(attributes, "aggregation-status"),
+                node: current
+            )
             keep(IATIAnchor.make("result", String(result!.no)), attributes, held: ["type", "aggregation-status"], at: at)
 
         case "result/indicator":
-            indicator = .init(no: (result?.indicators.count ?? 0) + 1, measure: value(attributes, "measure"),
-                              ascending: value(attributes, "ascending"), aggregationStatus: value(attributes, "aggregation-status"))
+            indicator = .init(
+                no: (result?.indicators.count ?? 0) + 1,
+                measure: value(attributes, "measure"),
+                ascending: value(attributes, "ascending"),
+                aggregationStatus: value(attributes, "aggregation-status")
+            )
             keep(IATIAnchor.make("indicator", String(indicator!.no)), attributes, held: ["measure", "ascending", "aggregation-status"], at: at)
             firstTaken = []
 
@@ -545,7 +607,8 @@ final class IATIReader: NSObject, XMLParserDelegate {
             firstTaken = []
 
         case "document-link/category", "document-link/language", "document-link/document-date":
-            let name = String(path.dropFirst("document-link/".count)), attribute = name == "document-date" ? "iso-date" : "code"
+            let name = String(path.dropFirst("document-link/".count))
+            let attribute = name == "document-date" ? "iso-date" : "code"
             guard let code = value(attributes, attribute), firstTaken.insert(path).inserted else { return skip(at + " (not the first)") }
             keep(name, attributes, held: [attribute], at: at)
             switch name {

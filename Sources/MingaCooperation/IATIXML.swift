@@ -40,7 +40,10 @@ struct IATIXMLWriter {
         if a.lang != nil, lang == nil { note("initiative.default_lang is not a language code (xml:lang left out)") }
         func narrativeLang(_ l: String) -> String?? {  // .none: unwritable; .some(nil): the default
             if l.isEmpty || l == lang { return .some(nil) }
-            guard XSD.isLanguage(l) else { note("initiative_text.lang \"\(l)\" is not a language code (narrative left out)"); return .none }
+            guard XSD.isLanguage(l) else {
+                note("initiative_text.lang \"\(l)\" is not a language code (narrative left out)")
+                return .none
+            }
             return .some(l)
         }
         typealias Narrative = (lang: String, written: String?, text: String)
@@ -72,12 +75,16 @@ struct IATIXMLWriter {
 
         var attributes: [(String, String?)] = [("xml:lang", lang), ("default-currency", a.defaultCurrency)]
         if let updated = a.lastUpdated {
-            if XSD.isDateTime(updated) { attributes.append(("last-updated-datetime", updated)) } else {
+            if XSD.isDateTime(updated) {
+                attributes.append(("last-updated-datetime", updated))
+            } else {
                 note("initiative.last_updated is not an xsd:dateTime (left out)")
             }
         }
         if let h = a.hierarchy {
-            if h >= Int64(Int32.min), h <= Int64(Int32.max) { attributes.append(("hierarchy", String(h))) } else {
+            if h >= Int64(Int32.min), h <= Int64(Int32.max) {
+                attributes.append(("hierarchy", String(h)))
+            } else {
                 note("initiative.hierarchy is out of the xsd:int range (left out)")
             }
         }
@@ -95,22 +102,35 @@ struct IATIXMLWriter {
             addNarratives(d.narratives, to: root.add("description", anchor: IATIAnchor.make("description", d.type), [("type", type)]))
         }
         for p in a.participants {
-            let element = root.add("participating-org", anchor: IATIAnchor.make("participating-org", p.ref, p.role),
-                                   [("ref", p.ref), ("role", p.role), ("type", p.type), ("activity-id", p.activityID)])
+            let element = root.add(
+                "participating-org",
+                anchor: IATIAnchor.make("participating-org", p.ref, p.role),
+                [("ref", p.ref), ("role", p.role), ("type", p.type), ("activity-id", p.activityID)]
+            )
             if let name = p.name { element.add("narrative", anchor: "narrative", [], text: name) }
         }
         if let status = a.status { root.add("activity-status", anchor: "activity-status", [("code", status)]) }
         for d in dates { root.add("activity-date", anchor: IATIAnchor.make("activity-date", d.type), [("type", d.type), ("iso-date", d.date)]) }
         for c in a.countries {
-            root.add("recipient-country", anchor: IATIAnchor.make("recipient-country", c.code), [("code", c.code), ("percentage", decimal(c.percentage))])
+            root.add(
+                "recipient-country",
+                anchor: IATIAnchor.make("recipient-country", c.code),
+                [("code", c.code), ("percentage", decimal(c.percentage))]
+            )
         }
         for r in a.regions {
-            root.add("recipient-region", anchor: IATIAnchor.make("recipient-region", r.vocabulary, r.code),
-                     [("code", r.code), ("vocabulary", r.vocabulary == "1" ? nil : r.vocabulary), ("percentage", decimal(r.percentage))])
+            root.add(
+                "recipient-region",
+                anchor: IATIAnchor.make("recipient-region", r.vocabulary, r.code),
+                [("code", r.code), ("vocabulary", r.vocabulary == "1" ? nil : r.vocabulary), ("percentage", decimal(r.percentage))]
+            )
         }
         for s in a.classifications where s.scheme == "sector" {
-            root.add("sector", anchor: IATIAnchor.make("sector", s.vocabulary, s.code),
-                     [("vocabulary", s.vocabulary == "1" ? nil : s.vocabulary), ("code", s.code), ("percentage", decimal(s.percentage))])
+            root.add(
+                "sector",
+                anchor: IATIAnchor.make("sector", s.vocabulary, s.code),
+                [("vocabulary", s.vocabulary == "1" ? nil : s.vocabulary), ("code", s.code), ("percentage", decimal(s.percentage))]
+            )
         }
         for t in a.classifications where t.scheme == "tag" {
             if t.percentage != nil { note("classification.percentage of a tag (IATI tags have none; left out)") }
@@ -123,8 +143,11 @@ struct IATIXMLWriter {
         for f in flows { add(f, to: root, identifier: a.identifier, note: note) }
         if let parent = a.parent { root.add("related-activity", anchor: "related-activity", [("ref", parent), ("type", "1")]) }
         for m in a.policyMarkers {
-            root.add("policy-marker", anchor: IATIAnchor.make("policy-marker", m.vocabulary, m.code),
-                     [("vocabulary", m.vocabulary == "1" ? nil : m.vocabulary), ("code", m.code), ("significance", m.significance)])
+            root.add(
+                "policy-marker",
+                anchor: IATIAnchor.make("policy-marker", m.vocabulary, m.code),
+                [("vocabulary", m.vocabulary == "1" ? nil : m.vocabulary), ("code", m.code), ("significance", m.significance)]
+            )
         }
         for l in a.locations { add(l, to: root) }
         for d in a.documentLinks { add(d, to: root) }
@@ -142,7 +165,8 @@ struct IATIXMLWriter {
         }
         // The activity's own reporting-org narratives, else the organisation row's name.
         if let element = root.children.first(where: { $0.name == "reporting-org" }), !element.children.contains(where: { $0.name == "narrative" }),
-            let name = a.reportingOrg?.name {
+            let name = a.reportingOrg?.name
+        {
             element.add("narrative", anchor: "narrative", [], text: name)
         }
 
@@ -180,18 +204,33 @@ struct IATIXMLWriter {
     /// Checks a flow against what the schema requires of its element; `nil` leaves it out.
     private func prepare(_ f: IATIActivity.Flow, note: (String) -> Void) -> WritableFlow? {
         let element = f.kind.rawValue
-        guard let value = f.value.flatMap(IATIDecimal.format) else { note("\(element) without a finite value (left out)"); return nil }
+        guard let value = f.value.flatMap(IATIDecimal.format) else {
+            note("\(element) without a finite value (left out)")
+            return nil
+        }
         let start = f.periodStart.flatMap { XSD.date($0, note: note, what: "\(element)/period-start") }
         let end = f.periodEnd.flatMap { XSD.date($0, note: note, what: "\(element)/period-end") }
         let date = f.transactionDate.flatMap { XSD.date($0, note: note, what: "transaction/transaction-date") }
         switch f.kind {
         case .budget:
-            guard start != nil, end != nil else { note("budget without period-start and period-end (left out)"); return nil }
+            guard start != nil, end != nil else {
+                note("budget without period-start and period-end (left out)")
+                return nil
+            }
         case .plannedDisbursement:
-            guard start != nil else { note("planned-disbursement without period-start (left out)"); return nil }
+            guard start != nil else {
+                note("planned-disbursement without period-start (left out)")
+                return nil
+            }
         case .transaction:
-            guard f.transactionType != nil else { note("transaction without transaction-type (left out)"); return nil }
-            guard date != nil else { note("transaction without transaction-date (left out)"); return nil }
+            guard f.transactionType != nil else {
+                note("transaction without transaction-type (left out)")
+                return nil
+            }
+            guard date != nil else {
+                note("transaction without transaction-date (left out)")
+                return nil
+            }
         }
         // value-date is required; IATI's guidance is the transaction date or the period start.
         var valueDate = f.valueDate.flatMap { XSD.date($0, note: note, what: "\(element)/value/@value-date") }
@@ -253,14 +292,25 @@ struct IATIXMLWriter {
     }
 
     private func add(_ r: IATIActivity.Result, to root: IATIElement) {
-        let result = root.add("result", anchor: IATIAnchor.make("result", String(r.no)), [("type", r.type), ("aggregation-status", r.aggregationStatus)])
+        let result = root.add(
+            "result",
+            anchor: IATIAnchor.make("result", String(r.no)),
+            [("type", r.type), ("aggregation-status", r.aggregationStatus)]
+        )
         titled(result, "title", r.title)
         for i in r.indicators {
-            let indicator = result.add("indicator", anchor: IATIAnchor.make("indicator", String(i.no)),
-                                       [("measure", i.measure), ("ascending", i.ascending), ("aggregation-status", i.aggregationStatus)])
+            let indicator = result.add(
+                "indicator",
+                anchor: IATIAnchor.make("indicator", String(i.no)),
+                [("measure", i.measure), ("ascending", i.ascending), ("aggregation-status", i.aggregationStatus)]
+            )
             titled(indicator, "title", i.title)
             if i.baselineYear != nil || i.baselineDate != nil || i.baselineValue != nil {
-                indicator.add("baseline", anchor: "baseline", [("year", i.baselineYear), ("iso-date", i.baselineDate), ("value", decimal(i.baselineValue))])
+                indicator.add(
+                    "baseline",
+                    anchor: "baseline",
+                    [("year", i.baselineYear), ("iso-date", i.baselineDate), ("value", decimal(i.baselineValue))]
+                )
             }
             for p in i.periods {
                 let period = indicator.add("period", anchor: IATIAnchor.make("period", String(p.no)), [])
@@ -276,7 +326,8 @@ struct IATIXMLWriter {
         let location = root.add("location", anchor: IATIAnchor.make("location", String(l.no)), [("ref", l.ref)])
         titled(location, "name", l.name)
         let coded: [(String, String?)] = [
-            ("location-reach", l.reach), ("exactness", l.exactness), ("location-class", l.locationClass), ("feature-designation", l.featureDesignation),
+            ("location-reach", l.reach), ("exactness", l.exactness), ("location-class", l.locationClass),
+            ("feature-designation", l.featureDesignation),
         ]
         for case let (name, code?) in coded { location.add(name, anchor: name, [("code", code)]) }
         if let point = l.point { location.add("point", anchor: "point", []).add("pos", anchor: "pos", [], text: point) }
@@ -311,7 +362,9 @@ struct IATIXMLWriter {
         // No IATI 2.0x element holds text beside elements: text so written (1.x style) is left
         // out. A publisher's own element may (its text is written before its elements).
         if let text = element.text {
-            if element.isExtension { out += escape(text, attribute: false) } else {
+            if element.isExtension {
+                out += escape(text, attribute: false)
+            } else {
                 notes["text directly inside <\(element.name)> beside its elements (IATI 1.x style; left out)", default: 0] += 1
             }
         }
@@ -377,7 +430,11 @@ enum XSD {
             guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
             return type == "xsd:nonNegativeInteger" || digits.contains { $0 != "0" }
         case "xsd:language": return isLanguage(v)
-        case "xsd:NMTOKEN": return !v.isEmpty && v.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-:".unicodeScalars.contains($0) }
+        case "xsd:NMTOKEN":
+            return !v.isEmpty
+                && v.unicodeScalars.allSatisfy {
+                    $0.properties.isAlphabetic || $0.properties.numericType != nil || "._-:".unicodeScalars.contains($0)
+                }
         default: return true
         }
     }
@@ -428,7 +485,10 @@ enum XSD {
     static func date(_ s: String, note: (String) -> Void, what: String) -> String? {
         if isDate(s) { return s }
         let day = String(s.prefix(10))
-        if isDateTime(s), isDate(day) { note("\(what) given as a date-time (its date part was written)"); return day }
+        if isDateTime(s), isDate(day) {
+            note("\(what) given as a date-time (its date part was written)")
+            return day
+        }
         note("\(what) \"\(s)\" is not a date (left out)")
         return nil
     }

@@ -24,8 +24,15 @@ public struct Change: Hashable, Sendable, Codable {
     public var signature: Data?
 
     public init(
-        origin: NodeID, seq: Int64, hlc: HLC, table: String, key: [Value], op: ChangeOp,
-        columns: Columns = [:], context: VersionVector = VersionVector(), signature: Data? = nil
+        origin: NodeID,
+        seq: Int64,
+        hlc: HLC,
+        table: String,
+        key: [Value],
+        op: ChangeOp,
+        columns: Columns = [:],
+        context: VersionVector = VersionVector(),
+        signature: Data? = nil
     ) {
         self.origin = origin
         self.seq = seq
@@ -92,8 +99,10 @@ public struct ChangeBatch: Sendable, Codable, Equatable {
         protocolVersion = try c.decode(Int.self, forKey: .protocolVersion)
         guard protocolVersion == ChangeBatch.protocolVersion else {
             throw DecodingError.dataCorruptedError(
-                forKey: .protocolVersion, in: c,
-                debugDescription: "protocol version \(protocolVersion) is not supported (this node speaks \(ChangeBatch.protocolVersion))")
+                forKey: .protocolVersion,
+                in: c,
+                debugDescription: "protocol version \(protocolVersion) is not supported (this node speaks \(ChangeBatch.protocolVersion))"
+            )
         }
         changes = try c.decode([Change].self, forKey: .changes)
     }

@@ -44,7 +44,8 @@ public struct Columns: Hashable, Sendable, RandomAccessCollection, ExpressibleBy
 
     /// Where `name` is, or where it would go.
     private func position(of name: String) -> (index: Int, found: Bool) {
-        var low = 0, high = keys.count
+        var low = 0
+        var high = keys.count
         while low < high {
             let middle = (low + high) / 2
             if keys[middle] == name { return (middle, true) }

@@ -71,8 +71,10 @@ public struct Conflict: Hashable, Sendable {
 
     /// `sha256("minga.conflict.v1" LF table LF key LF column LF winner LF loser)`, first 16 hex digits.
     public static func id(table: String, key: [Value], column: String?, winner: Dot, loser: Dot) -> String {
-        let text = ["minga.conflict.v1", table, Change.keyJSON(key), column.map(JSONText.quote) ?? "null",
-                    winner.description, loser.description].joined(separator: "\n")
+        let text = [
+            "minga.conflict.v1", table, Change.keyJSON(key), column.map(JSONText.quote) ?? "null",
+            winner.description, loser.description,
+        ].joined(separator: "\n")
         return String(SHA256.hex(Array(text.utf8)).prefix(16))
     }
 }

@@ -88,9 +88,12 @@ extension HLC: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let hlc = HLC(wire: text) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "\"\(text)\" is not an HLC (expected 13 digits of milliseconds, '-', 5 digits of counter)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "\"\(text)\" is not an HLC (expected 13 digits of milliseconds, '-', 5 digits of counter)"
+                )
+            )
         }
         self = hlc
     }

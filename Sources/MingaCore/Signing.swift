@@ -63,7 +63,9 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     public init(base64: String) throws(MingaError) {
         guard let data = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32,
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: data)
-        else { throw MingaError("\"\(base64)\" is not a public key (expected base64 of a raw 32-byte Ed25519 key, as `minga status --json` shows it)") }
+        else {
+            throw MingaError("\"\(base64)\" is not a public key (expected base64 of a raw 32-byte Ed25519 key, as `minga status --json` shows it)")
+        }
         self.key = key
     }
 
@@ -91,7 +93,7 @@ extension Change {
         out.string(table)
         out.string(op.rawValue)
         out.u32(key.count)
-        key.forEach { out.value($0) }
+        for value in key { out.value(value) }
         out.u32(columns.count)
         for (name, v) in columns {  // canonical order
             out.string(name)
@@ -130,10 +132,19 @@ private struct CanonicalBytes {
     mutating func value(_ v: Value) {
         switch v {
         case .null: bytes.append(UInt8(ascii: "n"))
-        case .integer(let i): bytes.append(UInt8(ascii: "i")); u64(i)
-        case .real(let d): bytes.append(UInt8(ascii: "r")); u64(Int64(bitPattern: d.bitPattern))
-        case .text(let s): bytes.append(UInt8(ascii: "t")); string(s)
-        case .blob(let b): bytes.append(UInt8(ascii: "b")); u32(b.count); bytes.append(contentsOf: b)
+        case .integer(let i):
+            bytes.append(UInt8(ascii: "i"))
+            u64(i)
+        case .real(let d):
+            bytes.append(UInt8(ascii: "r"))
+            u64(Int64(bitPattern: d.bitPattern))
+        case .text(let s):
+            bytes.append(UInt8(ascii: "t"))
+            string(s)
+        case .blob(let b):
+            bytes.append(UInt8(ascii: "b"))
+            u32(b.count)
+            bytes.append(contentsOf: b)
         }
     }
 }

@@ -105,12 +105,18 @@ extension Value: Hashable {
     public func hash(into hasher: inout Hasher) {
         switch self {
         case .null: hasher.combine(0)
-        case .integer(let i): hasher.combine(1); hasher.combine(i)
-        case .real(let d): hasher.combine(2); hasher.combine(d.bitPattern)
+        case .integer(let i):
+            hasher.combine(1)
+            hasher.combine(i)
+        case .real(let d):
+            hasher.combine(2)
+            hasher.combine(d.bitPattern)
         case .text(let s):
             hasher.combine(3)
             for scalar in s.unicodeScalars { hasher.combine(scalar.value) }
-        case .blob(let b): hasher.combine(4); hasher.combine(b)
+        case .blob(let b):
+            hasher.combine(4)
+            hasher.combine(b)
         }
     }
 }
@@ -120,14 +126,23 @@ extension Value: Codable {
 
     public init(from decoder: any Decoder) throws {
         let single = try decoder.singleValueContainer()
-        if single.decodeNil() { self = .null; return }
-        if let text = try? single.decode(String.self) { self = .text(text); return }
+        if single.decodeNil() {
+            self = .null
+            return
+        }
+        if let text = try? single.decode(String.self) {
+            self = .text(text)
+            return
+        }
         let tagged = try decoder.container(keyedBy: Tag.self)
         let members = try decoder.container(keyedBy: AnyKey.self).allKeys.count
         guard members == 1, tagged.allKeys.count == 1, let tag = tagged.allKeys.first else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "a value is null, a string, or an object with exactly one of \"int\", \"real\", \"blob\""))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "a value is null, a string, or an object with exactly one of \"int\", \"real\", \"blob\""
+                )
+            )
         }
         let payload = try tagged.decode(String.self, forKey: tag)
         switch tag {
@@ -138,8 +153,13 @@ extension Value: Codable {
             self = .integer(i)
         case .real:
             guard let d = Value.parseReal(payload), !d.isNaN else {
-                throw DecodingError.dataCorruptedError(forKey: tag, in: tagged, debugDescription: payload == "nan"
-                        ? "nan cannot be stored (SQLite keeps NaN as NULL)" : "\"\(payload)\" is not a real number (expected -digits[.digits][e[+-]digits], inf or -inf)")
+                throw DecodingError.dataCorruptedError(
+                    forKey: tag,
+                    in: tagged,
+                    debugDescription: payload == "nan"
+                        ? "nan cannot be stored (SQLite keeps NaN as NULL)"
+                        : "\"\(payload)\" is not a real number (expected -digits[.digits][e[+-]digits], inf or -inf)"
+                )
             }
             self = .real(d)
         case .blob:
@@ -267,7 +287,8 @@ public struct JSONWriter {
                 case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
                 case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
                 case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
-                default: bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                default:
+                    bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
                 }
             }
             bytes.append(UInt8(ascii: "\""))

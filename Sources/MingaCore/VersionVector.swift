@@ -35,7 +35,8 @@ public struct VersionVector: Hashable, Sendable {
         if dot.seq <= held { return false }
         guard dot.seq == held + 1 else {
             throw MingaError(
-                "sequence gap for origin \(dot.origin): this node holds up to \(held), the batch continues at \(dot.seq); changes must arrive in order without gaps")
+                "sequence gap for origin \(dot.origin): this node holds up to \(held), the batch continues at \(dot.seq); changes must arrive in order without gaps"
+            )
         }
         self[dot.origin] = dot.seq
         return true
@@ -83,8 +84,12 @@ extension VersionVector: Codable {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
             }
             guard seq >= 0 else {
-                throw DecodingError.dataCorrupted(.init(
-                    codingPath: decoder.codingPath, debugDescription: "negative sequence number \(seq) for origin \(key)"))
+                throw DecodingError.dataCorrupted(
+                    .init(
+                        codingPath: decoder.codingPath,
+                        debugDescription: "negative sequence number \(seq) for origin \(key)"
+                    )
+                )
             }
             entries[origin] = seq
         }

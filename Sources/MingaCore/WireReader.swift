@@ -172,11 +172,13 @@ public struct WireReader {
     /// Reads `[…]` of elements that `element` reads; `nil` when one does not read.
     public mutating func list<T>(_ element: (inout WireReader) -> T?) -> [T]? {
         var items: [T] = []
-        guard array({ reader in
-            guard let item = element(&reader) else { return false }
-            items.append(item)
-            return true
-        }) else { return nil }
+        guard
+            array({ reader in
+                guard let item = element(&reader) else { return false }
+                items.append(item)
+                return true
+            })
+        else { return nil }
         return items
     }
 
@@ -200,50 +202,64 @@ public struct WireReader {
         if bytes[at] == UInt8(ascii: "\"") { return string().map(Value.text) }
         var result: Value?
         var members = 0
-        guard object({ tag, reader in
-            members += 1
-            guard let payload = reader.string() else { return false }
-            switch tag {
-            case "int": result = Value.isCanonicalInteger(payload) ? Int64(payload).map(Value.integer) : nil
-            case "real": result = Value.parseReal(payload).flatMap { $0.isNaN ? nil : Value.real($0) }
-            case "blob": result = Data(base64Encoded: payload).map(Value.blob)
-            default: return false
-            }
-            return result != nil
-        }), members == 1 else { return nil }
+        guard
+            object({ tag, reader in
+                members += 1
+                guard let payload = reader.string() else { return false }
+                switch tag {
+                case "int": result = Value.isCanonicalInteger(payload) ? Int64(payload).map(Value.integer) : nil
+                case "real": result = Value.parseReal(payload).flatMap { $0.isNaN ? nil : Value.real($0) }
+                case "blob": result = Data(base64Encoded: payload).map(Value.blob)
+                default: return false
+                }
+                return result != nil
+            }), members == 1
+        else { return nil }
         return result
     }
 
     /// A version vector: `{"origin": seq, …}` with valid origins and non-negative seqs.
     public mutating func vector() -> VersionVector? {
         var entries: [NodeID: Int64] = [:]
-        guard object({ key, reader in
-            guard let origin = try? NodeID(key), entries[origin] == nil, let seq = reader.integer(), seq >= 0 else { return false }
-            entries[origin] = seq
-            return true
-        }) else { return nil }
+        guard
+            object({ key, reader in
+                guard let origin = try? NodeID(key), entries[origin] == nil, let seq = reader.integer(), seq >= 0 else { return false }
+                entries[origin] = seq
+                return true
+            })
+        else { return nil }
         return VersionVector(entries)
     }
 
     /// One change in its wire form (protocol/README.md §2), every member but `signature`
     /// present.
     public mutating func change() -> Change? {
-        var origin: NodeID?, seq: Int64?, hlc: HLC?, table: String?, key: [Value]?, op: ChangeOp?
-        var columns: Columns?, context: VersionVector?, signature: Data?, signed = false
+        var origin: NodeID?
+        var seq: Int64?
+        var hlc: HLC?
+        var table: String?
+        var key: [Value]?
+        var op: ChangeOp?
+        var columns: Columns?
+        var context: VersionVector?
+        var signature: Data?
+        var signed = false
         let read = object { member, reader in
             switch member {
             case "columns":
                 guard columns == nil else { return false }
                 var values = Columns()
                 values.reserveCapacity(24)  // a registry row's columns without growing the arrays
-                guard reader.object({ name, r in
-                    guard let v = r.value() else { return false }
-                    // Senders write columns in canonical order; any other order is sorted in.
-                    if values.append(name, v) { return true }
-                    guard values[name] == nil else { return false }  // a repeated name
-                    values[name] = v
-                    return true
-                }) else { return false }
+                guard
+                    reader.object({ name, r in
+                        guard let v = r.value() else { return false }
+                        // Senders write columns in canonical order; any other order is sorted in.
+                        if values.append(name, v) { return true }
+                        guard values[name] == nil else { return false }  // a repeated name
+                        values[name] = v
+                        return true
+                    })
+                else { return false }
                 columns = values
             case "context":
                 guard context == nil else { return false }
@@ -309,17 +325,29 @@ extension WireReadable {
 extension ChangeBatch: WireReadable {
     /// Reads `{"changes":[…],"protocol":1}` with ``WireReader``.
     public init?(wire data: Data) {
-        guard let batch = WireReader.read(data, { reader -> ChangeBatch? in
-            var changes: [Change]?, version: Int64?
-            guard reader.object({ member, r in
-                switch member {
-                case "changes" where changes == nil: changes = r.changes(); return changes != nil
-                case "protocol" where version == nil: version = r.integer(); return version != nil
-                default: return false
+        guard
+            let batch = WireReader.read(
+                data,
+                { reader -> ChangeBatch? in
+                    var changes: [Change]?
+                    var version: Int64?
+                    guard
+                        reader.object({ member, r in
+                            switch member {
+                            case "changes" where changes == nil:
+                                changes = r.changes()
+                                return changes != nil
+                            case "protocol" where version == nil:
+                                version = r.integer()
+                                return version != nil
+                            default: return false
+                            }
+                        }), let changes, version == Int64(ChangeBatch.protocolVersion)
+                    else { return nil }
+                    return ChangeBatch(changes: changes)
                 }
-            }), let changes, version == Int64(ChangeBatch.protocolVersion) else { return nil }
-            return ChangeBatch(changes: changes)
-        }) else { return nil }
+            )
+        else { return nil }
         self = batch
     }
 }

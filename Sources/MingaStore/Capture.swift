@@ -28,7 +28,8 @@ struct Capture {
     static func pendingSQL(keyWidth: Int, width: Int) -> String {
         let keys = (0..<keyWidth).map { ", k\($0)" }.joined()
         let columns = (0..<width).map { ", c\($0)" }.joined()
-        return "CREATE TABLE minga_pending(id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op TEXT NOT NULL, mask INTEGER NOT NULL, at INTEGER\(keys)\(columns));"
+        return
+            "CREATE TABLE minga_pending(id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op TEXT NOT NULL, mask INTEGER NOT NULL, at INTEGER\(keys)\(columns));"
     }
 
     /// The mask with every non-key column set: what an insert sets.
@@ -43,7 +44,13 @@ struct Capture {
 
     /// The statement that records one write: `op`, `mask` and `at` are SQL expressions,
     /// `value` gives each column's new value, `oldKey` the old key's values (for a change of key).
-    func statement(op: String, mask: String, at: String = Capture.nowMillisSQL, value: (String) -> String, oldKey: ((String) -> String)? = nil) -> String {
+    func statement(
+        op: String,
+        mask: String,
+        at: String = Capture.nowMillisSQL,
+        value: (String) -> String,
+        oldKey: ((String) -> String)? = nil
+    ) -> String {
         let keys = oldKey.map { ref in table.keyColumns.enumerated().map { (name: "k\($0.offset)", value: ref($0.element)) } } ?? []
         let columns = table.columns.enumerated().map { (name: "c\($0.offset)", value: value($0.element)) }
         let all = keys + columns

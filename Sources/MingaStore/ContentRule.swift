@@ -55,11 +55,14 @@ struct ContentRule: Sendable {
         let name = "\(table).\(column)"
         switch test {
         case .present:
-            return "\(name) is NULL, but it is part of the key: every node finds the row by its key, so each key column needs a value (declare it NOT NULL)"
+            return
+                "\(name) is NULL, but it is part of the key: every node finds the row by its key, so each key column needs a value (declare it NOT NULL)"
         case .kind(let kind):
-            return "key column \(name) takes \(kind.described) values only (by its declared type), so that every node files the row under the same key; write the key as \(kind == .integer ? "a whole number" : kind == .text ? "text" : "text or a whole number")"
+            return
+                "key column \(name) takes \(kind.described) values only (by its declared type), so that every node files the row under the same key; write the key as \(kind == .integer ? "a whole number" : kind == .text ? "text" : "text or a whole number")"
         case .validUTF8:
-            return "key column \(name): the text is not valid UTF-8 (bytes of another encoding, such as Latin-1, written as text), so other nodes could not find the row by it; write the key as UTF-8"
+            return
+                "key column \(name): the text is not valid UTF-8 (bytes of another encoding, such as Latin-1, written as text), so other nodes could not find the row by it; write the key as UTF-8"
         case .noNUL:
             return "\(name): text with a NUL character (U+0000) cannot travel; store it as a blob"
         case .maxBytes:
@@ -110,7 +113,8 @@ struct ContentRule: Sendable {
     /// The refusal of each of `rules`, then of the row's size.
     static func sqlRefusals(_ rules: [ContentRule], _ table: TrackedTable, textColumns: Set<String>, _ ref: (String) -> String) -> String {
         let each = rules.map { $0.sqlRefusal(ref) }
-        let row = "WHEN (\(sqlRowBytes(table, textColumns: textColumns, ref))) > \(ContentRules.maxChangeBytes) THEN RAISE(ABORT, \(SQL.literal("minga: " + changeSizeMessage(table: table.name))))"
+        let row =
+            "WHEN (\(sqlRowBytes(table, textColumns: textColumns, ref))) > \(ContentRules.maxChangeBytes) THEN RAISE(ABORT, \(SQL.literal("minga: " + changeSizeMessage(table: table.name))))"
         return (each + [row]).joined(separator: " ")
     }
 
@@ -139,7 +143,8 @@ struct ContentRule: Sendable {
         let name = table.columns[column]
         let new = { (c: String) in "NEW." + SQL.id(c) }
         let rules = table.contentRules.filter { $0.position == column }
-        let when = table.keyIndex[column] != nil
+        let when =
+            table.keyIndex[column] != nil
             ? active
             : "(instr(CAST(\(new(name)) AS BLOB), x'00') > 0 OR length(CAST(\(new(name)) AS BLOB)) > ifnull(length(CAST(OLD.\(SQL.id(name)) AS BLOB)), 0)) AND \(active)"
         return """

@@ -1,10 +1,11 @@
+import Foundation
+import MingaCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import MingaCore
 
 /// The node's private key file: base64 of the raw 32-byte Ed25519 key, created owner-only
 /// beside the replica. It is never synced, never logged, and not part of `minga backup`.
@@ -24,7 +25,9 @@ enum KeyFile {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
-            throw MingaError("the private key file \(path) is readable by other users (mode \(String(mode, radix: 8))); make it owner-only: chmod 600 \(path)")
+            throw MingaError(
+                "the private key file \(path) is readable by other users (mode \(String(mode, radix: 8))); make it owner-only: chmod 600 \(path)"
+            )
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -31,7 +31,8 @@ final class LiveSchema: @unchecked Sendable {
         let before = current
         db.afterNextTransaction(
             onCommit: { [self] _ in settle(nil) },
-            onRollback: { [self] _ in settle(before) })
+            onRollback: { [self] _ in settle(before) }
+        )
     }
 
     private func settle(_ restored: Snapshot?) {

@@ -64,7 +64,10 @@ public struct Migration: Sendable, Equatable, Hashable {
     static func verify(kind: String, table: String, name: String, sql: String) throws(MingaError) -> Migration {
         let parsed = try parse(sql)
         guard parsed.count == 1, let migration = parsed.first, migration.keyValues == (kind, table, name) else {
-            throw MingaError(.badContent, "the migration's statement does not add the \(kind) its key names (\(table)\(name.isEmpty ? "" : ".\(name)"))")
+            throw MingaError(
+                .badContent,
+                "the migration's statement does not add the \(kind) its key names (\(table)\(name.isEmpty ? "" : ".\(name)"))"
+            )
         }
         guard migration.sql == sql else {
             throw MingaError(.badContent, "the migration's statement is not in canonical form (protocol §20): `\(migration.sql)`")
@@ -83,19 +86,20 @@ public struct Migration: Sendable, Equatable, Hashable {
 
     /// SQLite's refusal of a migration's statement, with what to do instead.
     static func advice(forSQLiteMessage message: String, _ migration: Migration) -> String {
-        let advice: String? = switch message {
-        case let m where m.hasPrefix("Cannot add a UNIQUE column"):
-            "two agencies working offline could give the same value to different rows, and no merge could keep both; add the column without UNIQUE"
-        case let m where m.hasPrefix("Cannot add a column with non-constant default"):
-            "give it a constant DEFAULT (or none), and set values with an UPDATE after the migration"
-        case let m where m.hasPrefix("Cannot add a NOT NULL column with default value NULL"):
-            "give it a constant DEFAULT, or leave out NOT NULL"
-        case let m where m.hasPrefix("duplicate column name"):
-            "the table has that column already; to change its type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one"
-        case let m where m.hasPrefix("no such table"), let m where m.hasPrefix("no such column"):
-            "check the name (minga status lists the tracked tables)"
-        default: nil
-        }
+        let advice: String? =
+            switch message {
+            case let m where m.hasPrefix("Cannot add a UNIQUE column"):
+                "two agencies working offline could give the same value to different rows, and no merge could keep both; add the column without UNIQUE"
+            case let m where m.hasPrefix("Cannot add a column with non-constant default"):
+                "give it a constant DEFAULT (or none), and set values with an UPDATE after the migration"
+            case let m where m.hasPrefix("Cannot add a NOT NULL column with default value NULL"):
+                "give it a constant DEFAULT, or leave out NOT NULL"
+            case let m where m.hasPrefix("duplicate column name"):
+                "the table has that column already; to change its type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one"
+            case let m where m.hasPrefix("no such table"), let m where m.hasPrefix("no such column"):
+                "check the name (minga status lists the tracked tables)"
+            default: nil
+            }
         return advice.map { "\(message): \($0)" } ?? message
     }
 
@@ -139,7 +143,9 @@ public struct Migration: Sendable, Equatable, Hashable {
             guard words[on] == "ON" else { throw refuse("ON TABLE was expected") }
             return Migration(kind: .index, table: try name(at: on + 1), name: index, sql: sql)
         case ("CREATE", "UNIQUE", "INDEX"):
-            throw refuse("a unique index lets two agencies working offline each give the same value to different rows, and no merge could keep both; create the index without UNIQUE")
+            throw refuse(
+                "a unique index lets two agencies working offline each give the same value to different rows, and no merge could keep both; create the index without UNIQUE"
+            )
         case ("CREATE", "TEMP", _), ("CREATE", "TEMPORARY", _):
             throw refuse("temporary objects live on one connection only; nothing to migrate")
         case ("CREATE", "VIRTUAL", _):
@@ -155,17 +161,26 @@ public struct Migration: Sendable, Equatable, Hashable {
             case ("ADD", "COLUMN"): return Migration(kind: .column, table: table, name: try name(at: verb + 2), sql: sql)
             case ("ADD", _): return Migration(kind: .column, table: table, name: try name(at: verb + 1), sql: sql)
             case ("RENAME", _):
-                throw refuse("a rename would strand every change other nodes make under the old name; add a new column or table, copy the values across with an UPDATE, and stop using the old one")
+                throw refuse(
+                    "a rename would strand every change other nodes make under the old name; add a new column or table, copy the values across with an UPDATE, and stop using the old one"
+                )
             case ("DROP", _):
                 throw refuse("dropping a column loses what other nodes still write to it; stop using it instead (it may stay empty)")
-            default: throw refuse("only ALTER TABLE … ADD COLUMN is a migration; to change a column's type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one")
+            default:
+                throw refuse(
+                    "only ALTER TABLE … ADD COLUMN is a migration; to change a column's type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one"
+                )
             }
         case ("DROP", _, _):
             throw refuse("dropping loses what other nodes still write; stop using it instead")
         case ("INSERT", _, _), ("UPDATE", _, _), ("DELETE", _, _), ("REPLACE", _, _):
-            throw refuse("a migration changes the tables, not their rows; run data changes separately, after the migration (they are captured and synced like any write)")
+            throw refuse(
+                "a migration changes the tables, not their rows; run data changes separately, after the migration (they are captured and synced like any write)"
+            )
         default:
-            throw refuse("a migration adds a table (CREATE TABLE), a column (ALTER TABLE … ADD COLUMN) or an index (CREATE INDEX), and nothing else; a change of type or key needs a new column or table, its values copied with an UPDATE after the migration")
+            throw refuse(
+                "a migration adds a table (CREATE TABLE), a column (ALTER TABLE … ADD COLUMN) or an index (CREATE INDEX), and nothing else; a change of type or key needs a new column or table, its values copied with an UPDATE after the migration"
+            )
         }
     }
 }
@@ -197,7 +212,10 @@ enum SQLTokens {
         var i = 0
         while i < chars.count {
             let c = chars[i]
-            if c.isWhitespace { i += 1; continue }
+            if c.isWhitespace {
+                i += 1
+                continue
+            }
             if c == "-", i + 1 < chars.count, chars[i + 1] == "-" {
                 while i < chars.count, chars[i] != "\n" { i += 1 }
                 continue
@@ -220,7 +238,10 @@ enum SQLTokens {
                 while true {
                     guard j < chars.count else { throw MingaError(.badContent, "a quote \(c) is not closed") }
                     if chars[j] == close {
-                        if close != "]", j + 1 < chars.count, chars[j + 1] == close { j += 2; continue }  // doubled: one quote character
+                        if close != "]", j + 1 < chars.count, chars[j + 1] == close {
+                            j += 2
+                            continue
+                        }  // doubled: one quote character
                         break
                     }
                     j += 1
@@ -229,7 +250,7 @@ enum SQLTokens {
                 i = j + 1
                 continue
             }
-            if (c == "x" || c == "X"), i + 1 < chars.count, chars[i + 1] == "'" {  // a blob literal, X'00'
+            if c == "x" || c == "X", i + 1 < chars.count, chars[i + 1] == "'" {  // a blob literal, X'00'
                 guard let end = chars[(i + 2)...].firstIndex(of: "'") else { throw MingaError(.badContent, "a quote ' is not closed") }
                 current.append(Token(text: String(chars[i...end])))
                 i = end + 1
@@ -240,7 +261,7 @@ enum SQLTokens {
                 while j < chars.count {
                     if chars[j].isNumber || chars[j] == "." || chars[j].isLetter {
                         j += 1
-                    } else if (chars[j] == "-" || chars[j] == "+"), chars[j - 1] == "e" || chars[j - 1] == "E", !chars[i...].starts(with: ["0", "x"]) {
+                    } else if chars[j] == "-" || chars[j] == "+", chars[j - 1] == "e" || chars[j - 1] == "E", !chars[i...].starts(with: ["0", "x"]) {
                         j += 1
                     } else {
                         break

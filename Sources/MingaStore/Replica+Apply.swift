@@ -48,7 +48,9 @@ extension Replica {
         var admission = try admission(db)
         var verdicts: [Verdict]
         var prepared: [LogRows?]
-        if let checked, checked.schemaVersion == schemaVersion, checked.start.admitsLike(admission), !checked.verdicts.contains(where: { if case .apply = $0 { false } else if case .hold = $0 { false } else { true } }) {
+        if let checked, checked.schemaVersion == schemaVersion, checked.start.admitsLike(admission),
+            !checked.verdicts.contains(where: { if case .apply = $0 { false } else if case .hold = $0 { false } else { true } })
+        {
             (verdicts, prepared) = (checked.verdicts, checked.rows)
             admission = checked.end
         } else {
@@ -116,7 +118,9 @@ extension Replica {
         var failed: [NodeID: Dot] = [:]
         for (index, change) in batch.changes.enumerated() {
             guard let rows = prepared[index] else { continue }
-            if let first = failed[change.origin] ?? change.context.entries.lazy.compactMap({ o, s in failed[o].flatMap { s >= $0.seq ? $0 : nil } }).first {
+            if let first = failed[change.origin]
+                ?? change.context.entries.lazy.compactMap({ o, s in failed[o].flatMap { s >= $0.seq ? $0 : nil } }).first
+            {
                 verdicts[index] = .hold(MingaError(.heldBehind, "it follows or depends on \(first), which could not be written here"))
                 failed[change.origin] = failed[change.origin] ?? change.dot
                 continue
@@ -129,7 +133,12 @@ extension Replica {
                     return .commit
                 }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                verdicts[index] = .hold(MingaError(.applyFailed, "writing it into \(change.table) failed here: \(error.message ?? "\(error)"); this node's schema or rows refuse what its origin wrote"))
+                verdicts[index] = .hold(
+                    MingaError(
+                        .applyFailed,
+                        "writing it into \(change.table) failed here: \(error.message ?? "\(error)"); this node's schema or rows refuse what its origin wrote"
+                    )
+                )
                 failed[change.origin] = change.dot
             }
         }
@@ -143,12 +152,23 @@ extension Replica {
         for (change, refusal) in held {
             if let i = position[change.origin] {
                 origins[i].count += 1
-                if origins[i].code == .heldBehind, refusal.code != .heldBehind { (origins[i].code, origins[i].reason) = (refusal.code, refusal.message) }
+                if origins[i].code == .heldBehind, refusal.code != .heldBehind {
+                    (origins[i].code, origins[i].reason) = (refusal.code, refusal.message)
+                }
                 continue
             }
             position[change.origin] = origins.count
-            origins.append(HeldOrigin(
-                origin: change.origin, firstSeq: change.seq, count: 1, code: refusal.code, reason: refusal.message, since: Date(), source: source))
+            origins.append(
+                HeldOrigin(
+                    origin: change.origin,
+                    firstSeq: change.seq,
+                    count: 1,
+                    code: refusal.code,
+                    reason: refusal.message,
+                    since: Date(),
+                    source: source
+                )
+            )
         }
         return origins
     }
@@ -231,7 +251,8 @@ extension Replica {
     func winningValues(_ db: Database, _ state: RowState, with latest: Change, table: TrackedTable) throws -> Columns {
         var values: [Dot: [DatabaseValue]] = [:]
         let read = try db.cachedStatement(
-            sql: "SELECT v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.origin = ? AND c.seq = ?")
+            sql: "SELECT v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.origin = ? AND c.seq = ?"
+        )
         var row = Columns()
         for column in state.winners.keys.sorted(by: JSONText.precedes) {
             let winner = state.winners[column]!
@@ -355,7 +376,8 @@ extension Replica {
             if let statement = changeInserts[count] { return statement }
             let statement = try db.cachedStatement(
                 sql: "INSERT INTO minga_changes(id, origin, seq, hlc, tbl, pk, op, mask, ctx, link, sig) VALUES "
-                    + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", "))
+                    + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", ")
+            )
             changeInserts[count] = statement
             return statement
         }
@@ -364,7 +386,8 @@ extension Replica {
             if let statement = valueInserts[table.name]?[count] { return statement }
             let row = "(" + Array(repeating: "?", count: table.columns.count + 1).joined(separator: ", ") + ")"
             let statement = try db.cachedStatement(
-                sql: "INSERT INTO \(SQL.id(table.valuesTable)) VALUES " + Array(repeating: row, count: count).joined(separator: ", "))
+                sql: "INSERT INTO \(SQL.id(table.valuesTable)) VALUES " + Array(repeating: row, count: count).joined(separator: ", ")
+            )
             valueInserts[table.name, default: [:]][count] = statement
             return statement
         }
@@ -418,7 +441,8 @@ extension Replica {
             columns.append(column)
             values.append(value.databaseValue)
         }
-        let sql = columns.count == table.columns.count
+        let sql =
+            columns.count == table.columns.count
             ? table.upsertRowSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, arguments: columns)
         try runRowWrite(db, sql: sql, values)
     }
@@ -466,7 +490,8 @@ extension Replica {
         }
         try db.execute(
             sql: Capture(table: table).statement(op: "'\(op.rawValue)'", mask: String(mask), at: "NULL", value: { ":c\(table.position(of: $0)!)" }),
-            arguments: StatementArguments(arguments))
+            arguments: StatementArguments(arguments)
+        )
         try seal(db)
         let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM minga_changes")!
         let pk = try pk(db, key)

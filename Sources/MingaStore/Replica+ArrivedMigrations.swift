@@ -21,7 +21,8 @@ extension Replica {
                 LEFT JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
                 WHERE a.sql IS NOT s.sql OR a.error IS NOT NULL
                 ORDER BY (SELECT max(c.id) FROM minga_changes c WHERE c.tbl = 'minga_schema' AND c.pk = json_array(s.kind, s.tbl, s.name))
-                """)
+                """
+        )
         var ran = false
         for row in waiting {
             let migration = try Migration.verify(kind: row["kind"], table: row["tbl"], name: row["name"], sql: row["sql"])
@@ -44,7 +45,8 @@ extension Replica {
                         INSERT INTO minga_schema_applied(kind, tbl, name, sql, applied_at, error) VALUES (?, ?, ?, ?, datetime('now'), ?)
                         ON CONFLICT DO UPDATE SET sql = excluded.sql, error = excluded.error
                         """,
-                    arguments: StatementArguments(migration.key.map(\.databaseValue) + [migration.sql.databaseValue, message.databaseValue]))
+                    arguments: StatementArguments(migration.key.map(\.databaseValue) + [migration.sql.databaseValue, message.databaseValue])
+                )
             }
         }
         ran = try uniteTablesDefinedTwice(db) || ran
@@ -85,20 +87,25 @@ extension Replica {
                 let value = try Replica.loadTables(db)[table.name]!.addedDefaults[position] ?? .null
                 try db.execute(sql: "UPDATE \(SQL.id(table.name)) SET \(SQL.id(migration.name)) = ?", arguments: [value])
                 for pk in try String.fetchAll(
-                    db, sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND substr(mask, ?, 1) = '1'", arguments: [table.name, position + 1])
-                {
+                    db,
+                    sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND substr(mask, ?, 1) = '1'",
+                    arguments: [table.name, position + 1]
+                ) {
                     _ = try merge(db, table: table, pk: pk, newFrom: .max)
                 }
                 try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
             } catch let error as DatabaseError where error.resultCode != .SQLITE_FULL {
-                throw refuse("the rows here do not fit it (\(error.message ?? "\(error)")); settle the conflict on the migration (minga conflicts list) with a definition they fit, or change those rows")
+                throw refuse(
+                    "the rows here do not fit it (\(error.message ?? "\(error)")); settle the conflict on the migration (minga conflicts list) with a definition they fit, or change those rows"
+                )
             }
         case .table:
             try uniteDefinitions(db, of: migration.table)
         }
         try db.execute(
             sql: "UPDATE minga_schema_applied SET sql = ?, applied_at = datetime('now'), error = NULL WHERE kind = ? AND tbl = ? AND name = ?",
-            arguments: StatementArguments([migration.sql.databaseValue] + migration.key.map(\.databaseValue)))
+            arguments: StatementArguments([migration.sql.databaseValue] + migration.key.map(\.databaseValue))
+        )
     }
 
     /// Tables that two nodes created with different statements (protocol §20, Concurrent
@@ -107,11 +114,13 @@ extension Replica {
     /// apply everywhere. Returns whether any table changed.
     func uniteTablesDefinedTwice(_ db: Database) throws -> Bool {
         let twice = try String.fetchAll(
-            db, sql: """
+            db,
+            sql: """
                 SELECT s.tbl FROM minga_schema s JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
                 WHERE s.kind = 'table' AND a.error IS NULL
                   AND (SELECT count(*) FROM minga_changes c WHERE c.tbl = 'minga_schema' AND c.pk = json_array(s.kind, s.tbl, s.name)) > 1
-                """)
+                """
+        )
         var changed = false
         for name in twice {
             guard let table = live.snapshot.tables.values.first(where: { Migration.folded($0.name) == name }) else { continue }
@@ -125,7 +134,8 @@ extension Replica {
             } catch let error as MingaError {
                 try db.execute(
                     sql: "UPDATE minga_schema_applied SET error = ? WHERE kind = 'table' AND tbl = ? AND name = ''",
-                    arguments: [error.message, name])
+                    arguments: [error.message, name]
+                )
                 changed = true
             }
         }
@@ -151,7 +161,10 @@ extension Replica {
             for column in try Replica.probe(db, sql) {
                 if column.key > 0 {
                     guard table.keyColumns.contains(where: { Migration.folded($0) == Migration.folded(column.name) }) else {
-                        throw MingaError(.badContent, "table \(name) was created on two nodes with different keys; its rows cannot be one table: settle the conflict on its migration (minga conflicts list), and move the other key's rows with INSERT … SELECT")
+                        throw MingaError(
+                            .badContent,
+                            "table \(name) was created on two nodes with different keys; its rows cannot be one table: settle the conflict on its migration (minga conflicts list), and move the other key's rows with INSERT … SELECT"
+                        )
                     }
                     continue
                 }
@@ -168,8 +181,12 @@ extension Replica {
         let optional = Set(columns).subtracting(table.keyColumns)
         guard changed || Set(table.addedColumns) != optional else { return false }
         let united = TrackedTable(
-            name: name, columns: columns, keyColumns: table.keyColumns, keyKinds: table.keyKinds,
-            added: Dictionary(uniqueKeysWithValues: optional.map { ($0, DatabaseValue.null) }))
+            name: name,
+            columns: columns,
+            keyColumns: table.keyColumns,
+            keyKinds: table.keyKinds,
+            added: Dictionary(uniqueKeysWithValues: optional.map { ($0, DatabaseValue.null) })
+        )
         try Replica.ownDDL(db) {
             try Replica.saveDefinition(db, united)
             try Replica.widenPending(db, for: Array(live.snapshot.tables.values) + [united])
@@ -185,7 +202,10 @@ extension Replica {
         guard let open = sql.firstIndex(of: "(") else { return [] }
         try db.execute(sql: "CREATE TEMP TABLE minga_probe " + sql[open...])
         defer { try? db.execute(sql: "DROP TABLE temp.minga_probe") }
-        return try Row.fetchAll(db, sql: "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo('minga_probe', 'temp') WHERE hidden = 0").map { row in
+        return try Row.fetchAll(
+            db,
+            sql: "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo('minga_probe', 'temp') WHERE hidden = 0"
+        ).map { row in
             let name: String = row["name"]
             let dflt: String? = row["dflt_value"]
             // NOT NULL needs a default to be added to rows that exist.
@@ -204,7 +224,11 @@ extension Replica {
             throw MingaError(.badContent, "table \(table.name): the column definition `\(was)` is not where SQLite keeps it")
         }
         let rebuilt = "CREATE TABLE minga_rebuild " + create[open..<range.lowerBound] + ", " + now + create[range.upperBound...]
-        let indexes = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", arguments: [table.name])
+        let indexes = try String.fetchAll(
+            db,
+            sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+            arguments: [table.name]
+        )
         let columns = table.columns.map(SQL.id).joined(separator: ", ")
         try db.execute(sql: rebuilt)
         try db.execute(sql: "INSERT INTO minga_rebuild(\(columns)) SELECT \(columns) FROM \(SQL.id(table.name))")
@@ -230,7 +254,8 @@ extension Replica {
                     SELECT a.kind, a.tbl, a.name, a.sql, a.error FROM minga_schema_applied a
                     WHERE NOT EXISTS (SELECT 1 FROM minga_schema s WHERE s.kind = a.kind AND s.tbl = a.tbl AND s.name = a.name)
                     ORDER BY a.rowid
-                    """)
+                    """
+            )
             let held = try Row.fetchAll(
                 db,
                 sql: """
@@ -241,14 +266,17 @@ extension Replica {
                         ORDER BY hlc DESC, origin DESC LIMIT 1)
                     LEFT JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
                     ORDER BY coalesce(a.rowid, 1 << 62), c.id
-                    """)
+                    """
+            )
             return try (joined + held).map { row in
                 let sql: String = row["sql"]
                 let writer = try (row["origin"] as String?).map { (origin: try NodeID($0), seq: row["seq"] as Int64, hlc: HLC(packed: row["hlc"])) }
                 return MigrationRecord(
-                    migration: (try? Migration.parse(sql).first) ?? Migration(kind: Migration.Kind(rawValue: row["kind"]) ?? .table, table: row["tbl"], name: row["name"], sql: sql),
+                    migration: (try? Migration.parse(sql).first)
+                        ?? Migration(kind: Migration.Kind(rawValue: row["kind"]) ?? .table, table: row["tbl"], name: row["name"], sql: sql),
                     writer: writer,
-                    error: row["error"] ?? (writer != nil && (row["applied"] as String?) == nil ? "not applied yet" : nil))
+                    error: row["error"] ?? (writer != nil && (row["applied"] as String?) == nil ? "not applied yet" : nil)
+                )
             }
         }
     }
@@ -264,6 +292,7 @@ public struct MigrationRecord: Sendable {
 
     /// Who and when, for people: "by NODE at TIME (change DOT)".
     public var author: String {
-        writer.map { "by \($0.origin) at \($0.hlc.readable) (change \($0.origin):\($0.seq))" } ?? "run when this node joined (its change arrives with the data)"
+        writer.map { "by \($0.origin) at \($0.hlc.readable) (change \($0.origin):\($0.seq))" }
+            ?? "run when this node joined (its change arrives with the data)"
     }
 }

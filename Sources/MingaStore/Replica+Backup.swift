@@ -29,7 +29,9 @@ extension Replica {
             try destination.write { db in
                 try db.execute(sql: "INSERT INTO minga_meta(key, value) VALUES ('backup', 1) ON CONFLICT(key) DO UPDATE SET value = 1")
                 try db.execute(
-                    sql: "INSERT INTO minga_meta(key, value) VALUES ('backup_taken_at', datetime('now')) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                    sql:
+                        "INSERT INTO minga_meta(key, value) VALUES ('backup_taken_at', datetime('now')) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                )
             }
             try destination.close()
         } catch {
@@ -60,7 +62,8 @@ extension Replica {
                 let old = try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'epoch'") ?? 0
                 try db.execute(
                     sql: "INSERT INTO minga_meta(key, value) VALUES ('epoch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    arguments: [max(old + 1, nowMillis)])
+                    arguments: [max(old + 1, nowMillis)]
+                )
             }
             try source.close()
             try target.close()

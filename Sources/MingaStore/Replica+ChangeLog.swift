@@ -31,7 +31,8 @@ extension Replica {
     func heldLink(_ db: Database, _ origin: NodeID, _ seq: Int64) throws -> [UInt8]? {
         guard seq > 0 else { return OriginChain.genesis }
         return try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?"), arguments: [origin.rawValue, seq]
+            db.cachedStatement(sql: "SELECT link FROM minga_changes WHERE origin = ? AND seq = ?"),
+            arguments: [origin.rawValue, seq]
         ).map { Array($0) }
     }
 
@@ -51,23 +52,34 @@ extension Replica {
         var mask = entry.mask
         let columns = mask.withUTF8 { flags in
             table.changeColumns(
-                where: { $0 < flags.count && $0 < stored.count && flags[$0] == UInt8(ascii: "1") }, value: { Value(stored[$0]) })
+                where: { $0 < flags.count && $0 < stored.count && flags[$0] == UInt8(ascii: "1") },
+                value: { Value(stored[$0]) }
+            )
         }
         let key = table.keyPositions.map { Value(stored[$0]) }
         guard let op = ChangeOp(rawValue: entry.op) else { throw MingaError("change log holds an unknown operation \(entry.op)") }
         return Change(
-            origin: try NodeID(entry.origin), seq: entry.seq, hlc: HLC(packed: entry.hlc), table: table.name,
-            key: key, op: op, columns: columns,
+            origin: try NodeID(entry.origin),
+            seq: entry.seq,
+            hlc: HLC(packed: entry.hlc),
+            table: table.name,
+            key: key,
+            op: op,
+            columns: columns,
             context: try VersionVector(canonicalJSON: entry.context),
-            signature: entry.signature)
+            signature: entry.signature
+        )
     }
 
     /// Every write of one row, in log order, with their log ids.
     func history(_ db: Database, table: TrackedTable, pk: String) throws -> [(id: Int64, change: Change)] {
         let rows = try Row.fetchAll(
             db.cachedStatement(
-                sql: "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.tbl = ? AND c.pk = ? ORDER BY c.id"),
-            arguments: [table.name, pk])
+                sql:
+                    "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.tbl = ? AND c.pk = ? ORDER BY c.id"
+            ),
+            arguments: [table.name, pk]
+        )
         return try rows.map { (id: $0[0], change: try change($0, values: $0, table: table)) }
     }
 
@@ -84,7 +96,9 @@ extension Replica {
             default:
                 let placeholders = key.map { _ in "?" }.joined(separator: ", ")
                 return try String.fetchOne(
-                    db.cachedStatement(sql: "SELECT json_array(\(placeholders))"), arguments: StatementArguments(key.map(\.databaseValue)))!
+                    db.cachedStatement(sql: "SELECT json_array(\(placeholders))"),
+                    arguments: StatementArguments(key.map(\.databaseValue))
+                )!
             }
         }
         return text + "]"
@@ -128,7 +142,9 @@ extension Replica {
         var start: Int64?
         for origin in held.origins where held[origin] > vector[origin] && vector[origin] + 1 < cut[origin] ?? .max {
             let id = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT id FROM minga_changes WHERE origin = ? AND seq = ?"), arguments: [origin.rawValue, vector[origin] + 1])
+                db.cachedStatement(sql: "SELECT id FROM minga_changes WHERE origin = ? AND seq = ?"),
+                arguments: [origin.rawValue, vector[origin] + 1]
+            )
             if let id { start = min(start ?? id, id) }
         }
         guard var cursor = start else { return [] }

@@ -77,8 +77,13 @@ extension Replica {
             }
         }
         return Admission(
-            vector: vector, links: links, held: try heldFrom(db, vector: vector), roster: try roster(db), ownOrigin: try currentOrigin(db),
-            nowMillis: clock())
+            vector: vector,
+            links: links,
+            held: try heldFrom(db, vector: vector),
+            roster: try roster(db),
+            ownOrigin: try currentOrigin(db),
+            nowMillis: clock()
+        )
     }
 
     /// Checks a batch against this replica's schema, roster, clock and per-origin order
@@ -112,14 +117,22 @@ extension Replica {
     func checkDuplicate(_ db: Database, _ change: Change, key: PublicKey?) throws(MingaError) {
         let stored: [UInt8]
         do {
-            guard let previous = try heldLink(db, change.origin, change.seq - 1), let link = try heldLink(db, change.origin, change.seq) else { return }
+            guard let previous = try heldLink(db, change.origin, change.seq - 1), let link = try heldLink(db, change.origin, change.seq) else {
+                return
+            }
             guard OriginChain.link(after: previous, change) == link else {
-                throw MingaError(.alteredCopy, "this node already holds \(change.dot), and the copy received differs from it: the change was altered after \(change.origin.node) signed it")
+                throw MingaError(
+                    .alteredCopy,
+                    "this node already holds \(change.dot), and the copy received differs from it: the change was altered after \(change.origin.node) signed it"
+                )
             }
             stored = link
         } catch let error as MingaError { throw error } catch { throw MingaError("the change log could not be read: \(error)") }
         if let signature = change.signature, let key, !key.isValid(signature: signature, link: stored) {
-            throw MingaError(.badSignature, "its signature does not verify with \(change.origin.node)'s public key: it was altered after \(change.origin.node) signed it")
+            throw MingaError(
+                .badSignature,
+                "its signature does not verify with \(change.origin.node)'s public key: it was altered after \(change.origin.node) signed it"
+            )
         }
     }
 
@@ -154,11 +167,16 @@ extension Replica {
     func validate(_ change: Change) throws(MingaError) {
         func refuse(_ message: String) -> MingaError { MingaError(.badContent, message) }
         guard let table = tables[change.table] else {
-            throw MingaError(.needsMigration, "table \(change.table) is not tracked here yet; held until the migration that adds it runs here (minga status: whether it arrived, and why it could not run)")
+            throw MingaError(
+                .needsMigration,
+                "table \(change.table) is not tracked here yet; held until the migration that adds it runs here (minga status: whether it arrived, and why it could not run)"
+            )
         }
         guard change.seq >= 1 else { throw refuse("sequence numbers start at 1") }
         guard change.key.count == table.keyColumns.count else {
-            throw refuse("table \(table.name) has a key of \(table.keyColumns.count) column(s) (\(table.keyColumns.joined(separator: ", "))), the change gives \(change.key.count)")
+            throw refuse(
+                "table \(table.name) has a key of \(table.keyColumns.count) column(s) (\(table.keyColumns.joined(separator: ", "))), the change gives \(change.key.count)"
+            )
         }
         // Every column must be one of the table's non-key columns: checked by walking both in
         // canonical order; names are looked up one by one only to say which is wrong.
@@ -168,7 +186,10 @@ extension Replica {
                 if table.keyColumns.contains(column) {
                     throw refuse("column \(column) is part of the key of \(table.name) and cannot be set by a change")
                 }
-                throw MingaError(.needsMigration, "table \(table.name) has no column \(column) here yet; held until the migration that adds it runs here (minga status: whether it arrived, and why it could not run)")
+                throw MingaError(
+                    .needsMigration,
+                    "table \(table.name) has no column \(column) here yet; held until the migration that adds it runs here (minga status: whether it arrived, and why it could not run)"
+                )
             }
         }
         // What the value may be: the rules the origin's capture triggers enforced too.
@@ -215,7 +236,10 @@ private struct BatchCheck {
             }
         }
         for (origin, change) in lastPassed.sorted(by: { $0.key < $1.key }) where change.signature == nil {
-            throw MingaError(.rejected, "the changes from \(origin.node) in this batch end at \(change.dot), which \(origin.node) has not signed; a batch must end each origin's run with a signed change, so this one cannot be verified")
+            throw MingaError(
+                .rejected,
+                "the changes from \(origin.node) in this batch end at \(change.dot), which \(origin.node) has not signed; a batch must end each origin's run with a signed change, so this one cannot be verified"
+            )
         }
         for (origin, hold) in holds { admission.held[origin] = min(admission.held[origin] ?? .max, hold.from) }
         for (origin, first) in admission.held where admission.vector[origin] >= first {
@@ -229,7 +253,9 @@ private struct BatchCheck {
     mutating func verdict(_ change: Change) throws -> Verdict? {
         let origin = change.origin
         if let hold = holds[origin], change.seq >= hold.from {
-            return .hold(change.seq == hold.from ? hold.refusal : MingaError(.heldBehind, "it follows \(origin):\(hold.from), which this node holds back"))
+            return .hold(
+                change.seq == hold.from ? hold.refusal : MingaError(.heldBehind, "it follows \(origin):\(hold.from), which this node holds back")
+            )
         }
         if let dependency = try heldDependency(change) {
             return hold(change, MingaError(.heldBehind, "its causal context names \(dependency), which this node holds back"))
@@ -237,7 +263,12 @@ private struct BatchCheck {
         let key = admission.roster[origin.node]
         if change.seq <= admission.vector[origin] {
             guard change.seq >= 1 else {
-                return .alteredCopy(MingaError(.alteredCopy, "\(change.dot) has sequence number \(change.seq), but sequence numbers start at 1: a copy altered on its way"))
+                return .alteredCopy(
+                    MingaError(
+                        .alteredCopy,
+                        "\(change.dot) has sequence number \(change.seq), but sequence numbers start at 1: a copy altered on its way"
+                    )
+                )
             }
             do { try replica.checkDuplicate(db, change, key: key) } catch { return .alteredCopy(MingaError(.alteredCopy, error.message)) }
             return .duplicate
@@ -246,7 +277,10 @@ private struct BatchCheck {
             if let first = admission.held[origin] {
                 return .hold(MingaError(.heldBehind, "it follows \(origin):\(first), which this node holds back"))
             }
-            throw MingaError(.rejected, "sequence gap for origin \(origin): this node holds up to \(admission.vector[origin]), the batch continues at \(change.seq); changes must arrive in order without gaps")
+            throw MingaError(
+                .rejected,
+                "sequence gap for origin \(origin): this node holds up to \(admission.vector[origin]), the batch continues at \(change.seq); changes must arrive in order without gaps"
+            )
         }
         do {
             let link = try admit(change, key: key)
@@ -265,7 +299,10 @@ private struct BatchCheck {
     func heldDependency(_ change: Change) throws -> Dot? {
         for (origin, seq) in change.context.entries where origin != change.origin && seq > admission.vector[origin] {
             if let from = holds[origin]?.from ?? admission.held[origin] { return Dot(origin: origin, seq: max(from, admission.vector[origin] + 1)) }
-            throw MingaError(.rejected, "its causal context names change \(origin):\(seq), which this node does not hold; changes must arrive in causal order (the sender's log order)")
+            throw MingaError(
+                .rejected,
+                "its causal context names change \(origin):\(seq), which this node does not hold; changes must arrive in causal order (the sender's log order)"
+            )
         }
         return nil
     }
@@ -274,23 +311,38 @@ private struct BatchCheck {
     func admit(_ change: Change, key: PublicKey?) throws(MingaError) -> [UInt8] {
         try replica.validate(change)
         guard let key else {
-            throw MingaError(.unknownOrigin, "it comes from \(change.origin.node), which is not in this node's roster; if that agency belongs to the federation, add its public key with `minga roster add \(change.origin.node) KEY`")
+            throw MingaError(
+                .unknownOrigin,
+                "it comes from \(change.origin.node), which is not in this node's roster; if that agency belongs to the federation, add its public key with `minga roster add \(change.origin.node) KEY`"
+            )
         }
         if change.origin == admission.ownOrigin {
-            throw MingaError(.outOfOrder, "it claims to come from this node (\(change.origin)) at sequence \(change.seq), which this node never issued")
+            throw MingaError(
+                .outOfOrder,
+                "it claims to come from this node (\(change.origin)) at sequence \(change.seq), which this node never issued"
+            )
         }
         let ahead = change.hlc.millis - admission.nowMillis
         if ahead > replica.maxClockSkewMillis {
             let due = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(change.hlc.millis - replica.maxClockSkewMillis) / 1000))
-            throw MingaError(.clockAhead, "its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(replica.maxClockSkewMillis)); it applies by itself once this node's clock reaches \(due) (or at once with a larger --max-clock-skew); check the clock of \(change.origin.node): its later changes stay that far ahead, since an origin's clock never goes back")
+            throw MingaError(
+                .clockAhead,
+                "its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(replica.maxClockSkewMillis)); it applies by itself once this node's clock reaches \(due) (or at once with a larger --max-clock-skew); check the clock of \(change.origin.node): its later changes stay that far ahead, since an origin's clock never goes back"
+            )
         }
         let previous = admission.links[change.origin] ?? (OriginChain.genesis, 0)
         guard change.hlc.packed > previous.hlc else {
-            throw MingaError(.outOfOrder, "its HLC \(change.hlc) is not later than that of \(change.origin)'s previous change; an origin's clock only moves forward")
+            throw MingaError(
+                .outOfOrder,
+                "its HLC \(change.hlc) is not later than that of \(change.origin)'s previous change; an origin's clock only moves forward"
+            )
         }
         let link = OriginChain.link(after: previous.link, change)
         if let signature = change.signature, !key.isValid(signature: signature, link: link) {
-            throw MingaError(.badSignature, "its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it, or this node's roster has a wrong key for \(change.origin.node) (compare `minga roster list` with its public key, and correct it with `minga roster add`)")
+            throw MingaError(
+                .badSignature,
+                "its signature does not verify with \(change.origin.node)'s public key: the change was altered or forged after \(change.origin.node) signed it, or this node's roster has a wrong key for \(change.origin.node) (compare `minga roster list` with its public key, and correct it with `minga roster add`)"
+            )
         }
         return link
     }

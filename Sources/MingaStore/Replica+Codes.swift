@@ -48,11 +48,13 @@ public struct CodeViolation: Sendable, Hashable, CustomStringConvertible {
 extension Replica {
     public func installReferenceData(codelists: [CodelistItem], rules: [CodeRule]) throws {
         try writer.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS minga_codelist(list TEXT NOT NULL, code TEXT NOT NULL, name TEXT, PRIMARY KEY (list, code));
-                CREATE TABLE IF NOT EXISTS minga_code_rule(tbl TEXT NOT NULL, col TEXT NOT NULL, list TEXT NOT NULL, cond TEXT NOT NULL);
-                DELETE FROM minga_codelist; DELETE FROM minga_code_rule;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS minga_codelist(list TEXT NOT NULL, code TEXT NOT NULL, name TEXT, PRIMARY KEY (list, code));
+                    CREATE TABLE IF NOT EXISTS minga_code_rule(tbl TEXT NOT NULL, col TEXT NOT NULL, list TEXT NOT NULL, cond TEXT NOT NULL);
+                    DELETE FROM minga_codelist; DELETE FROM minga_code_rule;
+                    """
+            )
             let item = try db.makeStatement(sql: "INSERT INTO minga_codelist(list, code, name) VALUES (?, ?, ?)")
             for i in codelists { try item.execute(arguments: [i.list, i.code, i.name]) }
             for rule in rules {
@@ -61,7 +63,8 @@ extension Replica {
                 else { throw MingaError("code rule for \(rule.table).\(rule.column) names an unknown table or column") }
                 try db.execute(
                     sql: "INSERT INTO minga_code_rule(tbl, col, list, cond) VALUES (?, ?, ?, ?)",
-                    arguments: [rule.table, rule.column, rule.list, String(decoding: try JSONEncoder.wire.encode(rule.when), as: UTF8.self)])
+                    arguments: [rule.table, rule.column, rule.list, String(decoding: try JSONEncoder.wire.encode(rule.when), as: UTF8.self)]
+                )
             }
         }
     }
@@ -69,8 +72,12 @@ extension Replica {
     func codeRules(_ db: Database) throws -> [CodeRule] {
         guard try db.tableExists("minga_code_rule") else { return [] }
         return try Row.fetchAll(db, sql: "SELECT tbl, col, list, cond FROM minga_code_rule").map {
-            CodeRule(table: $0["tbl"], column: $0["col"], list: $0["list"],
-                     when: try JSONDecoder().decode([String: String].self, from: Data(($0["cond"] as String).utf8)))
+            CodeRule(
+                table: $0["tbl"],
+                column: $0["col"],
+                list: $0["list"],
+                when: try JSONDecoder().decode([String: String].self, from: Data(($0["cond"] as String).utf8))
+            )
         }
     }
 
@@ -93,9 +100,13 @@ extension Replica {
             default: text = value.plainJSON
             }
             let exists = try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_codelist WHERE list = ? AND code = ?)"), arguments: [rule.list, text])!
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_codelist WHERE list = ? AND code = ?)"),
+                arguments: [rule.list, text]
+            )!
             if !exists {
-                found.append(CodeViolation(table: name, key: table.keyColumns.map { row[$0] ?? .null }, column: rule.column, value: text, list: rule.list))
+                found.append(
+                    CodeViolation(table: name, key: table.keyColumns.map { row[$0] ?? .null }, column: rule.column, value: text, list: rule.list)
+                )
             }
         }
         return found
@@ -108,7 +119,11 @@ extension Replica {
             let rules = try codeRules(db)
             for name in Set(rules.map(\.table)).sorted() {
                 let table = tables[name]!
-                let cursor = try Row.fetchCursor(db, sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))")
+                let cursor = try Row.fetchCursor(
+                    db,
+                    sql:
+                        "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"
+                )
                 while let row = try cursor.next() {
                     var values: [String: Value] = [:]
                     for (i, column) in table.columns.enumerated() { values[column] = Value(row[i] as DatabaseValue) }

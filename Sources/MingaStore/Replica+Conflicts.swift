@@ -48,9 +48,16 @@ extension Replica {
         }
         let key = try JSONDecoder().decode([Value].self, from: Data((row["key"] as String).utf8))
         let conflict = Conflict(
-            table: row["tbl"], key: key, column: row["col"], winner: try ref("winner")!, loser: try ref("loser")!,
-            resolvedBy: try ref("resolved"))
-        guard conflict.id == row["id"] as String else { throw MingaError("conflict log is damaged: id \(row["id"] as String) does not match its writes") }
+            table: row["tbl"],
+            key: key,
+            column: row["col"],
+            winner: try ref("winner")!,
+            loser: try ref("loser")!,
+            resolvedBy: try ref("resolved")
+        )
+        guard conflict.id == row["id"] as String else {
+            throw MingaError("conflict log is damaged: id \(row["id"] as String) does not match its writes")
+        }
         return conflict
     }
 
@@ -90,7 +97,8 @@ extension Replica {
                     WHERE k.tbl = c.tbl AND k.pk = c.pk AND k.resolved_origin IS NULL)
                 GROUP BY c.tbl, c.pk
                 """,
-            arguments: [mark])
+            arguments: [mark]
+        )
         for row in rows {
             let table = try self.table(named: row["tbl"])
             for (id, write) in try history(db, table: table, pk: row["pk"]) where id >= row["first"] as Int64 {
@@ -104,7 +112,9 @@ extension Replica {
 
     func markIntegrated(_ db: Database) throws {
         try db.execute(
-            sql: "INSERT INTO minga_meta(key, value) VALUES ('integrated', (SELECT coalesce(max(id), 0) FROM minga_changes)) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            sql:
+                "INSERT INTO minga_meta(key, value) VALUES ('integrated', (SELECT coalesce(max(id), 0) FROM minga_changes)) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        )
     }
 
     // MARK: Operator view
@@ -131,7 +141,10 @@ extension Replica {
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts \(filter)", arguments: StatementArguments(arguments)) ?? 0
             // SQLite reads a negative LIMIT as none.
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM minga_conflicts \(filter) ORDER BY winner_hlc, id LIMIT ?", arguments: StatementArguments(arguments + [limit ?? -1]))
+                db,
+                sql: "SELECT * FROM minga_conflicts \(filter) ORDER BY winner_hlc, id LIMIT ?",
+                arguments: StatementArguments(arguments + [limit ?? -1])
+            )
             return (try rows.map { try record(db, Replica.conflict($0)) }, total)
         }
     }
@@ -155,14 +168,21 @@ extension Replica {
     func record(_ db: Database, _ conflict: Conflict) throws -> ConflictRecord {
         let table = try self.table(named: conflict.table)
         func side(_ ref: WriteRef) throws -> ConflictSide {
-            guard let row = try Row.fetchOne(
-                db,
-                sql: "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.origin = ? AND c.seq = ?",
-                arguments: [ref.origin.rawValue, ref.seq])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.origin = ? AND c.seq = ?",
+                    arguments: [ref.origin.rawValue, ref.seq]
+                )
             else { throw MingaError("conflict log is damaged: write \(ref.dot) of conflict \(conflict.id) is missing") }
             let change = try change(row, values: row, table: table)
             return ConflictSide(
-                write: ref, op: change.op, value: conflict.column.flatMap { change.columns[$0] }, columns: change.columns.dictionary)
+                write: ref,
+                op: change.op,
+                value: conflict.column.flatMap { change.columns[$0] },
+                columns: change.columns.dictionary
+            )
         }
         return ConflictRecord(conflict: conflict, winner: try side(conflict.winner), loser: try side(conflict.loser))
     }
@@ -199,7 +219,10 @@ extension Replica {
                 case .keepWinner: chosen = current.winner
                 case .takeLoser: chosen = current.loser
                 case .value(.null): chosen = nil
-                case .value: throw MingaError("conflict \(conflict.id) is about the whole row (a delete against an update): give a row object, or null to delete it")
+                case .value:
+                    throw MingaError(
+                        "conflict \(conflict.id) is about the whole row (a delete against an update): give a row object, or null to delete it"
+                    )
                 case .row(let columns):
                     for column in columns.keys where !table.nonKeyColumns.contains(column) {
                         throw MingaError("unknown column \(column) in table \(table.name)")

@@ -21,7 +21,9 @@ public struct HeldOrigin: Sendable, Equatable, Codable {
     public var first: Dot { Dot(origin: origin, seq: firstSeq) }
 
     public init(origin: NodeID, firstSeq: Int64, count: Int, code: MingaError.Code, reason: String, since: Date, source: String) {
-        (self.origin, self.firstSeq, self.count, self.code, self.reason, self.since, self.source) = (origin, firstSeq, count, code, reason, since, source)
+        (self.origin, self.firstSeq, self.count, self.code, self.reason, self.since, self.source) = (
+            origin, firstSeq, count, code, reason, since, source
+        )
     }
 }
 
@@ -67,13 +69,19 @@ extension Replica {
                     (SELECT code || char(10) || reason || char(10) || source FROM minga_held r
                      WHERE r.origin = h.origin ORDER BY r.code = 'held_behind', r.seq LIMIT 1)
                 FROM minga_held h GROUP BY h.origin ORDER BY min(h.since), h.origin
-                """)
+                """
+        )
         return try rows.map { row in
             let why = (row[4] as String).split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
             return HeldOrigin(
-                origin: try NodeID(row[0] as String), firstSeq: row[1], count: row[2],
-                code: MingaError.Code(rawValue: why[0]) ?? .failed, reason: why.count > 1 ? why[1] : "",
-                since: Date(timeIntervalSince1970: row[3]), source: why.count > 2 ? why[2] : "")
+                origin: try NodeID(row[0] as String),
+                firstSeq: row[1],
+                count: row[2],
+                code: MingaError.Code(rawValue: why[0]) ?? .failed,
+                reason: why.count > 1 ? why[1] : "",
+                since: Date(timeIntervalSince1970: row[3]),
+                source: why.count > 2 ? why[2] : ""
+            )
         }
     }
 
@@ -83,16 +91,23 @@ extension Replica {
         guard let last = altered.last else { return }
         try db.execute(
             sql: "INSERT INTO minga_meta(key, value) VALUES ('altered_copies', ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
-            arguments: [altered.reduce(0) { $0 + $1.count }])
+            arguments: [altered.reduce(0) { $0 + $1.count }]
+        )
         let when = ISO8601DateFormatter().string(from: last.since)
-        try Replica.setMeta(db, "altered_copy_last", "\(last.first) from \(last.source.isEmpty ? "an unknown source" : last.source) at \(when): \(last.reason)")
+        try Replica.setMeta(
+            db,
+            "altered_copy_last",
+            "\(last.first) from \(last.source.isEmpty ? "an unknown source" : last.source) at \(when): \(last.reason)"
+        )
     }
 
     /// How many altered copies arrived, and what the last one was (see ``recordAltered(_:_:)``).
     public func alteredCopies() throws -> (count: Int, last: String?) {
         try writer.read { db in
-            (try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'altered_copies'") ?? 0,
-             try String.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'altered_copy_last'"))
+            (
+                try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'altered_copies'") ?? 0,
+                try String.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'altered_copy_last'")
+            )
         }
     }
 
@@ -112,12 +127,14 @@ extension Replica {
                             ELSE 'a different copy of this change came from ' || excluded.source
                                 || ': one of the two was altered after its origin signed it; the copy held first is kept, and if it is the altered one, the genuine copy applies when a peer sends it again' END,
                         source = CASE WHEN ? IS NULL THEN source ELSE excluded.source END
-                    """)
+                    """
+            )
             let now = Date().timeIntervalSince1970
             for (change, refusal) in held {
                 arrival += 1
                 try upsert.execute(arguments: [
-                    change.origin.rawValue, change.seq, arrival, change.wireJSON, change.signature != nil, refusal.code.rawValue, refusal.message, now, source ?? "", source,
+                    change.origin.rawValue, change.seq, arrival, change.wireJSON, change.signature != nil, refusal.code.rawValue, refusal.message,
+                    now, source ?? "", source,
                 ])
             }
         }

@@ -52,7 +52,9 @@ extension Replica {
             return values.map(\.value)
         }
         guard table.keyColumns.count == 1 else {
-            throw MingaError("table \(table.name) has a composite key (\(table.keyColumns.joined(separator: ", "))); give it as a JSON array, e.g. '[\"a\",\"b\"]'")
+            throw MingaError(
+                "table \(table.name) has a composite key (\(table.keyColumns.joined(separator: ", "))); give it as a JSON array, e.g. '[\"a\",\"b\"]'"
+            )
         }
         return [.text(argument)]
     }
@@ -61,9 +63,12 @@ extension Replica {
     public func get(table name: String, key: [Value]) throws -> [(String, Value)]? {
         let table = try table(named: name)
         return try writer.read { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(table.keyMatch)",
-                arguments: StatementArguments(key.map(\.databaseValue)))
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(table.keyMatch)",
+                    arguments: StatementArguments(key.map(\.databaseValue))
+                )
             else { return nil }
             return table.columns.enumerated().map { ($1, Value(row[$0] as DatabaseValue)) }
         }
@@ -98,14 +103,17 @@ extension Replica {
             for (t, name) in tableNames.enumerated() {
                 let table = tables[name]!
                 let columns = table.displayColumns
-                let sql = "SELECT \(columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"
+                let sql =
+                    "SELECT \(columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"
                 out += json ? (t == 0 ? "" : ",") + JSONText.quote(name) + ":[" : "table \(name)\n"
                 var first = true
                 let cursor = try Row.fetchCursor(db, sql: sql)
                 while let row = try cursor.next() {
-                    let object = "{" + columns.enumerated().map { i, column in
-                        JSONText.quote(column) + ":" + Value(row[i] as DatabaseValue).plainJSON
-                    }.joined(separator: ",") + "}"
+                    let object =
+                        "{"
+                        + columns.enumerated().map { i, column in
+                            JSONText.quote(column) + ":" + Value(row[i] as DatabaseValue).plainJSON
+                        }.joined(separator: ",") + "}"
                     out += json ? (first ? "" : ",") + object : object + "\n"
                     first = false
                 }
@@ -128,13 +136,19 @@ extension Replica {
                 rows[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))") ?? 0
             }
             return ReplicaStatus(
-                nodeID: nodeID, origin: try currentOrigin(db), schemaVersion: schemaVersion, vector: try Replica.vector(db),
+                nodeID: nodeID,
+                origin: try currentOrigin(db),
+                schemaVersion: schemaVersion,
+                vector: try Replica.vector(db),
                 changes: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_changes") ?? 0,
                 openConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM minga_conflicts WHERE resolved_origin IS NULL") ?? 0,
                 rows: rows,
                 lastHLC: try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes").map(HLC.init(packed:)),
-                pending: try pendingCount(db), drift: drift, untracked: untracked,
-                repairedText: try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'repaired_text'") ?? 0)
+                pending: try pendingCount(db),
+                drift: drift,
+                untracked: untracked,
+                repairedText: try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'repaired_text'") ?? 0
+            )
         }
     }
 
@@ -175,7 +189,10 @@ extension Replica {
     /// the origin signed, and checks that signature with the roster's key. A walk that reaches
     /// a change already audited (`known`), its link matching, takes that change's verdict.
     func audit(
-        _ db: Database, _ change: Change, roster: [NodeID: PublicKey], known: [Dot: AuditedChange.Signature] = [:]
+        _ db: Database,
+        _ change: Change,
+        roster: [NodeID: PublicKey],
+        known: [Dot: AuditedChange.Signature] = [:]
     ) throws -> AuditedChange.Signature {
         guard let key = roster[change.origin.node] else { return .unknownOrigin }
         guard let previous = try heldLink(db, change.origin, change.seq - 1) else { return .broken("the change before it is missing") }
@@ -187,7 +204,8 @@ extension Replica {
             }
             if current.dot != change.dot, let verdict = known[current.dot] { return verdict }
             if let signature = current.signature {
-                return key.isValid(signature: signature, link: link) ? .verified(signedAt: current.dot) : .broken("the signature at \(current.dot) does not verify")
+                return key.isValid(signature: signature, link: link)
+                    ? .verified(signedAt: current.dot) : .broken("the signature at \(current.dot) does not verify")
             }
             guard let next = try self.change(db, Dot(origin: current.origin, seq: current.seq + 1)) else {
                 return .broken("no signature follows it")
@@ -199,13 +217,18 @@ extension Replica {
 
     /// One change by its dot, as held.
     func change(_ db: Database, _ dot: Dot) throws -> Change? {
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(Replica.changeColumns) FROM minga_changes c WHERE c.origin = ? AND c.seq = ?"),
-            arguments: [dot.origin.rawValue, dot.seq])
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT \(Replica.changeColumns) FROM minga_changes c WHERE c.origin = ? AND c.seq = ?"),
+                arguments: [dot.origin.rawValue, dot.seq]
+            )
         else { return nil }
         let table = try self.table(named: try String.fetchOne(db, sql: "SELECT tbl FROM minga_changes WHERE id = ?", arguments: [row["id"]])!)
-        guard let values = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM \(SQL.id(table.valuesTable)) WHERE change_id = ?"), arguments: [row["id"]])
+        guard
+            let values = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM \(SQL.id(table.valuesTable)) WHERE change_id = ?"),
+                arguments: [row["id"]]
+            )
         else { return nil }
         return try change(row, values: values, table: table)
     }
@@ -245,11 +268,26 @@ public struct PlainValue: Decodable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let single = try decoder.singleValueContainer()
-        if single.decodeNil() { value = .null; return }
-        if let b = try? single.decode(Bool.self) { value = .integer(b ? 1 : 0); return }
-        if let i = try? single.decode(Int64.self) { value = .integer(i); return }
-        if let d = try? single.decode(Double.self) { value = .real(d); return }
-        if let s = try? single.decode(String.self) { value = .text(s); return }
+        if single.decodeNil() {
+            value = .null
+            return
+        }
+        if let b = try? single.decode(Bool.self) {
+            value = .integer(b ? 1 : 0)
+            return
+        }
+        if let i = try? single.decode(Int64.self) {
+            value = .integer(i)
+            return
+        }
+        if let d = try? single.decode(Double.self) {
+            value = .real(d)
+            return
+        }
+        if let s = try? single.decode(String.self) {
+            value = .text(s)
+            return
+        }
         value = try Value(from: decoder)
     }
 
@@ -286,21 +324,30 @@ public struct LocalTransaction {
             key.append(value)
         }
         if let violation = try replica.codeViolations(db, table: name, row: row, rules: codeRules).first {
-            throw MingaError("\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them")
+            throw MingaError(
+                "\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them"
+            )
         }
         let others = table.nonKeyColumns.filter { row[$0] != nil }
         let keyArgs = key.map(\.databaseValue)
         let exists = try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(table.keyMatch))"), arguments: StatementArguments(keyArgs))!
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(SQL.id(name)) WHERE \(table.keyMatch))"),
+            arguments: StatementArguments(keyArgs)
+        )!
         do {
             if exists {
                 guard !others.isEmpty else { return false }
-                try db.cachedStatement(sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(table.keyMatch)")
-                    .run(others.map { row[$0]!.databaseValue } + keyArgs)
+                try db.cachedStatement(
+                    sql: "UPDATE \(SQL.id(name)) SET \(others.map { "\(SQL.id($0)) = ?" }.joined(separator: ", ")) WHERE \(table.keyMatch)"
+                )
+                .run(others.map { row[$0]!.databaseValue } + keyArgs)
             } else {
                 let columns = table.keyColumns + others
-                try db.cachedStatement(sql: "INSERT INTO \(SQL.id(name))(\(columns.map(SQL.id).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
-                    .run(columns.map { row[$0]!.databaseValue })
+                try db.cachedStatement(
+                    sql:
+                        "INSERT INTO \(SQL.id(name))(\(columns.map(SQL.id).joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
+                )
+                .run(columns.map { row[$0]!.databaseValue })
             }
         } catch let error as DatabaseError {
             // A full disk or a busy replica is not this row's fault: it stops the whole operation.
@@ -327,8 +374,12 @@ public struct LocalTransaction {
         let table = try replica.table(named: name)
         guard table.position(of: column) != nil else { throw MingaError("unknown column \(column) in table \(name)") }
         let rows = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(SQL.id(column)) = ? ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"),
-            arguments: [value.databaseValue])
+            db.cachedStatement(
+                sql:
+                    "SELECT \(table.columns.map(SQL.id).joined(separator: ", ")) FROM \(SQL.id(name)) WHERE \(SQL.id(column)) = ? ORDER BY \(table.keyColumns.map(SQL.id).joined(separator: ", "))"
+            ),
+            arguments: [value.databaseValue]
+        )
         return rows.map { row in Dictionary(uniqueKeysWithValues: table.columns.enumerated().map { ($1, Value(row[$0] as DatabaseValue)) }) }
     }
 }

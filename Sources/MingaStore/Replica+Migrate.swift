@@ -21,12 +21,18 @@ extension Replica {
             for migration in migrations {
                 let key = migration.key.map(\.databaseValue)
                 if let applied = try String.fetchOne(
-                    db, sql: "SELECT sql FROM minga_schema_applied WHERE kind = ? AND tbl = ? AND name = ? AND error IS NULL", arguments: StatementArguments(key))
-                {
+                    db,
+                    sql: "SELECT sql FROM minga_schema_applied WHERE kind = ? AND tbl = ? AND name = ? AND error IS NULL",
+                    arguments: StatementArguments(key)
+                ) {
                     throw MingaError(.badContent, "\(migration.sql): the \(migration.subject) exists already (added by `\(applied)`)")
                 }
                 // Known but not applied here (it could not run when it arrived): run it now.
-                let recorded = try String.fetchOne(db, sql: "SELECT sql FROM minga_schema WHERE kind = ? AND tbl = ? AND name = ?", arguments: StatementArguments(key))
+                let recorded = try String.fetchOne(
+                    db,
+                    sql: "SELECT sql FROM minga_schema WHERE kind = ? AND tbl = ? AND name = ?",
+                    arguments: StatementArguments(key)
+                )
                 try runDDL(db, migration)
                 guard recorded != migration.sql else { continue }
                 try Replica.setMeta(db, "migrating", 1)
@@ -34,7 +40,8 @@ extension Replica {
                     sql: recorded == nil
                         ? "INSERT INTO minga_schema(kind, tbl, name, sql) VALUES (?1, ?2, ?3, ?4)"
                         : "UPDATE minga_schema SET sql = ?4 WHERE kind = ?1 AND tbl = ?2 AND name = ?3",
-                    arguments: StatementArguments(key + [migration.sql.databaseValue]))
+                    arguments: StatementArguments(key + [migration.sql.databaseValue])
+                )
                 try db.execute(sql: "DELETE FROM minga_meta WHERE key = 'migrating'")
             }
             try seal(db)
@@ -63,7 +70,9 @@ extension Replica {
         default: break
         }
         if migration.kind == .table, try TableShape.exists(db, table: migration.table) {
-            throw refuse("this node has a table \(migration.table) of its own, which Minga does not track; rename it (sqlite3: ALTER TABLE \(SQL.id(migration.table)) RENAME TO \(SQL.id(migration.table + "_local"))) and the migration runs at the next sync or import")
+            throw refuse(
+                "this node has a table \(migration.table) of its own, which Minga does not track; rename it (sqlite3: ALTER TABLE \(SQL.id(migration.table)) RENAME TO \(SQL.id(migration.table + "_local"))) and the migration runs at the next sync or import"
+            )
         }
         try Replica.ownDDL(db) {
             do {
@@ -76,7 +85,11 @@ extension Replica {
             case .table: table = try trackNewTable(db, migration)
             case .column: table = try trackNewColumn(db, migration, of: tables[migration.table]!)
             case .index:
-                if try Bool.fetchOne(db, sql: "SELECT \"unique\" FROM pragma_index_list(?) WHERE name = ? COLLATE NOCASE", arguments: [migration.table, migration.name]) == true {
+                if try Bool.fetchOne(
+                    db,
+                    sql: "SELECT \"unique\" FROM pragma_index_list(?) WHERE name = ? COLLATE NOCASE",
+                    arguments: [migration.table, migration.name]
+                ) == true {
                     throw refuse("a unique index is not a migration")
                 }
                 table = tables[migration.table]!
@@ -89,7 +102,8 @@ extension Replica {
         try db.execute(sql: "DELETE FROM minga_schema_applied WHERE kind = ? AND tbl = ? AND name = ?", arguments: key)
         try db.execute(
             sql: "INSERT INTO minga_schema_applied(kind, tbl, name, sql, applied_at, error) VALUES (?, ?, ?, ?, datetime('now'), NULL)",
-            arguments: key + [migration.sql])
+            arguments: key + [migration.sql]
+        )
         try schemaChanged(db)
     }
 
@@ -110,7 +124,10 @@ extension Replica {
             throw MingaError(.badContent, "\(migration.sql): a generated column is derived on each node, not replicated; compute it in a view")
         }
         guard columns.count <= Capture.maxColumns else {
-            throw MingaError(.badContent, "\(migration.sql): Minga tracks tables of at most \(Capture.maxColumns) columns; put new columns in a table that shares this one's key")
+            throw MingaError(
+                .badContent,
+                "\(migration.sql): Minga tracks tables of at most \(Capture.maxColumns) columns; put new columns in a table that shares this one's key"
+            )
         }
         var added = Dictionary(uniqueKeysWithValues: old.addedDefaults.map { (old.columns[$0], $1) })
         added[migration.name] = .null  // read from SQLite by loadTables

@@ -47,7 +47,8 @@ extension Replica {
                 arguments: [
                     state.url, state.nodeID?.rawValue, state.lastAttempt?.timeIntervalSince1970, state.lastSuccess?.timeIntervalSince1970,
                     state.lastError, state.vector?.canonicalJSON,
-                ])
+                ]
+            )
             let key = "held_by " + state.url
             if state.heldByPeer.isEmpty {
                 try db.execute(sql: "DELETE FROM minga_meta WHERE key = ?", arguments: [key])
@@ -97,7 +98,12 @@ extension Replica {
     /// A pull answer's two parts from one transaction: the changes above `vector` and the
     /// vector this node holds.
     /// The node serving the pull first tries its held changes again (protocol §13).
-    public func pull(above vector: VersionVector, limit: Int, maxBytes: Int, excluding: Set<NodeID> = []) async throws -> (changes: [Change], held: VersionVector) {
+    public func pull(
+        above vector: VersionVector,
+        limit: Int,
+        maxBytes: Int,
+        excluding: Set<NodeID> = []
+    ) async throws -> (changes: [Change], held: VersionVector) {
         try await writer.write { db in
             try self.integrateLocalWrites(db)
             _ = try self.retryHeldWithin(db)
@@ -129,7 +135,9 @@ extension Replica {
     /// write, whichever SQLite client made it, and sealing does not change it.
     public func localSequence() async throws -> Int64 {
         try await writer.read { db in
-            let sealed = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM minga_changes WHERE origin = ?", arguments: [try self.currentOrigin(db).rawValue]) ?? 0
+            let sealed =
+                try Int64.fetchOne(db, sql: "SELECT max(seq) FROM minga_changes WHERE origin = ?", arguments: [try self.currentOrigin(db).rawValue])
+                ?? 0
             return sealed + Int64(try self.pendingCount(db))
         }
     }
@@ -143,9 +151,10 @@ extension ConflictRecord {
             "{\"origin\":\(JSONText.quote(s.write.origin.rawValue)),\"seq\":\(s.write.seq),\"hlc\":\(JSONText.quote(s.write.hlc.description)),"
                 + "\"op\":\(JSONText.quote(s.op.rawValue)),\"value\":\(s.value?.plainJSON ?? "null")}"
         }
-        let resolved = c.resolvedBy.map {
-            "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"hlc\":\(JSONText.quote($0.hlc.description))}"
-        } ?? "null"
+        let resolved =
+            c.resolvedBy.map {
+                "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"hlc\":\(JSONText.quote($0.hlc.description))}"
+            } ?? "null"
         return "{\"id\":\(JSONText.quote(c.id)),\"table\":\(JSONText.quote(c.table)),\"key\":[\(c.key.map(\.plainJSON).joined(separator: ","))],"
             + "\"column\":\(c.column.map(JSONText.quote) ?? "null"),\"status\":\(JSONText.quote(c.status.rawValue)),"
             + "\"winner\":\(side(winner)),\"loser\":\(side(loser)),\"resolvedBy\":\(resolved)}"

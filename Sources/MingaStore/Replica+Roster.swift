@@ -44,7 +44,8 @@ extension Replica {
                     INSERT INTO minga_roster(node, public_key, added_at) VALUES (?, ?, datetime('now'))
                     ON CONFLICT(node) DO UPDATE SET public_key = excluded.public_key, added_at = excluded.added_at
                     """,
-                arguments: [node.rawValue, key.base64])
+                arguments: [node.rawValue, key.base64]
+            )
         }
     }
 

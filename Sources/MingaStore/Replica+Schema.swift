@@ -28,12 +28,14 @@ extension Replica {
         let table = try TrackedTable.inspect(db, name: schemaTable, sql: sql)
         try track(db, table)
         for event in ["INSERT", "UPDATE", "DELETE"] {
-            try db.execute(sql: """
-                CREATE TRIGGER "minga_guard_\(event.lowercased())_minga_schema" BEFORE \(event) ON minga_schema
-                WHEN (SELECT suppress FROM minga_capture) = 0 AND NOT EXISTS (SELECT 1 FROM minga_meta WHERE key = 'migrating') BEGIN
-                SELECT RAISE(ABORT, 'minga: the schema changes only through `minga schema apply FILE.sql`, which every node then applies');
-                END;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER "minga_guard_\(event.lowercased())_minga_schema" BEFORE \(event) ON minga_schema
+                    WHEN (SELECT suppress FROM minga_capture) = 0 AND NOT EXISTS (SELECT 1 FROM minga_meta WHERE key = 'migrating') BEGIN
+                    SELECT RAISE(ABORT, 'minga: the schema changes only through `minga schema apply FILE.sql`, which every node then applies');
+                    END;
+                    """
+            )
         }
         try widenPending(db, for: [table])
         try recordShape(db, of: table)
@@ -92,9 +94,10 @@ extension Replica {
     /// Makes a table's capture triggers anew for its columns as they are now.
     static func makeTriggers(_ db: Database, for table: TrackedTable) throws {
         for trigger in try String.fetchAll(
-            db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'minga\\_%' ESCAPE '\\'",
-            arguments: [table.name])
-        {
+            db,
+            sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'minga\\_%' ESCAPE '\\'",
+            arguments: [table.name]
+        ) {
             try db.execute(sql: "DROP TRIGGER \(SQL.id(trigger))")
         }
         try db.execute(sql: Capture(table: table, textColumns: try TrackedTable.textColumns(db, table: table.name)).triggersSQL)

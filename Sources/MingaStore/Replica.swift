@@ -34,7 +34,9 @@ public struct Replica: Sendable {
     /// Creates a new replica at `path`. Refuses to touch an existing file.
     public static func create(at path: String, nodeID: NodeID, schemaSQL: String) throws -> Replica {
         if FileManager.default.fileExists(atPath: path) {
-            throw MingaError("\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)")
+            throw MingaError(
+                "\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)"
+            )
         }
         let keyPath = Replica.keyPath(for: path)
         if FileManager.default.fileExists(atPath: keyPath) {
@@ -129,14 +131,20 @@ public struct Replica: Sendable {
             if let key, let listed = try String.fetchOne(db, sql: "SELECT public_key FROM minga_roster WHERE node = ?", arguments: [nodeID.rawValue]),
                 listed != key.publicKey.base64
             {
-                throw MingaError("the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)")
+                throw MingaError(
+                    "the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)"
+                )
             }
             let genesis: String = node["schema_version"]
             let version = try String.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'schema_version'") ?? genesis
             return Replica(
-                writer: writer, nodeID: nodeID, genesisVersion: genesis,
+                writer: writer,
+                nodeID: nodeID,
+                genesisVersion: genesis,
                 live: LiveSchema(LiveSchema.Snapshot(cookie: try schemaCookie(db), version: version, tables: tables)),
-                signingKey: key, keyPath: keyPath)
+                signingKey: key,
+                keyPath: keyPath
+            )
         }
     }
 
@@ -148,20 +156,29 @@ public struct Replica: Sendable {
                 throw MingaError("the schema file does not run: \(error.message ?? "\(error)")")
             }
             if let trigger = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
-                throw MingaError("the schema file creates trigger \(trigger): triggers would run again on every node that applies a change, so Minga refuses them; keep derived data in views")
+                throw MingaError(
+                    "the schema file creates trigger \(trigger): triggers would run again on every node that applies a change, so Minga refuses them; keep derived data in views"
+                )
             }
             var tables: [TrackedTable] = []
-            for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name") {
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+            ) {
                 let name: String = row["name"]
                 if name.lowercased().hasPrefix("minga_") {
                     throw MingaError("table \(name): names starting with minga_ are reserved for Minga's own tables")
                 }
                 let table = try TrackedTable.inspect(db, name: name, sql: row["sql"])
                 if table.columns.count > Capture.maxColumns {
-                    throw MingaError("table \(name) has \(table.columns.count) columns; Minga tracks tables of at most \(Capture.maxColumns) (split it into tables that share its key)")
+                    throw MingaError(
+                        "table \(name) has \(table.columns.count) columns; Minga tracks tables of at most \(Capture.maxColumns) (split it into tables that share its key)"
+                    )
                 }
                 if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))")! > 0 {
-                    throw MingaError("the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured")
+                    throw MingaError(
+                        "the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured"
+                    )
                 }
                 tables.append(table)
             }
@@ -169,14 +186,17 @@ public struct Replica: Sendable {
 
             try db.execute(sql: metadataSQL)
             try db.execute(
-                sql: Capture.pendingSQL(keyWidth: tables.map(\.keyColumns.count).max()!, width: tables.map(\.columns.count).max()!))
+                sql: Capture.pendingSQL(keyWidth: tables.map(\.keyColumns.count).max()!, width: tables.map(\.columns.count).max()!)
+            )
             try db.execute(
                 sql: "INSERT INTO minga_roster(node, public_key, added_at) VALUES (?, ?, datetime('now'))",
-                arguments: [nodeID.rawValue, publicKey.base64])
+                arguments: [nodeID.rawValue, publicKey.base64]
+            )
             let schemaVersion = genesisVersion(of: schemaSQL)
             try db.execute(
                 sql: "INSERT INTO minga_node(id, node_id, schema_sql, schema_version, created_at) VALUES (1, ?, ?, ?, datetime('now'))",
-                arguments: [nodeID.rawValue, schemaSQL, schemaVersion])
+                arguments: [nodeID.rawValue, schemaSQL, schemaVersion]
+            )
             for table in tables {
                 try track(db, table)
             }
@@ -227,7 +247,8 @@ public struct Replica: Sendable {
     static func setMeta(_ db: Database, _ key: String, _ value: some DatabaseValueConvertible) throws {
         try db.execute(
             sql: "INSERT INTO minga_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            arguments: [key, value])
+            arguments: [key, value]
+        )
     }
 
     public func table(named name: String) throws -> TrackedTable {

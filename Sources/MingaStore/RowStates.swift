@@ -62,7 +62,8 @@ final class RowStates {
     /// (for most, the one insert that made them), read without their values.
     private func derive(_ wanted: [String: (table: TrackedTable, pks: [String])], before: Int64) throws {
         let query = try db.cachedStatement(
-            sql: "SELECT pk, origin, seq, hlc, op, mask FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND id < ?")
+            sql: "SELECT pk, origin, seq, hlc, op, mask FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND id < ?"
+        )
         for (name, (table, pks)) in wanted {
             let unknown = pks.filter { missing.contains(RowIdentity(table: name, pk: $0)) }
             guard !unknown.isEmpty else { continue }
@@ -118,7 +119,9 @@ final class RowStates {
         for start in stride(from: 0, to: rows.count, by: group) {
             let slice = rows[start..<min(start + group, rows.count)]
             let insert = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO minga_rows(tbl, pk, state) VALUES " + Array(repeating: "(?, ?, ?)", count: slice.count).joined(separator: ", "))
+                sql: "INSERT OR REPLACE INTO minga_rows(tbl, pk, state) VALUES "
+                    + Array(repeating: "(?, ?, ?)", count: slice.count).joined(separator: ", ")
+            )
             var arguments: [DatabaseValue] = []
             arguments.reserveCapacity(slice.count * 3)
             for (row, table) in slice {
@@ -201,7 +204,9 @@ private struct StateReader {
 
     mutating func read(into state: inout RowState, columns: [String]) -> RowState? {
         while !ends(at: StateReader.semicolon) {  // VECTOR
-            guard let origin = origin(), let seq = number(), ends(at: StateReader.space) || ends(at: StateReader.semicolon, consume: false) else { return nil }
+            guard let origin = origin(), let seq = number(), ends(at: StateReader.space) || ends(at: StateReader.semicolon, consume: false) else {
+                return nil
+            }
             state.vector[origin] = seq
         }
         var writes: [WriteRef] = []

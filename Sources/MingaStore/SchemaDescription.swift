@@ -30,11 +30,13 @@ extension Replica {
     }
 
     private func schemaDescription(_ db: Database) throws -> SchemaDescription {
-            try refreshSchema(db)
-            return SchemaDescription(
-                genesisVersion: genesisVersion, schemaVersion: schemaVersion,
-                schemaSQL: try String.fetchOne(db, sql: "SELECT schema_sql FROM minga_node")!,
-                migrations: try String.fetchAll(db, sql: "SELECT sql FROM minga_schema_applied WHERE error IS NULL ORDER BY rowid"))
+        try refreshSchema(db)
+        return SchemaDescription(
+            genesisVersion: genesisVersion,
+            schemaVersion: schemaVersion,
+            schemaSQL: try String.fetchOne(db, sql: "SELECT schema_sql FROM minga_node")!,
+            migrations: try String.fetchAll(db, sql: "SELECT sql FROM minga_schema_applied WHERE error IS NULL ORDER BY rowid")
+        )
     }
 
     /// Creates a replica that joins a federation on its latest schema: the schema it was
@@ -63,9 +65,13 @@ extension Replica {
     @discardableResult
     public func applyBuiltInMigrations(_ migrations: [String]) throws -> [Migration] {
         guard !migrations.isEmpty else { return [] }
-        let held = Set(try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT kind, tbl, name FROM minga_schema_applied WHERE error IS NULL").map { [$0[0], $0[1], $0[2]] as [String] }
-        })
+        let held = Set(
+            try writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT kind, tbl, name FROM minga_schema_applied WHERE error IS NULL").map {
+                    [$0[0], $0[1], $0[2]] as [String]
+                }
+            }
+        )
         var applied: [Migration] = []
         for sql in migrations {
             let missing = try Migration.parse(sql).filter { !held.contains([$0.keyValues.kind, $0.keyValues.table, $0.keyValues.name]) }

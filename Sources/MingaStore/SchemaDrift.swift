@@ -31,15 +31,22 @@ struct TableShape: Codable, Equatable, Sendable {
     /// The live shape of `table`, or `nil` when there is no such table.
     static func read(_ db: Database, table: String) throws -> TableShape? {
         guard try exists(db, table: table) else { return nil }
-        let columns = try Row.fetchAll(db, sql: "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?) WHERE hidden NOT IN (2, 3)", arguments: [table])
-            .map { Column(name: $0["name"], type: $0["type"], notNull: $0["notnull"], key: $0["pk"]) }
+        let columns = try Row.fetchAll(
+            db,
+            sql: "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?) WHERE hidden NOT IN (2, 3)",
+            arguments: [table]
+        )
+        .map { Column(name: $0["name"], type: $0["type"], notNull: $0["notnull"], key: $0["pk"]) }
         var triggers: [String: String] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", arguments: [table]) {
             triggers[row["name"]] = row["sql"]
         }
         return TableShape(
-            columns: columns, keyCollations: try TrackedTable.keyCollations(db, table: table).map(\.collation),
-            uniqueIndexes: try TrackedTable.uniqueIndexes(db, table: table), triggers: triggers)
+            columns: columns,
+            keyCollations: try TrackedTable.keyCollations(db, table: table).map(\.collation),
+            uniqueIndexes: try TrackedTable.uniqueIndexes(db, table: table),
+            triggers: triggers
+        )
     }
 
     /// How this live shape of `table` differs from the `recorded` one: what changed and what
@@ -52,11 +59,15 @@ struct TableShape: Codable, Equatable, Sendable {
         var renamed: [String: String] = [:]
         for (i, old) in recorded.columns.enumerated() where now[old.name] == nil && i < columns.count && was[columns[i].name] == nil {
             renamed[old.name] = columns[i].name
-            found.append("column \(old.name) was renamed to \(columns[i].name) (undo: ALTER TABLE \(SQL.id(table)) RENAME COLUMN \(SQL.id(columns[i].name)) TO \(SQL.id(old.name)))")
+            found.append(
+                "column \(old.name) was renamed to \(columns[i].name) (undo: ALTER TABLE \(SQL.id(table)) RENAME COLUMN \(SQL.id(columns[i].name)) TO \(SQL.id(old.name)))"
+            )
         }
         let newNames = Set(renamed.values)
         for column in columns where was[column.name] == nil && !newNames.contains(column.name) {
-            found.append("column \(column.name) was added, and writes to it are not captured (undo: ALTER TABLE \(SQL.id(table)) DROP COLUMN \(SQL.id(column.name)); then put the ALTER TABLE in a file and run `minga schema apply FILE.sql`, which adds it on every node)")
+            found.append(
+                "column \(column.name) was added, and writes to it are not captured (undo: ALTER TABLE \(SQL.id(table)) DROP COLUMN \(SQL.id(column.name)); then put the ALTER TABLE in a file and run `minga schema apply FILE.sql`, which adds it on every node)"
+            )
         }
         for column in recorded.columns where now[column.name] == nil && renamed[column.name] == nil {
             found.append("column \(column.name) was removed (undo: restore the table from a backup)")
@@ -68,25 +79,33 @@ struct TableShape: Codable, Equatable, Sendable {
             }
         }
         if keyCollations != recorded.keyCollations {
-            found.append("its key now compares with COLLATE \(keyCollations.joined(separator: ", ")), was \(recorded.keyCollations.joined(separator: ", "))")
+            found.append(
+                "its key now compares with COLLATE \(keyCollations.joined(separator: ", ")), was \(recorded.keyCollations.joined(separator: ", "))"
+            )
         }
         for index in uniqueIndexes where !recorded.uniqueIndexes.contains(index) {
             // "UNIQUE (c) (index name)" for an index of its own; a constraint's is the table's.
             let name = index.range(of: " (index ").map { String(index[$0.upperBound...].dropLast()) }
-            found.append("\(index) was added: two nodes could each accept the same value offline (undo: \(name.map { "DROP INDEX \(SQL.id($0))" } ?? "rebuild the table without it"))")
+            found.append(
+                "\(index) was added: two nodes could each accept the same value offline (undo: \(name.map { "DROP INDEX \(SQL.id($0))" } ?? "rebuild the table without it"))"
+            )
         }
         for index in recorded.uniqueIndexes where !uniqueIndexes.contains(index) {
             found.append("\(index) was dropped")
         }
         for (name, sql) in recorded.triggers.sorted(by: { $0.key < $1.key }) {
             if triggers[name] == nil {
-                found.append("Minga's capture trigger \(name) was dropped: writes made without it were not captured and will not reach other nodes (undo: create it again as it was; `sqlite3 OTHER-NODE.db \".schema \(table)\"` prints it)")
+                found.append(
+                    "Minga's capture trigger \(name) was dropped: writes made without it were not captured and will not reach other nodes (undo: create it again as it was; `sqlite3 OTHER-NODE.db \".schema \(table)\"` prints it)"
+                )
             } else if triggers[name] != sql, renamed.isEmpty {  // a rename rewrites the triggers too
                 found.append("Minga's capture trigger \(name) was changed (undo: create it again as it was)")
             }
         }
         for name in triggers.keys.sorted() where recorded.triggers[name] == nil {
-            found.append("trigger \(name) was added: it would write on this node only, also when Minga applies other nodes' changes (undo: DROP TRIGGER \(SQL.id(name)))")
+            found.append(
+                "trigger \(name) was added: it would write on this node only, also when Minga applies other nodes' changes (undo: DROP TRIGGER \(SQL.id(name)))"
+            )
         }
         return found.map { "table \(table): \($0)" }
     }
@@ -135,7 +154,9 @@ extension Replica {
     public func untrackedTables() throws -> [String] {
         try writer.read { db in
             try String.fetchAll(
-                db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'minga\\_%' ESCAPE '\\' ORDER BY name"
+                db,
+                sql:
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'minga\\_%' ESCAPE '\\' ORDER BY name"
             ).filter { tables[$0] == nil }
         }
     }
@@ -155,14 +176,24 @@ extension Replica {
             let recorded = try JSONDecoder().decode(TableShape.self, from: Data(text.utf8))
             guard let live = try TableShape.read(db, table: name) else {
                 // RENAME TO moves the table's triggers with it, names unchanged.
-                let now = try String.fetchOne(db, sql: "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name = ?", arguments: ["minga_insert_" + name])
-                drift.append(now.map { "table \(name) was renamed to \($0) (undo: ALTER TABLE \(SQL.id($0)) RENAME TO \(SQL.id(name)))" }
-                    ?? "table \(name) was dropped, so nothing of it is captured (undo: restore it from a backup)")
+                let now = try String.fetchOne(
+                    db,
+                    sql: "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                    arguments: ["minga_insert_" + name]
+                )
+                drift.append(
+                    now.map { "table \(name) was renamed to \($0) (undo: ALTER TABLE \(SQL.id($0)) RENAME TO \(SQL.id(name)))" }
+                        ?? "table \(name) was dropped, so nothing of it is captured (undo: restore it from a backup)"
+                )
                 continue
             }
             drift += live.changes(from: recorded, table: name)
         }
-        for (name, table) in try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'minga\\_%' ESCAPE '\\' AND tbl_name NOT IN (SELECT name FROM minga_tables) ORDER BY name").map({ ($0[0] as String, $0[1] as String) }) {
+        for (name, table) in try Row.fetchAll(
+            db,
+            sql:
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'minga\\_%' ESCAPE '\\' AND tbl_name NOT IN (SELECT name FROM minga_tables) ORDER BY name"
+        ).map({ ($0[0] as String, $0[1] as String) }) {
             drift.append("trigger \(name) was added on Minga's own table \(table) (undo: DROP TRIGGER \(SQL.id(name)))")
         }
         return drift
@@ -172,7 +203,9 @@ extension Replica {
     /// found off at the start of one, somebody switched it off by hand.
     private func captureSwitchedOff(_ db: Database) throws -> [String] {
         guard try Int.fetchOne(db.cachedStatement(sql: "SELECT suppress FROM minga_capture")) != 0 else { return [] }
-        return ["capture was switched off by hand (minga_capture.suppress is 1), so writes since were not captured and will not reach other nodes (undo: UPDATE minga_capture SET suppress = 0)"]
+        return [
+            "capture was switched off by hand (minga_capture.suppress is 1), so writes since were not captured and will not reach other nodes (undo: UPDATE minga_capture SET suppress = 0)"
+        ]
     }
 
     static func checkedCookie(_ db: Database) throws -> Int64? {

@@ -31,17 +31,21 @@ extension Replica {
         guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_pending)")) == true else { return }
         if try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'backup'") == 1 {
             throw MingaError(
-                "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there")
+                "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there"
+            )
         }
         guard let signingKey else {
             throw MingaError(
-                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again")
+                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again"
+            )
         }
         var issuer = try Issuer(db, origin: try currentOrigin(db), key: signingKey)
         let keyWidth = tables.values.map(\.keyColumns.count).max()!
         let width = tables.values.map(\.columns.count).max()!
         let pending = try db.cachedStatement(
-            sql: "SELECT id, tbl, op, mask, at\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 2000")
+            sql:
+                "SELECT id, tbl, op, mask, at\((0..<keyWidth).map { ", k\($0)" }.joined())\((0..<width).map { ", c\($0)" }.joined()) FROM minga_pending WHERE id > ? ORDER BY id LIMIT 2000"
+        )
         var cursor: Int64 = 0
         var repaired: [(table: TrackedTable, pk: String)] = []
         let log = try LogWriter(db)
@@ -103,12 +107,16 @@ extension Replica {
         init(_ db: Database, origin: NodeID, key: SigningKey) throws {
             (self.origin, self.key) = (origin, key)
             let last = try Row.fetchOne(
-                db, sql: "SELECT seq, link FROM minga_changes WHERE origin = ? ORDER BY seq DESC LIMIT 1", arguments: [origin.rawValue])
+                db,
+                sql: "SELECT seq, link FROM minga_changes WHERE origin = ? ORDER BY seq DESC LIMIT 1",
+                arguments: [origin.rawValue]
+            )
             seq = last?["seq"] ?? 0
             link = (last?["link"] as Data?).map { Array($0) } ?? OriginChain.genesis
             hlc = max(
                 try Int64.fetchOne(db, sql: "SELECT max(hlc) FROM minga_changes") ?? 0,
-                try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'last_hlc'") ?? 0)
+                try Int64.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'last_hlc'") ?? 0
+            )
             for entry in try Row.fetchAll(db, sql: "SELECT origin, max(seq) FROM minga_changes WHERE tbl = 'minga_schema' GROUP BY origin") {
                 migrations[try NodeID(entry[0])] = entry[1]
             }
@@ -118,8 +126,15 @@ extension Replica {
             seq += 1
             hlc = HLC.next(after: HLC(packed: hlc), nowMillis: write.at).packed
             var change = Change(
-                origin: origin, seq: seq, hlc: HLC(packed: hlc), table: write.table.name, key: write.key, op: write.op, columns: write.columns,
-                context: context)
+                origin: origin,
+                seq: seq,
+                hlc: HLC(packed: hlc),
+                table: write.table.name,
+                key: write.key,
+                op: write.op,
+                columns: write.columns,
+                context: context
+            )
             link = OriginChain.link(after: link, change)
             unsignedBytes += change.estimatedWireSize
             if seq % Int64(OriginChain.signingInterval) == 0 || unsignedBytes >= OriginChain.signingBytes {
@@ -148,7 +163,10 @@ extension Replica {
                 text.utf8.contains(0xEF), text.unicodeScalars.contains("\u{FFFD}")
             else { continue }
             let raw = try Data.fetchOne(
-                db, sql: "SELECT CAST(c\(position) AS BLOB) FROM minga_pending WHERE id = ?", arguments: [row.id])
+                db,
+                sql: "SELECT CAST(c\(position) AS BLOB) FROM minga_pending WHERE id = ?",
+                arguments: [row.id]
+            )
             if let raw, !raw.elementsEqual(text.utf8) { return true }
         }
         return false
@@ -168,7 +186,8 @@ extension Replica {
         try db.execute(sql: "UPDATE minga_capture SET suppress = 0")
         try db.execute(
             sql: "INSERT INTO minga_meta(key, value) VALUES ('repaired_text', ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
-            arguments: [rows.count])
+            arguments: [rows.count]
+        )
     }
 }
 

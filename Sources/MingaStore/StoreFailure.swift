@@ -9,7 +9,8 @@ public enum StoreFailure {
         let detail = e.message ?? "\(e.resultCode)"
         switch e.resultCode {
         case .SQLITE_FULL:
-            return "the replica's disk is full (or its size quota MINGA_MAX_PAGE_COUNT is reached): nothing of this operation was written; free some space and run it again"
+            return
+                "the replica's disk is full (or its size quota MINGA_MAX_PAGE_COUNT is reached): nothing of this operation was written; free some space and run it again"
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             return "the replica is busy: another program held its write lock for more than 30 seconds; nothing was written, try again"
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:

@@ -56,14 +56,25 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         keyIndex = columns.map { keyColumns.firstIndex(of: $0) }
         upsertRowSQL = TrackedTable.upsertSQL(name: name, keyColumns: keyColumns, arguments: columns)
         copyRowsSQL = TrackedTable.upsertSQL(
-            name: name, keyColumns: keyColumns, arguments: columns,
-            source: "SELECT \(columns.indices.map { "c\($0)" }.joined(separator: ", ")) FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ?1 AND ?2 ORDER BY change_id")
+            name: name,
+            keyColumns: keyColumns,
+            arguments: columns,
+            source:
+                "SELECT \(columns.indices.map { "c\($0)" }.joined(separator: ", ")) FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ?1 AND ?2 ORDER BY change_id"
+        )
         selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
         contentRules = ContentRule.rules(
-            table: name, columns: columns, keys: zip(keyColumns, keyKinds).map { (columns.firstIndex(of: $0)!, $1) })
+            table: name,
+            columns: columns,
+            keys: zip(keyColumns, keyKinds).map { (columns.firstIndex(of: $0)!, $1) }
+        )
     }
 
-    enum CodingKeys: String, CodingKey { case name, columns, keyColumns, keyKinds = "keyTypes", added }
+    enum CodingKeys: String, CodingKey {
+        case name, columns, keyColumns
+        case keyKinds = "keyTypes"
+        case added
+    }
 
     /// Decodes a table's recorded definition; the added columns' defaults are NULL until
     /// ``Replica/loadTables(_:)`` reads them from SQLite.
@@ -71,9 +82,12 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let added = try c.decodeIfPresent([String].self, forKey: .added) ?? []
         self.init(
-            name: try c.decode(String.self, forKey: .name), columns: try c.decode([String].self, forKey: .columns),
-            keyColumns: try c.decode([String].self, forKey: .keyColumns), keyKinds: try c.decode([KeyKind].self, forKey: .keyKinds),
-            added: Dictionary(uniqueKeysWithValues: added.map { ($0, DatabaseValue.null) }))
+            name: try c.decode(String.self, forKey: .name),
+            columns: try c.decode([String].self, forKey: .columns),
+            keyColumns: try c.decode([String].self, forKey: .keyColumns),
+            keyKinds: try c.decode([KeyKind].self, forKey: .keyKinds),
+            added: Dictionary(uniqueKeysWithValues: added.map { ($0, DatabaseValue.null) })
+        )
     }
 
     /// The same table with its added columns' defaults.
@@ -116,7 +130,8 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     /// key column. A `source` SELECT must have a WHERE clause (SQLite's upsert grammar).
     static func upsertSQL(name: String, keyColumns: [String], arguments all: [String], source: String? = nil) -> String {
         let columns = all.filter { !keyColumns.contains($0) }
-        let update = columns.isEmpty
+        let update =
+            columns.isEmpty
             ? "NOTHING"
             : "UPDATE SET " + columns.map { "\(SQL.id($0)) = excluded.\(SQL.id($0))" }.joined(separator: ", ")
         return """
@@ -197,11 +212,13 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         keys.sort { $0.0 < $1.0 }
         guard !keys.isEmpty else {
             throw MingaError(
-                "table \(name) has no primary key: every tracked row needs a key that all nodes agree on; declare one, e.g. `id TEXT PRIMARY KEY` holding an IATI identifier or a UUID")
+                "table \(name) has no primary key: every tracked row needs a key that all nodes agree on; declare one, e.g. `id TEXT PRIMARY KEY` holding an IATI identifier or a UUID"
+            )
         }
         if keys.count == 1, keys[0].2 == "INTEGER", !withoutRowID {
             throw MingaError(
-                "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)")
+                "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)"
+            )
         }
         // A STRICT table's ANY column keeps every value as given, like no affinity.
         let strict = try Bool.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?", arguments: [name]) ?? false
@@ -210,28 +227,34 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             let affinity = affinity(type)
             if affinity == .real || affinity == .numeric {
                 throw MingaError(
-                    "table \(name): key column \(column) is declared \(type), whose \(affinity) affinity makes SQLite convert values on the way in ('12' to 12\(affinity == .real ? ", 12 to 12.0" : "")), so keys that differ on one node would be one row on another; declare it TEXT (or INTEGER for whole numbers)")
+                    "table \(name): key column \(column) is declared \(type), whose \(affinity) affinity makes SQLite convert values on the way in ('12' to 12\(affinity == .real ? ", 12 to 12.0" : "")), so keys that differ on one node would be one row on another; declare it TEXT (or INTEGER for whole numbers)"
+                )
             }
         }
         for (column, collation) in try keyCollations(db, table: name) where collation.uppercased() != "BINARY" {
-            let (differ, oneForm) = switch collation.uppercased() {
-            case "NOCASE": ("differ only in case", ", e.g. lower(...)")
-            case "RTRIM": ("differ only in trailing spaces", ", e.g. rtrim(...)")
-            default: ("differ in what it ignores", "")
-            }
+            let (differ, oneForm) =
+                switch collation.uppercased() {
+                case "NOCASE": ("differ only in case", ", e.g. lower(...)")
+                case "RTRIM": ("differ only in trailing spaces", ", e.g. rtrim(...)")
+                default: ("differ in what it ignores", "")
+                }
             throw MingaError(
-                "table \(name): key column \(column) uses COLLATE \(collation), under which keys that \(differ) are one row: a node that receives both writes would hold one row where their writers hold two; remove the COLLATE from the key (and store keys in one form\(oneForm)), or keep a separate column for display")
+                "table \(name): key column \(column) uses COLLATE \(collation), under which keys that \(differ) are one row: a node that receives both writes would hold one row where their writers hold two; remove the COLLATE from the key (and store keys in one form\(oneForm)), or keep a separate column for display"
+            )
         }
         if let unique = try uniqueIndexes(db, table: name).first {
             throw MingaError(
-                "table \(name): \(unique) besides the primary key: two agencies working offline could each give the same value to different rows, and no merge could keep both, so nodes would stop at that change; drop the UNIQUE (find duplicates with a query, e.g. `SELECT col, count(*) FROM \(name) GROUP BY col HAVING count(*) > 1`), or make that column the key")
+                "table \(name): \(unique) besides the primary key: two agencies working offline could each give the same value to different rows, and no merge could keep both, so nodes would stop at that change; drop the UNIQUE (find duplicates with a query, e.g. `SELECT col, count(*) FROM \(name) GROUP BY col HAVING count(*) > 1`), or make that column the key"
+            )
         }
         return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyKinds: keys.map { KeyKind(affinity: affinity($0.2)) })
     }
 
     /// The collation of each key column, as the primary key's index compares it.
     static func keyCollations(_ db: Database, table: String) throws -> [(column: String, collation: String)] {
-        guard let index = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table]) else { return [] }
+        guard let index = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table]) else {
+            return []
+        }
         return try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno", arguments: [index])
             .map { ($0["name"] ?? "", $0["coll"] ?? "BINARY") }
     }
@@ -241,17 +264,29 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     /// rows with different keys never collide in it.
     static func uniqueIndexes(_ db: Database, table: String) throws -> [String] {
         let key = Set(try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0", arguments: [table]))
-        return try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk' ORDER BY name", arguments: [table])
-            .compactMap { index in
-                let columns = try String.fetchAll(db, sql: "SELECT coalesce(name, 'an expression') FROM pragma_index_info(?) ORDER BY seqno", arguments: [index])
-                guard key.isEmpty || !key.isSubset(of: columns) else { return nil }
-                return "UNIQUE (\(columns.joined(separator: ", ")))" + (index.hasPrefix("sqlite_autoindex_") ? "" : " (index \(index))")
-            }
+        return try String.fetchAll(
+            db,
+            sql: "SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk' ORDER BY name",
+            arguments: [table]
+        )
+        .compactMap { index in
+            let columns = try String.fetchAll(
+                db,
+                sql: "SELECT coalesce(name, 'an expression') FROM pragma_index_info(?) ORDER BY seqno",
+                arguments: [index]
+            )
+            guard key.isEmpty || !key.isSubset(of: columns) else { return nil }
+            return "UNIQUE (\(columns.joined(separator: ", ")))" + (index.hasPrefix("sqlite_autoindex_") ? "" : " (index \(index))")
+        }
     }
 
     /// SQLite's type affinity of a declared type (sqlite.org/datatype3.html §3.1, its rules in order).
     public enum Affinity: String, CustomStringConvertible, Sendable {
-        case integer = "INTEGER", text = "TEXT", blob = "BLOB", real = "REAL", numeric = "NUMERIC"
+        case integer = "INTEGER"
+        case text = "TEXT"
+        case blob = "BLOB"
+        case real = "REAL"
+        case numeric = "NUMERIC"
 
         public init(declaredType: String) {
             let type = declaredType.uppercased()
@@ -275,8 +310,10 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     /// in them, so two of their values that compare equal byte for byte also have the same
     /// type, and the capture trigger can skip its type check there.
     static func textColumns(_ db: Database, table: String) throws -> Set<String> {
-        Set(try Row.fetchAll(db, sql: "SELECT name, type FROM pragma_table_xinfo(?)", arguments: [table])
-            .filter { Affinity(declaredType: $0["type"]) == .text }.map { $0["name"] as String })
+        Set(
+            try Row.fetchAll(db, sql: "SELECT name, type FROM pragma_table_xinfo(?)", arguments: [table])
+                .filter { Affinity(declaredType: $0["type"]) == .text }.map { $0["name"] as String }
+        )
     }
 }
 

@@ -46,7 +46,10 @@ public enum ChangeBundle {
     /// batches of at most `batchSize`. The file appears only when complete.
     @discardableResult
     public static func export(
-        from replica: Replica, to path: String, since: VersionVector = VersionVector(), batchSize: Int = 1000
+        from replica: Replica,
+        to path: String,
+        since: VersionVector = VersionVector(),
+        batchSize: Int = 1000
     ) throws -> Summary {
         let temporary = path + ".partial"
         _ = FileManager.default.createFile(atPath: temporary, contents: nil)
@@ -64,8 +67,14 @@ public enum ChangeBundle {
             }
             let schema = try replica.schemaDescription()
             let header = Header(
-                minga: "bundle", protocol: ChangeBatch.protocolVersion, node: replica.nodeID, schema: schema.schemaVersion,
-                since: since, created: ISO8601DateFormatter().string(from: Date()), joining: schema)
+                minga: "bundle",
+                protocol: ChangeBatch.protocolVersion,
+                node: replica.nodeID,
+                schema: schema.schemaVersion,
+                since: since,
+                created: ISO8601DateFormatter().string(from: Date()),
+                joining: schema
+            )
             try emit(try JSONEncoder.wire.encode(header))
             var vector = since
             while true {
@@ -99,7 +108,9 @@ public enum ChangeBundle {
     /// import resumes when run again; re-importing changes nothing.
     @discardableResult
     public static func `import`(
-        into replica: Replica, from path: String, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+        into replica: Replica,
+        from path: String,
+        progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws -> Summary {
         let total = try verify(path, for: replica)
         var summary = Summary()
@@ -136,7 +147,9 @@ public enum ChangeBundle {
                     throw fail("the bundle speaks protocol \(decoded.protocol); this node speaks \(ChangeBatch.protocolVersion)")
                 }
                 guard (decoded.joining?.genesisVersion ?? decoded.schema) == replica.genesisVersion else {
-                    throw fail("the bundle was made by \(decoded.node), created from schema \(decoded.joining?.genesisVersion ?? decoded.schema); this node was created from \(replica.genesisVersion); both nodes must be created from the same schema file (or join with `minga init --from BUNDLE`)")
+                    throw fail(
+                        "the bundle was made by \(decoded.node), created from schema \(decoded.joining?.genesisVersion ?? decoded.schema); this node was created from \(replica.genesisVersion); both nodes must be created from the same schema file (or join with `minga init --from BUNDLE`)"
+                    )
                 }
                 header = decoded
                 hasher.update(line + [0x0A])
@@ -164,7 +177,9 @@ public enum ChangeBundle {
             throw MingaError("bundle \(path) is truncated: its last line is not the end marker (copy it again from its source)")
         }
         guard end.batches == batches, end.changes == changes else {
-            throw MingaError("bundle \(path) is incomplete: its end marker announces \(end.batches) batches and \(end.changes) changes, the file holds \(batches) and \(changes)")
+            throw MingaError(
+                "bundle \(path) is incomplete: its end marker announces \(end.batches) batches and \(end.changes) changes, the file holds \(batches) and \(changes)"
+            )
         }
         guard end.sha256 == hasher.finalizeHex() else {
             throw MingaError("bundle \(path) was altered: its contents do not match the SHA-256 recorded at export")
@@ -175,7 +190,10 @@ public enum ChangeBundle {
     static func forEachBatch(_ path: String, _ body: (ChangeBatch) throws -> Void) throws {
         var first = true
         try readLines(path) { _, line, _ in
-            if first { first = false; return }
+            if first {
+                first = false
+                return
+            }
             if line.starts(with: Array("{\"end\"".utf8)) { return }
             try body(try ChangeBatch.decode(wire: line))
         }

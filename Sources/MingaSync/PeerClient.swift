@@ -1,10 +1,10 @@
 import AsyncHTTPClient
 import Foundation
 import MingaCore
+import MingaStore
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import MingaStore
 
 /// Talks wire protocol v1 to one peer. Sends the peer's bearer token when one is configured
 /// (never logs it), gzips request bodies when the peer accepts it, and counts bytes as they
@@ -23,14 +23,21 @@ public final class PeerClient: Sendable {
     /// connection or an untrusted certificate fails at once: the daemon has its own backoff.
     public static let sharedHTTP: HTTPClient = {
         var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(120)), decompression: .disabled)
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: .seconds(120)),
+            decompression: .disabled
+        )
         configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
     public init(
-        url: String, token: String?, tls: TLSConfiguration? = nil, http: HTTPClient = PeerClient.sharedHTTP,
-        maxResponseBytes: Int = 64 << 20, timeout: TimeAmount = .seconds(60)
+        url: String,
+        token: String?,
+        tls: TLSConfiguration? = nil,
+        http: HTTPClient = PeerClient.sharedHTTP,
+        maxResponseBytes: Int = 64 << 20,
+        timeout: TimeAmount = .seconds(60)
     ) {
         self.url = PeerClient.normalize(url)
         self.token = token
@@ -73,12 +80,24 @@ public final class PeerClient: Sendable {
 
     public func push(_ batch: ChangeBatch, from node: NodeID? = nil, gzip: Bool, traffic: inout Traffic) async throws -> PushResponse {
         try await call(
-            "POST", "/v1/push", body: try JSONEncoder.wire.encode(batch), gzip: gzip, traffic: &traffic, as: PushResponse.self,
-            headers: node.map { [(PeerClient.nodeHeader, $0.rawValue)] } ?? [])
+            "POST",
+            "/v1/push",
+            body: try JSONEncoder.wire.encode(batch),
+            gzip: gzip,
+            traffic: &traffic,
+            as: PushResponse.self,
+            headers: node.map { [(PeerClient.nodeHeader, $0.rawValue)] } ?? []
+        )
     }
 
     func call<T: Decodable>(
-        _ method: String, _ path: String, body: Data?, gzip: Bool, traffic: inout Traffic, as type: T.Type, timeout: TimeAmount? = nil,
+        _ method: String,
+        _ path: String,
+        body: Data?,
+        gzip: Bool,
+        traffic: inout Traffic,
+        as type: T.Type,
+        timeout: TimeAmount? = nil,
         headers: [(String, String)] = []
     ) async throws -> T {
         var request = HTTPClientRequest(url: url + path)
@@ -138,7 +157,8 @@ public final class PeerClient: Sendable {
         if text.contains("Connection refused") || text.contains("connectionRefused") { return "connection refused (is minga serve running there?)" }
         if text.contains("deadlineExceeded") || text.contains("readTimeout") { return "the peer did not answer in time" }
         if text.contains("CERTIFICATE_VERIFY_FAILED") {
-            return "its TLS certificate is not trusted here (certificate verify failed); if a private CA signed it, or it is self-signed, pass that certificate with --ca-file"
+            return
+                "its TLS certificate is not trusted here (certificate verify failed); if a private CA signed it, or it is self-signed, pass that certificate with --ca-file"
         }
         if text.contains("failedToValidateHostname") || text.contains("unableToValidateCertificate") {
             return "its TLS certificate is not valid for this address (\(text))"

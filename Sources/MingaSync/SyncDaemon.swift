@@ -87,14 +87,20 @@ public struct SyncDaemon: Service {
                 failures = 0
                 due = clock.now + interval
                 if summary.received + summary.sent > 0 {
-                    logger.info("synced with \(client.url): received \(summary.received), sent \(summary.sent), \(summary.newConflicts) new conflicts")
+                    logger.info(
+                        "synced with \(client.url): received \(summary.received), sent \(summary.sent), \(summary.newConflicts) new conflicts"
+                    )
                 }
                 // A held origin is no failed peer: said at each sync that holds more of it, never retried faster.
                 for held in summary.held where held.since >= started {
-                    logger.warning("holding back \(held.origin) from change \(held.first) (\(held.count) changes): \(held.code.rawValue): \(held.reason)")
+                    logger.warning(
+                        "holding back \(held.origin) from change \(held.first) (\(held.count) changes): \(held.code.rawValue): \(held.reason)"
+                    )
                 }
                 for big in summary.tooLargeForPeer where toldTooLarge.insert(big.dot).inserted {
-                    logger.warning("cannot push \(big.dot) to \(client.url): \(big.bytes) bytes as JSON, over its limit of \(big.limit); it can pull it")
+                    logger.warning(
+                        "cannot push \(big.dot) to \(client.url): \(big.bytes) bytes as JSON, over its limit of \(big.limit); it can pull it"
+                    )
                 }
                 for held in summary.heldByPeer {
                     logger.warning("\(client.url) holds back \(held.origin) from change \(held.origin):\(held.seq): \(held.code): \(held.reason)")

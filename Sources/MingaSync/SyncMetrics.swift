@@ -32,8 +32,12 @@ public final class SyncMetrics: Sendable {
             for held in origins {
                 let labels = [("origin", held.origin.rawValue), ("first", String(held.firstSeq)), ("code", held.code.rawValue)]
                 let key = labels.map(\.1).joined(separator: "\u{0}")
-                let gauge = gauges[key] ?? registry.makeGauge(
-                    descriptor: Self.name("held_changes", "Changes held back per origin: the first held sequence number and why (protocol §13)."), labels: labels)
+                let gauge =
+                    gauges[key]
+                    ?? registry.makeGauge(
+                        descriptor: Self.name("held_changes", "Changes held back per origin: the first held sequence number and why (protocol §13)."),
+                        labels: labels
+                    )
                 gauge.set(Int64(held.count))
                 now[key] = gauge
             }
@@ -47,17 +51,24 @@ public final class SyncMetrics: Sendable {
     }
 
     func syncRound(peer: String, ok: Bool) {
-        let descriptor = ok
+        let descriptor =
+            ok
             ? Self.name("sync_rounds_total", "Completed syncs per peer.")
             : Self.name("sync_failures_total", "Failed syncs per peer.")
         registry.makeCounter(descriptor: descriptor, labels: [("peer", peer)]).increment()
     }
 
     func wireBytes(peer: String, sent: Int, received: Int) {
-        registry.makeCounter(descriptor: Self.name("wire_bytes_sent_total", "Body bytes sent to peers, as on the wire (compressed)."), labels: [("peer", peer)])
-            .increment(by: Int64(sent))
-        registry.makeCounter(descriptor: Self.name("wire_bytes_received_total", "Body bytes received from peers, as on the wire."), labels: [("peer", peer)])
-            .increment(by: Int64(received))
+        registry.makeCounter(
+            descriptor: Self.name("wire_bytes_sent_total", "Body bytes sent to peers, as on the wire (compressed)."),
+            labels: [("peer", peer)]
+        )
+        .increment(by: Int64(sent))
+        registry.makeCounter(
+            descriptor: Self.name("wire_bytes_received_total", "Body bytes received from peers, as on the wire."),
+            labels: [("peer", peer)]
+        )
+        .increment(by: Int64(received))
     }
 
     public func text() -> String {

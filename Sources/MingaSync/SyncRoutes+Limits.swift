@@ -8,7 +8,10 @@ extension SyncRoutes {
     /// queueing beyond: a queued request would hold its connection and memory while it waits.
     func session(_ handler: @escaping @Sendable () async throws -> Response) async throws -> Response {
         guard sessions.enter() else {
-            throw ErrorEnvelope(.busy, "this node is serving \(limits.maxSessions) sync requests already; retry in \(ServerLimits.retryAfterSeconds) s")
+            throw ErrorEnvelope(
+                .busy,
+                "this node is serving \(limits.maxSessions) sync requests already; retry in \(ServerLimits.retryAfterSeconds) s"
+            )
         }
         defer { sessions.leave() }
         return try await bounded(handler)
@@ -20,14 +23,20 @@ extension SyncRoutes {
     func bounded(_ handler: @escaping @Sendable () async throws -> Response) async throws -> Response {
         try await withThrowingTaskGroup(of: Response?.self) { group in
             group.addTask { try await handler() }
-            group.addTask { try await Task.sleep(for: limits.requestTimeout); return nil }
+            group.addTask {
+                try await Task.sleep(for: limits.requestTimeout)
+                return nil
+            }
             if let response = try await group.next()! {
                 group.cancelAll()
                 return response
             }
             group.cancelAll()
             if let late = try? await group.next(), let response = late { return response }
-            throw ErrorEnvelope(.timeout, "the request took longer than \(limits.requestTimeout) to arrive and be answered; nothing of it was applied")
+            throw ErrorEnvelope(
+                .timeout,
+                "the request took longer than \(limits.requestTimeout) to arrive and be answered; nothing of it was applied"
+            )
         }
     }
 }

@@ -38,7 +38,9 @@ struct SyncRoutes: Sendable {
             // Said up front: a client waiting for 100-continue gets the answer without sending.
             throw await RequestDrain.refusing(
                 ErrorEnvelope(.tooLarge, "the request body of \(length) bytes exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
-                request, &chunks)
+                request,
+                &chunks
+            )
         }
         var buffer = ByteBuffer()
         while let chunk = try await chunks.next() {
@@ -46,7 +48,9 @@ struct SyncRoutes: Sendable {
                 // The body is coming whatever the client expected: drop the rest of it.
                 throw await RequestDrain.refusing(
                     ErrorEnvelope(.tooLarge, "the request body exceeds the limit of this node (\(limits.maxBodyBytes) bytes)"),
-                    nil, &chunks)
+                    nil,
+                    &chunks
+                )
             }
             buffer.writeImmutableBuffer(chunk)
         }
@@ -60,10 +64,19 @@ struct SyncRoutes: Sendable {
     func node(_ request: Request) async throws -> Response {
         // The version as of this process's last transaction: peers compare the genesis,
         // which never changes; the version is for people.
-        try encode(NodeInfo(
-            nodeId: replica.nodeID, protocol: ChangeBatch.protocolVersion, schemaVersion: replica.schemaVersion,
-            genesisVersion: replica.genesisVersion, vector: try await replica.vector(), acceptsEncodings: ["gzip"],
-            maxBodyBytes: limits.maxBodyBytes, maxBatchChanges: limits.maxBatchChanges), to: request)
+        try encode(
+            NodeInfo(
+                nodeId: replica.nodeID,
+                protocol: ChangeBatch.protocolVersion,
+                schemaVersion: replica.schemaVersion,
+                genesisVersion: replica.genesisVersion,
+                vector: try await replica.vector(),
+                acceptsEncodings: ["gzip"],
+                maxBodyBytes: limits.maxBodyBytes,
+                maxBatchChanges: limits.maxBatchChanges
+            ),
+            to: request
+        )
     }
 
     /// Decodes a request body; a body that does not decode is the client's error (400).
@@ -114,8 +127,12 @@ struct SyncRoutes: Sendable {
         }
         metrics.changesApplied.increment(by: Int64(result.applied + result.retried))
         let answer = PushResponse(
-            vector: result.vector, applied: result.applied, duplicates: result.duplicates, newConflicts: result.newConflicts,
-            held: result.held.isEmpty ? nil : result.held.map(PushResponse.HeldBack.init))
+            vector: result.vector,
+            applied: result.applied,
+            duplicates: result.duplicates,
+            newConflicts: result.newConflicts,
+            held: result.held.isEmpty ? nil : result.held.map(PushResponse.HeldBack.init)
+        )
         return try encode(answer, to: request)
     }
 
@@ -123,7 +140,10 @@ struct SyncRoutes: Sendable {
     /// than the protocol allows are refused by the batch's check, as in a bundle: §13.)
     func check(_ batch: ChangeBatch) throws {
         guard batch.changes.count <= limits.maxBatchChanges else {
-            throw ErrorEnvelope(.tooLarge, "the batch carries \(batch.changes.count) changes; this node accepts at most \(limits.maxBatchChanges) in one batch; send smaller batches")
+            throw ErrorEnvelope(
+                .tooLarge,
+                "the batch carries \(batch.changes.count) changes; this node accepts at most \(limits.maxBatchChanges) in one batch; send smaller batches"
+            )
         }
     }
 

@@ -46,15 +46,24 @@ public struct ServerLimits: Sendable {
 /// Builds the node's HTTP application (wire protocol v1, protocol/openapi.yaml). Tests build
 /// the very same app with port 0.
 public func buildApplication(
-    replica: Replica, configuration: ServerConfiguration, limits: ServerLimits = ServerLimits(), metrics: SyncMetrics, logger: Logger,
-    services: [any Service] = [], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+    replica: Replica,
+    configuration: ServerConfiguration,
+    limits: ServerLimits = ServerLimits(),
+    metrics: SyncMetrics,
+    logger: Logger,
+    services: [any Service] = [],
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     moreRoutes: (Router<MingaRequestContext>) -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let router = Router(context: MingaRequestContext.self)
     router.add(middleware: ErrorEnvelopeMiddleware(logger: logger))
     let routes = SyncRoutes(
-        replica: replica, configuration: configuration, limits: limits, metrics: metrics,
-        sessions: SessionLimiter(limit: limits.maxSessions, gauge: metrics.sessions))
+        replica: replica,
+        configuration: configuration,
+        limits: limits,
+        metrics: metrics,
+        sessions: SessionLimiter(limit: limits.maxSessions, gauge: metrics.sessions)
+    )
     router.get("/health") { request, _ in
         routes.respond(Data(#"{"status":"ok","nodeId":\#(JSONText.quote(replica.nodeID.rawValue))}"#.utf8), to: request)
     }
@@ -73,5 +82,6 @@ public func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "minga/\(replica.nodeID)"),
         services: services,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
-        logger: logger)
+        logger: logger
+    )
 }

@@ -127,7 +127,8 @@ public struct SyncSession: Sendable {
             throw MingaError(
                 info.genesisVersion == nil
                     ? "peer \(client.url) (\(info.nodeId)) runs a Minga without schema migrations and has schema \(info.schemaVersion), this node has \(replica.schemaVersion); upgrade its minga"
-                    : "peer \(client.url) (\(info.nodeId)) was created from schema \(info.genesisVersion!), this node from \(replica.genesisVersion); nodes that sync must be created from the same schema file (or join with `minga init --from`)")
+                    : "peer \(client.url) (\(info.nodeId)) was created from schema \(info.genesisVersion!), this node from \(replica.genesisVersion); nodes that sync must be created from the same schema file (or join with `minga init --from`)"
+            )
         }
         guard info.nodeId != replica.nodeID else {
             throw MingaError("peer \(client.url) is this very node (\(info.nodeId)); check the --peer address")
@@ -166,7 +167,8 @@ public struct SyncSession: Sendable {
             // network and the checks keep the other core busy while this one writes. Should an
             // apply fail, the pages fetched ahead are dropped; should the replica have moved
             // meanwhile (another sync, a local write), apply checks the page again.
-            let pull = { @Sendable [client, batchSize, maxBatchBytes] (previous: Task<Pulled?, any Error>?, start: VersionVector, excluded: Set<NodeID>) in
+            let pull = {
+                @Sendable [client, batchSize, maxBatchBytes] (previous: Task<Pulled?, any Error>?, start: VersionVector, excluded: Set<NodeID>) in
                 Task { () async throws -> Pulled? in
                     var vector = start
                     if let previous {
@@ -174,9 +176,18 @@ public struct SyncSession: Sendable {
                         vector = page.reached
                     }
                     var bytes = PeerClient.Traffic()
-                    let request = PullRequest(vector: vector, limit: batchSize, maxBytes: maxBatchBytes, exclude: excluded.isEmpty ? nil : excluded.sorted())
+                    let request = PullRequest(
+                        vector: vector,
+                        limit: batchSize,
+                        maxBytes: maxBatchBytes,
+                        exclude: excluded.isEmpty ? nil : excluded.sorted()
+                    )
                     let answer = try await client.pull(request, gzip: gzip, traffic: &bytes)
-                    return Pulled(answer: answer, traffic: bytes, reached: answer.changes.reduce(into: vector) { $0[$1.origin] = max($0[$1.origin], $1.seq) })
+                    return Pulled(
+                        answer: answer,
+                        traffic: bytes,
+                        reached: answer.changes.reduce(into: vector) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
+                    )
                 }
             }
             let check = { @Sendable [replica] (pulled: Task<Pulled?, any Error>, previous: Task<CheckedBatch?, any Error>?, start: Admission) in
@@ -191,8 +202,8 @@ public struct SyncSession: Sendable {
             var pulls = [pull(nil, admission.vector, excluded)]
             var checks = [check(pulls[0], nil, admission)]
             defer {
-                pulls.forEach { $0.cancel() }
-                checks.forEach { $0.cancel() }
+                for pull in pulls { pull.cancel() }
+                for check in checks { check.cancel() }
             }
             while true {
                 while pulls.count <= lookahead {
@@ -239,11 +250,22 @@ public struct SyncSession: Sendable {
                     summary.heldByPeer.removeAll { $0.origin == held.origin }
                     summary.heldByPeer.append(held)
                     if !state.heldByPeer.contains(where: { $0.origin == held.origin }), let code = MingaError.Code(rawValue: held.code) {
-                        state.heldByPeer.append(HeldOrigin(
-                            origin: held.origin, firstSeq: held.seq, count: held.count, code: code, reason: held.reason, since: Date(), source: client.url))
+                        state.heldByPeer.append(
+                            HeldOrigin(
+                                origin: held.origin,
+                                firstSeq: held.seq,
+                                count: held.count,
+                                code: code,
+                                reason: held.reason,
+                                since: Date(),
+                                source: client.url
+                            )
+                        )
                     }
                 }
-                let reached = changes.filter { !heldByPeer.contains($0.origin) }.reduce(into: peerVector) { $0[$1.origin] = max($0[$1.origin], $1.seq) }
+                let reached = changes.filter { !heldByPeer.contains($0.origin) }.reduce(into: peerVector) {
+                    $0[$1.origin] = max($0[$1.origin], $1.seq)
+                }
                 guard reached.isIncluded(in: answer.vector) else {
                     throw MingaError("peer \(client.url) accepted a batch but its vector does not include it")
                 }

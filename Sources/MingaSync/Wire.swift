@@ -50,19 +50,37 @@ public struct PullResponse: Codable, Sendable {
 extension PullResponse: WireReadable {
     /// Reads a pull answer with ``WireReader`` (the receiving side's hot path).
     public init?(wire data: Data) {
-        guard let answer = WireReader.read(data, { reader -> PullResponse? in
-            var version: Int64?, changes: [Change]?, vector: VersionVector?, more: Bool?
-            guard reader.object({ member, r in
-                switch member {
-                case "changes" where changes == nil: changes = r.changes(); return changes != nil
-                case "more" where more == nil: more = r.bool(); return more != nil
-                case "protocol" where version == nil: version = r.integer(); return version.map { Int(exactly: $0) != nil } ?? false
-                case "vector" where vector == nil: vector = r.vector(); return vector != nil
-                default: return false
+        guard
+            let answer = WireReader.read(
+                data,
+                { reader -> PullResponse? in
+                    var version: Int64?
+                    var changes: [Change]?
+                    var vector: VersionVector?
+                    var more: Bool?
+                    guard
+                        reader.object({ member, r in
+                            switch member {
+                            case "changes" where changes == nil:
+                                changes = r.changes()
+                                return changes != nil
+                            case "more" where more == nil:
+                                more = r.bool()
+                                return more != nil
+                            case "protocol" where version == nil:
+                                version = r.integer()
+                                return version.map { Int(exactly: $0) != nil } ?? false
+                            case "vector" where vector == nil:
+                                vector = r.vector()
+                                return vector != nil
+                            default: return false
+                            }
+                        }), let version, let changes, let vector, let more
+                    else { return nil }
+                    return PullResponse(protocol: Int(version), changes: changes, vector: vector, more: more)
                 }
-            }), let version, let changes, let vector, let more else { return nil }
-            return PullResponse(protocol: Int(version), changes: changes, vector: vector, more: more)
-        }) else { return nil }
+            )
+        else { return nil }
         self = answer
     }
 }

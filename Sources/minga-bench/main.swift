@@ -9,10 +9,15 @@ let count = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 20_000
 let origin = try NodeID("mx.amexcid")
 let changes = (1...count).map { i in
     Change(
-        origin: origin, seq: Int64(i), hlc: HLC(millis: 1_800_000_000_000 + Int64(i), counter: 0), table: "initiative",
-        key: [.text(String(format: "XM-DAC-41114-PROJ-%06d", i))], op: .update,
+        origin: origin,
+        seq: Int64(i),
+        hlc: HLC(millis: 1_800_000_000_000 + Int64(i), counter: 0),
+        table: "initiative",
+        key: [.text(String(format: "XM-DAC-41114-PROJ-%06d", i))],
+        op: .update,
         columns: ["status": .text("3"), "title": .text("Agua potable para comunidades rurales \(i)")],
-        context: VersionVector([origin: Int64(i - 1)]))
+        context: VersionVector([origin: Int64(i - 1)])
+    )
 }
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -41,8 +46,10 @@ let interval = OriginChain.signingInterval
 let perChange = { (total: Double) in total / Double(count) * 1e6 }
 let design = perChange(chain) + perChange(signEvery) / Double(interval)
 let designVerify = perChange(chain) + perChange(verifyEvery) / Double(interval)
-print("""
+print(
+    """
     {"changes":\(count),"encodeWireJSONMicros":\(perChange(encode)),"chainLinkMicros":\(perChange(chain)),\
     "ed25519SignMicros":\(perChange(signEvery)),"ed25519VerifyMicros":\(perChange(verifyEvery)),\
     "signingInterval":\(interval),"signPerChangeMicros":\(design),"verifyPerChangeMicros":\(designVerify),"sink":\(sink)}
-    """)
+    """
+)

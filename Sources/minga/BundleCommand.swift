@@ -56,7 +56,8 @@ struct BundleCommand: AsyncParsableCommand {
                 origin not in the roster, a signature or content refused) is held with what \
                 depends on it, printed as a HELD line, and the rest applied; held changes are \
                 tried again at every import and sync, and apply once the cause is gone.
-                """)
+                """
+        )
 
         @OptionGroup var replica: ReplicaOptions
         @OptionGroup var clockOptions: ClockOptions
@@ -73,8 +74,10 @@ struct BundleCommand: AsyncParsableCommand {
                     lastShown = Date()
                     FileHandle.standardError.write(Data("\rimporting: \(done)/\(total) changes".utf8) + (done == total ? Data("\n".utf8) : Data()))
                 }
-                print("applied \(summary.applied) new changes (\(summary.duplicates) already present), \(summary.newConflicts) new conflicts"
-                    + (summary.retried > 0 ? "; \(summary.retried) held change(s) of earlier imports applied" : ""))
+                print(
+                    "applied \(summary.applied) new changes (\(summary.duplicates) already present), \(summary.newConflicts) new conflicts"
+                        + (summary.retried > 0 ? "; \(summary.retried) held change(s) of earlier imports applied" : "")
+                )
                 for held in summary.held { print("HELD  " + Output.held(held)) }
             }
         }

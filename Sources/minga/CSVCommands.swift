@@ -40,7 +40,8 @@ struct ImportCSV: AsyncParsableCommand {
     func run() async throws {
         try operate {
             let importer = CSVImporter(replica: try replica.open())
-            let summary = file == "-"
+            let summary =
+                file == "-"
                 ? try importer.importCSV(FileHandle.standardInput.readDataToEndOfFile(), into: table, source: "standard input")
                 : try importer.importCSV(file: file, into: table)
             print(summary)

@@ -22,9 +22,12 @@ struct Check: AsyncParsableCommand {
         var found: [CodeViolation] = []
         try operate { found = try replica.open().codeViolations() }
         if json {
-            print("[" + found.map {
-                "{\"table\":\(JSONText.quote($0.table)),\"key\":[\($0.key.map(\.plainJSON).joined(separator: ","))],\"column\":\(JSONText.quote($0.column)),\"value\":\(JSONText.quote($0.value)),\"codelist\":\(JSONText.quote($0.list))}"
-            }.joined(separator: ",") + "]")
+            print(
+                "["
+                    + found.map {
+                        "{\"table\":\(JSONText.quote($0.table)),\"key\":[\($0.key.map(\.plainJSON).joined(separator: ","))],\"column\":\(JSONText.quote($0.column)),\"value\":\(JSONText.quote($0.value)),\"codelist\":\(JSONText.quote($0.list))}"
+                    }.joined(separator: ",") + "]"
+            )
         } else {
             print(found.isEmpty ? "all codes are known" : found.map(\.description).joined(separator: "\n"))
         }

@@ -28,7 +28,9 @@ struct Generate: AsyncParsableCommand {
     func run() async throws {
         try operate {
             let r = try replica.open()
-            guard r.tables["initiative"] != nil else { throw MingaError("this replica does not hold the cooperation schema (create it with `minga init --node-id ID`)") }
+            guard r.tables["initiative"] != nil else {
+                throw MingaError("this replica does not hold the cooperation schema (create it with `minga init --node-id ID`)")
+            }
             var last = Date.distantPast
             try RegistryGenerator(seed: seed).load(into: r, initiatives: initiatives) { done, total in
                 guard !quiet, Date().timeIntervalSince(last) > 0.5 || done == total else { return }

@@ -78,9 +78,11 @@ struct ImportIATI: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\rimporting: \(done) activities".utf8))
             }
             if shown { FileHandle.standardError.write(Data("\rimporting: \(result.activities) activities\n".utf8)) }
-            print("imported \(result.activities) \(result.activities == 1 ? "activity" : "activities") from \(file): "
-                + "\(result.rowsWritten) rows written (\(result.inserted) inserted, \(result.updated) updated, "
-                + "\(result.deleted) deleted), \(result.unchanged) unchanged")
+            print(
+                "imported \(result.activities) \(result.activities == 1 ? "activity" : "activities") from \(file): "
+                    + "\(result.rowsWritten) rows written (\(result.inserted) inserted, \(result.updated) updated, "
+                    + "\(result.deleted) deleted), \(result.unchanged) unchanged"
+            )
             if !result.writtenByTable.isEmpty {
                 print("  by table: " + result.writtenByTable.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             }
@@ -94,7 +96,9 @@ struct ImportIATI: AsyncParsableCommand {
             if !result.verbatim.isEmpty {
                 let paths = result.verbatim.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
                 let total = result.verbatim.values.reduce(0, +)
-                printErr("kept as written in iati_part (no column of their own; exported back as they are): \(total) elements and attributes, most often:")
+                printErr(
+                    "kept as written in iati_part (no column of their own; exported back as they are): \(total) elements and attributes, most often:"
+                )
                 for (path, count) in paths.prefix(8) { printErr("  \(path): \(count)") }
                 if paths.count > 8 { printErr("  … and \(paths.count - 8) more paths") }
             }

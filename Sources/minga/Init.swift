@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import MingaCore
 import MingaCooperation
+import MingaCore
 import MingaStore
 import MingaSync
 
@@ -45,12 +45,20 @@ struct Init: AsyncParsableCommand {
     @Option(help: ArgumentHelp("This node's id: 1-63 characters of a-z, 0-9, '.', '-' (e.g. mx.amexcid).", valueName: "id"))
     var nodeID: String
 
-    @Option(help: ArgumentHelp("`cooperation` (the default: the South-South cooperation registry with IATI codelists), or an SQL file of CREATE TABLE (and CREATE INDEX / VIEW) statements.", valueName: "cooperation|file.sql"))
+    @Option(
+        help: ArgumentHelp(
+            "`cooperation` (the default: the South-South cooperation registry with IATI codelists), or an SQL file of CREATE TABLE (and CREATE INDEX / VIEW) statements.",
+            valueName: "cooperation|file.sql"
+        )
+    )
     var schema: String?
 
-    @Option(help: ArgumentHelp(
-        "Join an existing federation on its latest schema instead: a peer's URL (its schema and migrations are read from it) or a bundle file (from its header). Sync or import afterwards to receive the data.",
-        valueName: "url|bundle"))
+    @Option(
+        help: ArgumentHelp(
+            "Join an existing federation on its latest schema instead: a peer's URL (its schema and migrations are read from it) or a bundle file (from its header). Sync or import afterwards to receive the data.",
+            valueName: "url|bundle"
+        )
+    )
     var from: String?
 
     @Option(help: ArgumentHelp("With --from URL: a file of `URL TOKEN` lines, the bearer token to send to the peer.", valueName: "file"))
@@ -70,13 +78,18 @@ struct Init: AsyncParsableCommand {
             let client = PeerClient(url: from, token: token, tls: try TLSFiles.client(caFile: caFile))
             var traffic = PeerClient.Traffic()
             do { return try await client.schema(&traffic) } catch let error as MingaError {
-                let hint = error.code != .unauthorized ? ""
-                    : token == nil ? "; pass --peer-tokens FILE, a file with the line `\(from) TOKEN`" : "; it refused the token for it in \(peerTokens ?? "")"
+                let hint =
+                    error.code != .unauthorized
+                    ? ""
+                    : token == nil
+                        ? "; pass --peer-tokens FILE, a file with the line `\(from) TOKEN`" : "; it refused the token for it in \(peerTokens ?? "")"
                 throw MingaError("cannot read the schema of \(from): \(error.message)\(hint)")
             }
         }
         guard let joining = try ChangeBundle.header(of: from).joining else {
-            throw MingaError("bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)")
+            throw MingaError(
+                "bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)"
+            )
         }
         return joining
     }
@@ -105,11 +118,16 @@ struct Init: AsyncParsableCommand {
             print("public key:  \(created.publicKey!.base64)")
             print("  give it to the other agencies: minga roster add \(node) \(created.publicKey!.base64)")
             if let joining {
-                print("joined on schema version \(joining.schemaVersion) (\(joining.migrations.count) migration\(joining.migrations.count == 1 ? "" : "s")); add the federation's nodes to the roster, then sync or import a bundle")
+                print(
+                    "joined on schema version \(joining.schemaVersion) (\(joining.migrations.count) migration\(joining.migrations.count == 1 ? "" : "s")); add the federation's nodes to the roster, then sync or import a bundle"
+                )
             }
-            print("tracked tables: " + created.tableNames.map { name in
-                "\(name) (key: \(created.tables[name]!.keyColumns.joined(separator: ", ")))"
-            }.joined(separator: "; "))
+            print(
+                "tracked tables: "
+                    + created.tableNames.map { name in
+                        "\(name) (key: \(created.tables[name]!.keyColumns.joined(separator: ", ")))"
+                    }.joined(separator: "; ")
+            )
         }
     }
 }

@@ -141,8 +141,10 @@ struct Log: AsyncParsableCommand {
             for entry in changes {
                 let change = entry.change
                 if json {
-                    print("{\"change\":\(String(decoding: try JSONEncoder.wire.encode(change), as: UTF8.self)),"
-                        + "\"verified\":\(entry.signature.isVerified),\"signature\":\(JSONText.quote(entry.signature.text))}")
+                    print(
+                        "{\"change\":\(String(decoding: try JSONEncoder.wire.encode(change), as: UTF8.self)),"
+                            + "\"verified\":\(entry.signature.isVerified),\"signature\":\(JSONText.quote(entry.signature.text))}"
+                    )
                 } else {
                     let columns = change.columns.keys.sorted().map { "\($0)=\(change.columns[$0]!.plainJSON)" }.joined(separator: " ")
                     print("\(change.hlc.readable)  \(change.origin):\(change.seq)  \(change.op.rawValue)  \(columns)")

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import MingaCooperation
 import MingaCore
 import MingaStore
-import MingaCooperation
 
 @main
 struct Minga: AsyncParsableCommand {
@@ -44,7 +44,9 @@ struct ReplicaOptions: ParsableArguments {
         let replica = try Replica.open(at: path)
         let drift = warnOnDrift ? try replica.schemaDrift() : []
         if !drift.isEmpty {
-            printErr("minga: warning: the tracked tables were changed outside Minga; this node seals and syncs nothing until they are back (`minga status` says what changed and how to undo it)")
+            printErr(
+                "minga: warning: the tracked tables were changed outside Minga; this node seals and syncs nothing until they are back (`minga status` says what changed and how to undo it)"
+            )
         } else {
             // A registry node opened by a newer release takes that release's schema (protocol §20).
             for migration in try Cooperation.upgrade(replica) {

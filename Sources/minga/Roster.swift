@@ -38,12 +38,17 @@ struct RosterList: AsyncParsableCommand {
             let r = try replica.open()
             let entries = try r.rosterEntries()
             if json {
-                print("[" + entries.map {
-                    "{\"node\":\(JSONText.quote($0.node.rawValue)),\"publicKey\":\(JSONText.quote($0.publicKey.base64)),\"addedAt\":\(JSONText.quote($0.addedAt))}"
-                }.joined(separator: ",") + "]")
+                print(
+                    "["
+                        + entries.map {
+                            "{\"node\":\(JSONText.quote($0.node.rawValue)),\"publicKey\":\(JSONText.quote($0.publicKey.base64)),\"addedAt\":\(JSONText.quote($0.addedAt))}"
+                        }.joined(separator: ",") + "]"
+                )
             } else {
                 for e in entries {
-                    print("\(e.node.rawValue.padding(toLength: max(16, e.node.rawValue.count), withPad: " ", startingAt: 0))  \(e.publicKey.base64)  added \(e.addedAt)\(e.node == r.nodeID ? "  (this node)" : "")")
+                    print(
+                        "\(e.node.rawValue.padding(toLength: max(16, e.node.rawValue.count), withPad: " ", startingAt: 0))  \(e.publicKey.base64)  added \(e.addedAt)\(e.node == r.nodeID ? "  (this node)" : "")"
+                    )
                 }
             }
         }
@@ -52,7 +57,9 @@ struct RosterList: AsyncParsableCommand {
 
 struct RosterAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Accept changes signed by NODE_ID with PUBLIC_KEY (adding again replaces its key).")
+        commandName: "add",
+        abstract: "Accept changes signed by NODE_ID with PUBLIC_KEY (adding again replaces its key)."
+    )
 
     @OptionGroup var replica: ReplicaOptions
     @Argument(help: ArgumentHelp("The node's id, e.g. co.apc.", valueName: "node-id")) var nodeID: String
@@ -71,7 +78,9 @@ struct RosterAdd: AsyncParsableCommand {
 
 struct RosterRemove: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "remove", abstract: "Stop accepting changes from NODE_ID (those already applied stay).")
+        commandName: "remove",
+        abstract: "Stop accepting changes from NODE_ID (those already applied stay)."
+    )
 
     @OptionGroup var replica: ReplicaOptions
     @Argument(help: ArgumentHelp("The node's id.", valueName: "node-id")) var nodeID: String
@@ -109,7 +118,10 @@ struct Backup: AsyncParsableCommand {
             var shown = -1
             try r.backup(to: file) { done, total in
                 let percent = total == 0 ? 100 : done * 100 / total
-                if percent / 10 != shown / 10 { printErr("backup: \(percent)% (\(done) of \(total) pages)"); shown = percent }
+                if percent / 10 != shown / 10 {
+                    printErr("backup: \(percent)% (\(done) of \(total) pages)")
+                    shown = percent
+                }
             }
             print("backup of node \(r.nodeID) written to \(file); restore it with `minga restore \(file) --db PATH`")
         }
@@ -135,7 +147,10 @@ struct Restore: AsyncParsableCommand {
     func run() async throws {
         try operate {
             let restored = try Replica.restore(
-                backup: backup, to: replica.path, nowMillis: Int64(Date().timeIntervalSince1970 * 1000))
+                backup: backup,
+                to: replica.path,
+                nowMillis: Int64(Date().timeIntervalSince1970 * 1000)
+            )
             print("restored node \(restored.replica.nodeID) to \(replica.path); it now writes as \(restored.origin)")
             if restored.replica.signingKey == nil {
                 print("put the node's private key file at \(Replica.keyPath(for: replica.path)) before writing or syncing")
@@ -147,9 +162,12 @@ struct Restore: AsyncParsableCommand {
 
 /// `--max-clock-skew`, for the commands that accept changes from other nodes.
 struct ClockOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Refuse changes dated more than this many minutes ahead of this node's clock, which they would drag into the future (default 10).",
-        valueName: "minutes"))
+    @Option(
+        help: ArgumentHelp(
+            "Refuse changes dated more than this many minutes ahead of this node's clock, which they would drag into the future (default 10).",
+            valueName: "minutes"
+        )
+    )
     var maxClockSkew: Double?
 
     static let defaultSkew: Double = 10

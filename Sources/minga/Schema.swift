@@ -47,7 +47,9 @@ struct SchemaApply: AsyncParsableCommand {
 
     func run() async throws {
         try operate {
-            guard FileManager.default.isReadableFile(atPath: file) else { throw MingaError("cannot read the migration file \(file): no such file, or not readable") }
+            guard FileManager.default.isReadableFile(atPath: file) else {
+                throw MingaError("cannot read the migration file \(file): no such file, or not readable")
+            }
             guard let sql = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw MingaError("cannot read the migration file \(file): it is not UTF-8 text")
             }
@@ -62,7 +64,8 @@ struct SchemaApply: AsyncParsableCommand {
 struct SchemaHistory: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
-        abstract: "List the migrations this node holds: who added what, and when.")
+        abstract: "List the migrations this node holds: who added what, and when."
+    )
 
     @OptionGroup var replica: ReplicaOptions
     @Flag(help: "Print a JSON array of {kind, table, name, sql, origin, seq, hlc, error}.") var json = false
@@ -72,16 +75,20 @@ struct SchemaHistory: AsyncParsableCommand {
             let r = try replica.open()
             let records = try r.migrations()
             if json {
-                print("[" + records.map { m in
-                    let fields: [(String, String)] = [
-                        ("kind", JSONText.quote(m.migration.kind.rawValue)), ("table", JSONText.quote(m.migration.table)),
-                        ("name", JSONText.quote(m.migration.name)), ("sql", JSONText.quote(m.migration.sql)),
-                        ("origin", m.writer.map { JSONText.quote($0.origin.rawValue) } ?? "null"), ("seq", m.writer.map { "\($0.seq)" } ?? "null"),
-                        ("hlc", m.writer.map { JSONText.quote($0.hlc.description) } ?? "null"),
-                        ("error", m.error.map(JSONText.quote) ?? "null"),
-                    ]
-                    return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-                }.joined(separator: ",") + "]")
+                print(
+                    "["
+                        + records.map { m in
+                            let fields: [(String, String)] = [
+                                ("kind", JSONText.quote(m.migration.kind.rawValue)), ("table", JSONText.quote(m.migration.table)),
+                                ("name", JSONText.quote(m.migration.name)), ("sql", JSONText.quote(m.migration.sql)),
+                                ("origin", m.writer.map { JSONText.quote($0.origin.rawValue) } ?? "null"),
+                                ("seq", m.writer.map { "\($0.seq)" } ?? "null"),
+                                ("hlc", m.writer.map { JSONText.quote($0.hlc.description) } ?? "null"),
+                                ("error", m.error.map(JSONText.quote) ?? "null"),
+                            ]
+                            return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+                        }.joined(separator: ",") + "]"
+                )
                 return
             }
             print("schema version \(r.schemaVersion) (created from \(r.genesisVersion))")

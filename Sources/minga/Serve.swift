@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import Hummingbird
 import Logging
+import MingaConsole
 import MingaCore
 import MingaStore
-import MingaConsole
 import MingaSync
+import Synchronization
 
 /// Options shared by `serve` and `sync` for reaching peers.
 struct PeerOptions: ParsableArguments {
@@ -16,9 +16,12 @@ struct PeerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file of `URL TOKEN` lines: the bearer token to send to each peer.", valueName: "file"))
     var peerTokens: String?
 
-    @Option(help: ArgumentHelp(
-        "PEM certificates to trust for https:// peers instead of the system's (a private CA, or a peer's self-signed certificate).",
-        valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "PEM certificates to trust for https:// peers instead of the system's (a private CA, or a peer's self-signed certificate).",
+            valueName: "file"
+        )
+    )
     var caFile: String?
 
     func validate() throws {
@@ -119,14 +122,30 @@ struct Serve: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve the operator's console under /console (default: on).") var console: Bool?
     @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate chain (with --tls-key).", valueName: "file")) var tlsCert: String?
     @Option(help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file")) var tlsKey: String?
-    @Option(help: ArgumentHelp("Largest request body accepted, in bytes, after decompression (default \(ServerLimits().maxBodyBytes)).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Largest request body accepted, in bytes, after decompression (default \(ServerLimits().maxBodyBytes)).",
+            valueName: "bytes"
+        )
+    )
     var maxBodyBytes: Int?
-    @Option(help: ArgumentHelp("Most changes in one pushed batch; also the most one pull answers (default \(ServerLimits().maxBatchChanges)).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Most changes in one pushed batch; also the most one pull answers (default \(ServerLimits().maxBatchChanges)).",
+            valueName: "n"
+        )
+    )
     var maxBatchChanges: Int?
-    @Option(help: ArgumentHelp("Seconds a request may take to arrive and be answered (default 60).", valueName: "seconds")) var requestTimeout: Double?
+    @Option(help: ArgumentHelp("Seconds a request may take to arrive and be answered (default 60).", valueName: "seconds")) var requestTimeout:
+        Double?
     @Option(help: ArgumentHelp("Seconds a connection may stay idle (or stall in a request) before it is closed (default 60).", valueName: "seconds"))
     var idleTimeout: Double?
-    @Option(help: ArgumentHelp("Most pulls and pushes served at once; more are told to retry later (default \(ServerLimits().maxSessions)).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Most pulls and pushes served at once; more are told to retry later (default \(ServerLimits().maxSessions)).",
+            valueName: "n"
+        )
+    )
     var maxSessions: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel: String?
 
@@ -194,13 +213,19 @@ struct ServeSettings {
         guard syncInterval >= 0.1 else { throw MingaError("--sync-interval must be at least 0.1 seconds") }
         guard (0...65535).contains(port) else { throw MingaError("--port must be between 0 and 65535") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw MingaError("--tls-cert and --tls-key go together") }
-        for (name, value) in [("max-body-bytes", limits.maxBodyBytes), ("max-batch-changes", limits.maxBatchChanges), ("max-sessions", limits.maxSessions)]
+        for (name, value) in [
+            ("max-body-bytes", limits.maxBodyBytes), ("max-batch-changes", limits.maxBatchChanges), ("max-sessions", limits.maxSessions),
+        ]
         where value < 1 {
             throw MingaError("--\(name) must be at least 1")
         }
         guard requestTimeout > 0, idleTimeout > 0 else { throw MingaError("--request-timeout and --idle-timeout must be positive") }
-        guard maxClockSkew > 0, maxClockSkew <= 1e9 else { throw MingaError("--max-clock-skew must be a positive number of minutes, at most 1000000000") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw MingaError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard maxClockSkew > 0, maxClockSkew <= 1e9 else {
+            throw MingaError("--max-clock-skew must be a positive number of minutes, at most 1000000000")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw MingaError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
         try peers.validate()
     }
 
@@ -225,26 +250,38 @@ struct ServeSettings {
             r.maxClockSkewMillis = Int64(maxClockSkew * 60_000)
             replica = r
             if limits.maxBodyBytes < ContentRules.maxChangeWireBytes {
-                logger.warning("--max-body-bytes \(limits.maxBodyBytes) is below the \(ContentRules.maxChangeWireBytes) bytes the largest change the protocol allows may take as JSON: peers will not push this node a change larger than the limit (they say so), and it must pull those instead")
+                logger.warning(
+                    "--max-body-bytes \(limits.maxBodyBytes) is below the \(ContentRules.maxChangeWireBytes) bytes the largest change the protocol allows may take as JSON: peers will not push this node a change larger than the limit (they say so), and it must pull those instead"
+                )
             }
             server.host = host
             server.port = port
             if !["127.0.0.1", "::1", "localhost"].contains(host), tokenFile == nil {
-                logger.warning("serving on \(host) without --token-file: any client that reaches this address can pull this node's changes and push its own (give peers tokens with --token-file)")
+                logger.warning(
+                    "serving on \(host) without --token-file: any client that reaches this address can pull this node's changes and push its own (give peers tokens with --token-file)"
+                )
             }
             if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
             if let tokenFile { server.tokens = try Self.readTokens(tokenFile, what: "token") }
             if let consoleTokenFile {
                 console.tokens = try Self.readTokens(consoleTokenFile, what: "console token")
                 if let short = console.tokens.first(where: { $0.count < Self.minimumConsoleToken }) {
-                    throw MingaError("a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)")
+                    throw MingaError(
+                        "a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)"
+                    )
                 }
             }
             console.secureCookies = server.tls != nil
             let clients = try peers.clients()
             console.peers = clients
             if !clients.isEmpty {
-                daemon = SyncDaemon(replica: r, clients: clients, interval: .milliseconds(Int(syncInterval * 1000)), metrics: Serve.sharedMetrics, logger: logger)
+                daemon = SyncDaemon(
+                    replica: r,
+                    clients: clients,
+                    interval: .milliseconds(Int(syncInterval * 1000)),
+                    metrics: Serve.sharedMetrics,
+                    logger: logger
+                )
             }
         }
         guard let replica else { return }
@@ -254,13 +291,18 @@ struct ServeSettings {
         let loopbackOnly = console.tokens.isEmpty
         do {
             let app = try buildApplication(
-                replica: replica, configuration: server, limits: limits, metrics: Serve.sharedMetrics, logger: logger,
+                replica: replica,
+                configuration: server,
+                limits: limits,
+                metrics: Serve.sharedMetrics,
+                logger: logger,
                 services: daemon.map { [$0] } ?? [],
                 onServerRunning: { port in
                     // Scripts and tests wait for the first line to learn the port.
                     var lines = "minga: node \(node) listening on \(listening):\(port)\n"
                     if withConsole {
-                        lines += "minga: the operator's console is at \(listening):\(port)/console"
+                        lines +=
+                            "minga: the operator's console is at \(listening):\(port)/console"
                             + (loopbackOnly ? " (for this machine only: no --console-token-file)\n" : "\n")
                     }
                     FileHandle.standardOutput.write(Data(lines.utf8))
@@ -268,7 +310,8 @@ struct ServeSettings {
                 moreRoutes: { router in
                     guard withConsole else { return }
                     addConsole(to: router, replica: replica, configuration: console, version: MingaVersion.string, logger: logger)
-                })
+                }
+            )
             try await app.runService()
         } catch {
             let text = "\(error)"
@@ -346,7 +389,9 @@ struct Sync: AsyncParsableCommand {
                 path = try replica.db ?? file.text("db") ?? path
                 skew = try skew ?? file.number("max-clock-skew")
             }
-            guard !peers.peers.isEmpty else { throw MingaError("no peer to sync with: the config file \(config ?? "") has no \"peer\", and no --peer was given") }
+            guard !peers.peers.isEmpty else {
+                throw MingaError("no peer to sync with: the config file \(config ?? "") has no \"peer\", and no --peer was given")
+            }
             try peers.validate()
             var r = try ReplicaOptions.parse(["--db", path]).open()
             r.maxClockSkewMillis = Int64((skew ?? ClockOptions.defaultSkew) * 60_000)
@@ -387,19 +432,23 @@ struct Sync: AsyncParsableCommand {
         if let error = s.error { return "\(who): FAILED after \(s.duration.secondsText(decimals: 2))s: \(error)" }
         let heldHere = s.heldReceived > 0 ? " (and \(s.heldReceived) held back)" : ""
         let heldThere = s.heldByPeer.isEmpty ? "" : " (and \(s.heldByPeer.reduce(0) { $0 + $1.count }) held back by the peer)"
-        var line = "\(who): received \(s.received)\(heldHere), sent \(s.sent)\(heldThere), \(s.newConflicts) new conflicts, "
+        var line =
+            "\(who): received \(s.received)\(heldHere), sent \(s.sent)\(heldThere), \(s.newConflicts) new conflicts, "
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(s.duration.secondsText(decimals: 2))s"
         // Held changes are no failure of the sync, but a person must see them (protocol §13).
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
         for altered in s.alteredCopies {
-            line += "\n  ALTERED copies refused: \(altered.count) of \(altered.origin)'s changes from \(altered.first) on, which this node holds in their signed form: \(altered.reason)"
+            line +=
+                "\n  ALTERED copies refused: \(altered.count) of \(altered.origin)'s changes from \(altered.first) on, which this node holds in their signed form: \(altered.reason)"
         }
         for big in s.tooLargeForPeer {
-            line += "\n  NOT SENT: \(big.dot.origin) from change \(big.dot) (\(big.bytes) bytes as JSON; the peer takes bodies of at most "
+            line +=
+                "\n  NOT SENT: \(big.dot.origin) from change \(big.dot) (\(big.bytes) bytes as JSON; the peer takes bodies of at most "
                 + "\(big.limit) bytes): the peer can pull it, or raise its --max-body-bytes to at least \(big.bytes + 65536)"
         }
         for held in s.heldByPeer {
-            line += "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]; the peer says: \(held.reason)"
+            line +=
+                "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]; the peer says: \(held.reason)"
         }
         return line
     }

@@ -13,7 +13,11 @@ import SystemPackage
 /// not leave a node running with a default nobody chose.
 struct ServeConfigFile {
     enum Kind: String {
-        case text = "a string", number = "a number", integer = "an integer", texts = "an array of strings", flag = "true or false"
+        case text = "a string"
+        case number = "a number"
+        case integer = "an integer"
+        case texts = "an array of strings"
+        case flag = "true or false"
     }
 
     /// Every key a file may hold, with its type. Keys naming files are resolved against the file's folder.
@@ -42,7 +46,9 @@ struct ServeConfigFile {
         }
         let unknown = object.keys.filter { keys[$0] == nil }.sorted()
         guard unknown.isEmpty else {
-            throw MingaError("the config file \(path) has unknown key(s) \(unknown.joined(separator: ", ")); it may hold: \(keys.keys.sorted().joined(separator: ", "))")
+            throw MingaError(
+                "the config file \(path) has unknown key(s) \(unknown.joined(separator: ", ")); it may hold: \(keys.keys.sorted().joined(separator: ", "))"
+            )
         }
         let provider = try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
         let file = ServeConfigFile(path: path, reader: ConfigReader(provider: provider), present: Set(object.keys))

@@ -16,7 +16,10 @@ struct Status: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Flag(help: "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, genesisVersion, migrations, lastMigration, migrationsNotApplied, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, held, alteredCopies, lastAlteredCopy, peers).") var json = false
+    @Flag(
+        help:
+            "Print a JSON object (nodeId, origin, publicKey, vector, schemaVersion, genesisVersion, migrations, lastMigration, migrationsNotApplied, changes, pending, repairedText, openConflicts, lastHlc, rows, untracked, drift, held, alteredCopies, lastAlteredCopy, peers)."
+    ) var json = false
 
     func run() async throws {
         try operate {
@@ -49,20 +52,31 @@ struct Status: AsyncParsableCommand {
                 print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
                 print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
                 print("replica    \(replica.path)")
-                print("schema     \(s.schemaVersion)" + (migrations.last.map {
-                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), \($0.author))"
-                } ?? " (as created; no migrations)"))
+                print(
+                    "schema     \(s.schemaVersion)"
+                        + (migrations.last.map {
+                            " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), \($0.author))"
+                        } ?? " (as created; no migrations)")
+                )
                 for m in notApplied {
-                    print("MIGRATION  \(m.migration.sql) (\(m.author)) could not run here: \(m.error!); the changes that need it are held (minga schema history)")
+                    print(
+                        "MIGRATION  \(m.migration.sql) (\(m.author)) could not run here: \(m.error!); the changes that need it are held (minga schema history)"
+                    )
                 }
                 print("vector     \(Output.vector(s.vector))")
                 print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
                 print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
                 print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) row\(s.rows[$0]! == 1 ? "" : "s")" }.joined(separator: ", "))
                 if s.repairedText > 0 {
-                    print("repaired   \(s.repairedText) local write(s) held text that is not valid UTF-8 (another encoding, such as Latin-1); each bad sequence was stored as U+FFFD (\u{FFFD}), as every node holds it; `minga log` shows the rows")
+                    print(
+                        "repaired   \(s.repairedText) local write(s) held text that is not valid UTF-8 (another encoding, such as Latin-1); each bad sequence was stored as U+FFFD (\u{FFFD}), as every node holds it; `minga log` shows the rows"
+                    )
                 }
-                if !s.untracked.isEmpty { print("untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init` and `minga schema apply`)") }
+                if !s.untracked.isEmpty {
+                    print(
+                        "untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init` and `minga schema apply`)"
+                    )
+                }
                 if !s.drift.isEmpty {
                     print("DRIFT      the tracked tables were changed outside Minga; nothing is sealed or synced until they are back:")
                     for line in s.drift { print("           - \(line)") }
@@ -70,7 +84,9 @@ struct Status: AsyncParsableCommand {
                 }
                 for h in held { print("HELD       " + Output.held(h)) }
                 if altered.count > 0, let last = altered.last {
-                    print("ALTERED    \(altered.count) copies of changes this node holds arrived altered and were refused (a relay changed them after their origin signed them); the last: \(last)")
+                    print(
+                        "ALTERED    \(altered.count) copies of changes this node holds arrived altered and were refused (a relay changed them after their origin signed them); the last: \(last)"
+                    )
                 }
                 if !held.isEmpty {
                     print("           held changes are tried again at every sync and bundle import, and apply once the cause is gone")
@@ -96,7 +112,8 @@ struct Status: AsyncParsableCommand {
         if let lag = p.lag(local: local) { line += "; this node lacks \(lag.behind), the peer lacks \(lag.ahead) (as of last contact)" }
         if let error = p.lastError { line += "\n           last error at \(time(p.lastAttempt)): \(error)" }
         for held in p.heldByPeer {
-            line += "\n           HELD by this peer since \(time(held.since)): \(held.origin) from change \(held.first) [\(held.code.rawValue)]; the peer says: \(held.reason)"
+            line +=
+                "\n           HELD by this peer since \(time(held.since)): \(held.origin) from change \(held.first) [\(held.code.rawValue)]; the peer says: \(held.reason)"
         }
         return line
     }

@@ -33,10 +33,10 @@ import Testing
         func export(_ from: String, _ file: String) throws { try box.ok("\(from).db", "bundle", "export", "-o", file) }
         func take(_ to: String, _ file: String) throws { try box.ok("\(to).db", "bundle", "import", file) }
         try export("cl", "cl-2.bundle")
-        try take("co", "cl-2.bundle")      // co now holds cl's edits
+        try take("co", "cl-2.bundle")  // co now holds cl's edits
         try export("co", "co-2.bundle")
-        try take("mx", "co-2.bundle")      // mx learns cl's edits through co
-        try take("mx", "co-2.bundle")      // twice: changes nothing
+        try take("mx", "co-2.bundle")  // mx learns cl's edits through co
+        try take("mx", "co-2.bundle")  // twice: changes nothing
         try export("mx", "mx-2.bundle")
         try take("cl", "mx-2.bundle")
         try take("co", "mx-2.bundle")
@@ -94,7 +94,10 @@ import Testing
         try box.write("malformed.bundle", good.replacingOccurrences(of: "\"changes\":[", with: "\"changes\":{"))
         try box.write("empty.bundle", "")
         let before = try box.sqlite("b.db", ".dump")
-        for (file, words) in [("altered.bundle", "altered"), ("truncated.bundle", "truncated"), ("malformed.bundle", "malformed"), ("empty.bundle", "empty"), ("missing.bundle", "cannot read")] {
+        for (file, words) in [
+            ("altered.bundle", "altered"), ("truncated.bundle", "truncated"), ("malformed.bundle", "malformed"), ("empty.bundle", "empty"),
+            ("missing.bundle", "cannot read"),
+        ] {
             let result = try box.minga("b.db", ["bundle", "import", file])
             #expect(result.status != 0)
             #expect(result.stderr.contains(words), "\(file): \(result.stderr)")
@@ -139,10 +142,12 @@ import Testing
     @Test func everyCommandExplainsItself() throws {
         let box = try Sandbox("help")
         defer { box.remove() }
-        for command in [[], ["init"], ["put"], ["get"], ["delete"], ["query"], ["dump"], ["status"], ["log"],
-                        ["conflicts"], ["conflicts", "list"], ["conflicts", "show"], ["conflicts", "resolve"],
-                        ["bundle"], ["bundle", "export"], ["bundle", "import"], ["serve"], ["sync"], ["check"], ["generate"],
-                        ["import"], ["import", "iati"], ["import", "csv"], ["export"], ["export", "iati"], ["export", "csv"]] {
+        for command in [
+            [], ["init"], ["put"], ["get"], ["delete"], ["query"], ["dump"], ["status"], ["log"],
+            ["conflicts"], ["conflicts", "list"], ["conflicts", "show"], ["conflicts", "resolve"],
+            ["bundle"], ["bundle", "export"], ["bundle", "import"], ["serve"], ["sync"], ["check"], ["generate"],
+            ["import"], ["import", "iati"], ["import", "csv"], ["export"], ["export", "iati"], ["export", "csv"],
+        ] {
             let result = try box.minga(nil, command + ["--help"])
             #expect(result.status == 0 && result.stdout.contains("USAGE"), "minga \(command) --help")
         }

@@ -31,8 +31,12 @@ import Testing
 
         let script = Self.repo.appendingPathComponent("Tests/EndToEndTests/Browser/console_browser.py").path
         let out = Self.repo.appendingPathComponent(".build/test-output/console").path
-        let result = try box.run("/usr/bin/python3", [script, "--minga", Sandbox.binary, "--out", out, "--timeout", "220"],
-                                 env: env, timeout: 240)
+        let result = try box.run(
+            "/usr/bin/python3",
+            [script, "--minga", Sandbox.binary, "--out", out, "--timeout", "220"],
+            env: env,
+            timeout: 240
+        )
         #expect(result.status == 0, "console_browser.py exited \(result.status):\n\(result.stdout.suffix(20000))\n\(result.stderr.suffix(5000))")
         if result.status == 3 { Issue.record("Install the Debian packages: apt-get install -y \(Self.packages)") }
     }

@@ -12,14 +12,19 @@ import Testing
         try box.ok("b.db", "init", "--node-id", "co.apc", "--schema", "schema.sql")
         try box.federate(["a.db", "b.db"])
         // 30,000 inserts from the sqlite3 shell, captured by the triggers alone.
-        try box.sqlite("a.db", """
+        try box.sqlite(
+            "a.db",
+            """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
             INSERT INTO initiatives SELECT printf('XM-%06d', i), 'Iniciativa ' || i, 'active', i * 1000 FROM n;
-            """)
+            """
+        )
         // Captured as pending writes; the next read of the log seals them (seq, HLC, signatures).
         #expect(try box.sqlite("a.db", "SELECT count(*) FROM minga_pending").trimmingCharacters(in: .whitespacesAndNewlines) == "30000")
         try box.ok("a.db", "status")
-        #expect(try box.sqlite("a.db", "SELECT count(*), max(seq) FROM minga_changes").trimmingCharacters(in: .whitespacesAndNewlines) == "30000|30000")
+        #expect(
+            try box.sqlite("a.db", "SELECT count(*), max(seq) FROM minga_changes").trimmingCharacters(in: .whitespacesAndNewlines) == "30000|30000"
+        )
         try box.ok("a.db", "bundle", "export", "-o", "all.bundle")
 
         let importer = try box.start("b.db", ["bundle", "import", "--quiet", "all.bundle"])
@@ -39,7 +44,10 @@ import Testing
         let held = (status["vector"] as? [String: Int])?["mx.amexcid"] ?? 0
         #expect(held > 0 && held < 30_000, "interrupted part-way: holds \(held)")
         // Exactly the changes at or below the vector, each one applied to the table.
-        let counts = try box.sqlite("b.db", "SELECT count(*), coalesce(max(seq), 0), (SELECT count(*) FROM initiatives), (SELECT count(*) FROM minga_values_initiatives) FROM minga_changes")
+        let counts = try box.sqlite(
+            "b.db",
+            "SELECT count(*), coalesce(max(seq), 0), (SELECT count(*) FROM initiatives), (SELECT count(*) FROM minga_values_initiatives) FROM minga_changes"
+        )
         #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "\(held)|\(held)|\(held)|\(held)")
 
         try box.ok("b.db", "bundle", "import", "--quiet", "all.bundle")
@@ -59,9 +67,14 @@ import Testing
         defer { box.remove() }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/chaos").standardized.path
         let result = try box.run(
-            "/usr/bin/python3", [script, "--rounds", "3", "--seed", "20261127", "--binary", Sandbox.binary, "--require-disk-full-hook",
-                                 "--workdir", box.path(""), "--json", box.path("chaos.json")],
-            env: ProcessInfo.processInfo.environment, timeout: 600)
+            "/usr/bin/python3",
+            [
+                script, "--rounds", "3", "--seed", "20261127", "--binary", Sandbox.binary, "--require-disk-full-hook",
+                "--workdir", box.path(""), "--json", box.path("chaos.json"),
+            ],
+            env: ProcessInfo.processInfo.environment,
+            timeout: 600
+        )
         #expect(result.status == 0, "scripts/chaos failed:\n\(result.stdout)\n\(result.stderr.suffix(3000))")
         let summary = try #require(try box.json(try String(contentsOfFile: box.path("chaos.json"), encoding: .utf8)) as? [String: Any])
         #expect(summary["changesLost"] as? Int == 0)

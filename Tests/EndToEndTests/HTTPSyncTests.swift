@@ -18,7 +18,7 @@ import Testing
         try setUp(box)
         try box.write("tokens", "ring-secret\n")
         let servers = try Self.nodes.map { try box.serve("\($0.0).db", ["--token-file", "tokens"]) }
-        defer { servers.forEach { $0.stop() } }
+        defer { for server in servers { server.stop() } }
         let (mx, co, _) = (servers[0], servers[1], servers[2])
         try box.write("peer-tokens", servers.map { "\($0.url) ring-secret" }.joined(separator: "\n"))
         func sync(_ db: String, _ peer: Server, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
@@ -36,10 +36,10 @@ import Testing
         try box.ok("cl.db", "put", "initiatives", #"{"id":"XM-DAC-1","status":"active"}"#)
         try box.sqlite("cl.db", "INSERT INTO participation VALUES ('XM-DAC-1', 'CL-RUT-60', 'recipient')")
 
-        let first = try sync("mx", co)     // mx ↔ co
+        let first = try sync("mx", co)  // mx ↔ co
         #expect(first.contains("received 1, sent 1"), "\(first)")
-        _ = try sync("cl", co)             // co ↔ cl: cl gets mx's and co's, co gets cl's
-        _ = try sync("mx", co)             // mx gets cl's edits through co
+        _ = try sync("cl", co)  // co ↔ cl: cl gets mx's and co's, co gets cl's
+        _ = try sync("mx", co)  // mx gets cl's edits through co
         let dumps = try ["mx", "co", "cl"].map { try box.ok("\($0).db", "dump") }
         #expect(dumps[0] == dumps[1] && dumps[1] == dumps[2])
         let lists = try ["mx", "co", "cl"].map { try box.json(box.ok("\($0).db", "conflicts", "list", "--json")) as! [[String: Any]] }
@@ -81,7 +81,7 @@ import Testing
             return try box.serve("\(Self.nodes[i].0).db", port: ports[i], peers + ["--sync-interval", "0.5"])
         }
         var servers = try (0..<3).map(start)
-        defer { servers.forEach { $0.stop() } }
+        defer { for server in servers { server.stop() } }
 
         // Writes on every node; no manual sync.
         try box.ok("co.db", "put", "initiatives", #"{"id":"CO-1","title":"Bosques"}"#)
@@ -96,11 +96,14 @@ import Testing
         servers[2].stop()
         try box.ok("mx.db", "put", "initiatives", #"{"id":"MX-2","title":"Energía"}"#)
         #expect(try box.eventually(20) { try box.ok("co.db", "dump").contains("MX-2") })
-        #expect(try box.eventually(20) {
-            let status = try box.json(box.ok("mx.db", "status", "--json")) as! [String: Any]
-            let peers = status["peers"] as? [[String: Any]] ?? []
-            return peers.contains { ($0["url"] as? String) == urls[2] && (($0["lastError"] as? String) ?? "").contains("cannot reach") }
-        }, "mx's status names the unreachable peer")
+        #expect(
+            try box.eventually(20) {
+                let status = try box.json(box.ok("mx.db", "status", "--json")) as! [String: Any]
+                let peers = status["peers"] as? [[String: Any]] ?? []
+                return peers.contains { ($0["url"] as? String) == urls[2] && (($0["lastError"] as? String) ?? "").contains("cannot reach") }
+            },
+            "mx's status names the unreachable peer"
+        )
         let manual = try box.minga("co.db", ["sync", "--peer", urls[0], "--peer", urls[2]])
         #expect(manual.status != 0 && manual.stdout.contains("FAILED") && manual.stdout.contains("received"), "\(manual.stdout)")
 

@@ -8,7 +8,8 @@ import Testing
 @Suite(.serialized) struct IATILosslessTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
     static let fixtures = repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/iati-roundtrip")
-    static let files = [repo.appendingPathComponent("Tests/MingaCooperationTests/Fixtures/activity-standard-example-annotated.xml").path]
+    static let files =
+        [repo.appendingPathComponent("Tests/MingaCooperationTests/Fixtures/activity-standard-example-annotated.xml").path]
         + ["results-locations", "participating-org-no-ref", "unknown-code", "extension-element", "crlf-cdata", "many-languages"]
         .map { fixtures.appendingPathComponent("\($0).xml").path }
 
@@ -41,8 +42,12 @@ import Testing
     static func expectGenerated(by script: String) throws {
         let box = try Sandbox("generated")
         defer { box.remove() }
-        let result = try box.run("/usr/bin/python3", [repo.appendingPathComponent(script).path, "--check"],
-                                 env: ProcessInfo.processInfo.environment, timeout: 120)
+        let result = try box.run(
+            "/usr/bin/python3",
+            [repo.appendingPathComponent(script).path, "--check"],
+            env: ProcessInfo.processInfo.environment,
+            timeout: 120
+        )
         #expect(result.status == 0, "\(script) --check: \(result.stderr)")
     }
 
@@ -57,7 +62,7 @@ import Testing
             try box.ok("direct.db", "import", "iati", file, "--quiet")
         }
         let servers = try ["mx", "co", "cl"].map { try box.serve("\($0).db") }
-        defer { servers.forEach { $0.stop() } }
+        defer { for server in servers { server.stop() } }
         try box.ok("co.db", "sync", "--peer", servers[0].url)
         try box.ok("cl.db", "sync", "--peer", servers[1].url)
         let exports = try dbs.map { try export($0, box) }
@@ -67,9 +72,16 @@ import Testing
 
         // Three agencies edit one result with the sqlite3 shell, at once: an indicator's actual
         // value, another indicator's target (columns), and a comment on the first (a part).
-        let id = "XM-DAC-41140-HN01-2021", comment = "result(1)/indicator(1)/period(1)/actual/comment[1]/narrative[1]"
-        _ = try box.sqlite("co.db", "UPDATE indicator_period SET actual = 55.5 WHERE initiative = '\(id)' AND result_no = 1 AND indicator_no = 1 AND period_no = 1")
-        _ = try box.sqlite("cl.db", "UPDATE indicator_period SET target = 7 WHERE initiative = '\(id)' AND result_no = 1 AND indicator_no = 2 AND period_no = 1")
+        let id = "XM-DAC-41140-HN01-2021"
+        let comment = "result(1)/indicator(1)/period(1)/actual/comment[1]/narrative[1]"
+        _ = try box.sqlite(
+            "co.db",
+            "UPDATE indicator_period SET actual = 55.5 WHERE initiative = '\(id)' AND result_no = 1 AND indicator_no = 1 AND period_no = 1"
+        )
+        _ = try box.sqlite(
+            "cl.db",
+            "UPDATE indicator_period SET target = 7 WHERE initiative = '\(id)' AND result_no = 1 AND indicator_no = 2 AND period_no = 1"
+        )
         _ = try box.sqlite("mx.db", "UPDATE iati_part SET text = 'Retrasos por lluvias' WHERE initiative = '\(id)' AND path = '\(comment)'")
         for _ in 0..<2 {
             try box.ok("co.db", "sync", "--peer", servers[0].url)
@@ -79,14 +91,26 @@ import Testing
         try box.ok("co.db", "sync", "--peer", servers[0].url)
         let edited = try dbs.prefix(3).map { try export($0, box) }
         #expect(edited[0] == edited[1] && edited[1] == edited[2], "the edits reach every node")
-        #expect(edited[0].contains(#"<actual value="55.5">"#) && edited[0].contains(#"<target value="7"/>"#)
-                && edited[0].contains(">Retrasos por lluvias</narrative>"), "the three edits are exported")
+        #expect(
+            edited[0].contains(#"<actual value="55.5">"#) && edited[0].contains(#"<target value="7"/>"#)
+                && edited[0].contains(">Retrasos por lluvias</narrative>"),
+            "the three edits are exported"
+        )
         for db in ["mx", "co", "cl"] {
-            #expect(try box.sqlite("\(db).db", "SELECT count(*) FROM minga_conflicts").trimmingCharacters(in: .whitespacesAndNewlines) == "0",
-                    "editing different elements of one initiative is no conflict")
+            #expect(
+                try box.sqlite("\(db).db", "SELECT count(*) FROM minga_conflicts").trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+                "editing different elements of one initiative is no conflict"
+            )
         }
-        let valid = try box.run("/usr/bin/xmllint", ["--noout", "--schema", Self.repo.appendingPathComponent("scripts/iati-schema/iati-activities-schema.xsd").path,
-                                                     box.path("cl.xml")], env: [:], timeout: 120)
+        let valid = try box.run(
+            "/usr/bin/xmllint",
+            [
+                "--noout", "--schema", Self.repo.appendingPathComponent("scripts/iati-schema/iati-activities-schema.xsd").path,
+                box.path("cl.xml"),
+            ],
+            env: [:],
+            timeout: 120
+        )
         #expect(valid.status == 0, "\(valid.stderr)")
     }
 

@@ -8,7 +8,10 @@ import Testing
     static let schema = "CREATE TABLE photo(id TEXT PRIMARY KEY NOT NULL, caption TEXT, image BLOB);"
 
     func photos(_ box: Sandbox, _ db: String, prefix: String) throws {
-        try box.sqlite(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) INSERT INTO photo SELECT '\(prefix)-' || i, 'photo ' || i, randomblob(1000000) FROM n")
+        try box.sqlite(
+            db,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) INSERT INTO photo SELECT '\(prefix)-' || i, 'photo ' || i, randomblob(1000000) FROM n"
+        )
     }
 
     /// Federated nodes `db → id` created from ``schema``.
@@ -50,7 +53,11 @@ import Testing
         defer { b.stop() }
         let push = try box.minga("a.db", ["sync", "--peer", b.url, "--quiet"], timeout: 300)
         #expect(push.status == 0, "\(push.stdout) \(push.stderr)")
-        #expect(push.stdout.contains("NOT SENT: mx.amexcid from change mx.amexcid:1") && push.stdout.contains("the peer takes bodies of at most 2097152 bytes"), "\(push.stdout)")
+        #expect(
+            push.stdout.contains("NOT SENT: mx.amexcid from change mx.amexcid:1")
+                && push.stdout.contains("the peer takes bodies of at most 2097152 bytes"),
+            "\(push.stdout)"
+        )
         #expect(try box.sqlite("b.db", "SELECT count(*) FROM photo") == "0\n", "mx:2 waits behind mx:1")
         b.stop()
         let a = try box.serve("a.db")

@@ -55,7 +55,11 @@ import Testing
     func expectConverged(_ box: Sandbox, _ dbs: [String], _ step: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let dumps = try dbs.map { try box.ok($0, "dump") }
         for (db, dump) in zip(dbs, dumps).dropFirst() {
-            #expect(Array(dump.utf8) == Array(dumps[0].utf8), "\(step): \(db) differs from \(dbs[0])\n\(dump)---\n\(dumps[0])", sourceLocation: sourceLocation)
+            #expect(
+                Array(dump.utf8) == Array(dumps[0].utf8),
+                "\(step): \(db) differs from \(dbs[0])\n\(dump)---\n\(dumps[0])",
+                sourceLocation: sourceLocation
+            )
         }
         let versions = try dbs.map { try status(box, $0)["schemaVersion"] as! String }
         #expect(Set(versions).count == 1, "\(step): schema versions differ: \(versions)", sourceLocation: sourceLocation)
@@ -72,18 +76,24 @@ import Testing
     @Test func aMigrationRelaysThroughAServingNodeToANodeThatNeverMetItsAuthor() throws {
         let box = try Self.three("relay-http")
         defer { box.remove() }
-        try box.write("migration.sql", """
+        try box.write(
+            "migration.sql",
+            """
             -- results of each item, and a status with a default for the rows already there
             CREATE TABLE result(id TEXT PRIMARY KEY, item TEXT, score INTEGER);
             ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'open';
-            """)
+            """
+        )
         let applied = try box.ok("b.db", "schema", "apply", "migration.sql")
         #expect(applied.contains("added table result\nadded column item.status\nschema version "), "\(applied)")
-        try box.sqlite("b.db", """
+        try box.sqlite(
+            "b.db",
+            """
             INSERT INTO result VALUES('r1', 'b1', 5);
             INSERT INTO item VALUES('b2', 'B two', 21, 'closed');
             UPDATE item SET status = 'done' WHERE id = 'b1';
-            """)
+            """
+        )
         let c = try box.serve("c.db")
         defer { c.stop() }
 
@@ -95,24 +105,30 @@ import Testing
         #expect(again.contains("received 1, sent 0, 0 new conflicts"), "a1 reaches B through C: \(again)")
 
         let dump = try expectConverged(box, ["a.db", "b.db", "c.db"], "after the relay")
-        #expect(dump == """
-            table item
-            {"id":"a1","title":"A one","budget":10,"status":"open"}
-            {"id":"b1","title":"B one","budget":20,"status":"done"}
-            {"id":"b2","title":"B two","budget":21,"status":"closed"}
-            {"id":"c1","title":"C one","budget":30,"status":"open"}
-            table result
-            {"id":"r1","item":"b1","score":5}
+        #expect(
+            dump == """
+                table item
+                {"id":"a1","title":"A one","budget":10,"status":"open"}
+                {"id":"b1","title":"B one","budget":20,"status":"done"}
+                {"id":"b2","title":"B two","budget":21,"status":"closed"}
+                {"id":"c1","title":"C one","budget":30,"status":"open"}
+                table result
+                {"id":"r1","item":"b1","score":5}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
         // The old rows on A hold the default in the table itself, not only in the dump.
         #expect(try box.sqlite("a.db", "SELECT id, status FROM item ORDER BY id") == "a1|open\nb1|done\nb2|closed\nc1|open\n")
         for db in ["a.db", "c.db"] {
             let migrations = try history(box, db)
-            #expect(migrations.map { $0["sql"] as? String } == [
-                "CREATE TABLE result (id TEXT PRIMARY KEY, item TEXT, score INTEGER)",
-                "ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'open'",
-            ], "\(db): \(migrations)")
+            #expect(
+                migrations.map { $0["sql"] as? String } == [
+                    "CREATE TABLE result (id TEXT PRIMARY KEY, item TEXT, score INTEGER)",
+                    "ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'open'",
+                ],
+                "\(db): \(migrations)"
+            )
             #expect(migrations.map { $0["origin"] as? String } == ["co.b", "co.b"], "\(db): \(migrations)")
             #expect(migrations.map { $0["kind"] as? String } == ["table", "column"], "\(db): \(migrations)")
             #expect(migrations.allSatisfy { $0["error"] is NSNull }, "\(db): \(migrations)")
@@ -145,19 +161,24 @@ import Testing
         let early = try box.minga("a.db", ["bundle", "import", "c-only.bundle", "--quiet"])
         #expect(early.status == 0, "holding is no failure: \(early.stdout) \(early.stderr)")
         #expect(early.stdout.contains("applied 1 new changes"), "\(early.stdout)")
-        #expect(early.stdout.contains("HELD  cl.c from change cl.c:2") && early.stdout.contains("needs a schema migration")
-            && early.stdout.contains("[needs_migration]"), "\(early.stdout)")
+        #expect(
+            early.stdout.contains("HELD  cl.c from change cl.c:2") && early.stdout.contains("needs a schema migration")
+                && early.stdout.contains("[needs_migration]"),
+            "\(early.stdout)"
+        )
         let onA = try #require(try held(box, "a.db").first)
         #expect(onA["origin"] as? String == "cl.c" && onA["firstSeq"] as? Int == 2 && onA["count"] as? Int == 2, "\(onA)")
         #expect(onA["code"] as? String == "needs_migration" && onA["source"] as? String == "bundle c-only.bundle", "\(onA)")
         #expect((onA["reason"] as? String)?.contains("no column status") == true, "\(onA)")
         #expect(try box.ok("a.db", "status").contains("HELD       cl.c from change cl.c:2 (2 changes)"))
-        #expect(try box.ok("a.db", "dump") == """
-            table item
-            {"id":"a1","title":"A one","budget":10}
-            {"id":"c1","title":"C one","budget":30}
+        #expect(
+            try box.ok("a.db", "dump") == """
+                table item
+                {"id":"a1","title":"A one","budget":10}
+                {"id":"c1","title":"C one","budget":30}
 
-            """)
+                """
+        )
 
         // B's bundle brings the migration: it runs first, then the held change applies.
         let late = try box.minga("a.db", ["bundle", "import", "b.bundle", "--quiet"])
@@ -195,14 +216,17 @@ import Testing
         for db in ["b.db", "c.db", "d.db"] { try box.ok(db, "bundle", "import", "a.bundle", "--quiet") }
         try box.ok("b.db", "bundle", "import", "c.bundle", "--quiet")
         let dump = try expectConverged(box, ["a.db", "b.db", "c.db", "d.db"], "at the end")
-        #expect(dump == """
-            table item
-            {"id":"a1","title":"A one","budget":10,"status":"open"}
-            {"id":"b1","title":"B one","budget":20,"status":"done"}
-            {"id":"c1","title":"C one","budget":30,"status":"funded"}
-            {"id":"c2","title":"C two","budget":31,"status":"review"}
+        #expect(
+            dump == """
+                table item
+                {"id":"a1","title":"A one","budget":10,"status":"open"}
+                {"id":"b1","title":"B one","budget":20,"status":"done"}
+                {"id":"c1","title":"C one","budget":30,"status":"funded"}
+                {"id":"c2","title":"C two","budget":31,"status":"review"}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
         for db in ["a.db", "b.db", "c.db", "d.db"] { try expectClean(box, db) }
     }
 
@@ -225,12 +249,15 @@ import Testing
         #expect(try columns(box, "a.db", "item") == "id,title,budget,zone,area\n")
         #expect(try columns(box, "b.db", "item") == "id,title,budget,area,zone\n")
         let dump = try expectConverged(box, ["a.db", "b.db"], "two columns")
-        #expect(dump == """
-            table item
-            {"id":"a1","title":"A","budget":1,"area":7,"zone":"north"}
-            {"id":"b1","title":"B","budget":2,"area":3,"zone":"z"}
+        #expect(
+            dump == """
+                table item
+                {"id":"a1","title":"A","budget":1,"area":7,"zone":"north"}
+                {"id":"b1","title":"B","budget":2,"area":3,"zone":"z"}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
         for db in ["a.db", "b.db"] { try expectClean(box, db) }
     }
 
@@ -260,15 +287,18 @@ import Testing
         try box.sqlite("b.db", "UPDATE result SET score = 5 WHERE id = 'r2'")
         #expect(try box.ok("a.db", "sync", "--peer", b.url, "--quiet").contains("received 1, sent 0"))
         let dump = try expectConverged(box, ["a.db", "b.db"], "beside the server")
-        #expect(dump == """
-            table item
-            {"id":"a1","title":"A one","budget":10,"status":"new"}
-            {"id":"b1","title":"B one","budget":20,"status":"done"}
-            table result
-            {"id":"r1","v":"x","score":9}
-            {"id":"r2","v":"y","score":5}
+        #expect(
+            dump == """
+                table item
+                {"id":"a1","title":"A one","budget":10,"status":"new"}
+                {"id":"b1","title":"B one","budget":20,"status":"done"}
+                table result
+                {"id":"r1","v":"x","score":9}
+                {"id":"r2","v":"y","score":5}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
     }
 
     /// A migration that cannot run on a node (a table of that name is there already, one
@@ -285,15 +315,24 @@ import Testing
         let b = try box.serve("b.db")
         defer { b.stop() }
         let first = try box.minga("a.db", ["sync", "--peer", b.url, "--quiet"])
-        #expect(first.status == 0 && first.stdout.contains("HELD here: co.b from change co.b:2") && first.stdout.contains("[needs_migration]"), "\(first.stdout) \(first.stderr)")
+        #expect(
+            first.status == 0 && first.stdout.contains("HELD here: co.b from change co.b:2") && first.stdout.contains("[needs_migration]"),
+            "\(first.stdout) \(first.stderr)"
+        )
         let shown = try box.ok("a.db", "status")
-        #expect(shown.contains("MIGRATION  CREATE TABLE result (id TEXT PRIMARY KEY, v TEXT) (by co.b at ")
-            && shown.contains("could not run here: ")
-            && shown.contains("a table result of its own, which Minga does not track; rename it"), "\(shown)")
+        #expect(
+            shown.contains("MIGRATION  CREATE TABLE result (id TEXT PRIMARY KEY, v TEXT) (by co.b at ")
+                && shown.contains("could not run here: ")
+                && shown.contains("a table result of its own, which Minga does not track; rename it"),
+            "\(shown)"
+        )
         let listed = try history(box, "a.db")
         #expect(listed.count == 1 && (listed.first?["error"] as? String)?.contains("a table result of its own") == true, "\(listed)")
         #expect(try box.ok("a.db", "schema", "history").contains("NOT APPLIED here: "))
-        #expect(try status(box, "a.db")["schemaVersion"] as? String == status(box, "a.db")["genesisVersion"] as? String, "a migration not run does not count")
+        #expect(
+            try status(box, "a.db")["schemaVersion"] as? String == status(box, "a.db")["genesisVersion"] as? String,
+            "a migration not run does not count"
+        )
 
         try box.sqlite("a.db", "DROP TABLE result")
         let second = try box.ok("a.db", "sync", "--peer", b.url, "--quiet")
@@ -327,13 +366,16 @@ import Testing
         try box.ok("c.db", "bundle", "import", "both.bundle")
 
         let dump = try expectConverged(box, ["a.db", "b.db", "c.db"], "one definition")
-        #expect(dump == """
-            table item
-            {"id":"a1","title":"A one","budget":10,"status":"new"}
-            {"id":"a2","title":"A two","budget":11,"status":"set-by-a"}
-            {"id":"b1","title":"B one","budget":20,"status":"set-by-b"}
+        #expect(
+            dump == """
+                table item
+                {"id":"a1","title":"A one","budget":10,"status":"new"}
+                {"id":"a2","title":"A two","budget":11,"status":"set-by-a"}
+                {"id":"b1","title":"B one","budget":20,"status":"set-by-b"}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
         let conflicts = try ["a.db", "b.db", "c.db"].map { try box.ok($0, "conflicts", "list", "--json") }
         #expect(conflicts[0] == conflicts[1] && conflicts[1] == conflicts[2], "\(conflicts)")
         #expect(conflicts[0].contains(#""table":"minga_schema""#) && conflicts[0].contains(#""winner":{"origin":"co.b","seq":2"#), "\(conflicts[0])")
@@ -341,8 +383,10 @@ import Testing
         for db in ["a.db", "b.db", "c.db"] {
             let listed = try history(box, db)
             #expect(listed.map { $0["sql"] as? String } == ["ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'new'"], "\(db): \(listed)")
-            #expect(listed.map { $0["origin"] as? String } == ["co.b"] && listed.map { $0["seq"] as? Int } == [2],
-                    "\(db): the winning statement is co.b's change co.b:2, not the losing one's: \(listed)")
+            #expect(
+                listed.map { $0["origin"] as? String } == ["co.b"] && listed.map { $0["seq"] as? Int } == [2],
+                "\(db): the winning statement is co.b's change co.b:2, not the losing one's: \(listed)"
+            )
             try expectClean(box, db)
         }
     }
@@ -352,7 +396,12 @@ import Testing
     /// Restores a replica the previous release made (`sqlite3 NEW.db < X.sql`) with its key.
     func restore(_ box: Sandbox, _ fixture: String, as db: String) throws {
         let sql = "\(Self.fixtures)/\(fixture).sql"
-        let restored = try box.run("/bin/sh", ["-c", "/usr/bin/sqlite3 \"$1\" < \"$2\"", "sh", box.path(db), sql], env: ProcessInfo.processInfo.environment, timeout: 60)
+        let restored = try box.run(
+            "/bin/sh",
+            ["-c", "/usr/bin/sqlite3 \"$1\" < \"$2\"", "sh", box.path(db), sql],
+            env: ProcessInfo.processInfo.environment,
+            timeout: 60
+        )
         #expect(restored.status == 0, "sqlite3 < \(sql): \(restored.stderr)")
         try FileManager.default.copyItem(atPath: "\(Self.fixtures)/\(fixture).db.key", toPath: box.path("\(db).key"))
         // git does not keep the owner-only mode the key reader demands.
@@ -370,13 +419,15 @@ import Testing
         #expect(mx.contains("schema     \(Self.fixtureGenesis) (as created; no migrations)"), "\(mx)")
         try expectClean(box, "mx.db")
         try expectClean(box, "co.db")
-        #expect(try box.ok("mx.db", "dump") == """
-            table item
-            {"id":"CO-1","title":"Educación","budget":300}
-            {"id":"MX-1","title":"Agua potable","budget":150}
-            {"id":"MX-2","title":"Salud","budget":200}
+        #expect(
+            try box.ok("mx.db", "dump") == """
+                table item
+                {"id":"CO-1","title":"Educación","budget":300}
+                {"id":"MX-1","title":"Agua potable","budget":150}
+                {"id":"MX-2","title":"Salud","budget":200}
 
-            """)
+                """
+        )
         #expect(try box.ok("co.db", "dump") == "table item\n{\"id\":\"CO-1\",\"title\":\"Educación\",\"budget\":300}\n")
         #expect(try history(box, "mx.db").isEmpty)
 
@@ -408,13 +459,16 @@ import Testing
         try expectClean(box, "new.db")
 
         let dump = try expectConverged(box, ["mx.db", "co.db", "new.db"], "after the upgrade")
-        #expect(dump == """
-            table item
-            {"id":"CO-1","title":"Educación","budget":300,"sector":"EDU"}
-            {"id":"MX-1","title":"Agua potable","budget":150,"sector":"WASH"}
-            {"id":"MX-2","title":"Salud","budget":200,"sector":null}
+        #expect(
+            dump == """
+                table item
+                {"id":"CO-1","title":"Educación","budget":300,"sector":"EDU"}
+                {"id":"MX-1","title":"Agua potable","budget":150,"sector":"WASH"}
+                {"id":"MX-2","title":"Salud","budget":200,"sector":null}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
     }
 
     // MARK: 4. Joining on the latest schema
@@ -425,11 +479,14 @@ import Testing
         try box.sqlite("b.db", "INSERT INTO item VALUES('b1', 'B one', 20)")
         try box.ok("b.db", "bundle", "export", "-o", "b.bundle")
         try box.ok("a.db", "bundle", "import", "b.bundle")
-        try box.write("migration.sql", """
+        try box.write(
+            "migration.sql",
+            """
             CREATE TABLE result(id TEXT PRIMARY KEY, item TEXT, score INTEGER);
             ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'open';
             CREATE INDEX item_status ON item(status);
-            """)
+            """
+        )
         try box.ok("a.db", "schema", "apply", "migration.sql")
         try box.sqlite("a.db", "INSERT INTO result VALUES('r1', 'b1', 5); UPDATE item SET status = 'done' WHERE id = 'b1'")
         let version = try status(box, "a.db")["schemaVersion"] as! String
@@ -450,7 +507,10 @@ import Testing
 
         // Without the token the server refuses, and nothing is left behind.
         let refused = try box.minga("url.db", ["init", "--node-id", "pe.url", "--from", server.url])
-        #expect(refused.status == 1 && refused.stderr.contains("cannot read the schema of \(server.url)") && refused.stderr.contains("401"), "\(refused.stderr)")
+        #expect(
+            refused.status == 1 && refused.stderr.contains("cannot read the schema of \(server.url)") && refused.stderr.contains("401"),
+            "\(refused.stderr)"
+        )
         #expect(!FileManager.default.fileExists(atPath: box.path("url.db")))
 
         let fromURL = try box.ok("url.db", "init", "--node-id", "pe.url", "--from", server.url, "--peer-tokens", "peer-tokens.txt")
@@ -467,11 +527,17 @@ import Testing
             #expect(try status(box, db)["genesisVersion"] as? String == genesis, "\(db)")
             #expect(try columns(box, db, "item") == "id,title,budget,status\n", "\(db)")
             #expect(try columns(box, db, "result") == "id,item,score\n", "\(db)")
-            #expect(try box.sqlite(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'item' AND name = 'item_status'") == "item_status\n", "\(db)")
+            #expect(
+                try box.sqlite(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'item' AND name = 'item_status'")
+                    == "item_status\n",
+                "\(db)"
+            )
             let listed = try box.ok(db, "schema", "history")
             #expect(listed.hasPrefix("schema version \(version) (created from \(genesis))\n"), "\(db): \(listed)")
-            #expect(statements.allSatisfy(listed.contains) && !listed.contains("no migrations"),
-                    "\(db): a node that joined on the latest schema lists the migrations it holds before any sync:\n\(listed)")
+            #expect(
+                statements.allSatisfy(listed.contains) && !listed.contains("no migrations"),
+                "\(db): a node that joined on the latest schema lists the migrations it holds before any sync:\n\(listed)"
+            )
             #expect(try box.sqlite(db, "SELECT count(*) FROM item") == "0\n", "\(db): no data before a sync")
         }
 
@@ -483,13 +549,16 @@ import Testing
         let imported = try box.ok("bundle.db", "bundle", "import", "a.bundle", "--quiet")
         #expect(imported.contains("applied 6 new changes") && !imported.contains("HELD"), "\(imported)")
         let dump = try expectConverged(box, ["a.db", "url.db", "bundle.db"], "after joining")
-        #expect(dump == """
-            table item
-            {"id":"b1","title":"B one","budget":20,"status":"done"}
-            table result
-            {"id":"r1","item":"b1","score":5}
+        #expect(
+            dump == """
+                table item
+                {"id":"b1","title":"B one","budget":20,"status":"done"}
+                table result
+                {"id":"r1","item":"b1","score":5}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
         for db in ["url.db", "bundle.db"] {
             try expectClean(box, db)
             #expect(try history(box, db).map { $0["origin"] as? String } == ["mx.a", "mx.a", "mx.a"], "\(db)")
@@ -505,7 +574,10 @@ import Testing
         try box.write("other.sql", "CREATE TABLE thing(id TEXT PRIMARY KEY, v TEXT);")
         try box.ok("other.db", "init", "--node-id", "pe.other", "--schema", "other.sql")
         let bundle = try box.minga("other.db", ["bundle", "import", "a.bundle", "--quiet"])
-        #expect(bundle.status == 1 && bundle.stderr.contains("created from schema \(genesis)") && bundle.stderr.contains("minga init --from BUNDLE"), "\(bundle.stderr)")
+        #expect(
+            bundle.status == 1 && bundle.stderr.contains("created from schema \(genesis)") && bundle.stderr.contains("minga init --from BUNDLE"),
+            "\(bundle.stderr)"
+        )
         let sync = try box.minga("other.db", ["sync", "--peer", server.url, "--peer-tokens", "peer-tokens.txt", "--quiet"])
         #expect(sync.status == 1 && (sync.stdout + sync.stderr).contains("was created from schema \(genesis)"), "\(sync.stdout) \(sync.stderr)")
     }
@@ -518,14 +590,20 @@ import Testing
         try box.sqlite("a.db", "INSERT INTO item VALUES('a1', 'A one', 10)")
         try box.ok("a.db", "status")  // sealed
         func snapshot() throws -> [String] {
-            try [box.ok("a.db", "dump"), box.ok("a.db", "schema", "history", "--json"), status(box, "a.db")["schemaVersion"] as! String,
-                 (status(box, "a.db")["vector"] as! [String: Int]).sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "), box.sqlite("a.db", "SELECT type, name, sql FROM sqlite_master ORDER BY name")]
+            try [
+                box.ok("a.db", "dump"), box.ok("a.db", "schema", "history", "--json"), status(box, "a.db")["schemaVersion"] as! String,
+                (status(box, "a.db")["vector"] as! [String: Int]).sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "),
+                box.sqlite("a.db", "SELECT type, name, sql FROM sqlite_master ORDER BY name"),
+            ]
         }
         let before = try snapshot()
         let cases: [(sql: String, why: String)] = [
             ("DROP TABLE item;", "DROP TABLE item: dropping loses what other nodes still write; stop using it instead"),
             ("ALTER TABLE item RENAME COLUMN title TO name;", "a rename would strand every change other nodes make under the old name"),
-            ("CREATE UNIQUE INDEX item_title ON item(title);", "a unique index lets two agencies working offline each give the same value to different rows"),
+            (
+                "CREATE UNIQUE INDEX item_title ON item(title);",
+                "a unique index lets two agencies working offline each give the same value to different rows"
+            ),
             ("ALTER TABLE item ADD COLUMN x TEXT DEFAULT (datetime('now'));", "non-constant default"),
             ("ALTER TABLE item ADD COLUMN x TEXT DEFAULT CURRENT_TIMESTAMP;", "non-constant default"),
             ("ALTER TABLE item ADD COLUMN x TEXT NOT NULL;", "NOT NULL column with default value NULL"),
@@ -564,7 +642,10 @@ import Testing
         try box.sqlite("a.db", "INSERT INTO item VALUES('a2', 'A two', 11, 'lost?')")
 
         let export = try box.minga("a.db", ["bundle", "export", "-o", "a.bundle"])
-        #expect(export.status == 1 && export.stderr.contains("column x was added") && export.stderr.contains("minga schema apply FILE.sql"), "\(export.stderr)")
+        #expect(
+            export.status == 1 && export.stderr.contains("column x was added") && export.stderr.contains("minga schema apply FILE.sql"),
+            "\(export.stderr)"
+        )
         #expect(!FileManager.default.fileExists(atPath: box.path("a.bundle")))
         let b = try box.serve("b.db")
         defer { b.stop() }
@@ -582,11 +663,14 @@ import Testing
         let synced = try box.ok("a.db", "sync", "--peer", b.url, "--quiet")
         #expect(synced.contains("received 0, sent 4, 0 new conflicts"), "a1, a2, the migration, a2's x: \(synced)")
         let dump = try expectConverged(box, ["a.db", "b.db"], "after the undo")
-        #expect(dump == """
-            table item
-            {"id":"a1","title":"A one","budget":10,"x":null}
-            {"id":"a2","title":"A two","budget":11,"x":"kept"}
+        #expect(
+            dump == """
+                table item
+                {"id":"a1","title":"A one","budget":10,"x":null}
+                {"id":"a2","title":"A two","budget":11,"x":"kept"}
 
-            """, "\(dump)")
+                """,
+            "\(dump)"
+        )
     }
 }

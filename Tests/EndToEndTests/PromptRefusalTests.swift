@@ -29,9 +29,16 @@ import Testing
         """#
 
     func post(_ box: Sandbox, _ client: String, _ url: String, token: String = "-", cafile: String = "-") throws -> (status: Int, seconds: Double) {
-        let result = try box.run("/usr/bin/env", ["python3", box.path("post.py"), client, url, token, cafile], env: ProcessInfo.processInfo.environment, timeout: 60)
+        let result = try box.run(
+            "/usr/bin/env",
+            ["python3", box.path("post.py"), client, url, token, cafile],
+            env: ProcessInfo.processInfo.environment,
+            timeout: 60
+        )
         let words = result.stdout.split(separator: " ")
-        guard result.status == 0, words.count == 2, let status = Int(words[0]), let seconds = Double(words[1].trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard result.status == 0, words.count == 2, let status = Int(words[0]),
+            let seconds = Double(words[1].trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             throw TestFailure("post.py \(client) \(url) failed: \(result.stdout) \(result.stderr)")
         }
         return (status, seconds)

@@ -16,7 +16,7 @@ import Testing
         #expect(imported.contains("1"), "\(imported)")
         try box.ok("mx.db", "generate", "--initiatives", "20", "--quiet")
         let servers = try ["mx", "co", "cl"].map { try box.serve("\($0).db") }
-        defer { servers.forEach { $0.stop() } }
+        defer { for server in servers { server.stop() } }
         try box.ok("co.db", "sync", "--peer", servers[0].url)
         try box.ok("cl.db", "sync", "--peer", servers[1].url)
         var exports: [String] = []
@@ -27,13 +27,25 @@ import Testing
         }
         #expect(exports[0].contains("AA-AAA-123456789-ABC123"))
         #expect(exports[0] == exports[1] && exports[1] == exports[2])
-        let valid = try box.run("/usr/bin/xmllint", ["--noout", "--schema", URL(fileURLWithPath: Self.example).deletingLastPathComponent().appendingPathComponent("schema/iati-activities-schema.xsd").path, box.path("cl.xml")], env: [:], timeout: 120)
+        let valid = try box.run(
+            "/usr/bin/xmllint",
+            [
+                "--noout", "--schema",
+                URL(fileURLWithPath: Self.example).deletingLastPathComponent().appendingPathComponent("schema/iati-activities-schema.xsd").path,
+                box.path("cl.xml"),
+            ],
+            env: [:],
+            timeout: 120
+        )
         #expect(valid.status == 0, "\(valid.stderr)")
         // The standard's example writes a transaction's recipient-region 616, not in the Region codelist: imported, and listed.
         let check = try box.minga("cl.db", ["check"])
-        #expect(check.stdout.split(separator: "\n").filter { $0.contains("is not a code") } == [
-            #"flow ["AA-AAA-123456789-ABC123/transaction/1234"]: recipient_region = "616" is not a code of the IATI codelist Region"#,
-        ], "\(check.stdout)")
+        #expect(
+            check.stdout.split(separator: "\n").filter { $0.contains("is not a code") } == [
+                #"flow ["AA-AAA-123456789-ABC123/transaction/1234"]: recipient_region = "616" is not a code of the IATI codelist Region"#
+            ],
+            "\(check.stdout)"
+        )
     }
 
     @Test func theDemoRunsStartToFinish() throws {

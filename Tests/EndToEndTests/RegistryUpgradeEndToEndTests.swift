@@ -12,8 +12,11 @@ import Testing
         let box = try Sandbox("registry-upgrade")
         defer { box.remove() }
         let restore = try box.run(
-            "/bin/sh", ["-c", "gunzip -c \"$1\" | sqlite3 \"$2\"", "sh", Self.fixtures.appendingPathComponent("mx.registry.sql.gz").path, box.path("mx.db")],
-            env: ProcessInfo.processInfo.environment, timeout: 120)
+            "/bin/sh",
+            ["-c", "gunzip -c \"$1\" | sqlite3 \"$2\"", "sh", Self.fixtures.appendingPathComponent("mx.registry.sql.gz").path, box.path("mx.db")],
+            env: ProcessInfo.processInfo.environment,
+            timeout: 120
+        )
         #expect(restore.status == 0, "\(restore.stderr)")
         try FileManager.default.copyItem(atPath: Self.fixtures.appendingPathComponent("mx.registry.db.key").path, toPath: box.path("mx.db.key"))
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: box.path("mx.db.key"))
@@ -24,8 +27,10 @@ import Testing
         #expect(status.contains("(18 migrations; the last: table iati_part, by mx.registry"), "\(status)")
         #expect(status.contains("changes    62 in the log"), "\(status)")
         let logAfter = try box.sqlite("mx.db", "SELECT origin, seq, hex(link), hex(sig) FROM minga_changes ORDER BY id")
-        #expect(logAfter.hasPrefix(logBefore) && logAfter.split(separator: "\n").count == logBefore.split(separator: "\n").count + 18,
-                "the old log is untouched; the migrations are appended")
+        #expect(
+            logAfter.hasPrefix(logBefore) && logAfter.split(separator: "\n").count == logBefore.split(separator: "\n").count + 18,
+            "the old log is untouched; the migrations are appended"
+        )
 
         // A node of this release joins from the upgraded one's bundle: every old signature verifies.
         try box.ok("mx.db", "bundle", "export", "-o", "mx.bundle")

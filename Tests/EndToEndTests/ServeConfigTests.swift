@@ -11,7 +11,10 @@ import Testing
         try box.write("etc/console.tokens", "operator-token-of-amexcid\n")
         let port = Sandbox.freePort()
         // Paths relative to the file's folder, as an operator writes them in /etc/minga.
-        try box.write("etc/node.json", #"{"db": "../a.db", "port": \#(port), "max-batch-changes": 123, "console-token-file": "console.tokens", "sync-interval": 5}"#)
+        try box.write(
+            "etc/node.json",
+            #"{"db": "../a.db", "port": \#(port), "max-batch-changes": 123, "console-token-file": "console.tokens", "sync-interval": 5}"#
+        )
 
         let server = try box.serve(arguments: ["serve", "--config", box.path("etc/node.json")], name: "a.db")
         #expect(server.port == port)
@@ -21,7 +24,10 @@ import Testing
         #expect(try box.curl("http://127.0.0.1:\(port)/console").status == 303)
         server.stop()
 
-        let overridden = try box.serve(arguments: ["serve", "--config", box.path("etc/node.json"), "--port", "0", "--max-batch-changes", "77", "--no-console"], name: "a.db")
+        let overridden = try box.serve(
+            arguments: ["serve", "--config", box.path("etc/node.json"), "--port", "0", "--max-batch-changes", "77", "--no-console"],
+            name: "a.db"
+        )
         let again = try box.json(try box.curl("http://127.0.0.1:\(overridden.port)/v1/node").body) as! [String: Any]
         #expect(overridden.port != port && again["maxBatchChanges"] as? Int == 77)
         #expect(try box.curl("http://127.0.0.1:\(overridden.port)/console").status == 404)
@@ -29,7 +35,11 @@ import Testing
     }
 
     @Test func syncTakesTheReplicaAndPeersFromTheSameFile() throws {
-        let box = try Sandbox.federation("config-sync", schema: "CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT);", [("a.db", "mx.amexcid"), ("b.db", "co.apc")])
+        let box = try Sandbox.federation(
+            "config-sync",
+            schema: "CREATE TABLE t(id TEXT PRIMARY KEY, v TEXT);",
+            [("a.db", "mx.amexcid"), ("b.db", "co.apc")]
+        )
         defer { box.remove() }
         let b = try box.serve("b.db")
         defer { b.stop() }
@@ -89,7 +99,10 @@ import Testing
             #expect(result.status == 1 && result.stderr.contains(message), "\(text): \(result.stderr)")
         }
         let missing = try box.minga(nil, ["serve", "--config", box.path("absent.json")], timeout: 30)
-        #expect(missing.status == 1 && missing.stderr.contains("cannot read the config file") && missing.stderr.contains("No such file"), "\(missing.stderr)")
+        #expect(
+            missing.status == 1 && missing.stderr.contains("cannot read the config file") && missing.stderr.contains("No such file"),
+            "\(missing.stderr)"
+        )
         try box.write("short.tokens", "secret\n")
         let short = try box.minga(nil, ["serve", "--console-token-file", box.path("short.tokens"), "--db", box.path("none.db")], timeout: 30)
         #expect(short.status == 1, "\(short.stderr)")
@@ -100,9 +113,11 @@ import Testing
         defer { box.remove() }
         let version = try box.run(Sandbox.binary, ["--version"], env: [:], timeout: 30)
         #expect(version.status == 0 && version.stdout.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil)
-        let commands = [[], ["serve"], ["sync"], ["status"], ["put"], ["conflicts"], ["conflicts", "resolve"], ["bundle"], ["bundle", "import"],
-                        ["log"], ["import", "iati"], ["export", "iati"], ["import", "csv"], ["check"], ["roster"], ["schema", "apply"],
-                        ["backup"], ["restore"], ["init"], ["generate"]]
+        let commands = [
+            [], ["serve"], ["sync"], ["status"], ["put"], ["conflicts"], ["conflicts", "resolve"], ["bundle"], ["bundle", "import"],
+            ["log"], ["import", "iati"], ["export", "iati"], ["import", "csv"], ["check"], ["roster"], ["schema", "apply"],
+            ["backup"], ["restore"], ["init"], ["generate"],
+        ]
         for command in commands {
             let help = try box.run(Sandbox.binary, ["help"] + command, env: [:], timeout: 30)
             #expect(help.status == 0, "minga help \(command)")
@@ -123,9 +138,9 @@ import Testing
             let following = next.trimmingCharacters(in: .whitespaces)
             // Not a paragraph: list items, the two columns of commands and options, examples.
             guard !line.trimmingCharacters(in: .whitespaces).isEmpty, next.prefix(while: { $0 == " " }).count == indent,
-                  let word = following.split(separator: " ").first, !following.hasPrefix("-"), !following.hasPrefix("<"),
-                  !following.contains("  "), !line.hasSuffix(":"), !line.hasSuffix(";"),
-                  !line.trimmingCharacters(in: .whitespaces).hasPrefix("minga ")
+                let word = following.split(separator: " ").first, !following.hasPrefix("-"), !following.hasPrefix("<"),
+                !following.contains("  "), !line.hasSuffix(":"), !line.hasSuffix(";"),
+                !line.trimmingCharacters(in: .whitespaces).hasPrefix("minga ")
             else { continue }
             // ArgumentParser fills lines up to 79 columns.
             if line.count + 1 + word.count <= 79 { ragged.append("\(line) ⏎ \(next)") }

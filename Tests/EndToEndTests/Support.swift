@@ -54,7 +54,8 @@ struct Sandbox {
     static func shifted(_ offset: String) -> [String] {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
         where name.hasPrefix("faketime_shm_") || name.hasPrefix("sem.faketime_sem_") {
-            guard let pid = name.split(separator: "_").last, pid.allSatisfy(\.isNumber), !FileManager.default.fileExists(atPath: "/proc/\(pid)") else { continue }
+            guard let pid = name.split(separator: "_").last, pid.allSatisfy(\.isNumber), !FileManager.default.fileExists(atPath: "/proc/\(pid)")
+            else { continue }
             try? FileManager.default.removeItem(atPath: "/dev/shm/\(name)")
         }
         return ["--exclude-monotonic", "-f", offset]
@@ -104,7 +105,8 @@ struct Sandbox {
         process.arguments = args
         process.environment = env
         process.currentDirectoryURL = dir
-        let out = dir.appendingPathComponent(".out-\(UUID().uuidString)"), err = dir.appendingPathComponent(".err-\(UUID().uuidString)")
+        let out = dir.appendingPathComponent(".out-\(UUID().uuidString)")
+        let err = dir.appendingPathComponent(".err-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
@@ -118,11 +120,15 @@ struct Sandbox {
             Issue.record("\(executable) \(args) timed out after \(timeout) s")
         }
         process.waitUntilExit()
-        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        defer {
+            try? FileManager.default.removeItem(at: out)
+            try? FileManager.default.removeItem(at: err)
+        }
         return Result(
             status: process.terminationStatus,
             stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        )
     }
 
     /// Starts `minga ARGS` in the background.

@@ -46,7 +46,10 @@ import Testing
         #expect(result.stderr.contains("make that column the key"))
         #expect(!FileManager.default.fileExists(atPath: box.path("a.db")), "nothing is left behind")
         // A unique index, too.
-        try box.write("index.sql", "CREATE TABLE person(id TEXT PRIMARY KEY NOT NULL, email TEXT, name TEXT); CREATE UNIQUE INDEX person_email ON person(email);")
+        try box.write(
+            "index.sql",
+            "CREATE TABLE person(id TEXT PRIMARY KEY NOT NULL, email TEXT, name TEXT); CREATE UNIQUE INDEX person_email ON person(email);"
+        )
         let index = try box.minga("a.db", ["init", "--node-id", "mx.amexcid", "--schema", "index.sql"])
         #expect(index.status == 1 && index.stderr.contains("UNIQUE (email) (index person_email)"), "\(index.stderr)")
     }
@@ -67,10 +70,13 @@ import Testing
     }
 
     @Test func keysOfOtherKindsNULTextAndOversizedValuesAreRefusedWhereWritten() throws {
-        let box = try pair("content", schema: """
-            CREATE TABLE doc(id TEXT PRIMARY KEY NOT NULL, n INTEGER, body BLOB);
-            CREATE TABLE pair(a INTEGER NOT NULL, b BLOB NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
-            """)
+        let box = try pair(
+            "content",
+            schema: """
+                CREATE TABLE doc(id TEXT PRIMARY KEY NOT NULL, n INTEGER, body BLOB);
+                CREATE TABLE pair(a INTEGER NOT NULL, b BLOB NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
+                """
+        )
         defer { box.remove() }
         let cases: [(String, String)] = [
             ("INSERT INTO doc VALUES(x'01', 1, NULL)", "key column doc.id takes text values only"),
@@ -132,11 +138,14 @@ import Testing
             #expect(result.status == 1 && result.stderr.contains(message), "\(schema): \(result.stderr)")
         }
         // What still works: foreign keys, composite keys, WITHOUT ROWID, CHECK, a non-unique index.
-        try box.write("schema.sql", """
+        try box.write(
+            "schema.sql",
+            """
             CREATE TABLE org(ref TEXT PRIMARY KEY NOT NULL, name TEXT CHECK (length(name) < 200));
             CREATE TABLE member(org TEXT NOT NULL REFERENCES org(ref) ON DELETE CASCADE, n INTEGER NOT NULL, PRIMARY KEY (org, n)) WITHOUT ROWID;
             CREATE INDEX org_name ON org(name);
-            """)
+            """
+        )
         try box.ok("a.db", "init", "--node-id", "mx.amexcid", "--schema", "schema.sql")
     }
 
@@ -151,14 +160,22 @@ import Testing
         let status = try box.ok("a.db", "status")
         #expect(status.contains("untracked  pet"), "\(status)")
         #expect(status.contains("DRIFT"), "\(status)")
-        #expect(status.contains("table friend: column nick was added, and writes to it are not captured (undo: ALTER TABLE \"friend\" DROP COLUMN \"nick\"; then put the ALTER TABLE in a file and run `minga schema apply FILE.sql`"), "\(status)")
+        #expect(
+            status.contains(
+                "table friend: column nick was added, and writes to it are not captured (undo: ALTER TABLE \"friend\" DROP COLUMN \"nick\"; then put the ALTER TABLE in a file and run `minga schema apply FILE.sql`"
+            ),
+            "\(status)"
+        )
         #expect(status.contains("1 local write(s) captured and kept"), "\(status)")
         let json = try box.json(try box.ok("a.db", "status", "--json")) as! [String: Any]
         #expect(json["untracked"] as? [String] == ["pet"])
         #expect((json["drift"] as? [String])?.count == 1 && json["pending"] as? Int == 1)
 
         let export = try box.minga("a.db", ["bundle", "export", "-o", "a.bundle"])
-        #expect(export.status == 1 && export.stderr.contains("the tracked tables were changed outside Minga: table friend: column nick was added"), "\(export.stderr)")
+        #expect(
+            export.status == 1 && export.stderr.contains("the tracked tables were changed outside Minga: table friend: column nick was added"),
+            "\(export.stderr)"
+        )
         // A local write is still captured (and kept), with a warning.
         let put = try box.minga("a.db", ["put", "friend", #"{"id":"f2","name":"Luis"}"#])
         #expect(put.status == 0 && put.stderr.contains("warning: the tracked tables were changed outside Minga"), "\(put.stderr)")
@@ -173,7 +190,12 @@ import Testing
         // A unique index, then a trigger of another program's, are drift too.
         try box.sqlite("a.db", "CREATE UNIQUE INDEX friend_name ON friend(name)")
         let unique = try box.ok("a.db", "status")
-        #expect(unique.contains("table friend: UNIQUE (name) (index friend_name) was added: two nodes could each accept the same value offline (undo: DROP INDEX \"friend_name\")"), "\(unique)")
+        #expect(
+            unique.contains(
+                "table friend: UNIQUE (name) (index friend_name) was added: two nodes could each accept the same value offline (undo: DROP INDEX \"friend_name\")"
+            ),
+            "\(unique)"
+        )
         try box.sqlite("a.db", "DROP INDEX friend_name; CREATE TRIGGER audit AFTER INSERT ON friend BEGIN SELECT 1; END")
         #expect(try box.ok("a.db", "status").contains("trigger audit was added"))
         try box.sqlite("a.db", "DROP TRIGGER audit")
@@ -202,7 +224,10 @@ import Testing
         let log = try box.ok("a.db", "log", "item", "i1", "--json").split(separator: "\n").map { try box.json(String($0)) as! [String: Any] }
         let update = try #require(log.last?["change"] as? [String: Any])
         let millis = Int64(String((update["hlc"] as! String).prefix(13)))!
-        #expect(millis >= before - 50 && millis <= after + 50, "the update's time \(millis) is when it was written [\(before), \(after)], not when sealed")
+        #expect(
+            millis >= before - 50 && millis <= after + 50,
+            "the update's time \(millis) is when it was written [\(before), \(after)], not when sealed"
+        )
 
         try sync(box)
         let dump = try expectConverged(box, "last writer")
@@ -223,7 +248,10 @@ import Testing
         defer { box.remove() }
         let pragma = "PRAGMA recursive_triggers = \(recursiveTriggers ? "ON" : "OFF"); "
         func write(_ db: String, _ sql: String) throws { try box.sqlite(db, pragma + sql) }
-        try write("a.db", "INSERT INTO item VALUES('i1','bolt',5),('i2','nut',7),('i3','gear',1); INSERT INTO part VALUES('i1',1,'x'),('i1',2,'y'),('i2',1,'z')")
+        try write(
+            "a.db",
+            "INSERT INTO item VALUES('i1','bolt',5),('i2','nut',7),('i3','gear',1); INSERT INTO part VALUES('i1',1,'x'),('i1',2,'y'),('i2',1,'z')"
+        )
         try sync(box)
         let steps: [(String, String, String)] = [
             ("INSERT OR REPLACE on the key", "a.db", "INSERT OR REPLACE INTO item VALUES('i1','bolt M8',6)"),

@@ -4,12 +4,13 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import MingaCore
-@testable import MingaConsole
 import MingaStore
 import MingaSync
 import MingaTestSupport
 import NIOCore
 import Testing
+
+@testable import MingaConsole
 
 enum Fixture {
     static let schema = "CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER);"
@@ -21,7 +22,8 @@ enum Fixture {
 
     /// mx.amexcid holding one open conflict on initiatives.title (co.apc's value against its own).
     static func conflicted() async throws -> (Replica, ConflictRecord) {
-        let mx = try replica("mx.amexcid"), co = try replica("co.apc")
+        let mx = try replica("mx.amexcid")
+        let co = try replica("co.apc")
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua potable")])
         _ = try await co.apply(ChangeBatch(changes: try await mx.changes(above: VersionVector(), limit: 100, maxBytes: 1 << 20)))
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua potable rural")])
@@ -38,14 +40,20 @@ enum Fixture {
         console.tokens = tokens
         console.secureCookies = secure
         return try buildApplication(
-            replica: replica, configuration: server, metrics: SyncMetrics(), logger: Logger(label: "test"),
-            moreRoutes: { addConsole(to: $0, replica: replica, configuration: console, version: "test", logger: Logger(label: "test")) })
+            replica: replica,
+            configuration: server,
+            metrics: SyncMetrics(),
+            logger: Logger(label: "test"),
+            moreRoutes: { addConsole(to: $0, replica: replica, configuration: console, version: "test", logger: Logger(label: "test")) }
+        )
     }
 
     static func form(_ fields: [String: String]) -> ByteBuffer {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
-        return ByteBuffer(string: fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&"))
+        return ByteBuffer(
+            string: fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
+        )
     }
 
     static let formType: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
@@ -71,13 +79,25 @@ enum Fixture {
         try await Fixture.app(node).test(.router) { client in
             let anonymous = try await client.execute(uri: "/console", method: .get)
             #expect(anonymous.status == .seeOther && anonymous.headers[.location] == "/console/signin")
-            let wrong = try await client.execute(uri: "/console/signin", method: .post, headers: Fixture.formType, body: Fixture.form(["token": "guess"]))
+            let wrong = try await client.execute(
+                uri: "/console/signin",
+                method: .post,
+                headers: Fixture.formType,
+                body: Fixture.form(["token": "guess"])
+            )
             #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)
             #expect(String(buffer: wrong.body).contains(#"class="error""#))
 
-            let answer = try await client.execute(uri: "/console/signin", method: .post, headers: Fixture.formType, body: Fixture.form(["token": Fixture.token]))
+            let answer = try await client.execute(
+                uri: "/console/signin",
+                method: .post,
+                headers: Fixture.formType,
+                body: Fixture.form(["token": Fixture.token])
+            )
             let cookie = try #require(answer.headers[.setCookie])
-            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console") && !cookie.contains("Secure"))
+            #expect(
+                cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console") && !cookie.contains("Secure")
+            )
             let session = String(cookie.split(separator: ";")[0])
             let overview = try await client.execute(uri: "/console", method: .get, headers: [.cookie: session])
             #expect(overview.status == .ok)
@@ -93,14 +113,23 @@ enum Fixture {
         var server = ServerConfiguration()
         server.tokens = ["peer-token"]
         let app = try buildApplication(
-            replica: node, configuration: server, metrics: SyncMetrics(), logger: Logger(label: "test"),
+            replica: node,
+            configuration: server,
+            metrics: SyncMetrics(),
+            logger: Logger(label: "test"),
             moreRoutes: { router in
                 var console = ConsoleConfiguration()
                 console.tokens = [Fixture.token]
                 addConsole(to: router, replica: node, configuration: console, version: "test", logger: Logger(label: "test"))
-            })
+            }
+        )
         try await app.test(.router) { client in
-            let signIn = try await client.execute(uri: "/console/signin", method: .post, headers: Fixture.formType, body: Fixture.form(["token": "peer-token"]))
+            let signIn = try await client.execute(
+                uri: "/console/signin",
+                method: .post,
+                headers: Fixture.formType,
+                body: Fixture.form(["token": "peer-token"])
+            )
             #expect(signIn.status == .unauthorized)
             let bearer = try await client.execute(uri: "/console", method: .get, headers: [.authorization: "Bearer peer-token"])
             #expect(bearer.status == .seeOther)
@@ -109,7 +138,12 @@ enum Fixture {
 
     @Test func underTLSTheCookieIsSecure() async throws {
         try await Fixture.app(try Fixture.replica("mx.amexcid"), secure: true).test(.router) { client in
-            let answer = try await client.execute(uri: "/console/signin", method: .post, headers: Fixture.formType, body: Fixture.form(["token": Fixture.token]))
+            let answer = try await client.execute(
+                uri: "/console/signin",
+                method: .post,
+                headers: Fixture.formType,
+                body: Fixture.form(["token": Fixture.token])
+            )
             #expect(answer.headers[.setCookie]?.contains("Secure") == true)
         }
     }
@@ -119,7 +153,12 @@ enum Fixture {
         let resolve = "/console/conflicts/\(record.conflict.id)/resolve"
         @Sendable func stillOpen() throws -> Bool { try node.conflict(id: record.conflict.id).conflict.status == .open }
         try await Fixture.app(node).test(.router) { client in
-            let noSession = try await client.execute(uri: resolve, method: .post, headers: Fixture.formType, body: Fixture.form(["action": "take-loser"]))
+            let noSession = try await client.execute(
+                uri: resolve,
+                method: .post,
+                headers: Fixture.formType,
+                body: Fixture.form(["action": "take-loser"])
+            )
             #expect(noSession.status == .forbidden)
             #expect(try stillOpen())
 
@@ -128,16 +167,31 @@ enum Fixture {
             headers[.cookie] = session
             let noToken = try await client.execute(uri: resolve, method: .post, headers: headers, body: Fixture.form(["action": "take-loser"]))
             #expect(noToken.status == .forbidden)
-            let wrongToken = try await client.execute(uri: resolve, method: .post, headers: headers, body: Fixture.form(["action": "take-loser", "csrf": "forged"]))
+            let wrongToken = try await client.execute(
+                uri: resolve,
+                method: .post,
+                headers: headers,
+                body: Fixture.form(["action": "take-loser", "csrf": "forged"])
+            )
             #expect(wrongToken.status == .forbidden)
-            let sync = try await client.execute(uri: "/console/peers/sync", method: .post, headers: Fixture.formType, body: Fixture.form(["peer": "http://127.0.0.1:9"]))
+            let sync = try await client.execute(
+                uri: "/console/peers/sync",
+                method: .post,
+                headers: Fixture.formType,
+                body: Fixture.form(["peer": "http://127.0.0.1:9"])
+            )
             #expect(sync.status == .forbidden)
             #expect(try stillOpen())
 
             // The same request with the page's token goes through: the token is what gated it.
             let page = try await client.execute(uri: "/console/conflicts/\(record.conflict.id)", method: .get, headers: [.cookie: session])
             let csrf = try Fixture.csrf(String(buffer: page.body))
-            let done = try await client.execute(uri: resolve, method: .post, headers: headers, body: Fixture.form(["action": "take-loser", "csrf": csrf]))
+            let done = try await client.execute(
+                uri: resolve,
+                method: .post,
+                headers: headers,
+                body: Fixture.form(["action": "take-loser", "csrf": csrf])
+            )
             #expect(done.status == .seeOther)
             #expect(try !stillOpen())
             #expect(try node.get(table: "initiatives", key: [.text("XM-1")])?.first { $0.0 == "title" }?.1 == record.loser.value)
@@ -164,7 +218,12 @@ enum Fixture {
             let page = try await client.execute(uri: "/console", method: .get, headers: [.cookie: session])
             var headers = Fixture.formType
             headers[.cookie] = session
-            let out = try await client.execute(uri: "/console/signout", method: .post, headers: headers, body: Fixture.form(["csrf": try Fixture.csrf(String(buffer: page.body))]))
+            let out = try await client.execute(
+                uri: "/console/signout",
+                method: .post,
+                headers: headers,
+                body: Fixture.form(["csrf": try Fixture.csrf(String(buffer: page.body))])
+            )
             #expect(out.status == .seeOther)
             #expect(out.headers[.setCookie]?.contains("minga_session=;") == true && out.headers[.setCookie]?.contains("Max-Age=0") == true)
             let after = try await client.execute(uri: "/console", method: .get, headers: [.cookie: session])
@@ -202,7 +261,11 @@ enum Fixture {
             #expect(String(buffer: missing.body).contains("nope"))
             #expect(try await page("/console/records?table=initiatives&page=9223372036854775807").contains(#"id="previous""#))
             try node.put(table: "initiatives", row: ["id": .text("a&lang=es#x"), "title": .text("tricky key")])
-            #expect(try await page("/console/records?table=initiatives").contains(#"href="/console/records/row?key=a%26lang%3Des%23x&amp;table=initiatives""#))
+            #expect(
+                try await page("/console/records?table=initiatives").contains(
+                    #"href="/console/records/row?key=a%26lang%3Des%23x&amp;table=initiatives""#
+                )
+            )
             let listing = try await page("/console/records?table=initiatives")
             #expect(listing.contains(#"<a href="/console/records/row?key=XM-1&amp;table=initiatives">XM-1</a>"#))
             let unknown = try await client.execute(uri: "/console/nothing/here", method: .get, headers: [.cookie: session])
@@ -213,7 +276,8 @@ enum Fixture {
     }
 
     @Test func aDeleteAgainstAnUpdateSaysWhatEachChoiceDoes() async throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         try mx.put(table: "initiatives", row: ["id": .text("XM-2"), "title": .text("Riego")])
         _ = try await co.apply(ChangeBatch(changes: try await mx.changes(above: VersionVector(), limit: 100, maxBytes: 1 << 20)))
         try mx.transaction { _ = try $0.delete(table: "initiatives", key: [.text("XM-2")]) }
@@ -245,12 +309,18 @@ enum Fixture {
             headers[.cookie] = session
             let csrf = try Fixture.csrf(String(buffer: page.body))
             let bad = try await client.execute(
-                uri: "/console/conflicts/\(record.conflict.id)/resolve", method: .post, headers: headers,
-                body: Fixture.form(["action": "value", "value": "not json", "csrf": csrf]))
+                uri: "/console/conflicts/\(record.conflict.id)/resolve",
+                method: .post,
+                headers: headers,
+                body: Fixture.form(["action": "value", "value": "not json", "csrf": csrf])
+            )
             #expect(bad.status == .badRequest)
             let answer = try await client.execute(
-                uri: "/console/conflicts/\(record.conflict.id)/resolve", method: .post, headers: headers,
-                body: Fixture.form(["action": "value", "value": "\"Agua, saneamiento e higiene\"", "csrf": csrf]))
+                uri: "/console/conflicts/\(record.conflict.id)/resolve",
+                method: .post,
+                headers: headers,
+                body: Fixture.form(["action": "value", "value": "\"Agua, saneamiento e higiene\"", "csrf": csrf])
+            )
             #expect(answer.status == .seeOther)
             let after = try await client.execute(uri: answer.headers[.location]!, method: .get, headers: [.cookie: session])
             let text = String(buffer: after.body)

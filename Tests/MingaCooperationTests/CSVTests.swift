@@ -35,22 +35,31 @@ import Testing
 
     static func seed(_ r: Replica) throws {
         for (i, title) in tricky.enumerated() {
-            try r.put(table: "initiative", row: [
-                "iati_identifier": .text("XM-DAC-41114-\(i)"),
-                "reporting_org": .text(title),
-                "default_lang": i.isMultiple(of: 2) ? .text("es") : .null,
-                "hierarchy": i == 0 ? .integer(9_007_199_254_740_993) : .integer(Int64(i)),
-                "status": .text("2"),
-                "modality": .text("triangular"),
-                "planned_start": .text("2026-01-1\(i)"),
-            ])
-            try r.put(table: "participation", row: [
-                "initiative": .text("XM-DAC-41114-\(i)"), "org_ref": .text("CL-GOV-\(i)"), "iati_role": .text("1"),
-                "segib_role": .text("first provider"), "name": .text(title), "org_type": i == 3 ? .null : .text("10"),
-            ])
+            try r.put(
+                table: "initiative",
+                row: [
+                    "iati_identifier": .text("XM-DAC-41114-\(i)"),
+                    "reporting_org": .text(title),
+                    "default_lang": i.isMultiple(of: 2) ? .text("es") : .null,
+                    "hierarchy": i == 0 ? .integer(9_007_199_254_740_993) : .integer(Int64(i)),
+                    "status": .text("2"),
+                    "modality": .text("triangular"),
+                    "planned_start": .text("2026-01-1\(i)"),
+                ]
+            )
+            try r.put(
+                table: "participation",
+                row: [
+                    "initiative": .text("XM-DAC-41114-\(i)"), "org_ref": .text("CL-GOV-\(i)"), "iati_role": .text("1"),
+                    "segib_role": .text("first provider"), "name": .text(title), "org_type": i == 3 ? .null : .text("10"),
+                ]
+            )
         }
         for (country, percentage) in [("MX", 0.1), ("CL", 33.333333333333336), ("CO", 1e-300), ("PE", 100.0), ("BO", 1.7976931348623157e308)] {
-            try r.put(table: "recipient_country", row: ["initiative": .text("XM-DAC-41114-0"), "country": .text(country), "percentage": .real(percentage)])
+            try r.put(
+                table: "recipient_country",
+                row: ["initiative": .text("XM-DAC-41114-0"), "country": .text(country), "percentage": .real(percentage)]
+            )
         }
     }
 
@@ -84,9 +93,15 @@ import Testing
         let schema = "CREATE TABLE t(k TEXT, n INTEGER, x REAL, b BLOB, d NUMERIC, m INTEGER, PRIMARY KEY (k, n)) WITHOUT ROWID;"
         let a = try Replica.inMemory(nodeID: try NodeID("a"), schemaSQL: schema)
         let b = try Replica.inMemory(nodeID: try NodeID("b"), schemaSQL: schema)
-        try a.put(table: "t", row: ["k": .text("1"), "n": .integer(-9_223_372_036_854_775_808), "x": .real(.infinity), "b": .blob(Data([0, 255, 10, 44, 34]))])
+        try a.put(
+            table: "t",
+            row: ["k": .text("1"), "n": .integer(-9_223_372_036_854_775_808), "x": .real(.infinity), "b": .blob(Data([0, 255, 10, 44, 34]))]
+        )
         try a.put(table: "t", row: ["k": .text("2"), "n": .integer(2), "x": .real(-.infinity), "b": .blob(Data()), "d": .real(2.5)])
-        try a.put(table: "t", row: ["k": .text("3"), "n": .integer(3), "x": .real(.leastNonzeroMagnitude), "b": .text("plain text"), "d": .integer(12)])
+        try a.put(
+            table: "t",
+            row: ["k": .text("3"), "n": .integer(3), "x": .real(.leastNonzeroMagnitude), "b": .text("plain text"), "d": .integer(12)]
+        )
         try a.writer.write { db in try db.execute(sql: "INSERT INTO t(k, n, m) VALUES ('4', 4, 1.5)") }  // an INTEGER column may hold a real
         let csv = try CSVExporter(replica: a).export(table: "t")
         #expect(String(decoding: csv, as: UTF8.self).contains("base64:AP8KLCI="))
@@ -98,7 +113,9 @@ import Testing
         let (r, clean) = try Self.replica()
         defer { clean() }
         try Self.seed(r)
-        let dump = try r.dump(), vector = try r.vector(), changes = try Self.changeCount(r)
+        let dump = try r.dump()
+        let vector = try r.vector()
+        let changes = try Self.changeCount(r)
         let csv = #"""
             iati_identifier,reporting_org,hierarchy,status,modality
             XM-NEW-1,"spans
@@ -135,7 +152,8 @@ import Testing
         let (r, clean) = try Self.replica()
         defer { clean() }
         try Self.seed(r)
-        let dump = try r.dump(), vector = try r.vector()
+        let dump = try r.dump()
+        let vector = try r.vector()
         for (header, problem) in [
             ("iati_identifier,titel", "unknown column \"titel\""),
             ("reporting_org,status", "missing key column iati_identifier"),

@@ -21,8 +21,10 @@ import Testing
         #expect(try Set(r.query("SELECT DISTINCT list FROM minga_codelist").rows.map { $0[0] }).count == 18)
         let changes = try r.changes(above: VersionVector(), limit: 100, maxBytes: .max)
         let migrations = try Cooperation.migrations.flatMap { try Migration.parse($0) }
-        #expect(migrations.count == 18 && changes.count == migrations.count && changes.allSatisfy { $0.table == "minga_schema" },
-                "the registry's migrations are the only changes: installing reference data captures none")
+        #expect(
+            migrations.count == 18 && changes.count == migrations.count && changes.allSatisfy { $0.table == "minga_schema" },
+            "the registry's migrations are the only changes: installing reference data captures none"
+        )
     }
 
     @Test func unknownCodesAreRefusedWithFieldValueAndList() throws {
@@ -32,12 +34,23 @@ import Testing
         let error = #expect(throws: MingaError.self) {
             try r.put(table: "initiative", row: ["iati_identifier": .text("XM-DAC-1-2"), "status": .text("9")])
         }
-        #expect(error?.message.contains("status") == true && error?.message.contains("\"9\"") == true && error?.message.contains("ActivityStatus") == true)
+        #expect(
+            error?.message.contains("status") == true && error?.message.contains("\"9\"") == true && error?.message.contains("ActivityStatus") == true
+        )
         // Sector codes are checked only under the DAC vocabulary; SDG goals under vocabulary 7.
-        try r.put(table: "classification", row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("1"), "code": .text("14030")])
-        try r.put(table: "classification", row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("99"), "code": .text("LOCAL-7")])
+        try r.put(
+            table: "classification",
+            row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("1"), "code": .text("14030")]
+        )
+        try r.put(
+            table: "classification",
+            row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("99"), "code": .text("LOCAL-7")]
+        )
         #expect(throws: MingaError.self) {
-            try r.put(table: "classification", row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("7"), "code": .text("99")])
+            try r.put(
+                table: "classification",
+                row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("7"), "code": .text("99")]
+            )
         }
         // Rows written by another SQLite client are reported by check.
         try r.writer.write { db in try db.execute(sql: "UPDATE initiative SET default_currency = 'ZZZ' WHERE iati_identifier = 'XM-DAC-1-1'") }

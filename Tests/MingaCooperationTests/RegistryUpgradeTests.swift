@@ -9,7 +9,10 @@ import Testing
 /// identical migrations of all nodes merge into one.
 @Suite struct RegistryUpgradeTests {
     /// A release after this one: this release's migrations, and one more file.
-    static let release = Cooperation.migrations + ["ALTER TABLE initiative ADD COLUMN gender_marker TEXT; CREATE TABLE outcome(id TEXT PRIMARY KEY, initiative TEXT, title TEXT)"]
+    static let release =
+        Cooperation.migrations + [
+            "ALTER TABLE initiative ADD COLUMN gender_marker TEXT; CREATE TABLE outcome(id TEXT PRIMARY KEY, initiative TEXT, title TEXT)"
+        ]
 
     static func node(_ id: String, in dir: URL) throws -> Replica {
         try Cooperation.createReplica(at: dir.appendingPathComponent("\(id).db").path, nodeID: try NodeID(id))
@@ -23,7 +26,8 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-upgrade-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let mx = try Self.node("mx.amexcid", in: dir), co = try Self.node("co.apc", in: dir)
+        let mx = try Self.node("mx.amexcid", in: dir)
+        let co = try Self.node("co.apc", in: dir)
         try mx.addToRoster(co.nodeID, key: co.publicKey!)
         try co.addToRoster(mx.nodeID, key: mx.publicKey!)
         try mx.put(table: "initiative", row: ["iati_identifier": .text("XM-DAC-1-1"), "status": .text("2")])
@@ -42,7 +46,10 @@ import Testing
         #expect(try mx.conflicts(includeResolved: true).isEmpty, "the same migration from two nodes is one")
         #expect(mx.schemaVersion == co.schemaVersion && mx.schemaVersion != mx.genesisVersion)
         #expect(try mx.dump() == co.dump())
-        #expect(try mx.changes(above: VersionVector(), limit: signedBefore.count, maxBytes: .max) == signedBefore, "the log before the upgrade is untouched")
+        #expect(
+            try mx.changes(above: VersionVector(), limit: signedBefore.count, maxBytes: .max) == signedBefore,
+            "the log before the upgrade is untouched"
+        )
         #expect(try Set(mx.query("SELECT DISTINCT list FROM minga_codelist").rows.map { $0[0] }).count == 18, "reference data still there")
     }
 

@@ -9,7 +9,9 @@ import Testing
     static let names = ["title", "Title", "budget", "a", "ab", "a_b", "é", "z", "collaboration_type", "", "ñandú"]
 
     @Test func anyEditsLeaveWhatTheSameEditsLeaveInADictionary() async {
-        await propertyCheck(count: 300, input: Gen.int(in: 0...(Self.names.count - 1)).array(of: 0...40), Gen.int(in: 0...3).array(of: 40...40)) { picks, values in
+        await propertyCheck(count: 300, input: Gen.int(in: 0...(Self.names.count - 1)).array(of: 0...40), Gen.int(in: 0...3).array(of: 40...40)) {
+            picks,
+            values in
             var columns = Columns()
             var dictionary: [String: Value] = [:]
             for (i, pick) in picks.enumerated() {
@@ -47,10 +49,19 @@ import Testing
     /// refused (the fast reader gives up, as `JSONDecoder` would not read it the same way).
     @Test func theWireReaderSortsColumnsAndRefusesRepeatedNames() throws {
         let change = Change(
-            origin: try NodeID("mx.amexcid"), seq: 1, hlc: HLC(millis: 1, counter: 0), table: "t", key: [.text("k")], op: .insert,
-            columns: ["a": .integer(1), "b": .integer(2), "c": .integer(3)])
+            origin: try NodeID("mx.amexcid"),
+            seq: 1,
+            hlc: HLC(millis: 1, counter: 0),
+            table: "t",
+            key: [.text("k")],
+            op: .insert,
+            columns: ["a": .integer(1), "b": .integer(2), "c": .integer(3)]
+        )
         let wire = ChangeBatch(changes: [change]).wireJSON
-        let shuffled = wire.replacingOccurrences(of: #""a":{"int":"1"},"b":{"int":"2"},"c":{"int":"3"}"#, with: #""c":{"int":"3"},"a":{"int":"1"},"b":{"int":"2"}"#)
+        let shuffled = wire.replacingOccurrences(
+            of: #""a":{"int":"1"},"b":{"int":"2"},"c":{"int":"3"}"#,
+            with: #""c":{"int":"3"},"a":{"int":"1"},"b":{"int":"2"}"#
+        )
         #expect(shuffled != wire)
         #expect(ChangeBatch(wire: Data(shuffled.utf8))?.changes == [change])
         let repeated = wire.replacingOccurrences(of: #""c":{"int":"3"}"#, with: #""c":{"int":"3"},"a":{"int":"9"}"#)

@@ -30,8 +30,15 @@ struct Simulation {
             let column = ["a", "b"][(x / 1440) % 2]
             let columns: Columns = op == .delete ? [:] : [column: .integer(Int64((x / 2880) % 3))]
             let change = Change(
-                origin: nodes[node], seq: seqs[node], hlc: hlc, table: "t", key: [.text("row")], op: op,
-                columns: columns, context: context)
+                origin: nodes[node],
+                seq: seqs[node],
+                hlc: hlc,
+                table: "t",
+                key: [.text("row")],
+                op: op,
+                columns: columns,
+                context: context
+            )
             held[node].append(change)
         }
     }
@@ -54,10 +61,37 @@ struct Simulation {
     }
 
     @Test func concurrentWritesToOneColumnConflictAndTheLaterHLCWins() throws {
-        let mx = try NodeID("mx.amexcid"), co = try NodeID("co.apc")
-        let base = Change(origin: mx, seq: 1, hlc: HLC(millis: 100, counter: 0), table: "t", key: [.text("x")], op: .insert, columns: ["a": .text("0")])
-        let m = Change(origin: mx, seq: 2, hlc: HLC(millis: 200, counter: 0), table: "t", key: [.text("x")], op: .update, columns: ["a": .text("mx")], context: VersionVector([mx: 1]))
-        let c = Change(origin: co, seq: 1, hlc: HLC(millis: 150, counter: 0), table: "t", key: [.text("x")], op: .update, columns: ["a": .text("co")], context: VersionVector([mx: 1]))
+        let mx = try NodeID("mx.amexcid")
+        let co = try NodeID("co.apc")
+        let base = Change(
+            origin: mx,
+            seq: 1,
+            hlc: HLC(millis: 100, counter: 0),
+            table: "t",
+            key: [.text("x")],
+            op: .insert,
+            columns: ["a": .text("0")]
+        )
+        let m = Change(
+            origin: mx,
+            seq: 2,
+            hlc: HLC(millis: 200, counter: 0),
+            table: "t",
+            key: [.text("x")],
+            op: .update,
+            columns: ["a": .text("mx")],
+            context: VersionVector([mx: 1])
+        )
+        let c = Change(
+            origin: co,
+            seq: 1,
+            hlc: HLC(millis: 150, counter: 0),
+            table: "t",
+            key: [.text("x")],
+            op: .update,
+            columns: ["a": .text("co")],
+            context: VersionVector([mx: 1])
+        )
         #expect(Merge.rowState(of: [base, m, c]) == ["a": .text("mx")])
         let conflicts = Merge.conflicts(of: [base, c, m])
         #expect(conflicts.count == 1)
@@ -66,21 +100,49 @@ struct Simulation {
 
         // A later write on one side, still concurrent with the other, carries the dispute on:
         // the old pair is settled and the new pair is the one open conflict.
-        let partial = Change(origin: co, seq: 2, hlc: HLC(millis: 300, counter: 0), table: "t", key: [.text("x")], op: .update, columns: ["a": .text("z")], context: VersionVector([mx: 1, co: 1]))
+        let partial = Change(
+            origin: co,
+            seq: 2,
+            hlc: HLC(millis: 300, counter: 0),
+            table: "t",
+            key: [.text("x")],
+            op: .update,
+            columns: ["a": .text("z")],
+            context: VersionVector([mx: 1, co: 1])
+        )
         let carried = Merge.conflicts(of: [base, c, m, partial])
         #expect(carried.filter { $0.status == .open }.map { [$0.winner.dot, $0.loser.dot] } == [[partial.dot, m.dot]])
         #expect(carried.first { $0.loser.dot == c.dot }?.resolvedBy?.dot == partial.dot)
         // A write that saw both resolves it.
-        let settle = Change(origin: co, seq: 2, hlc: HLC(millis: 300, counter: 0), table: "t", key: [.text("x")], op: .update, columns: ["a": .text("z")], context: VersionVector([mx: 2, co: 1]))
+        let settle = Change(
+            origin: co,
+            seq: 2,
+            hlc: HLC(millis: 300, counter: 0),
+            table: "t",
+            key: [.text("x")],
+            op: .update,
+            columns: ["a": .text("z")],
+            context: VersionVector([mx: 2, co: 1])
+        )
         let settled = Merge.conflicts(of: [settle, base, m, c])
         #expect(settled.count == 1 && settled[0].status == .resolved && settled[0].resolvedBy?.dot == settle.dot)
     }
 
     @Test func causalWritesNeverConflictWhateverTheirClocks() throws {
-        let mx = try NodeID("mx.amexcid"), co = try NodeID("co.apc")
+        let mx = try NodeID("mx.amexcid")
+        let co = try NodeID("co.apc")
         // co's clock is behind, but co had seen mx's write: co's write is later causally and its HLC says so.
         let m = Change(origin: mx, seq: 1, hlc: HLC(millis: 500, counter: 0), table: "t", key: [.text("x")], op: .insert, columns: ["a": .text("mx")])
-        let c = Change(origin: co, seq: 1, hlc: HLC.next(after: m.hlc, nowMillis: 10), table: "t", key: [.text("x")], op: .update, columns: ["a": .text("co")], context: VersionVector([mx: 1]))
+        let c = Change(
+            origin: co,
+            seq: 1,
+            hlc: HLC.next(after: m.hlc, nowMillis: 10),
+            table: "t",
+            key: [.text("x")],
+            op: .update,
+            columns: ["a": .text("co")],
+            context: VersionVector([mx: 1])
+        )
         #expect(Merge.conflicts(of: [c, m]).isEmpty)
         #expect(Merge.rowState(of: [c, m]) == ["a": .text("co")])
     }

@@ -56,11 +56,20 @@ import Testing
     @Test func handBuiltWireJSONDecodesToTheSameChangeAndMatchesTheEncoder() throws {
         let origin = try NodeID("mx.amexcid")
         let changes = [
-            Change(origin: origin, seq: 1, hlc: HLC(millis: 1_764_000_000_000, counter: 3), table: "initiative",
-                   key: [.text("XM-1"), .integer(-42)], op: .insert,
-                   columns: ["title": .text("Agua \"potable\" ñ 🤝 \\ / \n\t"), "budget": .integer(.min), "ratio": .real(0.1),
-                             "doc": .blob(Data([0, 255])), "note": .null, "inf": .real(-.infinity)],
-                   context: VersionVector([try NodeID("co.apc"): 7, try NodeID("mx.amexcid~1795000000000"): 2]), signature: Data(repeating: 9, count: 64)),
+            Change(
+                origin: origin,
+                seq: 1,
+                hlc: HLC(millis: 1_764_000_000_000, counter: 3),
+                table: "initiative",
+                key: [.text("XM-1"), .integer(-42)],
+                op: .insert,
+                columns: [
+                    "title": .text("Agua \"potable\" ñ 🤝 \\ / \n\t"), "budget": .integer(.min), "ratio": .real(0.1),
+                    "doc": .blob(Data([0, 255])), "note": .null, "inf": .real(-.infinity),
+                ],
+                context: VersionVector([try NodeID("co.apc"): 7, try NodeID("mx.amexcid~1795000000000"): 2]),
+                signature: Data(repeating: 9, count: 64)
+            ),
             Change(origin: origin, seq: 2, hlc: HLC(millis: 1, counter: 0), table: "t", key: [.text("")], op: .delete),
         ]
         for change in changes {

@@ -72,7 +72,8 @@ import Testing
     }
 
     @Test func changesAppliedFromAPeerAreNotCapturedAgain() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua")])
         try mx.delete(table: "initiatives", key: [.text("XM-1")])
         try mx.put(table: "initiatives", row: ["id": .text("XM-2")])
@@ -93,7 +94,8 @@ import Testing
             .real(0.1), .real(1e-300), .real(-0.0), .real(Double.greatestFiniteMagnitude), .real(.infinity),
             .text("Cooperação Sul-Sul 🤝 ñandú \u{1}x"), .blob(Data([0, 1, 2, 255])), .blob(Data()),
         ]
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         for (i, value) in values.enumerated() {
             try mx.writer.write { db in
                 try db.execute(sql: "INSERT INTO initiatives(id, doc) VALUES (?, ?)", arguments: ["k\(i)", value.databaseValue])
@@ -112,8 +114,14 @@ import Testing
     @Test func textWithNULIsRefusedRatherThanTruncated() throws {
         let mx = try Fixture.replica("mx.amexcid")
         let change = Change(
-            origin: try NodeID("co.apc"), seq: 1, hlc: HLC(millis: 1, counter: 0), table: "initiatives", key: [.text("x")],
-            op: .insert, columns: ["title": .text("a\u{0}b")])
+            origin: try NodeID("co.apc"),
+            seq: 1,
+            hlc: HLC(millis: 1, counter: 0),
+            table: "initiatives",
+            key: [.text("x")],
+            op: .insert,
+            columns: ["title": .text("a\u{0}b")]
+        )
         let held = try mx.apply(ChangeBatch(changes: [change])).held
         #expect(held.first?.code == .badContent && held.first?.reason.contains("NUL") == true, "\(held)")
     }
@@ -162,7 +170,8 @@ import Testing
                 CREATE TABLE a(x INTEGER, y TEXT, v TEXT, PRIMARY KEY (x, y));
                 CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID;
                 CREATE TABLE c(year INTEGER, code TEXT, PRIMARY KEY (year, code));
-                """)
+                """
+        )
         #expect(r.tableNames == ["a", "b", "c"])
         #expect(r.tables["a"]?.keyColumns == ["x", "y"])
     }

@@ -86,7 +86,8 @@ import Testing
 
 @Suite struct ApplyTests {
     @Test func aBatchWithAGapIsRefusedWholeAndChangesNothing() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         for i in 0..<3 { try mx.put(table: "initiatives", row: ["id": .text("k\(i)")]) }
         let all = try Fixture.allChanges(mx)
         let before = try co.dump()
@@ -98,19 +99,23 @@ import Testing
     /// A change whose content breaks the rules is held (protocol §13) with its origin's run:
     /// mx's three changes are vouched for by one signature at the end, so all three wait.
     @Test func aChangeWithBadContentIsHeldWithItsOriginsRunAndOthersApply() throws {
-        let mx = try Fixture.replica("mx.amexcid"), cl = try Fixture.replica("cl.agcid")
+        let mx = try Fixture.replica("mx.amexcid")
+        let cl = try Fixture.replica("cl.agcid")
         for i in 0..<3 { try mx.put(table: "initiatives", row: ["id": .text("k\(i)")]) }
         try cl.put(table: "initiatives", row: ["id": .text("c")])
-        let all = try Fixture.allChanges(mx), other = try Fixture.allChanges(cl)
+        let all = try Fixture.allChanges(mx)
+        let other = try Fixture.allChanges(cl)
         var unknown = all[1]
         unknown.table = "nowhere"
         // Columns are checked by walking them beside the table's, both in canonical order
         // (budget, doc, ratio, title): a wrong name anywhere in that order is found and named.
         // A table or column this node does not have may come with a migration it lacks (§20).
         var cases: [(Change, String, MingaError.Code)] = [(unknown, "table nowhere is not tracked here", .needsMigration)]
-        for (column, problem, code) in [("nope", "no column nope", MingaError.Code.needsMigration), ("A", "no column A", .needsMigration),
-                                        ("c", "no column c", .needsMigration), ("zz", "no column zz", .needsMigration),
-                                        ("id", "column id is part of the key", .badContent)] {
+        for (column, problem, code) in [
+            ("nope", "no column nope", MingaError.Code.needsMigration), ("A", "no column A", .needsMigration),
+            ("c", "no column c", .needsMigration), ("zz", "no column zz", .needsMigration),
+            ("id", "column id is part of the key", .badContent),
+        ] {
             var badColumn = all[1]
             badColumn.columns[column] = .null
             cases.append((badColumn, problem, code))
@@ -130,7 +135,8 @@ import Testing
     }
 
     @Test func reDeliveryIsHarmless() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         try mx.put(table: "initiatives", row: ["id": .text("k"), "title": .text("t")])
         let batch = ChangeBatch(changes: try Fixture.allChanges(mx))
         #expect(try co.apply(batch).applied == 1)
@@ -141,15 +147,24 @@ import Testing
 
     @Test func aChangeClaimingThisNodesOwnOriginThatItNeverIssuedIsRefused() throws {
         let mx = try Fixture.replica("mx.amexcid")
-        let forged = Change(origin: mx.nodeID, seq: 1, hlc: HLC(millis: 1, counter: 0), table: "initiatives", key: [.text("x")], op: .insert,
-            columns: ["title": .null, "budget": .null, "ratio": .null, "doc": .null])
+        let forged = Change(
+            origin: mx.nodeID,
+            seq: 1,
+            hlc: HLC(millis: 1, counter: 0),
+            table: "initiatives",
+            key: [.text("x")],
+            op: .insert,
+            columns: ["title": .null, "budget": .null, "ratio": .null, "doc": .null]
+        )
         let held = try mx.apply(ChangeBatch(changes: [forged])).held
         #expect(held.first?.code == .outOfOrder && held.first?.reason.contains("never issued") == true, "\(held)")
         #expect(try mx.get(table: "initiatives", key: [.text("x")]) == nil)
     }
 
     @Test func aResolutionOnOneNodeResolvesTheConflictEverywhere() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
+        let cl = try Fixture.replica("cl.agcid")
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("Agua")])
         try Fixture.sync(from: mx, to: co)
         try Fixture.sync(from: mx, to: cl)
@@ -177,7 +192,8 @@ import Testing
         let schema = """
             CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT NOT NULL, role TEXT CHECK (role IN ('provider', 'recipient')));
             """
-        let mx = try Fixture.replica("mx.amexcid", schema: schema), co = try Fixture.replica("co.apc", schema: schema)
+        let mx = try Fixture.replica("mx.amexcid", schema: schema)
+        let co = try Fixture.replica("co.apc", schema: schema)
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
         try Fixture.sync(from: mx, to: co)
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX"), "role": .text("recipient")])
@@ -241,7 +257,8 @@ import Testing
     }
 
     @Test func deleteAgainstUpdateIsARowConflict() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A"), "budget": .integer(3)])
         try Fixture.sync(from: mx, to: co)
         try co.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("CO")])

@@ -1,10 +1,11 @@
 import Foundation
 import GRDB
 import MingaCore
-@testable import MingaStore
-import PropertyBased
 import MingaTestSupport
+import PropertyBased
 import Testing
+
+@testable import MingaStore
 
 /// The receive path's shortcuts must mean exactly what the slow definitions mean: the
 /// hand-written batch reader what `JSONDecoder` reads, the row key text what SQLite's
@@ -33,8 +34,10 @@ import Testing
             #expect(fast == slow, "the fast reader accepted \(String(decoding: mutated, as: UTF8.self)) as something JSONDecoder does not read")
         }
         #expect(accepted > 100, "too few mutations kept the batch readable for this test to mean anything")
-        for text in ["", "{}", "[]", "{\"changes\":[],\"protocol\":2}", "{\"changes\":[],\"protocol\":1,}", "{\"changes\":[],\"protocol\":1}x",
-                     "{\"changes\":[],\"protocol\":1.0}", "{\"changes\":[],\"changes\":[],\"protocol\":1}", "{\"changes\":[],\"protocol\":01}"] {
+        for text in [
+            "", "{}", "[]", "{\"changes\":[],\"protocol\":2}", "{\"changes\":[],\"protocol\":1,}", "{\"changes\":[],\"protocol\":1}x",
+            "{\"changes\":[],\"protocol\":1.0}", "{\"changes\":[],\"changes\":[],\"protocol\":1}", "{\"changes\":[],\"protocol\":01}",
+        ] {
             #expect(ChangeBatch(wire: Data(text.utf8)) == nil, "\(text)")
         }
         #expect(ChangeBatch(wire: Data("{\"changes\":[],\"protocol\":1}".utf8)) == ChangeBatch(changes: []))
@@ -46,8 +49,10 @@ import Testing
     /// broken by merges, by another table and by deletes; keys that JSON escapes; a row both
     /// nodes inserted, which the receiver knows though the batch only inserts it.
     @Test func applyingABatchWholeWritesWhatApplyingItChangeByChangeWrites() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
-        let whole = try Fixture.replica("cl.agcid"), byOne = try Fixture.replica("br.abc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
+        let whole = try Fixture.replica("cl.agcid")
+        let byOne = try Fixture.replica("br.abc")
         try co.put(table: "initiatives", row: ["id": .text("XM-2"), "title": .text("co 2")])
         try Fixture.sync(from: co, to: mx)
         let quoted = Value.text("XM-\"9\" \\ ñ")
@@ -94,13 +99,19 @@ import Testing
 
     @Test func rowKeysAreWrittenAsSQLiteWritesThem() throws {
         let replica = try Fixture.replica("mx.amexcid")
-        let texts = ["XM-DAC-41114-1", "", "ñandú 🤝", "quote \" and \\ backslash", "tab\there", "line\nbreak", "\u{7F}\u{1F}\u{8}\u{C}", "\u{2028}/</"]
-        let keys: [[Value]] = texts.map { [.text($0)] } + [[.integer(0)], [.integer(-9_007_199_254_740_993)], [.integer(.max)], [.integer(.min)]]
+        let texts = [
+            "XM-DAC-41114-1", "", "ñandú 🤝", "quote \" and \\ backslash", "tab\there", "line\nbreak", "\u{7F}\u{1F}\u{8}\u{C}", "\u{2028}/</",
+        ]
+        let keys: [[Value]] =
+            texts.map { [.text($0)] } + [[.integer(0)], [.integer(-9_007_199_254_740_993)], [.integer(.max)], [.integer(.min)]]
             + [[.text("a\"b"), .text("c")], [.text("XM-1"), .integer(7)], [.real(1.5)], [.null]]
         try replica.writer.read { db in
             for key in keys {
                 let sqlite = try String.fetchOne(
-                    db, sql: "SELECT json_array(\(key.map { _ in "?" }.joined(separator: ",")))", arguments: StatementArguments(key.map(\.databaseValue)))
+                    db,
+                    sql: "SELECT json_array(\(key.map { _ in "?" }.joined(separator: ",")))",
+                    arguments: StatementArguments(key.map(\.databaseValue))
+                )
                 #expect(try replica.pk(db, key) == sqlite, "\(key)")
             }
         }

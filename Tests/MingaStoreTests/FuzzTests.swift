@@ -12,10 +12,13 @@ import Testing
     /// A signed batch from mx with every kind of value, as wire JSON.
     static func sample() throws -> (wire: [UInt8], batch: ChangeBatch) {
         let mx = try Fixture.replica("mx.amexcid")
-        try mx.put(table: "initiatives", row: [
-            "id": .text("XM-1"), "title": .text("Agua potable ñ 🤝"), "budget": .integer(-9_007_199_254_740_993),
-            "ratio": .real(0.1), "doc": .blob(Data([0, 1, 2, 255])),
-        ])
+        try mx.put(
+            table: "initiatives",
+            row: [
+                "id": .text("XM-1"), "title": .text("Agua potable ñ 🤝"), "budget": .integer(-9_007_199_254_740_993),
+                "ratio": .real(0.1), "doc": .blob(Data([0, 1, 2, 255])),
+            ]
+        )
         try mx.put(table: "participation", row: ["initiative": .text("XM-1"), "org": .text("XM-DAC-41114"), "role": .text("1")])
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .null])
         _ = try mx.delete(table: "participation", key: [.text("XM-1"), .text("XM-DAC-41114")])
@@ -71,8 +74,10 @@ import Testing
                 #expect(applied.allSatisfy(original.changes.contains), "a mutated change applied: \(String(decoding: mutated, as: UTF8.self))")
                 // Every change is accounted for: applied, held, a duplicate, or an altered copy refused.
                 let accounted = result.applied + result.duplicates + (result.held + result.alteredCopies).map(\.count).reduce(0, +)
-                #expect(applied.count == result.applied && accounted == batch.changes.count,
-                        "applied \(result.applied), duplicates \(result.duplicates), held \(result.held), altered \(result.alteredCopies) of \(batch.changes.count): \(String(decoding: mutated, as: UTF8.self))")
+                #expect(
+                    applied.count == result.applied && accounted == batch.changes.count,
+                    "applied \(result.applied), duplicates \(result.duplicates), held \(result.held), altered \(result.alteredCopies) of \(batch.changes.count): \(String(decoding: mutated, as: UTF8.self))"
+                )
             } catch let error as MingaError {
                 #expect(!error.message.isEmpty)
                 #expect(try co.dump() == empty && co.vector().isEmpty, "a refused batch left something behind")
@@ -92,4 +97,3 @@ import Testing
         }
     }
 }
-

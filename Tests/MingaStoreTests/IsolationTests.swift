@@ -1,8 +1,8 @@
 import Foundation
 import MingaCore
 import MingaStore
-import PropertyBased
 import MingaTestSupport
+import PropertyBased
 import Testing
 
 /// Per-origin isolation (protocol/README.md §13, What holds a change back; Held changes): a
@@ -16,7 +16,10 @@ import Testing
     /// of x's changes where x is unknown; once x is enrolled everywhere, the held changes
     /// apply and every replica converges, as the merge rule says, with nothing held.
     @Test func heldOriginsNeverSkipAndConvergeOnceTheCauseIsGone() async throws {
-        await propertyCheck(count: 120, input: Gen.int(in: 3...5), Gen.int(in: 0...Int(Int32.max)).array(of: 5...40), Gen.int(in: 1...15)) { n, script, mask in
+        await propertyCheck(count: 120, input: Gen.int(in: 3...5), Gen.int(in: 0...Int(Int32.max)).array(of: 5...40), Gen.int(in: 1...15)) {
+            n,
+            script,
+            mask in
             let replicas = try ConvergenceTests.nodes.prefix(n).map { try Fixture.replica($0) }
             let x = replicas[0].nodeID
             let distrusting = replicas.indices.dropFirst().filter { mask & (1 << ($0 - 1)) != 0 }.map { replicas[$0] }
@@ -54,7 +57,9 @@ import Testing
     /// co writes after seeing mx's change: cl, which does not know mx yet, holds co's later
     /// change behind mx's while co's earlier one applies; then both apply unasked.
     @Test func aChangeThatDependsOnAHeldChangeWaitsBehindIt() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
+        let cl = try Fixture.replica("cl.agcid")
         try cl.removeFromRoster(mx.nodeID)
         try co.put(table: "initiatives", row: ["id": .text("CO-1")])
         _ = try co.vector()  // sealed and signed on its own, before it saw mx
@@ -77,13 +82,38 @@ import Testing
     /// no honest origin sends) is held with what follows it; the rest of the batch applies.
     @Test func aChangeThatCannotBeWrittenHereIsHeldAndTheRestApplies() throws {
         let schema = "CREATE TABLE item(id TEXT PRIMARY KEY, name TEXT NOT NULL);"
-        let co = try Fixture.replica("co.apc", schema: schema), cl = try Fixture.replica("cl.agcid", schema: schema)
+        let co = try Fixture.replica("co.apc", schema: schema)
+        let cl = try Fixture.replica("cl.agcid", schema: schema)
         try co.put(table: "item", row: ["id": .text("fine"), "name": .text("Agua")])
         let column = { (name: Value) in Columns(["name": name]) }
         let broken = try TestKeys.signed([
-            Change(origin: try NodeID("mx.amexcid"), seq: 1, hlc: HLC(millis: 1, counter: 0), table: "item", key: [.text("a")], op: .insert, columns: column(.text("A"))),
-            Change(origin: try NodeID("mx.amexcid"), seq: 2, hlc: HLC(millis: 2, counter: 0), table: "item", key: [.text("b")], op: .insert, columns: column(.null)),
-            Change(origin: try NodeID("mx.amexcid"), seq: 3, hlc: HLC(millis: 3, counter: 0), table: "item", key: [.text("c")], op: .insert, columns: column(.text("C"))),
+            Change(
+                origin: try NodeID("mx.amexcid"),
+                seq: 1,
+                hlc: HLC(millis: 1, counter: 0),
+                table: "item",
+                key: [.text("a")],
+                op: .insert,
+                columns: column(.text("A"))
+            ),
+            Change(
+                origin: try NodeID("mx.amexcid"),
+                seq: 2,
+                hlc: HLC(millis: 2, counter: 0),
+                table: "item",
+                key: [.text("b")],
+                op: .insert,
+                columns: column(.null)
+            ),
+            Change(
+                origin: try NodeID("mx.amexcid"),
+                seq: 3,
+                hlc: HLC(millis: 3, counter: 0),
+                table: "item",
+                key: [.text("c")],
+                op: .insert,
+                columns: column(.text("C"))
+            ),
         ])
         let result = try cl.apply(ChangeBatch(changes: broken + (try Fixture.allChanges(co))))
         #expect(result.applied == 2, "mx:1 and co's change")
@@ -120,7 +150,9 @@ import Testing
     /// A pull that names held origins in `exclude` gets none of their changes, and a batch
     /// still ends each origin's run on a signed change.
     @Test func changesOfExcludedOriginsAreLeftOut() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
+        let cl = try Fixture.replica("cl.agcid")
         for i in 0..<3 { try mx.put(table: "initiatives", row: ["id": .text("XM-\(i)")]) }
         try co.put(table: "initiatives", row: ["id": .text("CO-1")])
         try Fixture.sync(from: mx, to: cl)

@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 import MingaCore
 import MingaStore
-import PropertyBased
 import MingaTestSupport
+import PropertyBased
 import Testing
 
 /// Schema migrations (protocol/README.md §20): additive statements only, applied where made
@@ -44,20 +44,24 @@ import Testing
             let error = Self.refusal { _ = try Migration.parse(sql) }
             #expect(error?.code == .badContent && error?.message.contains(says) == true, "\(sql): \(String(describing: error))")
         }
-        let parsed = try Migration.parse("""
+        let parsed = try Migration.parse(
+            """
             -- a file of three, wrapped as SQL scripts often are
             BEGIN TRANSACTION;
             ALTER TABLE item ADD COLUMN   status TEXT DEFAULT 'new';
             CREATE TABLE "result" (id TEXT PRIMARY KEY, item TEXT /* the initiative */, title TEXT);
             create index result_item on result(item);
             COMMIT;
-            """)
+            """
+        )
         #expect(parsed.map(\.subject) == ["column item.status", "table result", "index result_item on result"])
-        #expect(parsed.map(\.sql) == [
-            "ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'new'",
-            "CREATE TABLE \"result\" (id TEXT PRIMARY KEY, item TEXT, title TEXT)",
-            "create index result_item on result (item)",
-        ])
+        #expect(
+            parsed.map(\.sql) == [
+                "ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'new'",
+                "CREATE TABLE \"result\" (id TEXT PRIMARY KEY, item TEXT, title TEXT)",
+                "create index result_item on result (item)",
+            ]
+        )
     }
 
     @Test func aFileThatDoesNotRunWholeChangesNothing() throws {
@@ -80,12 +84,16 @@ import Testing
         #expect(try r.query("SELECT name FROM pragma_table_info('item')").rows.map { $0[0] } == [.text("id"), .text("title")])
         // A writer other than `minga schema apply` cannot record a migration.
         #expect(throws: (any Error).self) {
-            try r.put(table: "minga_schema", row: ["kind": .text("column"), "tbl": .text("item"), "name": .text("z"), "sql": .text("ALTER TABLE item ADD COLUMN z")])
+            try r.put(
+                table: "minga_schema",
+                row: ["kind": .text("column"), "tbl": .text("item"), "name": .text("z"), "sql": .text("ALTER TABLE item ADD COLUMN z")]
+            )
         }
     }
 
     @Test func aMigrationAppliesWhereMadeAndTravelsAsASignedChange() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try mx.put(table: "item", row: ["id": .text("old"), "title": .text("before")])
         try mx.migrate("ALTER TABLE item ADD COLUMN status TEXT DEFAULT 'new'; CREATE TABLE result(id TEXT PRIMARY KEY, item TEXT)")
         try mx.put(table: "item", row: ["id": .text("a"), "title": .text("A"), "status": .text("done")])
@@ -100,7 +108,11 @@ import Testing
         #expect(try co.dump() == mx.dump())
         #expect(try Self.value(co, "old", "status") == .text("new"), "a row from before takes the default")
         #expect(co.schemaVersion == mx.schemaVersion && co.schemaVersion != co.genesisVersion)
-        #expect(try co.migrations().map { "\($0.writer!.origin) \($0.migration.subject)" } == ["mx.amexcid column item.status", "mx.amexcid table result"])
+        #expect(
+            try co.migrations().map { "\($0.writer!.origin) \($0.migration.subject)" } == [
+                "mx.amexcid column item.status", "mx.amexcid table result",
+            ]
+        )
         // The receiver captures writes to what arrived, and they travel back.
         try co.put(table: "result", row: ["id": .text("r2"), "item": .text("old")])
         try Fixture.sync(from: co, to: mx)
@@ -108,7 +120,9 @@ import Testing
     }
 
     @Test func aChangeWrittenUnderAMigrationIsHeldUntilTheMigrationArrives() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc"), cl = try Self.replica("cl.agcid")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
+        let cl = try Self.replica("cl.agcid")
         try mx.migrate("ALTER TABLE item ADD COLUMN status TEXT")
         try Fixture.sync(from: mx, to: co)
         try co.put(table: "item", row: ["id": .text("c1"), "title": .text("C"), "status": .text("draft")])
@@ -142,7 +156,8 @@ import Testing
     }
 
     @Test func concurrentMigrationsOfDifferentColumnsEndWithBothInEitherOrder() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try mx.put(table: "item", row: ["id": .text("a"), "title": .text("A")])
         try Fixture.sync(from: mx, to: co)
         try mx.migrate("ALTER TABLE item ADD COLUMN zeta INTEGER DEFAULT 3")
@@ -156,19 +171,22 @@ import Testing
         #expect(mx.tables["item"]!.displayColumns == ["id", "title", "alpha", "zeta"])
         let dump = try mx.dump()
         #expect(try co.dump() == dump)
-        #expect(dump == """
-            table item
-            {"id":"a","title":"A","alpha":"x","zeta":3}
-            {"id":"c","title":"C","alpha":"y","zeta":3}
-            {"id":"m","title":"M","alpha":"x","zeta":9}
+        #expect(
+            dump == """
+                table item
+                {"id":"a","title":"A","alpha":"x","zeta":3}
+                {"id":"c","title":"C","alpha":"y","zeta":3}
+                {"id":"m","title":"M","alpha":"x","zeta":9}
 
-            """)
+                """
+        )
         #expect(mx.schemaVersion == co.schemaVersion)
         #expect(try mx.conflicts(includeResolved: true).isEmpty)
     }
 
     @Test func theSameColumnAddedTwiceTheSameWayIsOne() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try mx.migrate("ALTER TABLE item ADD COLUMN status TEXT")
         try co.migrate("ALTER TABLE item\n  ADD COLUMN status TEXT -- why: the review asked for it")
         try mx.migrate("CREATE INDEX item_title ON item(title)")
@@ -184,7 +202,8 @@ import Testing
     }
 
     @Test func differentDefinitionsOfOneColumnEndAsTheWinnersEverywhere() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try mx.put(table: "item", row: ["id": .text("a"), "title": .text("A")])
         try Fixture.sync(from: mx, to: co)
         try mx.migrate("ALTER TABLE item ADD COLUMN score INTEGER DEFAULT 0")
@@ -214,13 +233,17 @@ import Testing
         try r.put(table: "item", row: ["id": .text("a")])
         #expect(try Self.value(r, "a", "ratio") == .real(0.001) && Self.value(r, "a", "doc") == .blob(Data([0, 255])))
         // SQLite's names ignore ASCII case: `Budget` and `budget` are one column, one key.
-        #expect(try Migration.parse("ALTER TABLE Item ADD COLUMN Budget INTEGER")[0].key == Migration.parse("alter table item add column budget integer")[0].key)
+        #expect(
+            try Migration.parse("ALTER TABLE Item ADD COLUMN Budget INTEGER")[0].key
+                == Migration.parse("alter table item add column budget integer")[0].key
+        )
         // Index names are the database's: one key whichever table is indexed.
         #expect(try Migration.parse("CREATE INDEX i ON item(title)")[0].key == Migration.parse("CREATE INDEX I ON other(x)")[0].key)
     }
 
     @Test func aChangeWhoseMigrationIsNotInCanonicalFormIsHeld() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try mx.migrate("ALTER TABLE item ADD COLUMN status TEXT")
         var changes = try Fixture.allChanges(mx)
         changes[0].columns["sql"] = .text("ALTER TABLE item ADD COLUMN status  TEXT")
@@ -230,14 +253,18 @@ import Testing
     }
 
     @Test func aMigrationThatCannotRunHereIsShownAndRunsOnceItsCauseIsGone() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try co.writer.write { try $0.execute(sql: "CREATE TABLE result(id TEXT PRIMARY KEY, note TEXT)") }  // another program's table of that name
         try mx.migrate("CREATE TABLE result(id TEXT PRIMARY KEY, item TEXT)")
         try mx.put(table: "result", row: ["id": .text("r1"), "item": .text("a")])
         let result = try co.apply(ChangeBatch(changes: try Fixture.allChanges(mx)))
         #expect(result.held.first?.code == .needsMigration, "the change under it waits: \(result.held)")
         let record = try #require(try co.migrations().first)
-        #expect(record.error?.contains("a table result of its own, which Minga does not track; rename it") == true, "\(String(describing: record.error))")
+        #expect(
+            record.error?.contains("a table result of its own, which Minga does not track; rename it") == true,
+            "\(String(describing: record.error))"
+        )
         #expect(co.schemaVersion == co.genesisVersion, "a migration that did not run does not count")
         // The operator moves the other program's table away; the next retry runs the migration.
         try co.writer.write { try $0.execute(sql: "DROP TABLE result") }
@@ -247,7 +274,8 @@ import Testing
     }
 
     @Test func resolvingAMigrationConflictAppliesTheChosenDefinitionAtOnce() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try mx.migrate("ALTER TABLE item ADD COLUMN score INTEGER")
         try co.migrate("ALTER TABLE item ADD COLUMN score TEXT")
         try Fixture.sync(from: mx, to: co)
@@ -255,14 +283,24 @@ import Testing
         let record = try #require(try mx.conflicts().first)
         try mx.resolve(conflictID: record.conflict.id, with: .takeLoser)
         let chosen = try #require(record.loser.value)
-        #expect(try mx.query("SELECT 'ALTER TABLE item ADD COLUMN ' || name || ' ' || type FROM pragma_table_info('item') WHERE name = 'score'").rows == [[chosen]])
+        #expect(
+            try mx.query("SELECT 'ALTER TABLE item ADD COLUMN ' || name || ' ' || type FROM pragma_table_info('item') WHERE name = 'score'").rows == [
+                [chosen]
+            ]
+        )
         try Fixture.sync(from: mx, to: co)
-        #expect(try co.query("SELECT 'ALTER TABLE item ADD COLUMN ' || name || ' ' || type FROM pragma_table_info('item') WHERE name = 'score'").rows == [[chosen]])
+        #expect(
+            try co.query("SELECT 'ALTER TABLE item ADD COLUMN ' || name || ' ' || type FROM pragma_table_info('item') WHERE name = 'score'").rows == [
+                [chosen]
+            ]
+        )
         #expect(mx.schemaVersion == co.schemaVersion)
     }
 
     @Test func aTableCreatedTwoWaysBecomesTheirUnionEverywhere() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc"), cl = try Self.replica("cl.agcid")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
+        let cl = try Self.replica("cl.agcid")
         try mx.migrate("CREATE TABLE contact(id TEXT PRIMARY KEY, name TEXT, email TEXT)")
         try co.migrate("CREATE TABLE contact(id TEXT PRIMARY KEY, full_name TEXT, phone TEXT DEFAULT 'none')")
         try mx.put(table: "contact", row: ["id": .text("mx-1"), "name": .text("Ana"), "email": .text("ana@amexcid.mx")])
@@ -292,7 +330,8 @@ import Testing
     }
 
     @Test func aRedefinitionTheRowsDoNotFitIsShownAndTheBatchGoesOn() throws {
-        let mx = try Self.replica("mx.amexcid"), co = try Self.replica("co.apc")
+        let mx = try Self.replica("mx.amexcid")
+        let co = try Self.replica("co.apc")
         try mx.migrate("ALTER TABLE item ADD COLUMN rating INTEGER NOT NULL DEFAULT 0")
         try co.migrate("ALTER TABLE item ADD COLUMN rating TEXT DEFAULT 'unrated'")  // later: it wins
         try Fixture.sync(from: mx, to: co)

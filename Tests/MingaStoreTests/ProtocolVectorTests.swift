@@ -10,8 +10,14 @@ import Testing
 /// listed), up to a few hundred orders, sampled beyond that.
 @Suite struct ProtocolVectorTests {
     struct Vector: Decodable {
-        struct Table: Decodable { let key: [String]; let columns: [String] }
-        struct Expect: Decodable { let rows: [String: [[String: Value]]]; let conflicts: [ExpectedConflict] }
+        struct Table: Decodable {
+            let key: [String]
+            let columns: [String]
+        }
+        struct Expect: Decodable {
+            let rows: [String: [[String: Value]]]
+            let conflicts: [ExpectedConflict]
+        }
         let name: String
         let schema: String
         let tables: [String: Table]
@@ -137,7 +143,10 @@ import Testing
         }
         var all: [[Change]] = []
         func walk(_ prefix: [Change], _ rest: [Change], _ held: VersionVector) -> Bool {
-            if rest.isEmpty { all.append(prefix); return all.count <= limit }
+            if rest.isEmpty {
+                all.append(prefix)
+                return all.count <= limit
+            }
             for (i, c) in rest.enumerated() where ready(c, held) {
                 var held = held
                 held[c.origin] = max(held[c.origin], c.seq)
@@ -150,7 +159,9 @@ import Testing
         if walk([], deliveries, VersionVector()) { return all }
         var rng = SplitMix64(seed: 2026)
         return (0..<limit).map { _ in
-            var held = VersionVector(), rest = deliveries, order: [Change] = []
+            var held = VersionVector()
+            var rest = deliveries
+            var order: [Change] = []
             while !rest.isEmpty {
                 let choices = rest.indices.filter { ready(rest[$0], held) }
                 let i = choices.randomElement(using: &rng)!

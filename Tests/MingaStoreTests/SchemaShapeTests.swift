@@ -21,16 +21,27 @@ import Testing
     @Test func initAcceptsWhatCannotSplitAndRefusesWhatCan() {
         #expect(refusal("CREATE TABLE t(k TEXT PRIMARY KEY NOT NULL, u TEXT, UNIQUE (k, u));") == nil, "a unique index over the key cannot collide")
         #expect(refusal("CREATE TABLE t(k ANY PRIMARY KEY NOT NULL, v ANY) STRICT;") == nil, "STRICT ANY keeps values as given")
-        #expect(refusal("CREATE TABLE t(k TEXT PRIMARY KEY COLLATE RTRIM, v TEXT);")?.contains("uses COLLATE RTRIM, under which keys that differ only in trailing spaces are one row") == true)
-        #expect(refusal("CREATE TABLE t(k TEXT PRIMARY KEY, u TEXT, v TEXT, UNIQUE (u, v));")?.contains("UNIQUE (u, v) besides the primary key") == true)
-        #expect(refusal("CREATE TABLE t(k TEXT PRIMARY KEY, u TEXT); CREATE UNIQUE INDEX t_u ON t(lower(u)) WHERE u IS NOT NULL;")?.contains("UNIQUE (an expression) (index t_u)") == true)
+        #expect(
+            refusal("CREATE TABLE t(k TEXT PRIMARY KEY COLLATE RTRIM, v TEXT);")?.contains(
+                "uses COLLATE RTRIM, under which keys that differ only in trailing spaces are one row"
+            ) == true
+        )
+        #expect(
+            refusal("CREATE TABLE t(k TEXT PRIMARY KEY, u TEXT, v TEXT, UNIQUE (u, v));")?.contains("UNIQUE (u, v) besides the primary key") == true
+        )
+        #expect(
+            refusal("CREATE TABLE t(k TEXT PRIMARY KEY, u TEXT); CREATE UNIQUE INDEX t_u ON t(lower(u)) WHERE u IS NOT NULL;")?.contains(
+                "UNIQUE (an expression) (index t_u)"
+            ) == true
+        )
         #expect(refusal("CREATE TABLE t(k DATE PRIMARY KEY, v TEXT);")?.contains("key column k is declared DATE, whose NUMERIC affinity") == true)
     }
 
     /// Swift's `String ==` is canonical equivalence; SQLite and the protocol compare code
     /// points. Two keys that only look alike are two rows on every node.
     @Test func keysThatOnlyLookAlikeStayTwoRowsEverywhere() throws {
-        let a = try Fixture.replica("mx.amexcid"), b = try Fixture.replica("co.apc")
+        let a = try Fixture.replica("mx.amexcid")
+        let b = try Fixture.replica("co.apc")
         try a.put(table: "initiatives", row: ["id": .text("caf\u{E9}"), "title": .text("nfc")])
         try a.put(table: "initiatives", row: ["id": .text("cafe\u{301}"), "title": .text("nfd")])
         try Fixture.sync(from: a, to: b)
@@ -44,7 +55,8 @@ import Testing
     /// must satisfy the CHECK again.
     @Test func aMergeThatBreaksATableCheckStillApplies() throws {
         let schema = "CREATE TABLE r(k TEXT PRIMARY KEY NOT NULL, lo INTEGER, hi INTEGER, CHECK (lo <= hi));"
-        let a = try Fixture.replica("mx.amexcid", schema: schema), b = try Fixture.replica("co.apc", schema: schema)
+        let a = try Fixture.replica("mx.amexcid", schema: schema)
+        let b = try Fixture.replica("co.apc", schema: schema)
         try a.put(table: "r", row: ["k": .text("x"), "lo": .integer(1), "hi": .integer(10)])
         try Fixture.sync(from: a, to: b)
         try a.put(table: "r", row: ["k": .text("x"), "lo": .integer(8)])
@@ -69,9 +81,11 @@ import Testing
         #expect(try r.schemaDrift().isEmpty)
 
         try sql(r, "ALTER TABLE initiatives RENAME COLUMN title TO name")
-        #expect(try r.schemaDrift() == [
-            "table initiatives: column title was renamed to name (undo: ALTER TABLE \"initiatives\" RENAME COLUMN \"name\" TO \"title\")"
-        ])
+        #expect(
+            try r.schemaDrift() == [
+                "table initiatives: column title was renamed to name (undo: ALTER TABLE \"initiatives\" RENAME COLUMN \"name\" TO \"title\")"
+            ]
+        )
         let refused = #expect(throws: MingaError.self) { try r.vector() }
         #expect(refused?.message.contains("seals and syncs nothing until they are back") == true)
         try sql(r, "ALTER TABLE initiatives RENAME COLUMN name TO title")
@@ -113,12 +127,14 @@ import Testing
             for trigger in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
                 try db.execute(sql: "DROP TRIGGER \"\(trigger)\"")
             }
-            try db.execute(sql: """
-                ALTER TABLE minga_tables DROP COLUMN shape;
-                ALTER TABLE minga_pending DROP COLUMN at;
-                INSERT INTO minga_pending(tbl, op, mask, c0, c1, c2, c3, c4) VALUES ('initiatives', 'insert', 30, 'XM-1', 'Agua', NULL, NULL, NULL);
-                INSERT INTO initiatives(id, title) VALUES ('XM-1', 'Agua');
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE minga_tables DROP COLUMN shape;
+                    ALTER TABLE minga_pending DROP COLUMN at;
+                    INSERT INTO minga_pending(tbl, op, mask, c0, c1, c2, c3, c4) VALUES ('initiatives', 'insert', 30, 'XM-1', 'Agua', NULL, NULL, NULL);
+                    INSERT INTO initiatives(id, title) VALUES ('XM-1', 'Agua');
+                    """
+            )
         }
         try (created.writer as? DatabasePool)?.close()
 

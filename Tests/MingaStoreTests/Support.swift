@@ -33,7 +33,8 @@ enum Fixture {
 
     /// mx creates XM-1 and co receives it; then both retitle it without seeing each other.
     static func concurrentTitles() throws -> (mx: Replica, co: Replica) {
-        let mx = try replica("mx.amexcid"), co = try replica("co.apc")
+        let mx = try replica("mx.amexcid")
+        let co = try replica("co.apc")
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("A")])
         try sync(from: mx, to: co)
         try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "title": .text("MX")])
@@ -57,7 +58,10 @@ enum Fixture {
             #expect(kept == RowState(folding: writes), "the merge state of \(row) on \(replica.nodeID) is not its history's")
         }
         let strays = try replica.writer.read {
-            try Int.fetchOne($0, sql: "SELECT count(*) FROM minga_rows r WHERE NOT EXISTS (SELECT 1 FROM minga_changes c WHERE c.tbl = r.tbl AND c.pk = r.pk)")
+            try Int.fetchOne(
+                $0,
+                sql: "SELECT count(*) FROM minga_rows r WHERE NOT EXISTS (SELECT 1 FROM minga_changes c WHERE c.tbl = r.tbl AND c.pk = r.pk)"
+            )
         }
         #expect(strays == 0, "\(replica.nodeID) keeps merge states of rows its log does not hold")
     }

@@ -12,7 +12,9 @@ import Testing
     }
 
     @Test func aChangeAlteredByARelayIsHeldWithItsOriginWhileEverythingElseApplies() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
+        let cl = try Fixture.replica("cl.agcid")
         try Self.title(mx, "XM-1", "Agua potable")
         try Self.title(mx, "XM-2", "Saneamiento")
         try Fixture.sync(from: mx, to: co)
@@ -56,13 +58,16 @@ import Testing
     /// A sync checks each page ahead, outside the transaction that applies it. The check stands
     /// only for the state it was made from: if the replica moved meanwhile, apply checks again.
     @Test func aBatchCheckedAheadIsCheckedAgainWhenTheReplicaMovedMeanwhile() async throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc"), cl = try Fixture.replica("cl.agcid")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
+        let cl = try Fixture.replica("cl.agcid")
         for i in 1...4 {
             try Self.title(mx, "XM-\(i)", "Título \(i)")
             _ = try await mx.vector()  // sealed (and signed) one by one, so that any prefix verifies
         }
         let all = try Fixture.allChanges(mx)
-        let first = ChangeBatch(changes: Array(all.prefix(2))), second = ChangeBatch(changes: Array(all.suffix(2)))
+        let first = ChangeBatch(changes: Array(all.prefix(2)))
+        let second = ChangeBatch(changes: Array(all.suffix(2)))
         let whole = try await co.precheck(ChangeBatch(changes: all), after: try await co.sealedAdmission())
 
         // Applied as checked: the same result as a plain apply.
@@ -113,7 +118,8 @@ import Testing
     }
 
     @Test func aReDeliveredChangeWithDifferentContentIsRefusedAsAnAlteredCopyAndCounted() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         try Self.title(mx, "XM-1", "Agua")
         var changes = try Fixture.allChanges(mx)
         try co.apply(ChangeBatch(changes: changes))
@@ -164,7 +170,8 @@ import Testing
     }
 
     @Test func aLongRunIsSentInBatchesThatEndOnSignedChanges() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         try mx.transaction { tx in
             for i in 0..<600 { try tx.put(table: "initiatives", row: ["id": .text("K\(i)"), "title": .text("t")]) }
         }
@@ -184,23 +191,32 @@ import Testing
     }
 
     @Test func theRowLogShowsEachChangeVerifiedAndATamperedOneNotVerified() throws {
-        let mx = try Fixture.replica("mx.amexcid"), co = try Fixture.replica("co.apc")
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
         try Self.title(mx, "XM-1", "Agua")
         try Self.title(mx, "XM-1", "Agua potable")
         try Fixture.sync(from: mx, to: co)
         try Self.title(co, "XM-1", "Agua potable rural")
         let log = try co.log(table: "initiatives", key: [.text("XM-1")])
         #expect(log.map(\.change.dot.description) == ["mx.amexcid:1", "mx.amexcid:2", "co.apc:1"])
-        #expect(log.map(\.signature) == [
-            .verified(signedAt: Dot(origin: mx.nodeID, seq: 2)), .verified(signedAt: Dot(origin: mx.nodeID, seq: 2)),
-            .verified(signedAt: Dot(origin: co.nodeID, seq: 1)),
-        ])
+        #expect(
+            log.map(\.signature) == [
+                .verified(signedAt: Dot(origin: mx.nodeID, seq: 2)), .verified(signedAt: Dot(origin: mx.nodeID, seq: 2)),
+                .verified(signedAt: Dot(origin: co.nodeID, seq: 1)),
+            ]
+        )
         // Someone edits the stored change behind Minga's back.
         try co.writer.write { db in
-            try db.execute(sql: "UPDATE minga_values_initiatives SET c1 = 'Agua sucia' WHERE change_id = (SELECT id FROM minga_changes WHERE origin = 'mx.amexcid' AND seq = 1)")
+            try db.execute(
+                sql:
+                    "UPDATE minga_values_initiatives SET c1 = 'Agua sucia' WHERE change_id = (SELECT id FROM minga_changes WHERE origin = 'mx.amexcid' AND seq = 1)"
+            )
         }
         let audited = try co.log(table: "initiatives", key: [.text("XM-1")])
-        guard case .broken = audited[0].signature else { Issue.record("a tampered change shows \(audited[0].signature)"); return }
+        guard case .broken = audited[0].signature else {
+            Issue.record("a tampered change shows \(audited[0].signature)")
+            return
+        }
         #expect(audited[0].signature.text.hasPrefix("NOT VERIFIED"))
     }
 

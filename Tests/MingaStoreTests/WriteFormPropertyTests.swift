@@ -21,7 +21,8 @@ import Testing
 
     /// One statement of the menu, from a random number.
     static func statement(_ x: Int) -> String {
-        let k = "'\(keys[(x / 16) % keys.count])'", k2 = "'\(keys[(x / 64) % keys.count])'"
+        let k = "'\(keys[(x / 16) % keys.count])'"
+        let k2 = "'\(keys[(x / 64) % keys.count])'"
         let name = names[(x / 256) % names.count]
         let qty = (x / 2048) % 4 - 1  // -1 breaks the CHECK
         let n = (x / 8192) % 2
@@ -105,6 +106,8 @@ import Testing
         #expect(message("UPDATE item SET name = 'a' || char(0)")?.hasPrefix("minga: item.name: text with a NUL character") == true)
         #expect(message("INSERT INTO part VALUES('a', 1, 'x')") == nil)
         #expect(message("UPDATE part SET n = 2.5")?.hasPrefix("minga: key column part.n takes integer values only") == true)
-        #expect(try r.dump() == "table item\n{\"id\":\"a\",\"name\":\"ok\",\"qty\":1}\ntable part\n{\"item\":\"a\",\"n\":1,\"note\":\"x\"}\ntable tag\n")
+        #expect(
+            try r.dump() == "table item\n{\"id\":\"a\",\"name\":\"ok\",\"qty\":1}\ntable part\n{\"item\":\"a\",\"n\":1,\"note\":\"x\"}\ntable tag\n"
+        )
     }
 }

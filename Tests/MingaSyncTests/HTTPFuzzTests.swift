@@ -4,10 +4,11 @@ import Hummingbird
 import HummingbirdTesting
 import MingaCore
 import MingaStore
-@testable import MingaSync
 import NIOCore
 import PropertyBased
 import Testing
+
+@testable import MingaSync
 
 /// The HTTP endpoints on hostile input: mutated, truncated and random bodies get a 4xx with
 /// the error envelope, never a 5xx, and the replica stays exactly as it was. scripts/fuzz-http
@@ -16,7 +17,9 @@ import Testing
     /// A valid push body (a signed batch from mx) and a valid pull body.
     static func bodies() async throws -> (push: [UInt8], pull: [UInt8]) {
         let mx = try Fixture.replica("mx.amexcid")
-        for i in 0..<3 { try mx.put(table: "initiatives", row: ["id": .text("XM-\(i)"), "title": .text("Agua ñ \(i)"), "budget": .integer(Int64(i))]) }
+        for i in 0..<3 {
+            try mx.put(table: "initiatives", row: ["id": .text("XM-\(i)"), "title": .text("Agua ñ \(i)"), "budget": .integer(Int64(i))])
+        }
         let changes = try await mx.changes(above: VersionVector(), limit: 100, maxBytes: 1 << 20)
         return (Array(try JSONEncoder.wire.encode(ChangeBatch(changes: changes))), Array(#"{"vector":{"co.apc":1},"limit":10}"#.utf8))
     }
@@ -35,7 +38,11 @@ import Testing
         let original = try JSONDecoder().decode(ChangeBatch.self, from: Data(push))
         try await Fixture.app(node).test(.router) { client in
             await propertyCheck(
-                count: 300, input: Gen.int(in: 0...1), Gen.int(in: 0...100_000), Gen.int(in: 0...8), Gen.int(in: 0...255).array(of: 0...6)
+                count: 300,
+                input: Gen.int(in: 0...1),
+                Gen.int(in: 0...100_000),
+                Gen.int(in: 0...8),
+                Gen.int(in: 0...255).array(of: 0...6)
             ) { which, at, drop, insert in
                 let body = Self.splice(which == 0 ? push : pull, at: at, drop: drop, insert: insert.map(UInt8.init))
                 let uri = which == 0 ? "/v1/push" : "/v1/pull"
@@ -53,7 +60,13 @@ import Testing
         // Nothing but the original changes can have been applied.
         let mx = try NodeID("mx.amexcid")
         let applied = try await node.changes(above: VersionVector([node.nodeID: before.1[node.nodeID]]), limit: 100, maxBytes: 1 << 30)
-        let unsigned = { (changes: [Change]) in changes.map { var c = $0; c.signature = nil; return c } }
+        let unsigned = { (changes: [Change]) in
+            changes.map {
+                var c = $0
+                c.signature = nil
+                return c
+            }
+        }
         #expect(unsigned(applied) == unsigned(Array(original.changes.prefix(applied.count))), "\(applied)")
         #expect(try await node.vector()[node.nodeID] == before.1[node.nodeID] && applied.allSatisfy { $0.origin == mx })
     }

@@ -1,14 +1,15 @@
 import Foundation
-import Synchronization
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import MingaCore
 import MingaStore
-@testable import MingaSync
 import NIOCore
+import Synchronization
 import Testing
+
+@testable import MingaSync
 
 /// Every bound on a node's input refuses with its status and code, and applies nothing.
 @Suite struct LimitsTests {
@@ -25,7 +26,9 @@ import Testing
 
     @Test func anOversizedBatchIsRefusedWholeAndAnOversizedValueHeld() async throws {
         // The first title is exactly at the protocol's value limit.
-        let (_, changes) = try await source("mx.amexcid", rows: 6) { $0 == 0 ? String(repeating: "x", count: ContentRules.maxValueBytes) : "Agua \($0)" }
+        let (_, changes) = try await source("mx.amexcid", rows: 6) {
+            $0 == 0 ? String(repeating: "x", count: ContentRules.maxValueBytes) : "Agua \($0)"
+        }
         var longText = changes[0]
         longText.columns["title"] = .text(String(repeating: "é", count: ContentRules.maxValueBytes / 2) + "x")  // one byte over
         var bigBlob = changes[0]
@@ -36,19 +39,26 @@ import Testing
         // A batch over the node's limit is 413, refused whole; a value over the protocol's is a
         // change no node accepts (protocol §13): it is held with its origin, the answer 200.
         let limits = Fixture.limits { $0.maxBatchChanges = 5 }
-        let oversized = [("long text", longText, ["initiatives.title", "1048576 bytes"]), ("big blob", bigBlob, ["initiatives.budget", "1048576 bytes"])]
+        let oversized = [
+            ("long text", longText, ["initiatives.title", "1048576 bytes"]), ("big blob", bigBlob, ["initiatives.budget", "1048576 bytes"]),
+        ]
         try await Fixture.app(node, limits: limits).test(.router) { client in
             let tooMany = try await client.execute(uri: "/v1/push", method: .post, body: try Fixture.json(ChangeBatch(changes: changes)))
             #expect(tooMany.status == .contentTooLarge)
             let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: Data(buffer: tooMany.body))
-            #expect(envelope?.code == .tooLarge && envelope?.error.message.contains("6 changes") == true && envelope?.error.message.contains("at most 5") == true)
+            #expect(
+                envelope?.code == .tooLarge && envelope?.error.message.contains("6 changes") == true
+                    && envelope?.error.message.contains("at most 5") == true
+            )
             try OpenAPITests().check("POST", "/v1/push", tooMany)
             for (name, bad, words) in oversized {
                 let response = try await client.execute(uri: "/v1/push", method: .post, body: try Fixture.json(ChangeBatch(changes: [bad])))
                 #expect(response.status == .ok, "\(name)")
                 let answer = try JSONDecoder().decode(PushResponse.self, from: Data(buffer: response.body))
                 let held = try #require(answer.held?.first, "\(name)")
-                #expect(answer.applied == 0 && held.origin.rawValue == "mx.amexcid" && held.seq == 1 && held.code == MingaError.Code.badContent.rawValue)
+                #expect(
+                    answer.applied == 0 && held.origin.rawValue == "mx.amexcid" && held.seq == 1 && held.code == MingaError.Code.badContent.rawValue
+                )
                 for word in words { #expect(held.reason.contains(word), "\(name): \(held.reason)") }
                 try OpenAPITests().check("POST", "/v1/push", response)
             }
@@ -56,7 +66,11 @@ import Testing
             let fine = try await client.execute(uri: "/v1/push", method: .post, body: try Fixture.json(ChangeBatch(changes: Array(changes[0..<5]))))
             #expect(fine.status == .ok, "\(String(buffer: fine.body))")
             // A pull asking for more than the batch limit (six changes are due) gets the limit.
-            let pull = try await client.execute(uri: "/v1/pull", method: .post, body: try Fixture.json(PullRequest(vector: VersionVector(), limit: 50)))
+            let pull = try await client.execute(
+                uri: "/v1/pull",
+                method: .post,
+                body: try Fixture.json(PullRequest(vector: VersionVector(), limit: 50))
+            )
             let answer = try JSONDecoder().decode(PullResponse.self, from: Data(buffer: pull.body))
             #expect(answer.changes.count == 5 && answer.more)
         }
@@ -160,10 +174,12 @@ import Testing
             let summary = await session.run()
             #expect(summary.succeeded, "\(summary.error ?? "")")
         }
-        #expect(seen.withLock { $0 } == [
-            SyncProgress(received: 2, toReceive: 5, sent: 0), SyncProgress(received: 4, toReceive: 5, sent: 0),
-            SyncProgress(received: 5, toReceive: 5, sent: 0), SyncProgress(received: 5, toReceive: 5, sent: 1),
-        ])
+        #expect(
+            seen.withLock { $0 } == [
+                SyncProgress(received: 2, toReceive: 5, sent: 0), SyncProgress(received: 4, toReceive: 5, sent: 0),
+                SyncProgress(received: 5, toReceive: 5, sent: 0), SyncProgress(received: 5, toReceive: 5, sent: 1),
+            ]
+        )
     }
 
     @Test func aBusyPeerMeansRetryLaterNotFailure() async throws {
@@ -204,7 +220,8 @@ import Testing
         let node = try Fixture.replica("co.apc")
         try node.put(table: "initiatives", row: ["id": .text("CO-1"), "title": .text("Bosques")])
         let local = try Fixture.replica("mx.amexcid")
-        try await LiveServer.serve(node, { $0.tls = tls }) { port in
+        let servingTLS: (inout ServerConfiguration) -> Void = { $0.tls = tls }
+        try await LiveServer.serve(node, servingTLS) { port in
             let url = "https://127.0.0.1:\(port)"
             func sync(trusting caFile: String?) async throws -> SyncSummary {
                 let client = PeerClient(url: url, token: nil, tls: try TLSFiles.client(caFile: caFile))

@@ -2,24 +2,31 @@ import Foundation
 import Hummingbird
 import Logging
 import MingaStore
-@testable import MingaSync
 import ServiceLifecycle
 import Testing
+
+@testable import MingaSync
 
 /// The node's app served for real on 127.0.0.1 and a free port, for what the in-process
 /// router cannot show: connections, timeouts, concurrency, TLS. Stopped when `body` returns.
 enum LiveServer {
     static func serve<T>(
-        _ replica: Replica, limits: ServerLimits = ServerLimits(), metrics: SyncMetrics = SyncMetrics(),
-        _ configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (Int) async throws -> T
+        _ replica: Replica,
+        limits: ServerLimits = ServerLimits(),
+        metrics: SyncMetrics = SyncMetrics(),
+        _ configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: (Int) async throws -> T
     ) async throws -> T {
         guard #available(macOS 15, *) else { return try await run(replica, limits, metrics, configure, body) }
         return try await withTaskExecutorPreference(OwnThreadExecutor.shared) { try await run(replica, limits, metrics, configure, body) }
     }
 
     static func run<T>(
-        _ replica: Replica, _ limits: ServerLimits, _ metrics: SyncMetrics,
-        _ configure: (inout ServerConfiguration) -> Void, _ body: (Int) async throws -> T
+        _ replica: Replica,
+        _ limits: ServerLimits,
+        _ metrics: SyncMetrics,
+        _ configure: (inout ServerConfiguration) -> Void,
+        _ body: (Int) async throws -> T
     ) async throws -> T {
         let (ports, port) = AsyncStream.makeStream(of: Int.self)
         let app = try Fixture.app(replica, limits: limits, metrics: metrics, configure, onServerRunning: { port.yield($0) })
@@ -103,7 +110,10 @@ final class RawConnection: Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { close(fd); throw TestFailure("cannot connect to 127.0.0.1:\(port)") }
+        guard connected == 0 else {
+            close(fd)
+            throw TestFailure("cannot connect to 127.0.0.1:\(port)")
+        }
         var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -125,8 +135,10 @@ final class RawConnection: Sendable {
 
     /// The head of a POST whose body is `length` bytes long.
     func post(_ path: String, length: Int, close: Bool = true) {
-        write("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n"
-            + (close ? "Connection: close\r\n" : "") + "\r\n")
+        write(
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n"
+                + (close ? "Connection: close\r\n" : "") + "\r\n"
+        )
     }
 
     /// Everything until the server closes the connection; nil when it stayed open (safety net).
@@ -175,7 +187,10 @@ final class RawConnection: Sendable {
         }
     }
 
-    enum Received { case bytes(Data), closed, stuck }
+    enum Received {
+        case bytes(Data)
+        case closed, stuck
+    }
 
     func receive() -> Received {
         var buffer = [UInt8](repeating: 0, count: 65536)

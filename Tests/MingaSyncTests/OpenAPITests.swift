@@ -4,9 +4,10 @@ import Hummingbird
 import HummingbirdTesting
 import MingaCore
 import MingaStore
-@testable import MingaSync
 import NIOCore
 import Testing
+
+@testable import MingaSync
 
 /// Real responses of the server, checked against protocol/openapi.yaml by
 /// protocol/check_openapi.py (jsonschema + PyYAML; .ci/run installs them).
@@ -23,8 +24,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: file) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.root.appendingPathComponent("protocol/check_openapi.py").path,
-                             method, path, String(status), file.path, contentType]
+        process.arguments = [
+            "python3", Self.root.appendingPathComponent("protocol/check_openapi.py").path,
+            method, path, String(status), file.path, contentType,
+        ]
         let err = Pipe()
         process.standardError = err
         try process.run()

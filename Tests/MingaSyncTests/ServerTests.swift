@@ -5,10 +5,11 @@ import HummingbirdTesting
 import Logging
 import MingaCore
 import MingaStore
-@testable import MingaSync
 import MingaTestSupport
 import NIOCore
 import Testing
+
+@testable import MingaSync
 
 enum Fixture {
     static let schema = "CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER);"
@@ -19,15 +20,23 @@ enum Fixture {
     }
 
     static func app(
-        _ replica: Replica, limits: ServerLimits = ServerLimits(), metrics: SyncMetrics = SyncMetrics(),
-        _ configure: (inout ServerConfiguration) -> Void = { _ in }, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        _ replica: Replica,
+        limits: ServerLimits = ServerLimits(),
+        metrics: SyncMetrics = SyncMetrics(),
+        _ configure: (inout ServerConfiguration) -> Void = { _ in },
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configure(&configuration)
         return try buildApplication(
-            replica: replica, configuration: configuration, limits: limits, metrics: metrics, logger: Logger(label: "test"),
-            onServerRunning: onServerRunning)
+            replica: replica,
+            configuration: configuration,
+            limits: limits,
+            metrics: metrics,
+            logger: Logger(label: "test"),
+            onServerRunning: onServerRunning
+        )
     }
 
     static func limits(_ configure: (inout ServerLimits) -> Void) -> ServerLimits {
@@ -116,7 +125,9 @@ enum Fixture {
         let source = try Fixture.replica("mx.amexcid")
         for i in 0..<40 { try source.put(table: "initiatives", row: ["id": .text("k\(i)"), "title": .text("Cooperación Sur-Sur \(i)")]) }
         let node = try Fixture.replica("co.apc")
-        let batch = try JSONEncoder.wire.encode(ChangeBatch(changes: try await source.changes(above: VersionVector(), limit: 1000, maxBytes: 1 << 30)))
+        let batch = try JSONEncoder.wire.encode(
+            ChangeBatch(changes: try await source.changes(above: VersionVector(), limit: 1000, maxBytes: 1 << 30))
+        )
         let compressed = try Gzip.compress(ByteBuffer(bytes: batch))
         #expect(compressed.readableBytes * 3 < batch.count, "change batches compress well")
         try await Fixture.app(node).test(.router) { client in
@@ -151,10 +162,19 @@ enum Fixture {
                         #expect(try JSONDecoder().decode(ErrorEnvelope.self, from: Data(buffer: response.body)).error.code == "unauthorized")
                     }
                 }
-                do { let response = try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer s3cret"]); #expect(response.status == .ok) }
+                do {
+                    let response = try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer s3cret"])
+                    #expect(response.status == .ok)
+                }
             }
-            do { let response = try await client.execute(uri: "/v1/push", method: .post, body: ByteBuffer(string: "{}")); #expect(response.status == .unauthorized) }
-            do { let response = try await client.execute(uri: "/health", method: .get); #expect(response.status == .ok) }
+            do {
+                let response = try await client.execute(uri: "/v1/push", method: .post, body: ByteBuffer(string: "{}"))
+                #expect(response.status == .unauthorized)
+            }
+            do {
+                let response = try await client.execute(uri: "/health", method: .get)
+                #expect(response.status == .ok)
+            }
             do {
                 let response = try await client.execute(uri: "/metrics", method: .get)
                 #expect(String(buffer: response.body).contains("minga_open_conflicts"))
@@ -163,7 +183,8 @@ enum Fixture {
     }
 
     @Test func backoffGrowsIsCappedAndJittered() {
-        let interval = Duration.seconds(2), cap = Duration.seconds(60)
+        let interval = Duration.seconds(2)
+        let cap = Duration.seconds(60)
         #expect(SyncDaemon.backoff(failures: 1, interval: interval, cap: cap, jitter: 1) == .seconds(2))
         #expect(SyncDaemon.backoff(failures: 3, interval: interval, cap: cap, jitter: 1) == .seconds(8))
         #expect(SyncDaemon.backoff(failures: 30, interval: interval, cap: cap, jitter: 1) == cap)
@@ -172,7 +193,8 @@ enum Fixture {
     }
 
     @Test func aBusyPeerIsAskedAgainWhenItSaidNotEverLater() {
-        let interval = Duration.seconds(2), cap = Duration.seconds(300)
+        let interval = Duration.seconds(2)
+        let cap = Duration.seconds(300)
         #expect(SyncDaemon.busyDelay(asked: .seconds(1), interval: interval, cap: cap, jitter: 0) == .seconds(1))
         #expect(SyncDaemon.busyDelay(asked: .seconds(1), interval: interval, cap: cap, jitter: 0.5) == .milliseconds(1500))
         #expect(SyncDaemon.busyDelay(asked: nil, interval: interval, cap: cap, jitter: 0) == interval)

@@ -6,7 +6,8 @@ import MingaStore
 /// target signs and verifies the same way without key files, and each replica's roster
 /// lists the members it syncs with.
 public enum TestKeys {
-    public static let members = ["mx.amexcid", "co.apc", "cl.agcid", "br.abc", "pe.apci", "uy.auci", "zz.observer", "a", "b", "c", "d", "e"]
+    public static let members =
+        ["mx.amexcid", "co.apc", "cl.agcid", "br.abc", "pe.apci", "uy.auci", "zz.observer", "a", "b", "c", "d", "e"]
         + (0..<8).map { "n\($0)" }
 
     public static func key(_ id: String) -> SigningKey {
@@ -36,6 +37,10 @@ public enum TestKeys {
             links[change.origin] = link
             signatures[change.dot] = try key(change.origin.node.rawValue).sign(link: link)
         }
-        return changes.map { var c = $0; c.signature = signatures[c.dot]; return c }
+        return changes.map {
+            var c = $0
+            c.signature = signatures[c.dot]
+            return c
+        }
     }
 }
