@@ -64,6 +64,11 @@ public struct SyncSession: Sendable {
     public var maxBatchBytes = 2 << 20
     /// Pages fetched and checked ahead of the one being applied.
     public var lookahead = 2
+    /// The most rounds (a full pull, then a full push) in one session. A round follows
+    /// another only when something moved in it, i.e. while writes keep landing on either
+    /// side; the bound ends a session against a peer written to without pause, and the next
+    /// sync resumes from the vectors.
+    public static let maxRounds = 16
     public var metrics: SyncMetrics?
     public var logger: Logger
     /// Called after every page received and every batch sent.
@@ -157,7 +162,7 @@ public struct SyncSession: Sendable {
             progress?(SyncProgress(received: summary.received, toReceive: max(toReceive, summary.received), sent: summary.sent))
         }
         // A round is a full pull then a full push; another round only if the peer had news.
-        for _ in 0..<16 {
+        for _ in 0..<SyncSession.maxRounds {
             summary.rounds += 1
             var movement = 0
             // Pipelined: while one page is applied, the next `lookahead` pages are already being
@@ -263,9 +268,7 @@ public struct SyncSession: Sendable {
                         )
                     }
                 }
-                let reached = changes.filter { !heldByPeer.contains($0.origin) }.reduce(into: peerVector) {
-                    $0[$1.origin] = max($0[$1.origin], $1.seq)
-                }
+                let reached = changes.filter { !heldByPeer.contains($0.origin) }.reduce(into: peerVector) { $0.raise($1.dot) }
                 guard reached.isIncluded(in: answer.vector) else {
                     throw MingaError("peer \(client.url) accepted a batch but its vector does not include it")
                 }
