@@ -130,61 +130,92 @@ public enum ChangeBundle {
 
     /// Checks everything that can be checked without writing; returns the number of changes.
     static func verify(_ path: String, for replica: Replica) throws -> Int {
+        var verifier = Verifier(path: path, replica: replica, admission: try replica.admission())
+        try readLines(path) { number, line, terminated in try verifier.take(line, number: number, terminated: terminated) }
+        return try verifier.finish()
+    }
+
+    /// A bundle's first line as its header, or `nil` when it is not one.
+    static func decodeHeader(_ line: Data) -> Header? {
+        guard let header = try? JSONDecoder().decode(Header.self, from: line), header.minga == "bundle" else { return nil }
+        return header
+    }
+
+    /// Reads a bundle line by line, checking each as it comes: the header against this
+    /// node, each batch as the replica would apply it (from the admission the batches before
+    /// it leave), the trailer's counts and the digest of every byte before it.
+    struct Verifier {
+        let path: String
+        let replica: Replica
+        var admission: Admission
         var hasher = SHA256.Hasher()
-        var admission = try replica.admission()
         var header: Header?
         var trailer: Trailer?
         var batches = 0
         var changes = 0
-        try readLines(path) { number, line, terminated in
+
+        init(path: String, replica: Replica, admission: Admission) {
+            (self.path, self.replica, self.admission) = (path, replica, admission)
+        }
+
+        mutating func take(_ line: Data, number: Int, terminated: Bool) throws {
+            let path = self.path  // so that `fail` does not capture self, which `check` modifies
             func fail(_ message: String) -> MingaError { MingaError("bundle \(path), line \(number): \(message)") }
             if trailer != nil { throw fail("there is data after the end of the bundle") }
             if header == nil {
-                guard let decoded = try? JSONDecoder().decode(Header.self, from: line), decoded.minga == "bundle" else {
-                    throw fail("this is not a Minga bundle (the first line must be its header)")
-                }
-                guard decoded.protocol == ChangeBatch.protocolVersion else {
-                    throw fail("the bundle speaks protocol \(decoded.protocol); this node speaks \(ChangeBatch.protocolVersion)")
-                }
-                guard (decoded.joining?.genesisVersion ?? decoded.schema) == replica.genesisVersion else {
-                    throw fail(
-                        "the bundle was made by \(decoded.node), created from schema \(decoded.joining?.genesisVersion ?? decoded.schema); this node was created from \(replica.genesisVersion); both nodes must be created from the same schema file (or join with `minga init --from BUNDLE`)"
-                    )
-                }
-                header = decoded
-                hasher.update(line + [0x0A])
-                return
-            }
-            if line.starts(with: Array("{\"end\"".utf8)) {
+                header = try checkedHeader(line, fail)
+            } else if line.starts(with: Array("{\"end\"".utf8)) {
                 do { trailer = try JSONDecoder().decode(Trailer.self, from: line) } catch let error as DecodingError {
                     if !terminated { throw fail("the file is truncated in its end marker (copy it again from its source)") }
                     throw fail("the trailer is malformed: \(error.explanation)")
                 }
-                return
+                return  // the digest covers every byte before the trailer
+            } else {
+                try check(line, terminated: terminated, fail)
             }
+            hasher.update(line + [0x0A])
+        }
+
+        func checkedHeader(_ line: Data, _ fail: (String) -> MingaError) throws -> Header {
+            guard let header = ChangeBundle.decodeHeader(line) else { throw fail("this is not a Minga bundle (the first line must be its header)") }
+            guard header.protocol == ChangeBatch.protocolVersion else {
+                throw fail("the bundle speaks protocol \(header.protocol); this node speaks \(ChangeBatch.protocolVersion)")
+            }
+            guard (header.joining?.genesisVersion ?? header.schema) == replica.genesisVersion else {
+                throw fail(
+                    "the bundle was made by \(header.node), created from schema \(header.joining?.genesisVersion ?? header.schema); this node was created from \(replica.genesisVersion); both nodes must be created from the same schema file (or join with `minga init --from BUNDLE`)"
+                )
+            }
+            return header
+        }
+
+        mutating func check(_ line: Data, terminated: Bool, _ fail: (String) -> MingaError) throws {
             let batch: ChangeBatch
             do { batch = try ChangeBatch.decode(wire: line) } catch let error as DecodingError {
                 if !terminated { throw fail("the file is truncated: its last line ends in the middle of a batch (copy it again from its source)") }
                 throw fail("malformed batch: \(error.explanation)")
             }
             do { try replica.check(batch, &admission) } catch let error as MingaError { throw fail(error.message) }
-            hasher.update(line + [0x0A])
             batches += 1
             changes += batch.changes.count
         }
-        guard header != nil else { throw MingaError("bundle \(path) is empty") }
-        guard let end = trailer?.end else {
-            throw MingaError("bundle \(path) is truncated: its last line is not the end marker (copy it again from its source)")
+
+        /// After the last line: the file must have ended on its trailer, with its counts and digest.
+        func finish() throws -> Int {
+            guard header != nil else { throw MingaError("bundle \(path) is empty") }
+            guard let end = trailer?.end else {
+                throw MingaError("bundle \(path) is truncated: its last line is not the end marker (copy it again from its source)")
+            }
+            guard end.batches == batches, end.changes == changes else {
+                throw MingaError(
+                    "bundle \(path) is incomplete: its end marker announces \(end.batches) batches and \(end.changes) changes, the file holds \(batches) and \(changes)"
+                )
+            }
+            guard end.sha256 == hasher.finalizeHex() else {
+                throw MingaError("bundle \(path) was altered: its contents do not match the SHA-256 recorded at export")
+            }
+            return changes
         }
-        guard end.batches == batches, end.changes == changes else {
-            throw MingaError(
-                "bundle \(path) is incomplete: its end marker announces \(end.batches) batches and \(end.changes) changes, the file holds \(batches) and \(changes)"
-            )
-        }
-        guard end.sha256 == hasher.finalizeHex() else {
-            throw MingaError("bundle \(path) was altered: its contents do not match the SHA-256 recorded at export")
-        }
-        return changes
     }
 
     static func forEachBatch(_ path: String, _ body: (ChangeBatch) throws -> Void) throws {
@@ -204,7 +235,7 @@ public enum ChangeBundle {
         struct Found: Error { let header: Header }
         do {
             try readLines(path) { _, line, _ in
-                guard let header = try? JSONDecoder().decode(Header.self, from: line), header.minga == "bundle" else {
+                guard let header = decodeHeader(line) else {
                     throw MingaError("\(path) is not a Minga bundle (the first line must be its header)")
                 }
                 throw Found(header: header)
