@@ -141,10 +141,7 @@ struct Log: AsyncParsableCommand {
             for entry in changes {
                 let change = entry.change
                 if json {
-                    print(
-                        "{\"change\":\(String(decoding: try JSONEncoder.wire.encode(change), as: UTF8.self)),"
-                            + "\"verified\":\(entry.signature.isVerified),\"signature\":\(JSONText.quote(entry.signature.text))}"
-                    )
+                    try JSONOutput.print(AuditedChangeJSON(entry))
                 } else {
                     let columns = change.columns.keys.sorted().map { "\($0)=\(change.columns[$0]!.plainJSON)" }.joined(separator: " ")
                     print("\(change.hlc.readable)  \(change.origin):\(change.seq)  \(change.op.rawValue)  \(columns)")

@@ -50,10 +50,4 @@ extension Output {
             + "\(ISO8601DateFormatter().string(from: h.since)), from \(h.source.isEmpty ? "this node" : h.source): "
             + "\(h.code.explanation) [\(h.code.rawValue)]: \(h.reason)"
     }
-
-    static func heldJSON(_ h: HeldOrigin) -> String {
-        "{\"origin\":\(JSONText.quote(h.origin.rawValue)),\"firstSeq\":\(h.firstSeq),\"count\":\(h.count),"
-            + "\"code\":\(JSONText.quote(h.code.rawValue)),\"reason\":\(JSONText.quote(h.reason)),"
-            + "\"since\":\(JSONText.quote(ISO8601DateFormatter().string(from: h.since))),\"source\":\(JSONText.quote(h.source))}"
-    }
 }

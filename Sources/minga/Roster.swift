@@ -38,12 +38,7 @@ struct RosterList: AsyncParsableCommand {
             let r = try replica.open()
             let entries = try r.rosterEntries()
             if json {
-                print(
-                    "["
-                        + entries.map {
-                            "{\"node\":\(JSONText.quote($0.node.rawValue)),\"publicKey\":\(JSONText.quote($0.publicKey.base64)),\"addedAt\":\(JSONText.quote($0.addedAt))}"
-                        }.joined(separator: ",") + "]"
-                )
+                try JSONOutput.print(entries.map(RosterEntryJSON.init))
             } else {
                 for e in entries {
                     print(

@@ -75,20 +75,7 @@ struct SchemaHistory: AsyncParsableCommand {
             let r = try replica.open()
             let records = try r.migrations()
             if json {
-                print(
-                    "["
-                        + records.map { m in
-                            let fields: [(String, String)] = [
-                                ("kind", JSONText.quote(m.migration.kind.rawValue)), ("table", JSONText.quote(m.migration.table)),
-                                ("name", JSONText.quote(m.migration.name)), ("sql", JSONText.quote(m.migration.sql)),
-                                ("origin", m.writer.map { JSONText.quote($0.origin.rawValue) } ?? "null"),
-                                ("seq", m.writer.map { "\($0.seq)" } ?? "null"),
-                                ("hlc", m.writer.map { JSONText.quote($0.hlc.description) } ?? "null"),
-                                ("error", m.error.map(JSONText.quote) ?? "null"),
-                            ]
-                            return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-                        }.joined(separator: ",") + "]"
-                )
+                try JSONOutput.print(records.map(MigrationHistoryJSON.init))
                 return
             }
             print("schema version \(r.schemaVersion) (created from \(r.genesisVersion))")

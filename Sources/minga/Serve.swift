@@ -408,7 +408,7 @@ struct Sync: AsyncParsableCommand {
             failed = failed || !summary.succeeded
             if !json { print(Sync.line(summary)) }
         }
-        if json { print("[" + summaries.map(Sync.json).joined(separator: ",") + "]") }
+        if json { try JSONOutput.print(summaries.map(SyncSummaryJSON.init)) }
         if failed { throw ExitCode.failure }
     }
 
@@ -451,15 +451,5 @@ struct Sync: AsyncParsableCommand {
                 "\n  HELD by the peer: \(held.origin) from change \(held.origin):\(held.seq) (\(held.count) of those sent) [\(held.code)]; the peer says: \(held.reason)"
         }
         return line
-    }
-
-    static func json(_ s: SyncSummary) -> String {
-        "{\"peer\":\(JSONText.quote(s.peer)),\"nodeId\":\(s.peerNode.map { JSONText.quote($0.rawValue) } ?? "null"),"
-            + "\"ok\":\(s.succeeded),\"received\":\(s.received),\"heldReceived\":\(s.heldReceived),\"sent\":\(s.sent),\"newConflicts\":\(s.newConflicts),"
-            + "\"bytesReceived\":\(s.bytesReceived),\"bytesSent\":\(s.bytesSent),\"seconds\":\(s.duration.secondsText(decimals: 2)),"
-            + "\"retryLater\":\(s.retryLater),\"error\":\(s.error.map(JSONText.quote) ?? "null"),"
-            + "\"held\":[\(s.held.map(Output.heldJSON).joined(separator: ","))],"
-            + "\"tooLargeForPeer\":[\(s.tooLargeForPeer.map { "{\"change\":\(JSONText.quote($0.dot.description)),\"bytes\":\($0.bytes),\"limit\":\($0.limit)}" }.joined(separator: ","))],"
-            + "\"heldByPeer\":[\(s.heldByPeer.map { "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"firstSeq\":\($0.seq),\"count\":\($0.count),\"code\":\(JSONText.quote($0.code)),\"reason\":\(JSONText.quote($0.reason))}" }.joined(separator: ","))]}"
     }
 }

@@ -31,23 +31,31 @@ struct Status: AsyncParsableCommand {
             let migrations = try r.migrations()
             let notApplied = migrations.filter { $0.error != nil }
             if json {
-                let rows = s.rows.keys.sorted().map { "\(JSONText.quote($0)):\(s.rows[$0]!)" }.joined(separator: ",")
-                let list = { (items: [String]) in "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
-                let members: [(String, String)] = [
-                    ("nodeId", JSONText.quote(s.nodeID.rawValue)), ("origin", JSONText.quote(s.origin.rawValue)),
-                    ("publicKey", r.publicKey.map { JSONText.quote($0.base64) } ?? "null"), ("schemaVersion", JSONText.quote(s.schemaVersion)),
-                    ("genesisVersion", JSONText.quote(r.genesisVersion)), ("migrations", String(migrations.count)),
-                    ("lastMigration", migrations.last.map(Status.migrationJSON) ?? "null"),
-                    ("migrationsNotApplied", "[" + notApplied.map(Status.migrationJSON).joined(separator: ",") + "]"),
-                    ("vector", s.vector.canonicalJSON), ("changes", String(s.changes)), ("openConflicts", String(s.openConflicts)),
-                    ("lastHlc", s.lastHLC.map { JSONText.quote($0.description) } ?? "null"), ("rows", "{\(rows)}"),
-                    ("pending", String(s.pending)), ("repairedText", String(s.repairedText)),
-                    ("untracked", list(s.untracked)), ("drift", list(s.drift)),
-                    ("held", "[" + held.map(Output.heldJSON).joined(separator: ",") + "]"),
-                    ("alteredCopies", String(altered.count)), ("lastAlteredCopy", altered.last.map(JSONText.quote) ?? "null"),
-                    ("peers", "[" + peers.map { Status.peerJSON($0, local: s.vector) }.joined(separator: ",") + "]"),
-                ]
-                print("{" + members.map { "\(JSONText.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}")
+                try JSONOutput.print(
+                    StatusJSON(
+                        nodeId: s.nodeID.rawValue,
+                        origin: s.origin.rawValue,
+                        publicKey: Nullable(r.publicKey?.base64),
+                        schemaVersion: s.schemaVersion,
+                        genesisVersion: r.genesisVersion,
+                        migrations: migrations.count,
+                        lastMigration: Nullable(migrations.last.map(MigrationJSON.init)),
+                        migrationsNotApplied: notApplied.map(MigrationJSON.init),
+                        vector: s.vector,
+                        changes: s.changes,
+                        openConflicts: s.openConflicts,
+                        lastHlc: Nullable(s.lastHLC?.description),
+                        rows: s.rows,
+                        pending: s.pending,
+                        repairedText: s.repairedText,
+                        untracked: s.untracked,
+                        drift: s.drift,
+                        held: held.map(HeldJSON.init),
+                        alteredCopies: altered.count,
+                        lastAlteredCopy: Nullable(altered.last),
+                        peers: peers.map { PeerJSON($0, local: s.vector) }
+                    )
+                )
             } else {
                 print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
                 print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
@@ -96,11 +104,6 @@ struct Status: AsyncParsableCommand {
         }
     }
 
-    static func migrationJSON(_ m: MigrationRecord) -> String {
-        "{\"subject\":\(JSONText.quote(m.migration.subject)),\"sql\":\(JSONText.quote(m.migration.sql)),\"origin\":\(m.writer.map { JSONText.quote($0.origin.rawValue) } ?? "null"),"
-            + "\"hlc\":\(m.writer.map { JSONText.quote($0.hlc.description) } ?? "null"),\"error\":\(m.error.map(JSONText.quote) ?? "null")}"
-    }
-
     static func time(_ date: Date?) -> String {
         guard let date else { return "never" }
         return ISO8601DateFormatter().string(from: date)
@@ -116,15 +119,5 @@ struct Status: AsyncParsableCommand {
                 "\n           HELD by this peer since \(time(held.since)): \(held.origin) from change \(held.first) [\(held.code.rawValue)]; the peer says: \(held.reason)"
         }
         return line
-    }
-
-    static func peerJSON(_ p: PeerState, local: VersionVector) -> String {
-        let lag = p.lag(local: local)
-        func date(_ d: Date?) -> String { d.map { JSONText.quote(time($0)) } ?? "null" }
-        return "{\"url\":\(JSONText.quote(p.url)),\"nodeId\":\(p.nodeID.map { JSONText.quote($0.rawValue) } ?? "null"),"
-            + "\"lastSuccess\":\(date(p.lastSuccess)),\"lastAttempt\":\(date(p.lastAttempt)),"
-            + "\"lastError\":\(p.lastError.map(JSONText.quote) ?? "null"),"
-            + "\"heldByPeer\":[\(p.heldByPeer.map(Output.heldJSON).joined(separator: ","))],"
-            + "\"behind\":\(lag.map { String($0.behind) } ?? "null"),\"peerBehind\":\(lag.map { String($0.ahead) } ?? "null")}"
     }
 }
