@@ -47,10 +47,10 @@ public struct Change: Hashable, Sendable, Codable {
 
     public var dot: Dot { Dot(origin: origin, seq: seq) }
 
-    /// The total order of the merge rule: HLC, then origin node id.
-    public func precedes(_ other: Change) -> Bool {
-        (hlc, origin) < (other.hlc, other.origin)
-    }
+    public var mergeOrder: MergeOrder { MergeOrder(hlc: hlc, origin: origin) }
+
+    /// Whether this write loses to `other` in the merge order.
+    public func precedes(_ other: Change) -> Bool { mergeOrder < other.mergeOrder }
 
     /// Whether this write's writer had seen `other` when it wrote.
     public func covers(_ other: Change) -> Bool { covers(other.dot) }

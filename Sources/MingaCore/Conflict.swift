@@ -16,7 +16,19 @@ public struct WriteRef: Hashable, Sendable, Codable {
 
     public var dot: Dot { Dot(origin: origin, seq: seq) }
 
-    func precedes(_ other: WriteRef) -> Bool { (hlc, origin) < (other.hlc, other.origin) }
+    public var mergeOrder: MergeOrder { MergeOrder(hlc: hlc, origin: origin) }
+
+    func precedes(_ other: WriteRef) -> Bool { mergeOrder < other.mergeOrder }
+}
+
+/// The total order of the merge rule (protocol §9): by HLC, then by origin node id, so that
+/// two writes with the same HLC still have one winner everywhere. Every "which write wins"
+/// compares this key.
+public struct MergeOrder: Comparable, Hashable, Sendable {
+    public let hlc: HLC
+    public let origin: NodeID
+
+    public static func < (a: MergeOrder, b: MergeOrder) -> Bool { (a.hlc, a.origin) < (b.hlc, b.origin) }
 }
 
 /// Two concurrent writes that disagreed on one column of one row (or a delete against

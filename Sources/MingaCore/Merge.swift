@@ -43,17 +43,39 @@ public enum Merge {
         return found
     }
 
-    /// Every conflict among `writes`, whatever order they arrived in; sorted by id.
-    /// The store folds the same two steps incrementally as changes arrive.
+    /// Whether a row whose only write is `write` is that write's columns whole, so that a
+    /// store may copy its values as the row: an insert sets every column (protocol §5), and
+    /// ``rowState(of:)`` of one write is its columns.
+    public static func isWholeRow(onlyWrite write: Change) -> Bool { write.op == .insert }
+
+    /// Every conflict among `writes`, whatever order they arrived in; sorted by id: the
+    /// conflict fold (``fold(_:into:held:)``) over the whole history.
     public static func conflicts(of writes: [Change]) -> [Conflict] {
         var held: [Change] = []
         var all: [String: Conflict] = [:]
         for write in writes {
-            for id in all.keys { all[id]!.settle(with: write) }
-            for conflict in conflicts(introducedBy: write, history: held) { all[conflict.id] = conflict }
+            fold(write, into: &all, held: held)
             held.append(write)
         }
         return all.values.sorted { $0.id < $1.id }
+    }
+
+    /// One step of the conflict fold (protocol §10), the one the store runs as each change
+    /// arrives: `write` settles every conflict in `known` that it covers, and forms new ones
+    /// with `held`, the row's writes before it (none, for a write that saw them all: a local
+    /// write, or one whose context covers the row's vector). Returns the ids of the conflicts
+    /// it settled or added, and how many it added.
+    @discardableResult
+    public static func fold(_ write: Change, into known: inout [String: Conflict], held: [Change]) -> (changed: Set<String>, added: Int) {
+        var changed: Set<String> = []
+        for id in known.keys where known[id]!.settle(with: write) { changed.insert(id) }
+        var added = 0
+        for conflict in conflicts(introducedBy: write, history: held) where known[conflict.id] == nil {
+            known[conflict.id] = conflict
+            changed.insert(conflict.id)
+            added += 1
+        }
+        return (changed, added)
     }
 
     /// The columns two concurrent writes disagree on; `nil` stands for the row itself.

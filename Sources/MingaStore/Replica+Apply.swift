@@ -201,7 +201,7 @@ extension Replica {
             let id = firstID + Int64(index)
             let row = RowIdentity(table: written.table.name, pk: written.pk)
             let state = states.state(of: written.table, pk: written.pk)
-            if state == nil, change.op == .insert, writesPerRow[row] == 1 {
+            if state == nil, writesPerRow[row] == 1, Merge.isWholeRow(onlyWrite: change) {
                 if let run = copies, run.table === written.table, run.ids.upperBound + 1 == id {
                     copies = (run.table, run.ids.lowerBound...id)
                 } else {
@@ -277,17 +277,8 @@ extension Replica {
     /// conflicts are new.
     func foldConflicts(_ db: Database, _ change: Change, id: Int64, table: TrackedTable, pk: String, state: RowState) throws -> Int {
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
-        var changed: Set<String> = []
-        for conflictID in conflicts.keys where conflicts[conflictID]!.settle(with: change) { changed.insert(conflictID) }
-        var added = 0
-        if state.mayConflict(with: change) {
-            let held = try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change)
-            for conflict in Merge.conflicts(introducedBy: change, history: held) where conflicts[conflict.id] == nil {
-                conflicts[conflict.id] = conflict
-                changed.insert(conflict.id)
-                added += 1
-            }
-        }
+        let held = state.mayConflict(with: change) ? try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change) : []
+        let (changed, added) = Merge.fold(change, into: &conflicts, held: held)
         for conflictID in changed { try save(db, conflicts[conflictID]!, pk: pk) }
         return added
     }
@@ -413,12 +404,9 @@ extension Replica {
         var held: [Change] = []
         for (id, write) in history {
             if id >= newFrom {
-                for conflictID in conflicts.keys where conflicts[conflictID]!.settle(with: write) { changed.insert(conflictID) }
-                for conflict in Merge.conflicts(introducedBy: write, history: held) where conflicts[conflict.id] == nil {
-                    conflicts[conflict.id] = conflict
-                    changed.insert(conflict.id)
-                    added += 1
-                }
+                let step = Merge.fold(write, into: &conflicts, held: held)
+                changed.formUnion(step.changed)
+                added += step.added
             }
             held.append(write)
         }

@@ -152,7 +152,7 @@ extension Replica {
         guard let table = live.snapshot.tables[name] else { throw MingaError(.badContent, "table \(name) is not tracked here") }
         let pk = try pk(db, [.text("table"), .text(Migration.folded(name)), .text("")])
         let definitions = try history(db, table: live.snapshot.tables[Replica.schemaTable]!, pk: pk).map(\.change)
-            .sorted { ($0.hlc, $0.origin.rawValue) > ($1.hlc, $1.origin.rawValue) }
+            .sorted { $1.precedes($0) }  // the winner first
             .compactMap { change -> String? in if case .text(let sql)? = change.columns["sql"] { sql } else { nil } }
         guard Set(definitions).count > 1 else { return false }  // written twice the same way: one table
         var columns = table.columns

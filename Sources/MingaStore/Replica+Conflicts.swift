@@ -101,11 +101,12 @@ extension Replica {
         )
         for row in rows {
             let table = try self.table(named: row["tbl"])
+            var conflicts = try storedConflicts(db, table: table.name, pk: row["pk"])
+            var changed: Set<String> = []
             for (id, write) in try history(db, table: table, pk: row["pk"]) where id >= row["first"] as Int64 {
-                for var conflict in try storedConflicts(db, table: table.name, pk: row["pk"]).values where conflict.settle(with: write) {
-                    try save(db, conflict, pk: row["pk"])
-                }
+                changed.formUnion(Merge.fold(write, into: &conflicts, held: []).changed)  // a local write saw everything held
             }
+            for id in changed { try save(db, conflicts[id]!, pk: row["pk"]) }
         }
         try markIntegrated(db)
     }
