@@ -1,13 +1,11 @@
 """The repository root and which `minga` binary a script runs."""
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from .log import log
-from .process import run
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -27,10 +25,3 @@ def resolve_binary(path, prog):
         if r.returncode != 0 or not b.exists():
             sys.exit(f"{prog}: swift build failed")
     return b
-
-
-def has_subcommand(binary, words):
-    """`minga WORDS --help` exits 0 *and* is that command's help: swift-argument-parser
-    answers an unknown subcommand with the top-level help and exit status 0 too."""
-    r = run([binary, *words.split(), "--help"], timeout=30)
-    return r.ok and re.search(rf"USAGE: minga {re.escape(words)}", r.text()) is not None

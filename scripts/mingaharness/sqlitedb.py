@@ -39,18 +39,40 @@ def file_bytes(path):
     return total
 
 
-def fingerprint(db, skip=()):
-    """A hash of every row of every table (the replica, its log, conflicts, vector), but the
-    tables named in `skip`."""
+def table_digests(db, skip=(), where=None, schema=False):
+    """{table: sha256 of its rows, sorted} for every table of db but those named in `skip`;
+    `where` maps a table to an SQL condition its rows must meet to count (to leave out rows
+    that are runtime state); with `schema`, also "sqlite_master": the SQL of every table,
+    index, trigger and view."""
+    where = where or {}
     con = connect_ro(db, timeout=30)
     try:
-        h = hashlib.sha256()
+        out = {}
         for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
             if name in skip:
                 continue
-            rows = con.execute(f'SELECT * FROM "{name}"').fetchall()
-            h.update(name.encode())
-            h.update(repr(sorted(rows, key=repr)).encode())
-        return h.hexdigest()
+            cond = f" WHERE {where[name]}" if name in where else ""
+            rows = con.execute(f'SELECT * FROM "{name}"{cond}').fetchall()
+            out[name] = hashlib.sha256(repr(sorted(rows, key=repr)).encode()).hexdigest()
+        if schema:
+            rows = con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+            out["sqlite_master"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        return out
     finally:
         con.close()
+
+
+def fingerprint(db, skip=()):
+    """A hash of every row of every table (the replica, its log, conflicts, vector), but the
+    tables named in `skip`."""
+    h = hashlib.sha256()
+    for name, digest in table_digests(db, skip).items():
+        h.update(name.encode())
+        h.update(digest.encode())
+    return h.hexdigest()
+
+
+def tables_differing(before, after):
+    """The tables whose digests differ between two table_digests() results (those in only
+    one of them too), sorted."""
+    return sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
