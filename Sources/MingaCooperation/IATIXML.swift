@@ -30,49 +30,34 @@ struct IATIXMLWriter {
         return out
     }
 
-    /// Writes one activity, or returns why the schema does not let it be written.
+    /// Writes one activity, or returns why the schema does not let it be written: the
+    /// element tree built from the registry's rows, the parts the registry keeps of the
+    /// source merged in (protocol/README.md §21), then what the schema requires checked,
+    /// and the children put in its order.
     mutating func write(_ a: IATIActivity) -> [String] {
         var notes: [String: Int] = [:]
         func note(_ text: String) { notes[text, default: 0] += 1 }
-
-        // What can be written validly, before anything is.
         let lang = a.lang.flatMap { XSD.isLanguage($0) ? $0 : nil }
         if a.lang != nil, lang == nil { note("initiative.default_lang is not a language code (xml:lang left out)") }
-        func narrativeLang(_ l: String) -> String?? {  // .none: unwritable; .some(nil): the default
-            if l.isEmpty || l == lang { return .some(nil) }
-            guard XSD.isLanguage(l) else {
-                note("initiative_text.lang \"\(l)\" is not a language code (narrative left out)")
-                return .none
-            }
-            return .some(l)
+        let root = IATIElement("iati-activity", anchor: "", rootAttributes(a, lang: lang, note: note))
+        addIdentity(a, lang: lang, to: root, note: note)
+        addClassifications(a, to: root, note: note)
+        addActivityDetail(a, to: root, note: note)
+        if a.orphanRows > 0 {
+            notes["indicators or periods whose result or indicator row is gone (left out)", default: 0] += a.orphanRows
         }
-        typealias Narrative = (lang: String, written: String?, text: String)
-        var title: [Narrative] = []
-        var descriptions: [(type: String, narratives: [Narrative])] = []
-        for t in a.texts.sorted(by: { ($0.lang == lang ? "" : $0.lang) < ($1.lang == lang ? "" : $1.lang) }) {
-            guard let l = narrativeLang(t.lang) else { continue }
-            if t.element == "title" {
-                title.append((t.lang, l, t.text))
-            } else if t.element.hasPrefix("description/"), case let type = String(t.element.dropFirst("description/".count)), !type.isEmpty {
-                if let i = descriptions.firstIndex(where: { $0.type == type }) {
-                    descriptions[i].narratives.append((t.lang, l, t.text))
-                } else {
-                    descriptions.append((type, [(t.lang, l, t.text)]))
-                }
-            } else {
-                note("initiative_text element \"\(t.element)\" is neither title nor description/N (left out)")
-            }
-        }
-        descriptions.sort { (Int($0.type) ?? .max, $0.type) < (Int($1.type) ?? .max, $1.type) }
+        root.merge(a.parts, note: note)
+        completeFromRegistry(root, a)
+        let missing = missingRequirements(a, root, note: note)
+        guard missing.isEmpty else { return missing }
+        for (text, count) in notes { self.notes[text, default: 0] += count }
+        root.orderChildren(path: "iati-activity")
+        write(root, depth: 1)
+        return []
+    }
 
-        var dates: [(type: String, date: String)] = []
-        for (type, _) in IATIColumns.dateColumns {
-            guard let raw = a.dates[type] else { continue }
-            guard let date = XSD.date(raw, note: note, what: "activity-date") else { continue }
-            dates.append((type, date))
-        }
-        let flows = a.flows.compactMap { prepare($0, note: note) }
-
+    /// `iati-activity`'s attributes, each only in a spelling its XSD type accepts.
+    private func rootAttributes(_ a: IATIActivity, lang: String?, note: (String) -> Void) -> [(String, String?)] {
         var attributes: [(String, String?)] = [("xml:lang", lang), ("default-currency", a.defaultCurrency)]
         if let updated = a.lastUpdated {
             if XSD.isDateTime(updated) {
@@ -88,19 +73,17 @@ struct IATIXMLWriter {
                 note("initiative.hierarchy is out of the xsd:int range (left out)")
             }
         }
-        let root = IATIElement("iati-activity", anchor: "", attributes)
+        return attributes
+    }
+
+    /// What names the activity: identifier, reporting-org, title, descriptions,
+    /// participating organisations, status and dates.
+    private func addIdentity(_ a: IATIActivity, lang: String?, to root: IATIElement, note: (String) -> Void) {
         root.add("iati-identifier", anchor: "iati-identifier", [], text: a.identifier)
         if let org = a.reportingOrg, org.ref != nil {
             root.add("reporting-org", anchor: "reporting-org", [("ref", org.ref), ("type", org.type)])
         }
-        func addNarratives(_ narratives: [Narrative], to element: IATIElement) {
-            for n in narratives { element.add("narrative", anchor: IATIAnchor.make("narrative", n.lang), [("xml:lang", n.written)], text: n.text) }
-        }
-        if !title.isEmpty { addNarratives(title, to: root.add("title", anchor: "title", [])) }
-        for d in descriptions {
-            let type = d.type == "1" ? nil : d.type  // IATI's default, written only where the file did (a part)
-            addNarratives(d.narratives, to: root.add("description", anchor: IATIAnchor.make("description", d.type), [("type", type)]))
-        }
+        addTexts(a, lang: lang, to: root, note: note)
         for p in a.participants {
             let element = root.add(
                 "participating-org",
@@ -110,7 +93,51 @@ struct IATIXMLWriter {
             if let name = p.name { element.add("narrative", anchor: "narrative", [], text: name) }
         }
         if let status = a.status { root.add("activity-status", anchor: "activity-status", [("code", status)]) }
-        for d in dates { root.add("activity-date", anchor: IATIAnchor.make("activity-date", d.type), [("type", d.type), ("iso-date", d.date)]) }
+        for (type, _) in IATIColumns.dateColumns {
+            guard let raw = a.dates[type], let date = XSD.date(raw, note: note, what: "activity-date") else { continue }
+            root.add("activity-date", anchor: IATIAnchor.make("activity-date", type), [("type", type), ("iso-date", date)])
+        }
+    }
+
+    /// The title and the descriptions (by type), each a narrative per language: the
+    /// activity's default language first, unwritten; a narrative whose language is not a
+    /// language code is left out.
+    private func addTexts(_ a: IATIActivity, lang: String?, to root: IATIElement, note: (String) -> Void) {
+        typealias Narrative = (lang: String, written: String?, text: String)
+        var title: [Narrative] = []
+        var descriptions: [(type: String, narratives: [Narrative])] = []
+        for t in a.texts.sorted(by: { ($0.lang == lang ? "" : $0.lang) < ($1.lang == lang ? "" : $1.lang) }) {
+            let written = t.lang.isEmpty || t.lang == lang ? nil : t.lang
+            if let written, !XSD.isLanguage(written) {
+                note("initiative_text.lang \"\(written)\" is not a language code (narrative left out)")
+                continue
+            }
+            if t.element == "title" {
+                title.append((t.lang, written, t.text))
+            } else if t.element.hasPrefix("description/"), case let type = String(t.element.dropFirst("description/".count)), !type.isEmpty {
+                if let i = descriptions.firstIndex(where: { $0.type == type }) {
+                    descriptions[i].narratives.append((t.lang, written, t.text))
+                } else {
+                    descriptions.append((type, [(t.lang, written, t.text)]))
+                }
+            } else {
+                note("initiative_text element \"\(t.element)\" is neither title nor description/N (left out)")
+            }
+        }
+        descriptions.sort { (Int($0.type) ?? .max, $0.type) < (Int($1.type) ?? .max, $1.type) }
+        func addNarratives(_ narratives: [Narrative], to element: IATIElement) {
+            for n in narratives { element.add("narrative", anchor: IATIAnchor.make("narrative", n.lang), [("xml:lang", n.written)], text: n.text) }
+        }
+        if !title.isEmpty { addNarratives(title, to: root.add("title", anchor: "title", [])) }
+        for d in descriptions {
+            let type = d.type == "1" ? nil : d.type  // IATI's default, written only where the file did (a part)
+            addNarratives(d.narratives, to: root.add("description", anchor: IATIAnchor.make("description", d.type), [("type", type)]))
+        }
+    }
+
+    /// Where and what: recipient countries and regions, sectors, tags, and the default
+    /// collaboration, flow, finance and aid types.
+    private func addClassifications(_ a: IATIActivity, to root: IATIElement, note: (String) -> Void) {
         for c in a.countries {
             root.add(
                 "recipient-country",
@@ -140,7 +167,12 @@ struct IATIXMLWriter {
         if let code = a.flowType { root.add("default-flow-type", anchor: "default-flow-type", [("code", code)]) }
         if let code = a.financeType { root.add("default-finance-type", anchor: "default-finance-type", [("code", code)]) }
         if let code = a.aidType { root.add("default-aid-type", anchor: "default-aid-type", [("code", code)]) }
-        for f in flows { add(f, to: root, identifier: a.identifier, note: note) }
+    }
+
+    /// The money and the rest: budgets, planned disbursements and transactions, the parent,
+    /// policy markers, locations, document links and results.
+    private func addActivityDetail(_ a: IATIActivity, to root: IATIElement, note: (String) -> Void) {
+        for f in a.flows.compactMap({ prepare($0, note: note) }) { add(f, to: root, identifier: a.identifier, note: note) }
         if let parent = a.parent { root.add("related-activity", anchor: "related-activity", [("ref", parent), ("type", "1")]) }
         for m in a.policyMarkers {
             root.add(
@@ -152,24 +184,28 @@ struct IATIXMLWriter {
         for l in a.locations { add(l, to: root) }
         for d in a.documentLinks { add(d, to: root) }
         for r in a.results { add(r, to: root) }
+    }
 
-        if a.orphanRows > 0 {
-            notes["indicators or periods whose result or indicator row is gone (left out)", default: 0] += a.orphanRows
-        }
-        root.merge(a.parts, note: note)
-        // A point the registry made says its reference system, as IATI requires (WGS 84).
+    /// What the registry adds after the source's parts are merged in: a point's reference
+    /// system, as IATI requires (WGS 84), and the reporting-org's name from the organisation
+    /// row where the activity kept no narrative of its own.
+    private func completeFromRegistry(_ root: IATIElement, _ a: IATIActivity) {
         for location in root.children where location.name == "location" {
             for point in location.children where point.name == "point" && !point.attributes.contains(where: { $0.0 == "srsName" }) {
                 point.setAttribute("srsName", "http://www.opengis.net/def/crs/EPSG/0/4326")
             }
         }
-        // The activity's own reporting-org narratives, else the organisation row's name.
         if let element = root.children.first(where: { $0.name == "reporting-org" }), !element.children.contains(where: { $0.name == "narrative" }),
             let name = a.reportingOrg?.name
         {
             element.add("narrative", anchor: "narrative", [], text: name)
         }
+    }
 
+    /// What the schema requires of the activity that it lacks (empty when it can be
+    /// written). Elements inside that lack what the schema requires are left out (noted);
+    /// what the activity itself lacks keeps it out of the file.
+    private func missingRequirements(_ a: IATIActivity, _ root: IATIElement, note: (String) -> Void) -> [String] {
         var missing: [String] = []
         if a.identifier.isEmpty { missing.append("an iati-identifier") }
         if a.reportingOrg?.ref == nil { missing.append("a reporting-org (initiative.reporting_org is empty)") }
@@ -179,16 +215,10 @@ struct IATIXMLWriter {
                 missing.append("a reporting-org name (organisation \(org.ref!) has no row)")
             }
         }
-        // Elements inside that lack what the schema requires are left out (noted); what the
-        // activity itself lacks keeps it out of the file.
         for element in root.leaveOutIncomplete(path: "iati-activity", note: note) where !missing.contains(where: { $0.contains(element) }) {
             missing.append(element.first.map { "aeiou".contains($0) } == true ? "an \(element)" : "a \(element)")
         }
-        guard missing.isEmpty else { return missing }
-        for (text, count) in notes { self.notes[text, default: 0] += count }
-        root.orderChildren(path: "iati-activity")
-        write(root, depth: 1)
-        return []
+        return missing
     }
 
     /// A flow with every value in a writable spelling.
