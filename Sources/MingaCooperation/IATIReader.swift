@@ -281,8 +281,23 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
     }
 
-    /// An element of the activity itself: its identifier, organisations, texts, dates, places and classes.
+    /// An element of the activity itself: what names it, or what classifies it.
     private func startActivityElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
+        case "iati-identifier", "title", "reporting-org", "description", "participating-org", "activity-status", "activity-date",
+            "related-activity":
+            try startNamingElement(path, attributes, at: at)
+        case "recipient-country", "recipient-region", "sector", "tag", "collaboration-type", "default-flow-type", "default-finance-type",
+            "default-aid-type", "policy-marker":
+            try startClassElement(path, attributes, at: at)
+        default:
+            skip(at)
+        }
+    }
+
+    /// What names the activity: its identifier, title and descriptions, organisations,
+    /// status, dates and parent.
+    private func startNamingElement(_ path: String, _ attributes: [String: String], at: String) throws {
         switch path {
         case "iati-identifier":
             keep("iati-identifier", attributes, held: [], at: at, text: true)
@@ -336,6 +351,23 @@ final class IATIReader: NSObject, XMLParserDelegate {
             activity!.dates[type] = date
             activity!.lines[path] = line
 
+        case "related-activity":
+            let ref = try required(attributes, "ref", of: path)
+            guard try required(attributes, "type", of: path) == "1" else { return skip(at + "[@type!='1']") }
+            guard activity!.parent == nil else { return skip(at + "[@type='1'] (repeated)") }
+            keep("related-activity", attributes, held: ["ref", "type"], at: at)
+            activity!.parent = ref
+            activity!.lines[path] = line
+
+        default:
+            skip(at)
+        }
+    }
+
+    /// What classifies the activity: where (countries, regions), what (sectors, tags,
+    /// policy markers) and how (collaboration, flow, finance and aid types).
+    private func startClassElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
         case "recipient-country":
             let code = try required(attributes, "code", of: path)
             keep(IATIAnchor.make("recipient-country", code), attributes, held: ["code", "percentage"], at: at)
@@ -415,14 +447,6 @@ final class IATIReader: NSObject, XMLParserDelegate {
                     node: current
                 )
             )
-
-        case "related-activity":
-            let ref = try required(attributes, "ref", of: path)
-            guard try required(attributes, "type", of: path) == "1" else { return skip(at + "[@type!='1']") }
-            guard activity!.parent == nil else { return skip(at + "[@type='1'] (repeated)") }
-            keep("related-activity", attributes, held: ["ref", "type"], at: at)
-            activity!.parent = ref
-            activity!.lines[path] = line
 
         default:
             skip(at)
