@@ -133,6 +133,19 @@ struct StatusJSON: Encodable {
     let alteredCopies: Int
     let lastAlteredCopy: Nullable<String>
     let peers: [PeerJSON]
+
+    init(_ report: StatusReport) {
+        let (r, s) = (report.replica, report.status)
+        (nodeId, origin, publicKey) = (s.nodeID.rawValue, s.origin.rawValue, Nullable(r.publicKey?.base64))
+        (schemaVersion, genesisVersion, migrations) = (s.schemaVersion, r.genesisVersion, report.migrations.count)
+        lastMigration = Nullable(report.migrations.last.map(MigrationJSON.init))
+        migrationsNotApplied = report.notApplied.map(MigrationJSON.init)
+        (vector, changes, openConflicts, lastHlc) = (s.vector, s.changes, s.openConflicts, Nullable(s.lastHLC?.description))
+        (rows, pending, repairedText, untracked, drift) = (s.rows, s.pending, s.repairedText, s.untracked, s.drift)
+        held = report.held.map(HeldJSON.init)
+        (alteredCopies, lastAlteredCopy) = (report.altered.count, Nullable(report.altered.last))
+        peers = report.peers.map { PeerJSON($0, local: s.vector) }
+    }
 }
 
 /// One line of `minga sync --json` (and of `minga serve`'s sync log with `--json`).

@@ -23,85 +23,60 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try operate {
-            let r = try replica.open(warnOnDrift: false)  // shown below instead
-            let s = try r.status()
-            let peers = try r.peers()
-            let held = try r.heldOrigins()
-            let altered = try r.alteredCopies()
-            let migrations = try r.migrations()
-            let notApplied = migrations.filter { $0.error != nil }
-            if json {
-                try JSONOutput.print(
-                    StatusJSON(
-                        nodeId: s.nodeID.rawValue,
-                        origin: s.origin.rawValue,
-                        publicKey: Nullable(r.publicKey?.base64),
-                        schemaVersion: s.schemaVersion,
-                        genesisVersion: r.genesisVersion,
-                        migrations: migrations.count,
-                        lastMigration: Nullable(migrations.last.map(MigrationJSON.init)),
-                        migrationsNotApplied: notApplied.map(MigrationJSON.init),
-                        vector: s.vector,
-                        changes: s.changes,
-                        openConflicts: s.openConflicts,
-                        lastHlc: Nullable(s.lastHLC?.description),
-                        rows: s.rows,
-                        pending: s.pending,
-                        repairedText: s.repairedText,
-                        untracked: s.untracked,
-                        drift: s.drift,
-                        held: held.map(HeldJSON.init),
-                        alteredCopies: altered.count,
-                        lastAlteredCopy: Nullable(altered.last),
-                        peers: peers.map { PeerJSON($0, local: s.vector) }
-                    )
-                )
-            } else {
-                print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
-                print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: replica.path)) is missing")")
-                print("replica    \(replica.path)")
-                print(
-                    "schema     \(s.schemaVersion)"
-                        + (migrations.last.map {
-                            " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), \($0.author))"
-                        } ?? " (as created; no migrations)")
-                )
-                for m in notApplied {
-                    print(
-                        "MIGRATION  \(m.migration.sql) (\(m.author)) could not run here: \(m.error!); the changes that need it are held (minga schema history)"
-                    )
-                }
-                print("vector     \(Output.vector(s.vector))")
-                print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
-                print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
-                print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) row\(s.rows[$0]! == 1 ? "" : "s")" }.joined(separator: ", "))
-                if s.repairedText > 0 {
-                    print(
-                        "repaired   \(s.repairedText) local write(s) held text that is not valid UTF-8 (another encoding, such as Latin-1); each bad sequence was stored as U+FFFD (\u{FFFD}), as every node holds it; `minga log` shows the rows"
-                    )
-                }
-                if !s.untracked.isEmpty {
-                    print(
-                        "untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init` and `minga schema apply`)"
-                    )
-                }
-                if !s.drift.isEmpty {
-                    print("DRIFT      the tracked tables were changed outside Minga; nothing is sealed or synced until they are back:")
-                    for line in s.drift { print("           - \(line)") }
-                    print("           \(s.pending) local write(s) captured and kept, waiting to be sealed")
-                }
-                for h in held { print("HELD       " + Output.held(h)) }
-                if altered.count > 0, let last = altered.last {
-                    print(
-                        "ALTERED    \(altered.count) copies of changes this node holds arrived altered and were refused (a relay changed them after their origin signed them); the last: \(last)"
-                    )
-                }
-                if !held.isEmpty {
-                    print("           held changes are tried again at every sync and bundle import, and apply once the cause is gone")
-                }
-                for peer in peers { print(Status.peerLine(peer, local: s.vector)) }
-            }
+            let report = try StatusReport(try replica.open(warnOnDrift: false))  // drift is shown below instead
+            if json { try JSONOutput.print(StatusJSON(report)) } else { Status.printText(report, path: replica.path) }
         }
+    }
+
+    /// The status for a person: one line per fact, warnings in capitals.
+    static func printText(_ report: StatusReport, path: String) {
+        let (r, s, peers, held, altered, migrations) = (
+            report.replica, report.status, report.peers, report.held, report.altered, report.migrations
+        )
+        let notApplied = report.notApplied
+        print("node       \(s.nodeID)" + (s.origin != s.nodeID ? " (writing as \(s.origin) since its restore)" : ""))
+        print("public key \(r.publicKey?.base64 ?? "unknown: the private key file \(Replica.keyPath(for: path)) is missing")")
+        print("replica    \(path)")
+        print(
+            "schema     \(s.schemaVersion)"
+                + (migrations.last.map {
+                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), \($0.author))"
+                } ?? " (as created; no migrations)")
+        )
+        for m in notApplied {
+            print(
+                "MIGRATION  \(m.migration.sql) (\(m.author)) could not run here: \(m.error!); the changes that need it are held (minga schema history)"
+            )
+        }
+        print("vector     \(Output.vector(s.vector))")
+        print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
+        print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
+        print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) row\(s.rows[$0]! == 1 ? "" : "s")" }.joined(separator: ", "))
+        if s.repairedText > 0 {
+            print(
+                "repaired   \(s.repairedText) local write(s) held text that is not valid UTF-8 (another encoding, such as Latin-1); each bad sequence was stored as U+FFFD (\u{FFFD}), as every node holds it; `minga log` shows the rows"
+            )
+        }
+        if !s.untracked.isEmpty {
+            print(
+                "untracked  \(s.untracked.joined(separator: ", ")) (not synced: Minga tracks the tables of `minga init` and `minga schema apply`)"
+            )
+        }
+        if !s.drift.isEmpty {
+            print("DRIFT      the tracked tables were changed outside Minga; nothing is sealed or synced until they are back:")
+            for line in s.drift { print("           - \(line)") }
+            print("           \(s.pending) local write(s) captured and kept, waiting to be sealed")
+        }
+        for h in held { print("HELD       " + Output.held(h)) }
+        if altered.count > 0, let last = altered.last {
+            print(
+                "ALTERED    \(altered.count) copies of changes this node holds arrived altered and were refused (a relay changed them after their origin signed them); the last: \(last)"
+            )
+        }
+        if !held.isEmpty {
+            print("           held changes are tried again at every sync and bundle import, and apply once the cause is gone")
+        }
+        for peer in peers { print(Status.peerLine(peer, local: s.vector)) }
     }
 
     static func time(_ date: Date?) -> String {
@@ -120,4 +95,26 @@ struct Status: AsyncParsableCommand {
         }
         return line
     }
+}
+
+/// Everything `minga status` shows, read once from the replica.
+struct StatusReport {
+    let replica: Replica
+    let status: ReplicaStatus
+    let peers: [PeerState]
+    let held: [HeldOrigin]
+    let altered: (count: Int, last: String?)
+    let migrations: [MigrationRecord]
+
+    init(_ replica: Replica) throws {
+        self.replica = replica
+        status = try replica.status()
+        peers = try replica.peers()
+        held = try replica.heldOrigins()
+        altered = try replica.alteredCopies()
+        migrations = try replica.migrations()
+    }
+
+    /// Migrations that arrived but could not run here.
+    var notApplied: [MigrationRecord] { migrations.filter { $0.error != nil } }
 }
