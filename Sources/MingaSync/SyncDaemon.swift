@@ -122,9 +122,10 @@ public struct SyncDaemon: Service {
 extension Duration {
     /// The duration in seconds with `decimals` decimals and no unit (`"2.5"`): the one form
     /// of log lines and sync summaries.
-    public func secondsText(decimals: Int = 1) -> String {
-        String(format: "%.\(decimals)f", Double(components.seconds) + Double(components.attoseconds) / 1e18)
-    }
+    public func secondsText(decimals: Int = 1) -> String { String(format: "%.\(decimals)f", seconds) }
+
+    /// The duration in seconds.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// A counter of local writes noticed, shared by the peer loops.

@@ -16,9 +16,6 @@ enum JSONOutput {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         Swift.print(String(decoding: try encoder.encode(document), as: UTF8.self))
     }
-
-    /// An instant as ISO 8601 (`2026-12-01T10:38:08Z`).
-    static func time(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 }
 
 /// An optional member that is written as `null` when absent, where synthesized `Encodable`
@@ -46,7 +43,7 @@ struct HeldJSON: Encodable {
 
     init(_ h: HeldOrigin) {
         (origin, firstSeq, count, code, reason) = (h.origin.rawValue, h.firstSeq, h.count, h.code.rawValue, h.reason)
-        (since, source) = (JSONOutput.time(h.since), h.source)
+        (since, source) = (Output.time(h.since), h.source)
     }
 }
 
@@ -102,8 +99,8 @@ struct PeerJSON: Encodable {
     init(_ p: PeerState, local: VersionVector) {
         let lag = p.lag(local: local)
         (url, nodeId) = (p.url, Nullable(p.nodeID?.rawValue))
-        lastSuccess = Nullable(p.lastSuccess.map(JSONOutput.time))
-        lastAttempt = Nullable(p.lastAttempt.map(JSONOutput.time))
+        lastSuccess = Nullable(p.lastSuccess.map(Output.time))
+        lastAttempt = Nullable(p.lastAttempt.map(Output.time))
         lastError = Nullable(p.lastError)
         heldByPeer = p.heldByPeer.map(HeldJSON.init)
         (behind, peerBehind) = (Nullable(lag?.behind), Nullable(lag?.ahead))
@@ -185,7 +182,7 @@ struct SyncSummaryJSON: Encodable {
         (peer, nodeId, ok) = (s.peer, Nullable(s.peerNode?.rawValue), s.succeeded)
         (received, heldReceived, sent, newConflicts) = (s.received, s.heldReceived, s.sent, s.newConflicts)
         (bytesReceived, bytesSent) = (s.bytesReceived, s.bytesSent)
-        seconds = Double(s.duration.secondsText(decimals: 2)) ?? 0
+        seconds = (s.duration.seconds * 100).rounded() / 100
         (retryLater, error) = (s.retryLater, Nullable(s.error))
         held = s.held.map(HeldJSON.init)
         tooLargeForPeer = s.tooLargeForPeer.map { TooLarge(change: $0.dot.description, bytes: $0.bytes, limit: $0.limit) }

@@ -9,6 +9,9 @@ enum Output {
         "{" + pairs.map { JSONText.quote($0.0) + ":" + $0.1.plainJSON }.joined(separator: ",") + "}"
     }
 
+    /// An instant as ISO 8601 (`2026-12-01T10:38:08Z`), in text and JSON alike.
+    static func time(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
     static func cell(_ value: Value) -> String {
         switch value {
         case .null: return "NULL"
@@ -47,7 +50,7 @@ extension Output {
     /// since when and from where.
     static func held(_ h: HeldOrigin) -> String {
         "\(h.origin) from change \(h.first) (\(h.count) change\(h.count == 1 ? "" : "s")), held since "
-            + "\(ISO8601DateFormatter().string(from: h.since)), from \(h.source.isEmpty ? "this node" : h.source): "
+            + "\(time(h.since)), from \(h.source.isEmpty ? "this node" : h.source): "
             + "\(h.code.explanation) [\(h.code.rawValue)]: \(h.reason)"
     }
 }

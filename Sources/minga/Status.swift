@@ -79,10 +79,7 @@ struct Status: AsyncParsableCommand {
         for peer in peers { print(Status.peerLine(peer, local: s.vector)) }
     }
 
-    static func time(_ date: Date?) -> String {
-        guard let date else { return "never" }
-        return ISO8601DateFormatter().string(from: date)
-    }
+    static func time(_ date: Date?) -> String { date.map(Output.time) ?? "never" }
 
     static func peerLine(_ p: PeerState, local: VersionVector) -> String {
         let who = p.nodeID.map { "\(p.url) (\($0))" } ?? p.url

@@ -8,5 +8,5 @@ Standard library only. The scripts put their own directory on sys.path and impor
     binary     the repository root and which `minga` binary to run
     node       a node (one replica) and its `minga serve`
     federation every node lists every other node's public key in its roster
-    sqlitedb   sqlite3-module helpers: connections, snapshots, file sizes, fingerprints
+    sqlitedb   sqlite3-module helpers: connections, snapshots, file sizes, table digests
 """

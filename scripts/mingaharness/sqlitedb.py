@@ -1,5 +1,5 @@
 """sqlite3-module helpers: connections that wait for locks, read-only connections,
-consistent copies, a replica's bytes on disk, a fingerprint of every row."""
+consistent copies, a replica's bytes on disk, a digest of every table (table_digests)."""
 
 import hashlib
 import os
@@ -60,16 +60,6 @@ def table_digests(db, skip=(), where=None, schema=False):
         return out
     finally:
         con.close()
-
-
-def fingerprint(db, skip=()):
-    """A hash of every row of every table (the replica, its log, conflicts, vector), but the
-    tables named in `skip`."""
-    h = hashlib.sha256()
-    for name, digest in table_digests(db, skip).items():
-        h.update(name.encode())
-        h.update(digest.encode())
-    return h.hexdigest()
 
 
 def tables_differing(before, after):
