@@ -234,74 +234,24 @@ public struct WireReader {
     /// One change in its wire form (protocol/README.md §2), every member but `signature`
     /// present.
     public mutating func change() -> Change? {
-        var origin: NodeID?
-        var seq: Int64?
-        var hlc: HLC?
-        var table: String?
-        var key: [Value]?
-        var op: ChangeOp?
-        var columns: Columns?
-        var context: VersionVector?
-        var signature: Data?
-        var signed = false
-        let read = object { member, reader in
-            switch member {
-            case "columns":
-                guard columns == nil else { return false }
-                var values = Columns()
-                values.reserveCapacity(24)  // a registry row's columns without growing the arrays
-                guard
-                    reader.object({ name, r in
-                        guard let v = r.value() else { return false }
-                        // Senders write columns in canonical order; any other order is sorted in.
-                        if values.append(name, v) { return true }
-                        guard values[name] == nil else { return false }  // a repeated name
-                        values[name] = v
-                        return true
-                    })
-                else { return false }
-                columns = values
-            case "context":
-                guard context == nil else { return false }
-                context = reader.vector()
-                return context != nil
-            case "hlc":
-                guard hlc == nil else { return false }
-                hlc = reader.string().flatMap(HLC.init(wire:))
-                return hlc != nil
-            case "key":
-                guard key == nil else { return false }
-                key = reader.list { $0.value() }
-                return key != nil
-            case "op":
-                guard op == nil else { return false }
-                op = reader.string().flatMap(ChangeOp.init(rawValue:))
-                return op != nil
-            case "origin":
-                guard origin == nil else { return false }
-                origin = reader.string().flatMap { try? NodeID($0) }
-                return origin != nil
-            case "seq":
-                guard seq == nil else { return false }
-                seq = reader.integer()
-                return seq != nil
-            case "signature":
-                guard !signed else { return false }
-                signed = true
-                if reader.null() { return true }
-                guard let data = reader.string().flatMap({ Data(base64Encoded: $0) }) else { return false }
-                signature = data
-                return true
-            case "table":
-                guard table == nil else { return false }
-                table = reader.string()
-                return table != nil
-            default: return false
-            }
+        var members = ChangeMembers()
+        guard object({ members.read($0, &$1) }) else { return nil }
+        return members.change
+    }
+
+    /// `{"name": value, …}`, a change's columns; a name given twice is refused.
+    mutating func columns() -> Columns? {
+        var values = Columns()
+        values.reserveCapacity(24)  // a registry row's columns without growing the arrays
+        let read = object { name, reader in
+            guard let value = reader.value() else { return false }
+            // Senders write columns in canonical order; any other order is sorted in.
+            if values.append(name, value) { return true }
+            guard values[name] == nil else { return false }  // a repeated name
+            values[name] = value
             return true
         }
-        guard read, let origin, let seq, let hlc, let table, let key, let op, let columns, let context else { return nil }
-        return Change(origin: origin, seq: seq, hlc: hlc, table: table, key: key, op: op, columns: columns, context: context, signature: signature)
+        return read ? values : nil
     }
 
     /// `[change, …]`.
@@ -349,5 +299,54 @@ extension ChangeBatch: WireReadable {
             )
         else { return nil }
         self = batch
+    }
+}
+
+/// The members of one change as ``WireReader/change()`` reads them, in any order, each at most
+/// once; ``change`` is the change once every member but `signature` was read.
+private struct ChangeMembers {
+    var origin: NodeID?
+    var seq: Int64?
+    var hlc: HLC?
+    var table: String?
+    var key: [Value]?
+    var op: ChangeOp?
+    var columns: Columns?
+    var context: VersionVector?
+    var signature: Data?
+    var signed = false
+
+    var change: Change? {
+        guard let origin, let seq, let hlc, let table, let key, let op, let columns, let context else { return nil }
+        return Change(origin: origin, seq: seq, hlc: hlc, table: table, key: key, op: op, columns: columns, context: context, signature: signature)
+    }
+
+    /// Reads `member`'s value into its field: false for an unknown or repeated member, or a
+    /// value of the wrong form.
+    mutating func read(_ member: String, _ reader: inout WireReader) -> Bool {
+        switch member {
+        case "columns": return Self.once(&columns) { reader.columns() }
+        case "context": return Self.once(&context) { reader.vector() }
+        case "hlc": return Self.once(&hlc) { reader.string().flatMap(HLC.init(wire:)) }
+        case "key": return Self.once(&key) { reader.list { $0.value() } }
+        case "op": return Self.once(&op) { reader.string().flatMap(ChangeOp.init(rawValue:)) }
+        case "origin": return Self.once(&origin) { reader.string().flatMap { try? NodeID($0) } }
+        case "seq": return Self.once(&seq) { reader.integer() }
+        case "table": return Self.once(&table) { reader.string() }
+        case "signature":
+            guard !signed else { return false }
+            signed = true
+            if reader.null() { return true }
+            signature = reader.string().flatMap { Data(base64Encoded: $0) }
+            return signature != nil
+        default: return false
+        }
+    }
+
+    /// Sets a member not set yet from `read`; false if it was set or `read` gave nothing.
+    private static func once<T>(_ field: inout T?, _ read: () -> T?) -> Bool {
+        guard field == nil else { return false }
+        field = read()
+        return field != nil
     }
 }

@@ -104,44 +104,32 @@ public struct Migration: Sendable, Equatable, Hashable {
     }
 
     private static func migration(_ tokens: [SQLTokens.Token]) throws(MingaError) -> Migration {
-        var words = tokens.map { $0.isQuoted ? "" : $0.text.uppercased() }
-        words += Array(repeating: "", count: 8)  // look-ahead past the end reads empty words
-        let sql = SQLTokens.canonical(tokens)
-        func refuse(_ why: String) -> MingaError { MingaError(.badContent, "\(sql): \(why)") }
-        func name(at i: Int) throws(MingaError) -> String {
-            guard i < tokens.count, tokens[i].isName else { throw refuse("a name was expected after \(tokens[i - 1].text)") }
-            if i + 1 < tokens.count, tokens[i + 1].text == "." {
-                guard tokens[i].text.lowercased() == "main" else {
-                    throw refuse("migrations change the replica's own tables (schema main), not \(tokens[i].text)")
-                }
-                return try name(at: i + 2)
-            }
-            let name = tokens[i].name
-            if name.lowercased().hasPrefix("minga_") || name.lowercased().hasPrefix("sqlite_") {
-                throw refuse("names starting with minga_ or sqlite_ are reserved")
-            }
-            return name
-        }
-        /// The token after an optional `IF NOT EXISTS`, which a migration does not take: it
-        /// would make a statement that did nothing on one node count as applied everywhere.
-        func afterIfNotExists(_ i: Int) throws(MingaError) -> Int {
-            if words[i] == "IF" { throw refuse("IF NOT EXISTS is not taken: a migration adds what does not exist yet, on every node") }
-            return i
-        }
-        let qualified = { (i: Int) in i + 1 < tokens.count && tokens[i + 1].text == "." ? i + 2 : i }
+        try MigrationStatement(tokens).migration()
+    }
+}
+
+/// One statement of a migration read as the ``Migration`` it adds, or refused with why
+/// (protocol/README.md §20): only CREATE TABLE, CREATE INDEX and ALTER TABLE … ADD COLUMN
+/// change every node the same way.
+private struct MigrationStatement {
+    let tokens: [SQLTokens.Token]
+    /// The tokens' words in upper case ("" for a quoted one), padded so that look-ahead past
+    /// the end reads empty words.
+    let words: [String]
+    /// The statement's canonical text (``SQLTokens/canonical(_:)``).
+    let sql: String
+
+    init(_ tokens: [SQLTokens.Token]) {
+        self.tokens = tokens
+        words = tokens.map { $0.isQuoted ? "" : $0.text.uppercased() } + Array(repeating: "", count: 8)
+        sql = SQLTokens.canonical(tokens)
+    }
+
+    func migration() throws(MingaError) -> Migration {
         switch (words[0], words[1], words[2]) {
-        case ("CREATE", "TABLE", _):
-            let table = try name(at: afterIfNotExists(2))
-            if try words[qualified(afterIfNotExists(2)) + 1] == "AS" {
-                throw refuse("CREATE TABLE … AS SELECT copies rows on one node only; create the table, then write its rows so they are captured")
-            }
-            return Migration(kind: .table, table: table, name: "", sql: sql)
-        case ("CREATE", "INDEX", _):
-            let start = try afterIfNotExists(2)
-            let index = try name(at: start)
-            let on = qualified(start) + 1
-            guard words[on] == "ON" else { throw refuse("ON TABLE was expected") }
-            return Migration(kind: .index, table: try name(at: on + 1), name: index, sql: sql)
+        case ("CREATE", "TABLE", _): return try createTable()
+        case ("CREATE", "INDEX", _): return try createIndex()
+        case ("ALTER", "TABLE", _): return try alterTable()
         case ("CREATE", "UNIQUE", "INDEX"):
             throw refuse(
                 "a unique index lets two agencies working offline each give the same value to different rows, and no merge could keep both; create the index without UNIQUE"
@@ -154,23 +142,6 @@ public struct Migration: Sendable, Equatable, Hashable {
             throw refuse("a trigger would run again on every node that applies a change; keep derived data in views")
         case ("CREATE", "VIEW", _):
             throw refuse("views are not replicated; create them on each node with the sqlite3 shell (they do not change the tracked tables)")
-        case ("ALTER", "TABLE", _):
-            let table = try name(at: 2)
-            let verb = qualified(2) + 1
-            switch (words[verb], words[verb + 1]) {
-            case ("ADD", "COLUMN"): return Migration(kind: .column, table: table, name: try name(at: verb + 2), sql: sql)
-            case ("ADD", _): return Migration(kind: .column, table: table, name: try name(at: verb + 1), sql: sql)
-            case ("RENAME", _):
-                throw refuse(
-                    "a rename would strand every change other nodes make under the old name; add a new column or table, copy the values across with an UPDATE, and stop using the old one"
-                )
-            case ("DROP", _):
-                throw refuse("dropping a column loses what other nodes still write to it; stop using it instead (it may stay empty)")
-            default:
-                throw refuse(
-                    "only ALTER TABLE … ADD COLUMN is a migration; to change a column's type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one"
-                )
-            }
         case ("DROP", _, _):
             throw refuse("dropping loses what other nodes still write; stop using it instead")
         case ("INSERT", _, _), ("UPDATE", _, _), ("DELETE", _, _), ("REPLACE", _, _):
@@ -183,6 +154,70 @@ public struct Migration: Sendable, Equatable, Hashable {
             )
         }
     }
+
+    private func createTable() throws(MingaError) -> Migration {
+        let table = try name(at: afterIfNotExists(2))
+        if try words[qualified(afterIfNotExists(2)) + 1] == "AS" {
+            throw refuse("CREATE TABLE … AS SELECT copies rows on one node only; create the table, then write its rows so they are captured")
+        }
+        return Migration(kind: .table, table: table, name: "", sql: sql)
+    }
+
+    private func createIndex() throws(MingaError) -> Migration {
+        let start = try afterIfNotExists(2)
+        let index = try name(at: start)
+        let on = qualified(start) + 1
+        guard words[on] == "ON" else { throw refuse("ON TABLE was expected") }
+        return Migration(kind: .index, table: try name(at: on + 1), name: index, sql: sql)
+    }
+
+    private func alterTable() throws(MingaError) -> Migration {
+        let table = try name(at: 2)
+        let verb = qualified(2) + 1
+        switch (words[verb], words[verb + 1]) {
+        case ("ADD", "COLUMN"): return Migration(kind: .column, table: table, name: try name(at: verb + 2), sql: sql)
+        case ("ADD", _): return Migration(kind: .column, table: table, name: try name(at: verb + 1), sql: sql)
+        case ("RENAME", _):
+            throw refuse(
+                "a rename would strand every change other nodes make under the old name; add a new column or table, copy the values across with an UPDATE, and stop using the old one"
+            )
+        case ("DROP", _):
+            throw refuse("dropping a column loses what other nodes still write to it; stop using it instead (it may stay empty)")
+        default:
+            throw refuse(
+                "only ALTER TABLE … ADD COLUMN is a migration; to change a column's type, add a column with a new name, copy the values across with an UPDATE after the migration, and stop using the old one"
+            )
+        }
+    }
+
+    private func refuse(_ why: String) -> MingaError { MingaError(.badContent, "\(sql): \(why)") }
+
+    /// The name at token `i` (after `main.` if given), refused if it is missing, in another
+    /// schema or reserved.
+    private func name(at i: Int) throws(MingaError) -> String {
+        guard i < tokens.count, tokens[i].isName else { throw refuse("a name was expected after \(tokens[i - 1].text)") }
+        if i + 1 < tokens.count, tokens[i + 1].text == "." {
+            guard tokens[i].text.lowercased() == "main" else {
+                throw refuse("migrations change the replica's own tables (schema main), not \(tokens[i].text)")
+            }
+            return try name(at: i + 2)
+        }
+        let name = tokens[i].name
+        if name.lowercased().hasPrefix("minga_") || name.lowercased().hasPrefix("sqlite_") {
+            throw refuse("names starting with minga_ or sqlite_ are reserved")
+        }
+        return name
+    }
+
+    /// The token after an optional `IF NOT EXISTS`, which a migration does not take: it would
+    /// make a statement that did nothing on one node count as applied everywhere.
+    private func afterIfNotExists(_ i: Int) throws(MingaError) -> Int {
+        if words[i] == "IF" { throw refuse("IF NOT EXISTS is not taken: a migration adds what does not exist yet, on every node") }
+        return i
+    }
+
+    /// The index of the name that starts at token `i`: past `schema.` when it is qualified.
+    private func qualified(_ i: Int) -> Int { i + 1 < tokens.count && tokens[i + 1].text == "." ? i + 2 : i }
 }
 
 /// A small SQL tokenizer: enough to split a file into statements, find the names a
@@ -208,87 +243,104 @@ enum SQLTokens {
     static func statements(_ text: String) throws(MingaError) -> [[Token]] {
         var statements: [[Token]] = []
         var current: [Token] = []
-        let chars = Array(text)
-        var i = 0
-        while i < chars.count {
-            let c = chars[i]
-            if c.isWhitespace {
-                i += 1
-                continue
-            }
-            if c == "-", i + 1 < chars.count, chars[i + 1] == "-" {
-                while i < chars.count, chars[i] != "\n" { i += 1 }
-                continue
-            }
-            if c == "/", i + 1 < chars.count, chars[i + 1] == "*" {
-                guard let end = (i + 2..<max(i + 2, chars.count - 1)).first(where: { chars[$0] == "*" && chars[$0 + 1] == "/" }) else {
-                    throw MingaError(.badContent, "a /* comment is not closed")
-                }
-                i = end + 2
-                continue
-            }
-            if c == ";" {
+        var scanner = Scanner(Array(text))
+        while let token = try scanner.next() {
+            if token.text == ";" && token.quote == nil {
                 if !current.isEmpty { statements.append(current) }
                 current = []
-                i += 1
-                continue
+            } else {
+                current.append(token)
             }
-            if let close: Character = ["\"": "\"", "'": "'", "`": "`", "[": "]"][c] {
-                var j = i + 1
-                while true {
-                    guard j < chars.count else { throw MingaError(.badContent, "a quote \(c) is not closed") }
-                    if chars[j] == close {
-                        if close != "]", j + 1 < chars.count, chars[j + 1] == close {
-                            j += 2
-                            continue
-                        }  // doubled: one quote character
-                        break
-                    }
-                    j += 1
-                }
-                current.append(Token(text: String(chars[i...j]), quote: c))
-                i = j + 1
-                continue
-            }
-            if c == "x" || c == "X", i + 1 < chars.count, chars[i + 1] == "'" {  // a blob literal, X'00'
-                guard let end = chars[(i + 2)...].firstIndex(of: "'") else { throw MingaError(.badContent, "a quote ' is not closed") }
-                current.append(Token(text: String(chars[i...end])))
-                i = end + 1
-                continue
-            }
-            if c.isNumber || (c == "." && i + 1 < chars.count && chars[i + 1].isNumber) {  // 12, 1.5, .5, 1e-3
-                var j = i
-                while j < chars.count {
-                    if chars[j].isNumber || chars[j] == "." || chars[j].isLetter {
-                        j += 1
-                    } else if chars[j] == "-" || chars[j] == "+", chars[j - 1] == "e" || chars[j - 1] == "E", !chars[i...].starts(with: ["0", "x"]) {
-                        j += 1
-                    } else {
-                        break
-                    }
-                }
-                current.append(Token(text: String(chars[i..<j])))
-                i = j
-                continue
-            }
-            if c.isLetter || c == "_" || c == "$" {
-                var j = i
-                while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || chars[j] == "$" { j += 1 }
-                current.append(Token(text: String(chars[i..<j])))
-                i = j
-                continue
-            }
-            // Operators of two characters stay one token, so the canonical form keeps them.
-            if i + 1 < chars.count, ["<=", ">=", "<>", "!=", "==", "||", "<<", ">>"].contains(String(chars[i...i + 1])) {
-                current.append(Token(text: String(chars[i...i + 1])))
-                i += 2
-                continue
-            }
-            current.append(Token(text: String(c)))
-            i += 1
         }
         if !current.isEmpty { statements.append(current) }
         return statements
+    }
+
+    /// Reads a text's tokens one at a time, skipping spaces and comments.
+    private struct Scanner {
+        let chars: [Character]
+        var i = 0
+
+        init(_ chars: [Character]) { self.chars = chars }
+
+        /// The next token, `;` included; nil at the end.
+        mutating func next() throws(MingaError) -> Token? {
+            try skipSpaceAndComments()
+            guard i < chars.count else { return nil }
+            let c = chars[i]
+            if let close: Character = ["\"": "\"", "'": "'", "`": "`", "[": "]"][c] { return try quoted(closedBy: close) }
+            if c == "x" || c == "X", at(i + 1) == "'" { return try blobLiteral() }
+            if c.isNumber || (c == "." && at(i + 1)?.isNumber == true) { return number() }
+            if c.isLetter || c == "_" || c == "$" { return take { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" } }
+            // Operators of two characters stay one token, so the canonical form keeps them.
+            if let next = at(i + 1), ["<=", ">=", "<>", "!=", "==", "||", "<<", ">>"].contains(String([c, next])) {
+                i += 2
+                return Token(text: String([c, next]))
+            }
+            i += 1
+            return Token(text: String(c))
+        }
+
+        private func at(_ index: Int) -> Character? { index < chars.count ? chars[index] : nil }
+
+        private mutating func skipSpaceAndComments() throws(MingaError) {
+            while let c = at(i) {
+                if c.isWhitespace {
+                    i += 1
+                } else if c == "-", at(i + 1) == "-" {
+                    while let c = at(i), c != "\n" { i += 1 }
+                } else if c == "/", at(i + 1) == "*" {
+                    guard let end = (i + 2..<max(i + 2, chars.count - 1)).first(where: { chars[$0] == "*" && chars[$0 + 1] == "/" }) else {
+                        throw MingaError(.badContent, "a /* comment is not closed")
+                    }
+                    i = end + 2
+                } else {
+                    return
+                }
+            }
+        }
+
+        /// A quoted name or string literal; a doubled closing quote inside is one character.
+        private mutating func quoted(closedBy close: Character) throws(MingaError) -> Token {
+            let open = chars[i]
+            var j = i + 1
+            while true {
+                guard j < chars.count else { throw MingaError(.badContent, "a quote \(open) is not closed") }
+                if chars[j] == close {
+                    guard close != "]", at(j + 1) == close else { break }
+                    j += 2  // doubled: one quote character
+                    continue
+                }
+                j += 1
+            }
+            defer { i = j + 1 }
+            return Token(text: String(chars[i...j]), quote: open)
+        }
+
+        /// `X'00'`.
+        private mutating func blobLiteral() throws(MingaError) -> Token {
+            guard let end = chars[(i + 2)...].firstIndex(of: "'") else { throw MingaError(.badContent, "a quote ' is not closed") }
+            defer { i = end + 1 }
+            return Token(text: String(chars[i...end]))
+        }
+
+        /// `12`, `1.5`, `.5`, `1e-3`, `0x1F`.
+        private mutating func number() -> Token {
+            let start = i
+            while let c = at(i) {
+                let exponentSign =
+                    (c == "-" || c == "+") && (chars[i - 1] == "e" || chars[i - 1] == "E") && !chars[start...].starts(with: ["0", "x"])
+                guard c.isNumber || c == "." || c.isLetter || exponentSign else { break }
+                i += 1
+            }
+            return Token(text: String(chars[start..<i]))
+        }
+
+        private mutating func take(while accepts: (Character) -> Bool) -> Token {
+            let start = i
+            while let c = at(i), accepts(c) { i += 1 }
+            return Token(text: String(chars[start..<i]))
+        }
     }
 
     /// One canonical text for a statement, whatever its spacing and comments: tokens one space

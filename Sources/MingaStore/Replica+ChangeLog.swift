@@ -137,8 +137,35 @@ extension Replica {
     }
 
     private func changes(_ db: Database, above vector: VersionVector, limit: Int, maxBytes: Int, cut: inout [NodeID: Int64]) throws -> [Change]? {
+        guard var cursor = try firstDueID(db, above: vector, cut: cut) else { return [] }
+        var batch = VerifiableBatch(limit: limit, maxBytes: maxBytes)
+        reading: while true {
+            let (entries, values) = try logPage(db, from: cursor, count: max(limit, 64))
+            guard let last = entries.last else { break }
+            cursor = last.id + 1
+            for entry in entries {
+                let origin = try NodeID(entry.origin)
+                guard entry.seq > vector[origin], entry.seq < cut[origin] ?? .max else { continue }
+                guard let stored = values[entry.id] else {
+                    throw MingaError("change log is damaged: change \(entry.origin):\(entry.seq) has no values")
+                }
+                let change = try change(entry, stored: stored, table: try self.table(named: entry.table))
+                if !cut.isEmpty, change.context.entries.contains(where: { $0.key != origin && $0.value >= cut[$0.key] ?? .max }) {
+                    let from = batch.unverifiedFrom[origin] ?? change.seq
+                    cut[origin] = from
+                    if from < change.seq { return nil }
+                    continue
+                }
+                if batch.append(change) { break reading }
+            }
+        }
+        return batch.changes
+    }
+
+    /// The log id of the first change due above `vector`: per origin not cut, the change right
+    /// above the vector's entry; nil when there is none.
+    private func firstDueID(_ db: Database, above vector: VersionVector, cut: [NodeID: Int64]) throws -> Int64? {
         let held = try Replica.vector(db)
-        // The first log id of any change due: per origin, the change right above `vector`.
         var start: Int64?
         for origin in held.origins where held[origin] > vector[origin] && vector[origin] + 1 < cut[origin] ?? .max {
             let id = try Int64.fetchOne(
@@ -147,58 +174,65 @@ extension Replica {
             )
             if let id { start = min(start ?? id, id) }
         }
-        guard var cursor = start else { return [] }
-        var result: [Change] = []
-        var bytes = 0
-        var unverifiedFrom: [NodeID: Int64] = [:]  // per origin whose last change in `result` is not signed, its first such
-        var verifiable = 0  // the longest prefix of `result` that ends on signed changes only
-        var withinLimits = 0  // the longest such prefix within `limit` and `maxBytes`
-        reading: while true {
-            // Read straight from the statements' current rows, not copied into `Row`s and back
-            // out: serving a pull reads every change (`scripts/bench` W2).
-            let page = try db.cachedStatement(sql: "SELECT \(Replica.changeColumns) FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?")
-            var entries: [LogEntry] = []
-            let stepper = try Int64.fetchCursor(page, arguments: [cursor, max(limit, 64)])
-            while try stepper.next() != nil { entries.append(LogEntry(page.sqliteStatement)) }
-            guard let first = entries.first, let last = entries.last else { break }
-            cursor = last.id + 1
-            // The page's values, one range query per table (a values row's id is its change's
-            // id), rather than a lookup per change.
-            var pageValues: [Int64: [DatabaseValue]] = [:]
-            for name in Set(entries.map(\.table)) {
-                let table = try self.table(named: name)
-                let range = try db.cachedStatement(sql: table.selectValuesSQL)
-                let ids = try Int64.fetchCursor(range, arguments: [first.id, last.id])
-                while let id = try ids.next() {
-                    pageValues[id] = (1...table.columns.count).map { DatabaseValue(sqliteStatement: range.sqliteStatement, index: CInt($0)) }
-                }
-            }
-            for entry in entries {
-                let origin = try NodeID(entry.origin)
-                guard entry.seq > vector[origin], entry.seq < cut[origin] ?? .max else { continue }
-                let table = try self.table(named: entry.table)
-                guard let values = pageValues[entry.id] else {
-                    throw MingaError("change log is damaged: change \(entry.origin):\(entry.seq) has no values")
-                }
-                let change = try change(entry, stored: values, table: table)
-                if !cut.isEmpty, change.context.entries.contains(where: { $0.key != origin && $0.value >= cut[$0.key] ?? .max }) {
-                    let from = unverifiedFrom[origin] ?? change.seq
-                    cut[origin] = from
-                    if from < change.seq { return nil }
-                    continue
-                }
-                result.append(change)
-                bytes += change.estimatedWireSize
-                unverifiedFrom[origin] = change.signature == nil ? (unverifiedFrom[origin] ?? change.seq) : nil
-                if unverifiedFrom.isEmpty {
-                    verifiable = result.count
-                    if result.count <= limit && bytes <= maxBytes { withinLimits = result.count }
-                }
-                if (result.count >= limit || bytes >= maxBytes) && verifiable > 0 { break reading }
+        return start
+    }
+
+    /// Up to `count` log rows from id `cursor` on, and their values by change id.
+    ///
+    /// Read straight from the statements' current rows, not copied into `Row`s and back out:
+    /// serving a pull reads every change (`scripts/bench` W2). The values come in one range
+    /// query per table (a values row's id is its change's id), not a lookup per change.
+    private func logPage(_ db: Database, from cursor: Int64, count: Int) throws -> ([LogEntry], [Int64: [DatabaseValue]]) {
+        let page = try db.cachedStatement(sql: "SELECT \(Replica.changeColumns) FROM minga_changes c WHERE c.id >= ? ORDER BY c.id LIMIT ?")
+        var entries: [LogEntry] = []
+        let stepper = try Int64.fetchCursor(page, arguments: [cursor, count])
+        while try stepper.next() != nil { entries.append(LogEntry(page.sqliteStatement)) }
+        guard let first = entries.first, let last = entries.last else { return ([], [:]) }
+        var values: [Int64: [DatabaseValue]] = [:]
+        for name in Set(entries.map(\.table)) {
+            let table = try self.table(named: name)
+            let range = try db.cachedStatement(sql: table.selectValuesSQL)
+            let ids = try Int64.fetchCursor(range, arguments: [first.id, last.id])
+            while let id = try ids.next() {
+                values[id] = (1...table.columns.count).map { DatabaseValue(sqliteStatement: range.sqliteStatement, index: CInt($0)) }
             }
         }
-        return Array(result.prefix(withinLimits > 0 ? withinLimits : verifiable))
+        return (entries, values)
     }
+}
+
+/// The changes of one served batch as they are read in log order: the batch ends on signed
+/// changes only, so that it verifies (protocol/README.md §12, "Cutting batches"), and within
+/// its limits where it can.
+private struct VerifiableBatch {
+    let limit: Int
+    let maxBytes: Int
+    private var read: [Change] = []
+    private var bytes = 0
+    /// Per origin whose last change read is not signed, its first such.
+    private(set) var unverifiedFrom: [NodeID: Int64] = [:]
+    /// The longest prefix of what was read that ends on signed changes only.
+    private var verifiable = 0
+    /// The longest such prefix within `limit` and `maxBytes`.
+    private var withinLimits = 0
+
+    init(limit: Int, maxBytes: Int) { (self.limit, self.maxBytes) = (limit, maxBytes) }
+
+    /// Adds the next change; true once the batch is full and has a verifiable prefix.
+    mutating func append(_ change: Change) -> Bool {
+        read.append(change)
+        bytes += change.estimatedWireSize
+        unverifiedFrom[change.origin] = change.signature == nil ? (unverifiedFrom[change.origin] ?? change.seq) : nil
+        if unverifiedFrom.isEmpty {
+            verifiable = read.count
+            if read.count <= limit && bytes <= maxBytes { withinLimits = read.count }
+        }
+        return (read.count >= limit || bytes >= maxBytes) && verifiable > 0
+    }
+
+    /// What to serve: the longest verifiable prefix within the limits, or, when even the first
+    /// verifiable prefix exceeds them, that prefix.
+    var changes: [Change] { Array(read.prefix(withinLimits > 0 ? withinLimits : verifiable)) }
 }
 
 /// A change row of the log, with the columns ``Replica/changeColumns`` selects, in that order.

@@ -241,87 +241,110 @@ struct ServeSettings {
 
     func serve() async throws {
         let logger = makeLogger(logLevel)
-        var server = ServerConfiguration()
-        var console = ConsoleConfiguration()
-        var daemon: SyncDaemon?
-        var replica: Replica?
-        try operate {
-            var r = try ReplicaOptions.parse(["--db", db]).open()
-            r.maxClockSkewMillis = Int64(maxClockSkew * 60_000)
-            replica = r
-            if limits.maxBodyBytes < ContentRules.maxChangeWireBytes {
-                logger.warning(
-                    "--max-body-bytes \(limits.maxBodyBytes) is below the \(ContentRules.maxChangeWireBytes) bytes the largest change the protocol allows may take as JSON: peers will not push this node a change larger than the limit (they say so), and it must pull those instead"
-                )
-            }
-            server.host = host
-            server.port = port
-            if !["127.0.0.1", "::1", "localhost"].contains(host), tokenFile == nil {
-                logger.warning(
-                    "serving on \(host) without --token-file: any client that reaches this address can pull this node's changes and push its own (give peers tokens with --token-file)"
-                )
-            }
-            if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
-            if let tokenFile { server.tokens = try Self.readTokens(tokenFile, what: "token") }
-            if let consoleTokenFile {
-                console.tokens = try Self.readTokens(consoleTokenFile, what: "console token")
-                if let short = console.tokens.first(where: { $0.count < Self.minimumConsoleToken }) {
-                    throw MingaError(
-                        "a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)"
-                    )
-                }
-            }
-            console.secureCookies = server.tls != nil
-            let clients = try peers.clients()
-            console.peers = clients
-            if !clients.isEmpty {
-                daemon = SyncDaemon(
-                    replica: r,
-                    clients: clients,
-                    interval: .milliseconds(Int(syncInterval * 1000)),
-                    metrics: Serve.sharedMetrics,
-                    logger: logger
-                )
-            }
-        }
-        guard let replica else { return }
-        let node = replica.nodeID
-        let listening = "\(server.tls == nil ? "http" : "https")://\(host)"
-        let withConsole = self.console
-        let loopbackOnly = console.tokens.isEmpty
+        var setup: Setup?
+        try operate { setup = try prepare(logger) }
+        guard let setup else { return }
         do {
             let app = try buildApplication(
-                replica: replica,
-                configuration: server,
+                replica: setup.replica,
+                configuration: setup.server,
                 limits: limits,
                 metrics: Serve.sharedMetrics,
                 logger: logger,
-                services: daemon.map { [$0] } ?? [],
-                onServerRunning: { port in
-                    // Scripts and tests wait for the first line to learn the port.
-                    var lines = "minga: node \(node) listening on \(listening):\(port)\n"
-                    if withConsole {
-                        lines +=
-                            "minga: the operator's console is at \(listening):\(port)/console"
-                            + (loopbackOnly ? " (for this machine only: no --console-token-file)\n" : "\n")
-                    }
-                    FileHandle.standardOutput.write(Data(lines.utf8))
-                },
+                services: setup.daemon.map { [$0] } ?? [],
+                onServerRunning: { port in FileHandle.standardOutput.write(Data(setup.listeningLines(port: port).utf8)) },
                 moreRoutes: { router in
-                    guard withConsole else { return }
-                    addConsole(to: router, replica: replica, configuration: console, version: MingaVersion.string, logger: logger)
+                    guard setup.withConsole else { return }
+                    addConsole(to: router, replica: setup.replica, configuration: setup.console, version: MingaVersion.string, logger: logger)
                 }
             )
             try await app.runService()
         } catch {
-            let text = "\(error)"
-            if text.contains("Address already in use") {
+            if "\(error)".contains("Address already in use") {
                 printErr("minga: cannot listen on \(host):\(port): the port is in use (another minga serve?); choose another with --port")
             } else {
                 printErr("minga: the server stopped: \(error)")
             }
             throw ExitCode.failure
         }
+    }
+
+    /// What `serve` runs: the replica, the server's and the console's configuration, and the
+    /// daemon that syncs with `--peer`s (none without them).
+    struct Setup: Sendable {
+        let replica: Replica
+        let server: ServerConfiguration
+        let console: ConsoleConfiguration
+        let withConsole: Bool
+        let daemon: SyncDaemon?
+        let listening: String
+
+        /// The lines printed once the server listens; scripts and tests wait for the first to
+        /// learn the port.
+        func listeningLines(port: Int) -> String {
+            var lines = "minga: node \(replica.nodeID) listening on \(listening):\(port)\n"
+            if withConsole {
+                let scope = console.tokens.isEmpty ? " (for this machine only: no --console-token-file)" : ""
+                lines += "minga: the operator's console is at \(listening):\(port)/console\(scope)\n"
+            }
+            return lines
+        }
+    }
+
+    private func prepare(_ logger: Logger) throws -> Setup {
+        var replica = try ReplicaOptions.parse(["--db", db]).open()
+        replica.maxClockSkewMillis = Int64(maxClockSkew * 60_000)
+        let server = try serverConfiguration(logger)
+        var console = try consoleConfiguration()
+        console.secureCookies = server.tls != nil
+        let clients = try peers.clients()
+        console.peers = clients
+        let daemon =
+            clients.isEmpty
+            ? nil
+            : SyncDaemon(
+                replica: replica,
+                clients: clients,
+                interval: .milliseconds(Int(syncInterval * 1000)),
+                metrics: Serve.sharedMetrics,
+                logger: logger
+            )
+        let listening = "\(server.tls == nil ? "http" : "https")://\(host)"
+        return Setup(replica: replica, server: server, console: console, withConsole: self.console, daemon: daemon, listening: listening)
+    }
+
+    /// The address, TLS and peer tokens, with a warning for each setting that leaves the node
+    /// open or unable to take the largest changes.
+    private func serverConfiguration(_ logger: Logger) throws -> ServerConfiguration {
+        if limits.maxBodyBytes < ContentRules.maxChangeWireBytes {
+            logger.warning(
+                "--max-body-bytes \(limits.maxBodyBytes) is below the \(ContentRules.maxChangeWireBytes) bytes the largest change the protocol allows may take as JSON: peers will not push this node a change larger than the limit (they say so), and it must pull those instead"
+            )
+        }
+        if !["127.0.0.1", "::1", "localhost"].contains(host), tokenFile == nil {
+            logger.warning(
+                "serving on \(host) without --token-file: any client that reaches this address can pull this node's changes and push its own (give peers tokens with --token-file)"
+            )
+        }
+        var server = ServerConfiguration()
+        server.host = host
+        server.port = port
+        if let tlsCert, let tlsKey { server.tls = try TLSFiles.server(certificateFile: tlsCert, keyFile: tlsKey) }
+        if let tokenFile { server.tokens = try Self.readTokens(tokenFile, what: "token") }
+        return server
+    }
+
+    /// The console's operator tokens, each at least ``minimumConsoleToken`` characters.
+    private func consoleConfiguration() throws -> ConsoleConfiguration {
+        var console = ConsoleConfiguration()
+        guard let consoleTokenFile else { return console }
+        console.tokens = try Self.readTokens(consoleTokenFile, what: "console token")
+        if let short = console.tokens.first(where: { $0.count < Self.minimumConsoleToken }) {
+            throw MingaError(
+                "a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)"
+            )
+        }
+        return console
     }
 }
 
