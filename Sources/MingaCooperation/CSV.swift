@@ -122,6 +122,9 @@ public struct CSVImporter: Sendable {
 
     public init(replica: Replica) { self.replica = replica }
 
+    /// A row to write, with the physical line where it starts.
+    private typealias Row = (line: Int, values: [String: Value])
+
     /// Imports the CSV file at `path` into `table`.
     public func importCSV(file path: String, into table: String) throws -> CSVImportSummary {
         let data: Data
@@ -153,8 +156,20 @@ public struct CSVImporter: Sendable {
         let header = reader.headerRow ?? []
         try check(header: header, of: shape, source: source)
         let kinds = try columnKinds(shape)
+        let (rows, bad) = readRows(reader, header: header, shape: shape, kinds: kinds)
+        let inserted = try write(rows, into: table, badRows: bad, source: source)
+        return CSVImportSummary(table: table, inserted: inserted, updated: rows.count - inserted)
+    }
 
-        var rows: [(line: Int, values: [String: Value])] = []
+    /// Reads the records after the header: the rows to write, each with its line, and the
+    /// bad rows, each with why.
+    private func readRows(
+        _ reader: CSVReader,
+        header: [String],
+        shape: TrackedTable,
+        kinds: [String: CSVColumnKind]
+    ) -> (rows: [Row], bad: [CSVBadRow]) {
+        var rows: [Row] = []
         var bad: [CSVBadRow] = []
         var firstLineOfKey: [[Value]: Int] = [:]
         var nextLine = 2 + Self.lineBreaks(in: header)
@@ -171,27 +186,12 @@ public struct CSVImporter: Sendable {
                 )
                 continue
             }
-            var values: [String: Value] = [:]
-            var reasons: [String] = []
-            for (column, field) in zip(header, fields) {
-                if field.isEmpty {
-                    values[column] = .null
-                } else if let value = kinds[column]!.value(of: field) {
-                    values[column] = value
-                } else {
-                    reasons.append("\(column) = \(Self.shown(field)) is not \(kinds[column]!.expectation)")
-                }
-            }
-            let missing = shape.keyColumns.filter { values[$0] == Value.null }
-            if !missing.isEmpty {
-                reasons.append(
-                    "the key column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") empty"
-                )
-            }
+            let typed = Self.values(of: fields, header: header, shape: shape, kinds: kinds)
+            var reasons = typed.reasons
             if reasons.isEmpty {
                 // A key twice in one file is almost always a mistake that put would hide (the
                 // later row would silently win), so it is reported instead.
-                let key = shape.keyColumns.map { values[$0]! }
+                let key = shape.keyColumns.map { typed.values[$0]! }
                 if let first = firstLineOfKey[key] {
                     reasons.append("repeats the key of line \(first)")
                 } else {
@@ -199,16 +199,54 @@ public struct CSVImporter: Sendable {
                 }
             }
             if reasons.isEmpty {
-                rows.append((line, values))
+                rows.append((line, typed.values))
             } else {
                 bad.append(CSVBadRow(line: line, reason: reasons.joined(separator: "; ")))
             }
         }
+        return (rows, bad)
+    }
 
-        // The well-formed rows are written even when others are bad, so that the replica's own
-        // checks (codelists, CHECK constraints) report their rows in the same pass; any bad row
-        // throws, which rolls the whole transaction back.
-        let inserted = try replica.transaction { tx in
+    /// A record's fields as values of their columns' kinds (an empty field is NULL), and why
+    /// the record cannot be imported: fields not of their column's kind, empty key columns.
+    private static func values(
+        of fields: [String],
+        header: [String],
+        shape: TrackedTable,
+        kinds: [String: CSVColumnKind]
+    ) -> (values: [String: Value], reasons: [String]) {
+        var values: [String: Value] = [:]
+        var reasons: [String] = []
+        for (column, field) in zip(header, fields) {
+            if field.isEmpty {
+                values[column] = .null
+            } else if let value = kinds[column]!.value(of: field) {
+                values[column] = value
+            } else {
+                reasons.append("\(column) = \(Self.shown(field)) is not \(kinds[column]!.expectation)")
+            }
+        }
+        let missing = shape.keyColumns.filter { values[$0] == Value.null }
+        if !missing.isEmpty {
+            reasons.append(
+                "the key column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") empty"
+            )
+        }
+        return (values, reasons)
+    }
+
+    /// Writes the rows in one transaction and returns how many were new. The well-formed rows
+    /// are written even when others are bad, so that the replica's own checks (codelists, CHECK
+    /// constraints) report their rows in the same pass; any bad row throws, which rolls the
+    /// whole transaction back.
+    private func write(
+        _ rows: [Row],
+        into table: String,
+        badRows: [CSVBadRow],
+        source: String
+    ) throws -> Int {
+        var bad = badRows
+        return try replica.transaction { tx in
             var inserted = 0
             for row in rows {
                 do {
@@ -222,7 +260,6 @@ public struct CSVImporter: Sendable {
             }
             return inserted
         }
-        return CSVImportSummary(table: table, inserted: inserted, updated: rows.count - inserted)
     }
 
     /// Refuses a header that names unknown columns, names one twice, or lacks a key column,

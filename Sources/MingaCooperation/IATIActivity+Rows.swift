@@ -23,15 +23,62 @@ struct IATIActivityRows {
     var repeated: [String]
 }
 
+/// The child rows of one activity as they are collected, table by table.
+private struct ChildRows {
+    var children: [String: [IATIRow]] = [:]
+    /// Paths of the elements dropped because an earlier one had the same key.
+    var repeated: [String] = []
+    /// The activity's elements, on which a dropped element is released and a flow anchored.
+    var tree: IATISourceTree?
+    private var seen: Set<[Value]> = []
+
+    init(tree: IATISourceTree?) { self.tree = tree }
+
+    /// Adds a row of `table` unless an earlier row has the same key.
+    /// A repeated key's element is not held: it stays a part, kept as written.
+    mutating func add(_ table: String, key: [Value], _ values: [String: Value], line: Int, node: Int?, repeatedPath: String) {
+        guard seen.insert([.text(table)] + key).inserted else {
+            repeated.append(repeatedPath)
+            if let node { tree?.release(node) }
+            return
+        }
+        append(IATIRow(table: table, values: values, line: line))
+    }
+
+    /// Adds a row that has no key to repeat.
+    mutating func append(_ row: IATIRow) {
+        children[row.table, default: []].append(row)
+    }
+}
+
 extension IATIActivity {
     /// Maps the activity to rows. Keys that repeat within the activity keep the first element
     /// (the others are reported); flows get ids `<identifier>/<element>/<@ref or position>`,
     /// with `#<position>` appended when that id is already taken, so that no flow is lost.
     func rows() -> IATIActivityRows {
-        let id = Value.text(identifier)
-        var repeated: [String] = []
+        var rows = ChildRows(tree: source)
+        addNamingRows(to: &rows)
+        addRecipientAndClassificationRows(to: &rows)
+        addFlowRows(to: &rows)
+        for (table, values) in resultRows() + placeRows() {
+            rows.append(IATIRow(table: table, values: values.merging(["initiative": .text(identifier)]) { a, _ in a }, line: line))
+        }
+        addPolicyMarkerRows(to: &rows)
+        for part in rows.tree?.parts() ?? parts {
+            rows.append(IATIRow(table: "iati_part", values: part.row(initiative: identifier), line: line))
+        }
+        return IATIActivityRows(
+            initiative: initiativeRow(),
+            children: rows.children,
+            reportingOrganisation: reportingOrganisationRow(),
+            mentionedOrganisations: mentionedOrganisationRows(),
+            repeated: rows.repeated
+        )
+    }
 
-        var initiative: [String: Value] = ["iati_identifier": id]
+    /// The `initiative` row, with the line of the element each column came from.
+    private func initiativeRow() -> IATIRow {
+        var initiative: [String: Value] = ["iati_identifier": .text(identifier)]
         initiative["reporting_org"] = .iati(reportingOrg?.ref)
         initiative["reporting_org_type"] = .iati(reportingOrg?.type)
         initiative["default_lang"] = .iati(lang)
@@ -47,22 +94,14 @@ extension IATIActivity {
         initiative["parent"] = .iati(parent)
         var columnLines: [String: Int] = [:]
         for (column, element) in IATIElements.initiativeColumns { columnLines[column] = lines[element] }
+        return IATIRow(table: "initiative", values: initiative, line: line, columnLines: columnLines)
+    }
 
-        var children: [String: [IATIRow]] = [:]
-        var seen: Set<[Value]> = []
-        var tree = source
-        // A repeated key's element is not held: it stays a part, kept as written.
-        func add(_ table: String, key: [Value], _ values: [String: Value], line: Int, node: Int?, repeatedPath: String) {
-            guard seen.insert([.text(table)] + key).inserted else {
-                repeated.append(repeatedPath)
-                if let node { tree?.release(node) }
-                return
-            }
-            children[table, default: []].append(IATIRow(table: table, values: values, line: line))
-        }
-
+    /// Rows of `initiative_text` (title and descriptions) and `participation`.
+    private func addNamingRows(to rows: inout ChildRows) {
+        let id = Value.text(identifier)
         for t in texts {
-            add(
+            rows.add(
                 "initiative_text",
                 key: [.text(t.element), .text(t.lang)],
                 ["initiative": id, "element": .text(t.element), "lang": .text(t.lang), "text": .text(t.text)],
@@ -74,7 +113,7 @@ extension IATIActivity {
             )
         }
         for p in participants {
-            add(
+            rows.add(
                 "participation",
                 key: [.text(p.ref), .text(p.role)],
                 [
@@ -86,8 +125,13 @@ extension IATIActivity {
                 repeatedPath: "iati-activity/participating-org (repeated ref and role)"
             )
         }
+    }
+
+    /// Rows of `recipient_country`, `recipient_region` and `classification` (sectors and tags).
+    private func addRecipientAndClassificationRows(to rows: inout ChildRows) {
+        let id = Value.text(identifier)
         for c in countries {
-            add(
+            rows.add(
                 "recipient_country",
                 key: [.text(c.code)],
                 ["initiative": id, "country": .text(c.code), "percentage": .iati(c.percentage)],
@@ -97,7 +141,7 @@ extension IATIActivity {
             )
         }
         for r in regions {
-            add(
+            rows.add(
                 "recipient_region",
                 key: [.text(r.vocabulary), .text(r.code)],
                 ["initiative": id, "vocabulary": .text(r.vocabulary), "region": .text(r.code), "percentage": .iati(r.percentage)],
@@ -107,7 +151,7 @@ extension IATIActivity {
             )
         }
         for c in classifications {
-            add(
+            rows.add(
                 "classification",
                 key: [.text(c.scheme), .text(c.vocabulary), .text(c.code)],
                 [
@@ -119,7 +163,10 @@ extension IATIActivity {
                 repeatedPath: "iati-activity/\(c.scheme) (repeated vocabulary and code)"
             )
         }
+    }
 
+    /// Rows of `flow`, each with its id; the flow's element is anchored on the tree by that id.
+    private func addFlowRows(to rows: inout ChildRows) {
         var flowIDs: Set<String> = []
         var positions: [Flow.Kind: Int] = [:]
         for f in flows {
@@ -128,69 +175,63 @@ extension IATIActivity {
             var flowID = "\(identifier)/\(f.kind.rawValue)/\(f.ref.map(Self.escapedRef) ?? String(position))"
             if flowIDs.contains(flowID) { flowID += "#\(position)" }
             guard flowIDs.insert(flowID).inserted else {
-                repeated.append("iati-activity/\(f.kind.rawValue) (repeated id \(flowID))")
+                rows.repeated.append("iati-activity/\(f.kind.rawValue) (repeated id \(flowID))")
                 continue
             }
-            if let node = f.node { tree?.anchor(node, IATIAnchor.flow(id: flowID, identifier: identifier, kind: f.kind.rawValue)) }
-            children["flow", default: []].append(
-                IATIRow(
-                    table: "flow",
-                    values: [
-                        "id": .text(flowID), "initiative": id, "kind": .text(f.kind.rawValue), "position": .integer(Int64(position)),
-                        "transaction_type": .iati(f.transactionType), "budget_type": .iati(f.budgetType),
-                        "budget_status": .iati(f.budgetStatus), "ref": .iati(f.ref), "value": .iati(f.value),
-                        "currency": .iati(f.currency), "value_date": .iati(f.valueDate), "transaction_date": .iati(f.transactionDate),
-                        "period_start": .iati(f.periodStart), "period_end": .iati(f.periodEnd),
-                        "provider_org": .iati(f.providerOrg), "provider_activity": .iati(f.providerActivity),
-                        "receiver_org": .iati(f.receiverOrg), "receiver_activity": .iati(f.receiverActivity),
-                        "description": .iati(f.description), "humanitarian": .iati(f.humanitarian),
-                        "sector_vocabulary": .iati(f.sectorVocabulary), "sector": .iati(f.sector), "recipient_country": .iati(f.recipientCountry),
-                        "recipient_region": .iati(f.recipientRegion), "flow_type": .iati(f.flowType), "finance_type": .iati(f.financeType),
-                        "aid_type": .iati(f.aidType), "tied_status": .iati(f.tiedStatus), "disbursement_channel": .iati(f.disbursementChannel),
-                    ],
-                    line: f.line
-                )
-            )
+            if let node = f.node { rows.tree?.anchor(node, IATIAnchor.flow(id: flowID, identifier: identifier, kind: f.kind.rawValue)) }
+            rows.append(IATIRow(table: "flow", values: flowValues(f, id: flowID, position: position), line: f.line))
         }
+    }
 
-        for (table, values) in resultRows() + placeRows() {
-            children[table, default: []].append(IATIRow(table: table, values: values.merging(["initiative": id]) { a, _ in a }, line: line))
-        }
+    /// A flow's `flow` row, by its id and its position among the flows of its kind.
+    private func flowValues(_ f: Flow, id flowID: String, position: Int) -> [String: Value] {
+        [
+            "id": .text(flowID), "initiative": .text(identifier), "kind": .text(f.kind.rawValue), "position": .integer(Int64(position)),
+            "transaction_type": .iati(f.transactionType), "budget_type": .iati(f.budgetType),
+            "budget_status": .iati(f.budgetStatus), "ref": .iati(f.ref), "value": .iati(f.value),
+            "currency": .iati(f.currency), "value_date": .iati(f.valueDate), "transaction_date": .iati(f.transactionDate),
+            "period_start": .iati(f.periodStart), "period_end": .iati(f.periodEnd),
+            "provider_org": .iati(f.providerOrg), "provider_activity": .iati(f.providerActivity),
+            "receiver_org": .iati(f.receiverOrg), "receiver_activity": .iati(f.receiverActivity),
+            "description": .iati(f.description), "humanitarian": .iati(f.humanitarian),
+            "sector_vocabulary": .iati(f.sectorVocabulary), "sector": .iati(f.sector), "recipient_country": .iati(f.recipientCountry),
+            "recipient_region": .iati(f.recipientRegion), "flow_type": .iati(f.flowType), "finance_type": .iati(f.financeType),
+            "aid_type": .iati(f.aidType), "tied_status": .iati(f.tiedStatus), "disbursement_channel": .iati(f.disbursementChannel),
+        ]
+    }
+
+    /// Rows of `policy_marker`.
+    private func addPolicyMarkerRows(to rows: inout ChildRows) {
         for m in policyMarkers {
-            add(
+            rows.add(
                 "policy_marker",
                 key: [.text(m.vocabulary), .text(m.code)],
-                ["initiative": id, "vocabulary": .text(m.vocabulary), "code": .text(m.code), "significance": .iati(m.significance)],
+                ["initiative": .text(identifier), "vocabulary": .text(m.vocabulary), "code": .text(m.code), "significance": .iati(m.significance)],
                 line: m.line,
                 node: m.node,
                 repeatedPath: "iati-activity/policy-marker (repeated vocabulary and code)"
             )
         }
-        for part in tree?.parts() ?? parts {
-            children["iati_part", default: []].append(IATIRow(table: "iati_part", values: part.row(initiative: identifier), line: line))
-        }
+    }
 
-        var reporting: IATIRow?
-        if let org = reportingOrg, let ref = org.ref {
-            var values: [String: Value] = ["ref": .text(ref)]
-            if let name = org.name { values["name"] = .text(name) }
-            if let type = org.type { values["type"] = .text(type) }
-            reporting = IATIRow(table: "organisation", values: values, line: org.line)
-        }
-        let mentioned = participants.map { p in
-            var values: [String: Value] = ["ref": .text(p.ref)]
-            if let name = p.name { values["name"] = .text(name) }
-            if let type = p.type { values["type"] = .text(type) }
-            return IATIRow(table: "organisation", values: values, line: p.line)
-        }
+    /// The reporting organisation's `organisation` row, when it has a ref: it describes
+    /// itself, so its name and type are authoritative.
+    private func reportingOrganisationRow() -> IATIRow? {
+        guard let org = reportingOrg, let ref = org.ref else { return nil }
+        return Self.organisationRow(ref: ref, name: org.name, type: org.type, line: org.line)
+    }
 
-        return IATIActivityRows(
-            initiative: IATIRow(table: "initiative", values: initiative, line: line, columnLines: columnLines),
-            children: children,
-            reportingOrganisation: reporting,
-            mentionedOrganisations: mentioned,
-            repeated: repeated
-        )
+    /// The participating organisations' `organisation` rows, which only create missing rows.
+    private func mentionedOrganisationRows() -> [IATIRow] {
+        participants.map { p in Self.organisationRow(ref: p.ref, name: p.name, type: p.type, line: p.line) }
+    }
+
+    /// An `organisation` row with the name and type that are known.
+    private static func organisationRow(ref: String, name: String?, type: String?, line: Int) -> IATIRow {
+        var values: [String: Value] = ["ref": .text(ref)]
+        if let name { values["name"] = .text(name) }
+        if let type { values["type"] = .text(type) }
+        return IATIRow(table: "organisation", values: values, line: line)
     }
 }
 
@@ -260,12 +301,21 @@ extension IATIActivity {
     /// name for the reporting organisation: the activity's tables do not hold it.
     init(initiative: [String: Value], reportingOrgName: String?, children: [String: [[String: Value]]]) {
         self.init(identifier: initiative["iati_identifier"]?.iatiString ?? "", line: 0)
-        let texts = children["initiative_text"] ?? []
-        let participants = children["participation"] ?? []
-        let countries = children["recipient_country"] ?? []
-        let regions = children["recipient_region"] ?? []
-        let classifications = children["classification"] ?? []
-        let flows = children["flow"] ?? []
+        loadInitiative(initiative, reportingOrgName: reportingOrgName)
+        loadTextsAndParticipants(children)
+        loadRecipientsAndClassifications(children)
+        loadFlows(children)
+        loadResults(children)
+        loadPlaces(children)
+        policyMarkers = (children["policy_marker"] ?? []).compactMap { row in
+            guard let vocabulary = row["vocabulary"]?.iatiString, let code = row["code"]?.iatiString else { return nil }
+            return PolicyMarker(vocabulary: vocabulary, code: code, significance: row["significance"]?.iatiString, line: 0)
+        }
+        parts = (children["iati_part"] ?? []).compactMap(IATIPart.init(row:))
+    }
+
+    /// The fields of the `initiative` row, and the reporting organisation with its name.
+    private mutating func loadInitiative(_ initiative: [String: Value], reportingOrgName: String?) {
         lang = initiative["default_lang"]?.iatiString
         defaultCurrency = initiative["default_currency"]?.iatiString
         hierarchy = initiative["hierarchy"]?.iatiInt64
@@ -280,12 +330,15 @@ extension IATIActivity {
         aidType = initiative["aid_type"]?.iatiString
         for (type, column) in IATIColumns.dateColumns { dates[type] = initiative[column]?.iatiString }
         parent = initiative["parent"]?.iatiString
+    }
 
-        self.texts = texts.compactMap { row in
+    /// Texts from `initiative_text`, and participants from `participation`.
+    private mutating func loadTextsAndParticipants(_ children: [String: [[String: Value]]]) {
+        texts = (children["initiative_text"] ?? []).compactMap { row in
             guard let element = row["element"]?.iatiString, let text = row["text"]?.iatiString else { return nil }
             return Text(element: element, lang: row["lang"]?.iatiString ?? "", text: text, line: 0)
         }
-        self.participants = participants.compactMap { row in
+        participants = (children["participation"] ?? []).compactMap { row in
             guard let ref = row["org_ref"]?.iatiString, let role = row["iati_role"]?.iatiString else { return nil }
             return Participant(
                 ref: ref,
@@ -296,20 +349,29 @@ extension IATIActivity {
                 line: 0
             )
         }
-        self.countries = countries.compactMap { row in
+    }
+
+    /// Countries, regions, and sectors and tags, from `recipient_country`,
+    /// `recipient_region` and `classification`.
+    private mutating func loadRecipientsAndClassifications(_ children: [String: [[String: Value]]]) {
+        countries = (children["recipient_country"] ?? []).compactMap { row in
             guard let code = row["country"]?.iatiString else { return nil }
             return Country(code: code, percentage: row["percentage"]?.iatiDouble, line: 0)
         }
-        self.regions = regions.compactMap { row in
+        regions = (children["recipient_region"] ?? []).compactMap { row in
             guard let code = row["region"]?.iatiString, let vocabulary = row["vocabulary"]?.iatiString else { return nil }
             return Region(vocabulary: vocabulary, code: code, percentage: row["percentage"]?.iatiDouble, line: 0)
         }
-        self.classifications = classifications.compactMap { row in
+        classifications = (children["classification"] ?? []).compactMap { row in
             guard let scheme = row["scheme"]?.iatiString, let vocabulary = row["vocabulary"]?.iatiString, let code = row["code"]?.iatiString
             else { return nil }
             return Classification(scheme: scheme, vocabulary: vocabulary, code: code, percentage: row["percentage"]?.iatiDouble, line: 0)
         }
-        self.flows = IATIActivity.fileOrder(flows, identifier: identifier).compactMap { row in
+    }
+
+    /// Flows from `flow`, in the order of the file they came from (``fileOrder(_:identifier:)``).
+    private mutating func loadFlows(_ children: [String: [[String: Value]]]) {
+        flows = IATIActivity.fileOrder(children["flow"] ?? [], identifier: identifier).compactMap { row in
             guard let kind = row["kind"]?.iatiString.flatMap(Flow.Kind.init(rawValue:)) else { return nil }
             var flow = Flow(
                 kind: kind,
@@ -341,7 +403,11 @@ extension IATIActivity {
             (flow.tiedStatus, flow.disbursementChannel) = (row["tied_status"]?.iatiString, row["disbursement_channel"]?.iatiString)
             return flow
         }
-        loadResults(children)
+    }
+
+    /// Locations from `location`, and document links from `document_link`, each in its
+    /// place (`…_no`).
+    private mutating func loadPlaces(_ children: [String: [[String: Value]]]) {
         locations = (children["location"] ?? []).compactMap { row in
             guard let no = row["location_no"]?.iatiInt64 else { return nil }
             return Location(
@@ -367,11 +433,6 @@ extension IATIActivity {
                 documentDate: row["document_date"]?.iatiString
             )
         }.sorted { $0.no < $1.no }
-        policyMarkers = (children["policy_marker"] ?? []).compactMap { row in
-            guard let vocabulary = row["vocabulary"]?.iatiString, let code = row["code"]?.iatiString else { return nil }
-            return PolicyMarker(vocabulary: vocabulary, code: code, significance: row["significance"]?.iatiString, line: 0)
-        }
-        parts = (children["iati_part"] ?? []).compactMap(IATIPart.init(row:))
     }
 
     /// Results with their indicators and periods, each in its place (`…_no`).

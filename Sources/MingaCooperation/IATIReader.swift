@@ -281,22 +281,25 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
     }
 
-    /// An element of the activity itself: what names it, or what classifies it.
+    /// An element of the activity itself: what names it, where it stands, or what classifies it.
     private func startActivityElement(_ path: String, _ attributes: [String: String], at: String) throws {
         switch path {
-        case "iati-identifier", "title", "reporting-org", "description", "participating-org", "activity-status", "activity-date",
-            "related-activity":
+        case "iati-identifier", "title", "reporting-org", "description", "participating-org":
             try startNamingElement(path, attributes, at: at)
-        case "recipient-country", "recipient-region", "sector", "tag", "collaboration-type", "default-flow-type", "default-finance-type",
-            "default-aid-type", "policy-marker":
+        case "activity-status", "activity-date", "related-activity":
+            try startStatusElement(path, attributes, at: at)
+        case "recipient-country", "recipient-region":
+            try startRecipientElement(path, attributes, at: at)
+        case "sector", "tag", "policy-marker":
             try startClassElement(path, attributes, at: at)
+        case "collaboration-type", "default-flow-type", "default-finance-type", "default-aid-type":
+            try startTypeElement(path, attributes, at: at)
         default:
             skip(at)
         }
     }
 
-    /// What names the activity: its identifier, title and descriptions, organisations,
-    /// status, dates and parent.
+    /// What names the activity: its identifier, title and descriptions, and organisations.
     private func startNamingElement(_ path: String, _ attributes: [String: String], at: String) throws {
         switch path {
         case "iati-identifier":
@@ -332,6 +335,14 @@ final class IATIReader: NSObject, XMLParserDelegate {
             )
             narratives = []
 
+        default:
+            skip(at)
+        }
+    }
+
+    /// Where the activity stands: its status, dates and parent (`related-activity` of type 1).
+    private func startStatusElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
         case "activity-status":
             guard activity!.status == nil else { return skip(at + " (repeated)") }
             keep("activity-status", attributes, held: ["code"], at: at)
@@ -364,9 +375,8 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
     }
 
-    /// What classifies the activity: where (countries, regions), what (sectors, tags,
-    /// policy markers) and how (collaboration, flow, finance and aid types).
-    private func startClassElement(_ path: String, _ attributes: [String: String], at: String) throws {
+    /// Where the activity takes place: its recipient countries and regions.
+    private func startRecipientElement(_ path: String, _ attributes: [String: String], at: String) throws {
         switch path {
         case "recipient-country":
             let code = try required(attributes, "code", of: path)
@@ -392,6 +402,14 @@ final class IATIReader: NSObject, XMLParserDelegate {
                 )
             )
 
+        default:
+            skip(at)
+        }
+    }
+
+    /// What the activity is about: its sectors, tags and policy markers.
+    private func startClassElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
         case "sector", "tag":
             let vocabulary = path == "tag" ? try required(attributes, "vocabulary", of: path) : value(attributes, "vocabulary") ?? "1"
             let code = try required(attributes, "code", of: path)
@@ -411,23 +429,6 @@ final class IATIReader: NSObject, XMLParserDelegate {
                     node: current
                 )
             )
-
-        case "collaboration-type", "default-flow-type", "default-finance-type":
-            let code = try required(attributes, "code", of: path)
-            let keyPath: WritableKeyPath<IATIActivity, String?> =
-                path == "collaboration-type" ? \.collaborationType : path == "default-flow-type" ? \.flowType : \.financeType
-            guard activity![keyPath: keyPath] == nil else { return skip(at + " (repeated)") }
-            keep(path, attributes, held: ["code"], at: at)
-            activity![keyPath: keyPath] = code
-            activity!.lines[path] = line
-
-        case "default-aid-type":
-            let code = try required(attributes, "code", of: path)
-            guard (value(attributes, "vocabulary") ?? "1") == "1" else { return skip(at + "[@vocabulary!='1']") }
-            guard activity!.aidType == nil else { return skip(at + "[@vocabulary='1'] (repeated)") }
-            keep("default-aid-type", attributes, held: ["code"], at: at)
-            activity!.aidType = code
-            activity!.lines[path] = line
 
         case "policy-marker":
             let vocabulary = value(attributes, "vocabulary") ?? "1"
@@ -453,13 +454,35 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
     }
 
+    /// How the activity is carried out: its collaboration type and its default flow, finance
+    /// and aid types.
+    private func startTypeElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
+        case "collaboration-type", "default-flow-type", "default-finance-type":
+            let code = try required(attributes, "code", of: path)
+            let keyPath: WritableKeyPath<IATIActivity, String?> =
+                path == "collaboration-type" ? \.collaborationType : path == "default-flow-type" ? \.flowType : \.financeType
+            guard activity![keyPath: keyPath] == nil else { return skip(at + " (repeated)") }
+            keep(path, attributes, held: ["code"], at: at)
+            activity![keyPath: keyPath] = code
+            activity!.lines[path] = line
+
+        case "default-aid-type":
+            let code = try required(attributes, "code", of: path)
+            guard (value(attributes, "vocabulary") ?? "1") == "1" else { return skip(at + "[@vocabulary!='1']") }
+            guard activity!.aidType == nil else { return skip(at + "[@vocabulary='1'] (repeated)") }
+            keep("default-aid-type", attributes, held: ["code"], at: at)
+            activity!.aidType = code
+            activity!.lines[path] = line
+
+        default:
+            skip(at)
+        }
+    }
+
     /// A `budget`, `planned-disbursement` or `transaction`, or an element inside one.
     private func startFlowElement(_ path: String, _ attributes: [String: String], at: String) throws {
         switch path {
-        case "transaction/description":
-            keep("description", attributes, held: [], at: at)
-            narratives = []
-
         case "budget":
             flow = .init(kind: .budget, budgetType: value(attributes, "type"), budgetStatus: value(attributes, "status"), line: line, node: current)
             keep(nil, attributes, held: ["type", "status"], at: at)
@@ -473,6 +496,19 @@ final class IATIReader: NSObject, XMLParserDelegate {
             flow?.humanitarian = value(attributes, "humanitarian")
             keep(nil, attributes, held: ["ref", "humanitarian"], at: at)
 
+        case "transaction/sector", "transaction/recipient-region", "transaction/aid-type", "transaction/recipient-country",
+            "transaction/flow-type", "transaction/finance-type", "transaction/tied-status", "transaction/disbursement-channel":
+            try startTransactionClassElement(path, attributes, at: at)
+
+        default:
+            try startFlowDetailElement(path, attributes, at: at)
+        }
+    }
+
+    /// What classifies a transaction on its own: its sector, recipient country or region,
+    /// flow, finance, aid and tied-status types, and disbursement channel.
+    private func startTransactionClassElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
         case "transaction/sector", "transaction/recipient-region", "transaction/aid-type":
             // The first of vocabulary 1 (written or implied): a column; the others stay parts.
             let vocabulary = value(attributes, "vocabulary") ?? "1"
@@ -501,6 +537,19 @@ final class IATIReader: NSObject, XMLParserDelegate {
             case "tied-status": flow?.tiedStatus = code
             default: flow?.disbursementChannel = code
             }
+
+        default:
+            skip(at)
+        }
+    }
+
+    /// What a flow holds besides a transaction's classification: its value, period, provider
+    /// and receiver organisations, and a transaction's description, type and date.
+    private func startFlowDetailElement(_ path: String, _ attributes: [String: String], at: String) throws {
+        switch path {
+        case "transaction/description":
+            keep("description", attributes, held: [], at: at)
+            narratives = []
 
         case "budget/period-start", "planned-disbursement/period-start":
             keep("period-start", attributes, held: ["iso-date"], at: at)
@@ -646,18 +695,32 @@ final class IATIReader: NSObject, XMLParserDelegate {
         }
     }
 
+    /// An element inside an `iati-activity` ends, by its path below it: what was read inside
+    /// it (its text, narratives and elements) goes to the activity.
     private func end(_ path: String) throws {
         guard activity != nil else { return }
         let content = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        switch path {
-        case "iati-identifier":
-            activity!.identifier = content
-
-        case _ where Self.narrativePaths.contains(path):
+        if Self.narrativePaths.contains(path) {
             // A title's or description's empty narrative is a text too; elsewhere it stays a part.
             if !content.isEmpty || path == "title/narrative" || path == "description/narrative" {
                 narratives.append((narrativeLang, content, narrativeLine, current))
             }
+            return
+        }
+        if Self.titlePaths.contains(path) { return endTitleElement(path) }
+        switch path.prefix(while: { $0 != "/" }) {
+        case "budget", "planned-disbursement", "transaction": try endFlowElement(path, content: content)
+        case "result": endResultElement(path)
+        case "location", "document-link": endPlaceElement(path, content: content)
+        default: endActivityElement(path, content: content)
+        }
+    }
+
+    /// The end of an element of the activity itself: its identifier, or what names it.
+    private func endActivityElement(_ path: String, content: String) {
+        switch path {
+        case "iati-identifier":
+            activity!.identifier = content
 
         case "reporting-org":
             // The name goes to the organisation row (shared by every activity it reports);
@@ -680,6 +743,29 @@ final class IATIReader: NSObject, XMLParserDelegate {
             if let p = participant { activity!.participants.append(p) }
             participant = nil
 
+        default:
+            break
+        }
+    }
+
+    /// The end of a result's, an indicator's, a location's or a document link's title or
+    /// name: its narrative in the default language is the column.
+    private func endTitleElement(_ path: String) {
+        let name = pickNarrative(keptAt: "iati-activity/\(path)/narrative (other languages)")
+        // Written back only with the narrative a column holds; else kept as written.
+        if name == nil { tree.release(current) }
+        switch path {
+        case "result/title": result?.title = name
+        case "result/indicator/title": indicator?.title = name
+        case "location/name": location?.name = name
+        default: documentLink?.title = name
+        }
+    }
+
+    /// The end of a `budget`, `planned-disbursement` or `transaction`, or of an element
+    /// inside one: the flow is added once it ends, and must have a value.
+    private func endFlowElement(_ path: String, content: String) throws {
+        switch path {
         case "transaction/description":
             flow?.description = pickNarrative(keptAt: "iati-activity/transaction/description/narrative (other languages)")
             // Written back only with the narrative the flow holds; else kept as written.
@@ -691,23 +777,21 @@ final class IATIReader: NSObject, XMLParserDelegate {
             }
             flow?.value = number == 0 ? 0 : number  // -0 is 0 (its spelling stays a part)
 
-        case _ where Self.titlePaths.contains(path):
-            let name = pickNarrative(keptAt: "iati-activity/\(path)/narrative (other languages)")
-            // Written back only with the narrative a column holds; else kept as written.
-            if name == nil { tree.release(current) }
-            switch path {
-            case "result/title": result?.title = name
-            case "result/indicator/title": indicator?.title = name
-            case "location/name": location?.name = name
-            default: documentLink?.title = name
-            }
+        case "budget", "planned-disbursement", "transaction":
+            firstTaken = []
+            guard let f = flow else { return }
+            guard f.value != nil else { throw problem("the \(path) starting at line \(f.line) has no value") }
+            activity!.flows.append(f)
+            flow = nil
 
-        case "location/point/pos":
-            location?.point = content.isEmpty ? nil : content
+        default:
+            break
+        }
+    }
 
-        case "location/point":
-            if location?.point == nil { tree.release(current) }
-
+    /// The end of a `result`, an indicator or a period: each is added to what holds it.
+    private func endResultElement(_ path: String) {
+        switch path {
         case "result/indicator/period":
             if let p = period { indicator?.periods.append(p) }
             period = nil
@@ -720,6 +804,21 @@ final class IATIReader: NSObject, XMLParserDelegate {
             if let r = result { activity!.results.append(r) }
             result = nil
 
+        default:
+            break
+        }
+    }
+
+    /// The end of a location's point and its position, or of a `location` or a
+    /// `document-link`, which is added to the activity.
+    private func endPlaceElement(_ path: String, content: String) {
+        switch path {
+        case "location/point/pos":
+            location?.point = content.isEmpty ? nil : content
+
+        case "location/point":
+            if location?.point == nil { tree.release(current) }
+
         case "location":
             if let l = location { activity!.locations.append(l) }
             location = nil
@@ -727,13 +826,6 @@ final class IATIReader: NSObject, XMLParserDelegate {
         case "document-link":
             if let d = documentLink { activity!.documentLinks.append(d) }
             documentLink = nil
-
-        case "budget", "planned-disbursement", "transaction":
-            firstTaken = []
-            guard let f = flow else { return }
-            guard f.value != nil else { throw problem("the \(path) starting at line \(f.line) has no value") }
-            activity!.flows.append(f)
-            flow = nil
 
         default:
             break

@@ -42,13 +42,60 @@ public struct RegistryGenerator: Sendable {
     /// The rows of a registry of `initiatives` initiatives, in an order that writes parents first.
     public func rows(initiatives: Int) -> [Row] {
         var rng = SplitMix64(seed: seed)
-        var rows: [Row] = []
-        for a in Self.agencies {
-            rows.append(
-                Row(table: "organisation", values: ["ref": .text(a.ref), "name": .text(a.name), "type": .text("10"), "country": .text(a.country)])
-            )
+        var rows = Self.organisationRows() + Self.jointFundRows()
+        for i in 1...max(initiatives, 0) {
+            let initiative = Initiative(number: i, rng: &rng)
+            rows.append(Self.initiativeRow(initiative, rng: &rng))
+            rows += Self.textRows(initiative)
+            rows += Self.participationRows(initiative)
+            rows += Self.classificationRows(initiative)
+            rows += Self.financingRows(initiative)
         }
-        let fund = "XM-DAC-MX-AMEXCID-FCMC"
+        return rows
+    }
+
+    /// The joint fund that finances triangular initiatives.
+    private static let fund = "XM-DAC-MX-AMEXCID-FCMC"
+
+    /// What is drawn for one initiative, from which its rows are made.
+    private struct Initiative {
+        let id: String
+        let provider: (ref: String, name: String, country: String)
+        let recipient: (ref: String, name: String, country: String)
+        let theme: (String, String, String)
+        let modality: String
+        let year: Int
+        let budget: Double
+
+        /// Draws the initiative numbered `i`: its provider, a recipient other than the
+        /// provider, its theme, modality, year and budget.
+        init(number i: Int, rng: inout SplitMix64) {
+            let agencies = RegistryGenerator.agencies
+            let provider = agencies[Int(rng.next() % UInt64(agencies.count))]
+            var recipient = agencies[Int(rng.next() % UInt64(agencies.count))]
+            if recipient.ref == provider.ref {
+                recipient = agencies[(agencies.firstIndex { $0.ref == provider.ref }! + 1) % agencies.count]
+            }
+            (self.provider, self.recipient) = (provider, recipient)
+            theme = RegistryGenerator.themes[Int(rng.next() % UInt64(RegistryGenerator.themes.count))]
+            modality = ["bilateral", "bilateral", "triangular", "regional"][Int(rng.next() % 4)]
+            id = "\(provider.ref)-\(String(format: "%06d", i))"
+            year = 2018 + Int(rng.next() % 8)
+            budget = Double(10_000 * (1 + rng.next() % 200))
+        }
+    }
+
+    /// The agencies, as `organisation` rows.
+    private static func organisationRows() -> [Row] {
+        agencies.map { a in
+            Row(table: "organisation", values: ["ref": .text(a.ref), "name": .text(a.name), "type": .text("10"), "country": .text(a.country)])
+        }
+    }
+
+    /// The joint fund México–Chile (`financing_instrument`) and its two contributors
+    /// (`instrument_member`).
+    private static func jointFundRows() -> [Row] {
+        var rows: [Row] = []
         rows.append(
             Row(
                 table: "financing_instrument",
@@ -70,113 +117,124 @@ public struct RegistryGenerator: Sendable {
                 )
             )
         }
-        for i in 1...max(initiatives, 0) {
-            let provider = Self.agencies[Int(rng.next() % UInt64(Self.agencies.count))]
-            var recipient = Self.agencies[Int(rng.next() % UInt64(Self.agencies.count))]
-            if recipient.ref == provider.ref {
-                recipient = Self.agencies[(Self.agencies.firstIndex { $0.ref == provider.ref }! + 1) % Self.agencies.count]
-            }
-            let theme = Self.themes[Int(rng.next() % UInt64(Self.themes.count))]
-            let modality = ["bilateral", "bilateral", "triangular", "regional"][Int(rng.next() % 4)]
-            let id = "\(provider.ref)-\(String(format: "%06d", i))"
-            let year = 2018 + Int(rng.next() % 8)
-            let budget = Double(10_000 * (1 + rng.next() % 200))
+        return rows
+    }
+
+    /// The `initiative` row; its instrument and status are drawn from `rng`.
+    private static func initiativeRow(_ initiative: Initiative, rng: inout SplitMix64) -> Row {
+        Row(
+            table: "initiative",
+            values: [
+                "iati_identifier": .text(initiative.id), "reporting_org": .text(initiative.provider.ref), "reporting_org_type": .text("10"),
+                "default_lang": .text("es"), "default_currency": .text("USD"), "hierarchy": .integer(1),
+                "last_updated": .text("\(initiative.year)-06-30T00:00:00Z"), "modality": .text(initiative.modality),
+                "instrument": .text(["programme", "project", "project", "action"][Int(rng.next() % 4)]),
+                "status": .text(String(1 + rng.next() % 4)), "collaboration_type": .text("1"), "flow_type": .text("10"),
+                "finance_type": .text("110"), "aid_type": .text("C01"),
+                "planned_start": .text("\(initiative.year)-03-01"), "actual_start": .text("\(initiative.year)-04-15"),
+                "planned_end": .text("\(initiative.year + 2)-12-31"), "actual_end": .null,
+                "sdg_main": .text(initiative.theme.2), "sdg_secondary": .null, "parent": .null,
+            ]
+        )
+    }
+
+    /// The initiative's title and description (`initiative_text`), in Spanish.
+    private static func textRows(_ initiative: Initiative) -> [Row] {
+        [
+            Row(
+                table: "initiative_text",
+                values: [
+                    "initiative": .text(initiative.id), "element": .text("title"), "lang": .text("es"),
+                    "text": .text("\(initiative.theme.0) — \(initiative.recipient.country)"),
+                ]
+            ),
+            Row(
+                table: "initiative_text",
+                values: [
+                    "initiative": .text(initiative.id), "element": .text("description/1"), "lang": .text("es"),
+                    "text": .text("Cooperación \(initiative.modality) entre \(initiative.provider.name) y \(initiative.recipient.name)."),
+                ]
+            ),
+        ]
+    }
+
+    /// The provider (IATI role 1, funding) and the recipient (role 4, implementing) as
+    /// `participation` rows.
+    private static func participationRows(_ initiative: Initiative) -> [Row] {
+        [
+            Row(
+                table: "participation",
+                values: [
+                    "initiative": .text(initiative.id), "org_ref": .text(initiative.provider.ref), "iati_role": .text("1"),
+                    "segib_role": .text(initiative.modality == "triangular" ? "first provider" : "provider"), "org_type": .text("10"),
+                    "name": .text(initiative.provider.name),
+                ]
+            ),
+            Row(
+                table: "participation",
+                values: [
+                    "initiative": .text(initiative.id), "org_ref": .text(initiative.recipient.ref), "iati_role": .text("4"),
+                    "segib_role": .text("recipient"), "org_type": .text("10"), "name": .text(initiative.recipient.name),
+                ]
+            ),
+        ]
+    }
+
+    /// The `recipient_country` row, and the theme's DAC sector (vocabulary 1) and SDG
+    /// (vocabulary 7) as `classification` rows.
+    private static func classificationRows(_ initiative: Initiative) -> [Row] {
+        [
+            Row(
+                table: "recipient_country",
+                values: ["initiative": .text(initiative.id), "country": .text(initiative.recipient.country), "percentage": .real(100)]
+            ),
+            Row(
+                table: "classification",
+                values: [
+                    "initiative": .text(initiative.id), "scheme": .text("sector"), "vocabulary": .text("1"), "code": .text(initiative.theme.1),
+                    "percentage": .real(100),
+                ]
+            ),
+            Row(
+                table: "classification",
+                values: [
+                    "initiative": .text(initiative.id), "scheme": .text("sector"), "vocabulary": .text("7"), "code": .text(initiative.theme.2),
+                    "percentage": .real(100),
+                ]
+            ),
+        ]
+    }
+
+    /// A triangular initiative's share of the joint fund (`instrument_financing`), and the
+    /// initiative's commitment and disbursement (`flow`, transaction types 2 and 3).
+    private static func financingRows(_ initiative: Initiative) -> [Row] {
+        var rows: [Row] = []
+        if initiative.modality == "triangular" {
             rows.append(
                 Row(
-                    table: "initiative",
+                    table: "instrument_financing",
                     values: [
-                        "iati_identifier": .text(id), "reporting_org": .text(provider.ref), "reporting_org_type": .text("10"),
-                        "default_lang": .text("es"), "default_currency": .text("USD"), "hierarchy": .integer(1),
-                        "last_updated": .text("\(year)-06-30T00:00:00Z"), "modality": .text(modality),
-                        "instrument": .text(["programme", "project", "project", "action"][Int(rng.next() % 4)]),
-                        "status": .text(String(1 + rng.next() % 4)), "collaboration_type": .text("1"), "flow_type": .text("10"),
-                        "finance_type": .text("110"), "aid_type": .text("C01"),
-                        "planned_start": .text("\(year)-03-01"), "actual_start": .text("\(year)-04-15"),
-                        "planned_end": .text("\(year + 2)-12-31"), "actual_end": .null,
-                        "sdg_main": .text(theme.2), "sdg_secondary": .null, "parent": .null,
+                        "instrument": .text(fund), "initiative": .text(initiative.id), "amount": .real(initiative.budget / 2),
+                        "currency": .text("USD"),
                     ]
                 )
             )
+        }
+        for (n, type) in ["2", "3"].enumerated() {
             rows.append(
                 Row(
-                    table: "initiative_text",
+                    table: "flow",
                     values: [
-                        "initiative": .text(id), "element": .text("title"), "lang": .text("es"), "text": .text("\(theme.0) — \(recipient.country)"),
+                        "id": .text("\(initiative.id)/transaction/\(n + 1)"), "initiative": .text(initiative.id), "kind": .text("transaction"),
+                        "transaction_type": .text(type),
+                        "value": .real(type == "2" ? initiative.budget : initiative.budget / 4), "currency": .text("USD"),
+                        "value_date": .text("\(initiative.year)-05-0\(n + 1)"),
+                        "transaction_date": .text("\(initiative.year)-05-0\(n + 1)"), "provider_org": .text(initiative.provider.ref),
+                        "receiver_org": .text(initiative.recipient.ref),
+                        "instrument": initiative.modality == "triangular" ? .text(fund) : .null,
                     ]
                 )
             )
-            rows.append(
-                Row(
-                    table: "initiative_text",
-                    values: [
-                        "initiative": .text(id), "element": .text("description/1"), "lang": .text("es"),
-                        "text": .text("Cooperación \(modality) entre \(provider.name) y \(recipient.name)."),
-                    ]
-                )
-            )
-            rows.append(
-                Row(
-                    table: "participation",
-                    values: [
-                        "initiative": .text(id), "org_ref": .text(provider.ref), "iati_role": .text("1"),
-                        "segib_role": .text(modality == "triangular" ? "first provider" : "provider"), "org_type": .text("10"),
-                        "name": .text(provider.name),
-                    ]
-                )
-            )
-            rows.append(
-                Row(
-                    table: "participation",
-                    values: [
-                        "initiative": .text(id), "org_ref": .text(recipient.ref), "iati_role": .text("4"),
-                        "segib_role": .text("recipient"), "org_type": .text("10"), "name": .text(recipient.name),
-                    ]
-                )
-            )
-            rows.append(
-                Row(table: "recipient_country", values: ["initiative": .text(id), "country": .text(recipient.country), "percentage": .real(100)])
-            )
-            rows.append(
-                Row(
-                    table: "classification",
-                    values: [
-                        "initiative": .text(id), "scheme": .text("sector"), "vocabulary": .text("1"), "code": .text(theme.1),
-                        "percentage": .real(100),
-                    ]
-                )
-            )
-            rows.append(
-                Row(
-                    table: "classification",
-                    values: [
-                        "initiative": .text(id), "scheme": .text("sector"), "vocabulary": .text("7"), "code": .text(theme.2),
-                        "percentage": .real(100),
-                    ]
-                )
-            )
-            if modality == "triangular" {
-                rows.append(
-                    Row(
-                        table: "instrument_financing",
-                        values: ["instrument": .text(fund), "initiative": .text(id), "amount": .real(budget / 2), "currency": .text("USD")]
-                    )
-                )
-            }
-            for (n, type) in ["2", "3"].enumerated() {
-                rows.append(
-                    Row(
-                        table: "flow",
-                        values: [
-                            "id": .text("\(id)/transaction/\(n + 1)"), "initiative": .text(id), "kind": .text("transaction"),
-                            "transaction_type": .text(type),
-                            "value": .real(type == "2" ? budget : budget / 4), "currency": .text("USD"), "value_date": .text("\(year)-05-0\(n + 1)"),
-                            "transaction_date": .text("\(year)-05-0\(n + 1)"), "provider_org": .text(provider.ref),
-                            "receiver_org": .text(recipient.ref),
-                            "instrument": modality == "triangular" ? .text(fund) : .null,
-                        ]
-                    )
-                )
-            }
         }
         return rows
     }
