@@ -110,7 +110,14 @@ extension Replica {
     private func trackNewTable(_ db: Database, _ migration: Migration) throws -> TrackedTable {
         let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [migration.table])
         guard let sql else { throw MingaError(.badContent, "\(migration.sql): it did not create table \(migration.table)") }
-        let table = try TrackedTable.inspect(db, name: migration.table, sql: sql)
+        let table: TrackedTable
+        do {
+            table = try TrackedTable.inspect(db, name: migration.table, sql: sql)
+        } catch let error as MingaError {
+            // A table no node could track is the migration's content, refused like the others:
+            // arrived from a peer, it is held rather than stopping the sync (protocol §13).
+            throw MingaError(.badContent, "\(migration.sql): \(error.message)")
+        }
         guard table.columns.count <= Capture.maxColumns else {
             throw MingaError(.badContent, "\(migration.sql): Minga tracks tables of at most \(Capture.maxColumns) columns")
         }

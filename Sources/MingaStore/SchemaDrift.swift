@@ -135,11 +135,11 @@ extension Replica {
     func guardSchema(_ db: Database) throws {
         try refreshSchema(db)
         let capture = try captureSwitchedOff(db)
-        if !capture.isEmpty { throw MingaError(Replica.driftMessage(capture)) }
+        if !capture.isEmpty { throw MingaError(.unavailable, Replica.driftMessage(capture)) }
         let cookie = try Replica.schemaCookie(db)
         guard cookie != (try Replica.checkedCookie(db)) else { return }
         let drift = try liveDrift(db)
-        guard drift.isEmpty else { throw MingaError(Replica.driftMessage(drift)) }
+        guard drift.isEmpty else { throw MingaError(.unavailable, Replica.driftMessage(drift)) }
         try Replica.setMeta(db, "schema_cookie", cookie)
     }
 

@@ -258,11 +258,15 @@ public enum ChangeBundle {
         while true {
             let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
             buffer.append(chunk)
-            while let newline = buffer.firstIndex(of: 0x0A) {
+            // Lines are cut from the buffer's bytes in place and the consumed ones removed once
+            // per chunk: a bundle is read twice (verify, import), 100 MB for 1M changes.
+            var lineStart = 0
+            while let newline = buffer.withUnsafeBytes({ $0[lineStart...].firstIndex(of: 0x0A) }) {
                 number += 1
-                try body(number, Data(buffer[buffer.startIndex..<newline]), true)
-                buffer.removeSubrange(buffer.startIndex...newline)
+                try body(number, buffer.subdata(in: buffer.startIndex + lineStart..<buffer.startIndex + newline), true)
+                lineStart = newline + 1
             }
+            buffer.removeSubrange(buffer.startIndex..<buffer.startIndex + lineStart)
             if chunk.isEmpty { break }
         }
         if !buffer.isEmpty {

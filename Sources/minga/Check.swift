@@ -22,6 +22,8 @@ struct Check: AsyncParsableCommand {
         var found: [CodeViolation] = []
         try operate { found = try replica.open().codeViolations() }
         if json {
+            // Not JSONOutput: the key's values print exactly, as every row value does
+            // (``Value/plainJSON``; JSONEncoder writes the real 2.0 as the integer 2).
             print(
                 "["
                     + found.map {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import MingaCooperation
 import MingaCore
 import MingaStore
 
@@ -29,32 +28,6 @@ struct Minga: AsyncParsableCommand {
 /// This release of Minga: `minga --version` prints it.
 enum MingaVersion {
     static let string = "0.10.0"
-}
-
-/// `--db`, shared by every command that opens a replica.
-struct ReplicaOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The replica file (default: $MINGA_DB, then ./minga.db).", valueName: "path"))
-    var db: String?
-
-    var path: String { db ?? ProcessInfo.processInfo.environment["MINGA_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "minga.db" }
-
-    /// Opens the replica, and warns on stderr when its tracked tables drifted (the command
-    /// may still read; sealing and syncing refuse).
-    func open(warnOnDrift: Bool = true) throws -> Replica {
-        let replica = try Replica.open(at: path)
-        let drift = warnOnDrift ? try replica.schemaDrift() : []
-        if !drift.isEmpty {
-            printErr(
-                "minga: warning: the tracked tables were changed outside Minga; this node seals and syncs nothing until they are back (`minga status` says what changed and how to undo it)"
-            )
-        } else {
-            // A registry node opened by a newer release takes that release's schema (protocol §20).
-            for migration in try Cooperation.upgrade(replica) {
-                printErr("minga: this release of the cooperation registry added \(migration.subject); it reaches the other nodes with the next sync")
-            }
-        }
-        return replica
-    }
 }
 
 /// Runs a command body and turns library errors into one clear line on stderr and exit code 1.

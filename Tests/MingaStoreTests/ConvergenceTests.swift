@@ -205,7 +205,7 @@ import Testing
         for conflict in conflicts {
             let bad: Value = conflict.conflict.column == "role" ? .text("foo") : .null
             #expect { try mx.resolve(conflictID: conflict.conflict.id, with: .value(bad)) } throws: { error in
-                (error as? MingaError)?.message.contains("refuses this value") == true
+                (error as? MingaError)?.code == .badContent && (error as? MingaError)?.message.contains("refuses this value") == true
             }
         }
         #expect(try mx.dump() == before.0 && Fixture.allChanges(mx).count == before.1, "nothing written, nothing sealed")
