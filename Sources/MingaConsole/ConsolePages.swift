@@ -230,7 +230,7 @@ struct SignInBody: Sendable {
 enum Shown {
     static func time(_ date: Date?) -> String {
         guard let date else { return "—" }
-        return ISO8601DateFormatter().string(from: date)
+        return date.formatted(.iso8601)
     }
 
     static func key(_ key: [Value]) -> String {

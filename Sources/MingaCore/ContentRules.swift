@@ -1,7 +1,7 @@
 import Foundation
 
-/// What one change may carry, stated once (protocol/README.md §3 "Sizes" and §13 "What a
-/// receiver refuses"). A receiver checks every incoming change against these rules, and an
+/// What one change may carry, stated once (protocol/README.md §3 "Sizes" and §13 "What
+/// holds a change back"). A receiver checks every incoming change against these rules, and an
 /// origin's capture triggers refuse a local write that breaks them in the writer's own
 /// statement (MingaStore's `ContentRule` turns each rule into both checks), so no origin can
 /// seal a change that an honest receiver refuses.

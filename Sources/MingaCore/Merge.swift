@@ -49,28 +49,28 @@ public enum Merge {
     public static func isWholeRow(onlyWrite write: Change) -> Bool { write.op == .insert }
 
     /// Every conflict among `writes`, whatever order they arrived in; sorted by id: the
-    /// conflict fold (``fold(_:into:held:)``) over the whole history.
+    /// conflict fold (``fold(_:into:earlier:)``) over the whole history.
     public static func conflicts(of writes: [Change]) -> [Conflict] {
-        var held: [Change] = []
+        var earlier: [Change] = []
         var all: [String: Conflict] = [:]
         for write in writes {
-            fold(write, into: &all, held: held)
-            held.append(write)
+            fold(write, into: &all, earlier: earlier)
+            earlier.append(write)
         }
         return all.values.sorted { $0.id < $1.id }
     }
 
     /// One step of the conflict fold (protocol §10), the one the store runs as each change
     /// arrives: `write` settles every conflict in `known` that it covers, and forms new ones
-    /// with `held`, the row's writes before it (none, for a write that saw them all: a local
+    /// with `earlier`, the row's writes before it (none, for a write that saw them all: a local
     /// write, or one whose context covers the row's vector). Returns the ids of the conflicts
     /// it settled or added, and how many it added.
     @discardableResult
-    public static func fold(_ write: Change, into known: inout [String: Conflict], held: [Change]) -> (changed: Set<String>, added: Int) {
+    public static func fold(_ write: Change, into known: inout [String: Conflict], earlier: [Change]) -> (changed: Set<String>, added: Int) {
         var changed: Set<String> = []
         for id in known.keys where known[id]!.settle(with: write) { changed.insert(id) }
         var added = 0
-        for conflict in conflicts(introducedBy: write, history: held) where known[conflict.id] == nil {
+        for conflict in conflicts(introducedBy: write, history: earlier) where known[conflict.id] == nil {
             known[conflict.id] = conflict
             changed.insert(conflict.id)
             added += 1

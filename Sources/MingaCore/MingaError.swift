@@ -33,8 +33,9 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
         case alteredCopy = "altered_copy"
         /// Its content breaks the protocol's or the schema's rules (§3, §13).
         case badContent = "bad_content"
-        /// It breaks its origin's order: an HLC not later than the one before, or a sequence
-        /// number the receiver itself issued.
+        /// It breaks its origin's order: an HLC not later than the one before, the receiver's
+        /// own current origin at a sequence number the receiver never issued, or a context
+        /// naming its own origin at or above its own sequence number.
         case outOfOrder = "out_of_order"
         /// Writing it failed on the receiver (a foreign key, NOT NULL).
         case applyFailed = "apply_failed"
@@ -45,8 +46,8 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
         case needsMigration = "needs_migration"
 
         // A request, batch or bundle refused whole, changing nothing.
-        /// Not the protocol's shape: bad JSON, a batch out of order, a bundle whose digest
-        /// or end marker is wrong.
+        /// Not the protocol's shape: bad JSON, a missing member, an invalid value, a bundle
+        /// whose digest or end marker is wrong.
         case malformed
         /// A well-formed batch that breaks the protocol's batch rules: changes out of causal
         /// order, an origin's run that does not end on a signed change (§13).

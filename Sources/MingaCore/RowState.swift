@@ -11,7 +11,7 @@ import Foundation
 /// function of the *set* of writes absorbed, whatever their order.
 public struct RowState: Hashable, Sendable {
     /// Per origin, the greatest sequence number of its writes to this row: the causal
-    /// context a new local write to the row carries (protocol §4).
+    /// context a new local write to the row carries (protocol §8).
     public var vector = VersionVector()
     /// The greatest insert or update in merge order.
     public var upsert: WriteRef?

@@ -231,7 +231,7 @@ public struct WireReader {
         return VersionVector(entries)
     }
 
-    /// One change in its wire form (protocol/README.md §2), every member but `signature`
+    /// One change in its wire form (protocol/README.md §5), every member but `signature`
     /// present.
     public mutating func change() -> Change? {
         var members = ChangeMembers()

@@ -271,14 +271,14 @@ extension Replica {
         return row
     }
 
-    /// Folds one change into its row's conflict log (protocol §13, Conflicts): it may settle
+    /// Folds one change into its row's conflict log (protocol §10): it may settle
     /// conflicts recorded before, and, when it may be concurrent with a write the row holds
     /// (`state` is the row's before it), form new ones with the row's history. Returns how many
     /// conflicts are new.
     func foldConflicts(_ db: Database, _ change: Change, id: Int64, table: TrackedTable, pk: String, state: RowState) throws -> Int {
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
-        let held = state.mayConflict(with: change) ? try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change) : []
-        let (changed, added) = Merge.fold(change, into: &conflicts, held: held)
+        let earlier = state.mayConflict(with: change) ? try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change) : []
+        let (changed, added) = Merge.fold(change, into: &conflicts, earlier: earlier)
         for conflictID in changed { try save(db, conflicts[conflictID]!, pk: pk) }
         return added
     }
@@ -401,14 +401,14 @@ extension Replica {
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
         var changed: Set<String> = []
         var added = 0
-        var held: [Change] = []
+        var earlier: [Change] = []
         for (id, write) in history {
             if id >= newFrom {
-                let step = Merge.fold(write, into: &conflicts, held: held)
+                let step = Merge.fold(write, into: &conflicts, earlier: earlier)
                 changed.formUnion(step.changed)
                 added += step.added
             }
-            held.append(write)
+            earlier.append(write)
         }
         for id in changed { try save(db, conflicts[id]!, pk: pk) }
         return added

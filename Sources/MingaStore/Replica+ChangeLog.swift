@@ -165,9 +165,9 @@ extension Replica {
     /// The log id of the first change due above `vector`: per origin not cut, the change right
     /// above the vector's entry; nil when there is none.
     private func firstDueID(_ db: Database, above vector: VersionVector, cut: [NodeID: Int64]) throws -> Int64? {
-        let held = try Replica.vector(db)
+        let own = try Replica.vector(db)
         var start: Int64?
-        for origin in held.origins where held[origin] > vector[origin] && vector[origin] + 1 < cut[origin] ?? .max {
+        for origin in own.origins where own[origin] > vector[origin] && vector[origin] + 1 < cut[origin] ?? .max {
             let id = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT id FROM minga_changes WHERE origin = ? AND seq = ?"),
                 arguments: [origin.rawValue, vector[origin] + 1]

@@ -163,7 +163,9 @@ extension Replica {
         return millis >= 60_000 ? "\(millis / 60_000) min \(millis / 1000 % 60) s" : "\(millis / 1000) s"
     }
 
-    /// The checks of a change's own content (protocol §3, §13), each refusal ``MingaError/Code/badContent``.
+    /// The checks of a change's own content (protocol §3, §13): ``MingaError/Code/badContent``,
+    /// ``MingaError/Code/needsMigration`` for a table or column not here yet, and
+    /// ``MingaError/Code/outOfOrder`` for a context naming the change itself.
     func validate(_ change: Change) throws(MingaError) {
         func refuse(_ message: String) -> MingaError { MingaError(.badContent, message) }
         guard let table = tables[change.table] else {
@@ -324,7 +326,7 @@ private struct BatchCheck {
         }
         let ahead = change.hlc.millis - admission.nowMillis
         if ahead > replica.maxClockSkewMillis {
-            let due = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(change.hlc.millis - replica.maxClockSkewMillis) / 1000))
+            let due = Date(timeIntervalSince1970: Double(change.hlc.millis - replica.maxClockSkewMillis) / 1000).formatted(.iso8601)
             throw MingaError(
                 .clockAhead,
                 "its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(replica.maxClockSkewMillis)); it applies by itself once this node's clock reaches \(due) (or at once with a larger --max-clock-skew); check the clock of \(change.origin.node): its later changes stay that far ahead, since an origin's clock never goes back"

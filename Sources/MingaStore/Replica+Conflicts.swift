@@ -104,7 +104,7 @@ extension Replica {
             var conflicts = try storedConflicts(db, table: table.name, pk: row["pk"])
             var changed: Set<String> = []
             for (id, write) in try history(db, table: table, pk: row["pk"]) where id >= row["first"] as Int64 {
-                changed.formUnion(Merge.fold(write, into: &conflicts, held: []).changed)  // a local write saw everything held
+                changed.formUnion(Merge.fold(write, into: &conflicts, earlier: []).changed)  // a local write saw every earlier one
             }
             for id in changed { try save(db, conflicts[id]!, pk: row["pk"]) }
         }

@@ -10,7 +10,7 @@ public struct HeldOrigin: Sendable, Equatable, Codable {
     public var firstSeq: Int64
     /// How many of its changes are held.
     public var count: Int
-    /// Why, as a code (`clock_ahead`, `unknown_origin`, …, protocol §16) and in words.
+    /// Why, as a code (`clock_ahead`, `unknown_origin`, …, protocol §13) and in words.
     public var code: MingaError.Code
     public var reason: String
     /// When the first of them was first held (seconds since 1970, UTC).
@@ -93,7 +93,7 @@ extension Replica {
             sql: "INSERT INTO minga_meta(key, value) VALUES ('altered_copies', ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
             arguments: [altered.reduce(0) { $0 + $1.count }]
         )
-        let when = ISO8601DateFormatter().string(from: last.since)
+        let when = last.since.formatted(.iso8601)
         try Replica.setMeta(
             db,
             "altered_copy_last",

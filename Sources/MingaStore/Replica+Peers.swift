@@ -95,15 +95,15 @@ extension Replica {
         }
     }
 
-    /// A pull answer's two parts from one transaction: the changes above `vector` and the
-    /// vector this node holds.
+    /// A pull answer's two parts from one transaction: the changes above `vector` and this
+    /// node's own vector.
     /// The node serving the pull first tries its held changes again (protocol §13).
     public func pull(
         above vector: VersionVector,
         limit: Int,
         maxBytes: Int,
         excluding: Set<NodeID> = []
-    ) async throws -> (changes: [Change], held: VersionVector) {
+    ) async throws -> (changes: [Change], own: VersionVector) {
         try await writer.write { db in
             try self.integrateLocalWrites(db)
             _ = try self.retryHeldWithin(db)

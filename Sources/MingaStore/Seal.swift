@@ -5,7 +5,8 @@ import MingaCore
 /// Sealing: turning the local writes the triggers left in `minga_pending` into signed changes.
 ///
 /// Every transaction that reads or extends the change log seals first, inside the same
-/// transaction, so the log never shows a half-sealed state and remote changes are never
+/// transaction (through ``Replica/integrateLocalWrites(_:)``, which also refuses while the
+/// tracked tables have drifted and folds the new writes into open conflicts), so the log never shows a half-sealed state and remote changes are never
 /// interleaved with unsealed local ones: a pending write's causal context is exactly what the
 /// node held when it was made. Sealing assigns, in write order,
 /// - the next sequence number of this node's current origin (1, 2, 3 … with no gaps),

@@ -72,7 +72,7 @@ public enum ChangeBundle {
                 node: replica.nodeID,
                 schema: schema.schemaVersion,
                 since: since,
-                created: ISO8601DateFormatter().string(from: Date()),
+                created: Date().formatted(.iso8601),
                 joining: schema
             )
             try emit(try JSONEncoder.wire.encode(header))
@@ -160,14 +160,16 @@ public enum ChangeBundle {
 
         mutating func take(_ line: Data, number: Int, terminated: Bool) throws {
             let path = self.path  // so that `fail` does not capture self, which `check` modifies
-            func fail(_ message: String) -> MingaError { MingaError("bundle \(path), line \(number): \(message)") }
-            if trailer != nil { throw fail("there is data after the end of the bundle") }
+            func fail(_ code: MingaError.Code, _ message: String) -> MingaError {
+                MingaError(code, "bundle \(path), line \(number): \(message)")
+            }
+            if trailer != nil { throw fail(.malformed, "there is data after the end of the bundle") }
             if header == nil {
                 header = try checkedHeader(line, fail)
             } else if line.starts(with: Array("{\"end\"".utf8)) {
                 do { trailer = try JSONDecoder().decode(Trailer.self, from: line) } catch let error as DecodingError {
-                    if !terminated { throw fail("the file is truncated in its end marker (copy it again from its source)") }
-                    throw fail("the trailer is malformed: \(error.explanation)")
+                    if !terminated { throw fail(.malformed, "the file is truncated in its end marker (copy it again from its source)") }
+                    throw fail(.malformed, "the trailer is malformed: \(error.explanation)")
                 }
                 return  // the digest covers every byte before the trailer
             } else {
@@ -176,43 +178,49 @@ public enum ChangeBundle {
             hasher.update(line + [0x0A])
         }
 
-        func checkedHeader(_ line: Data, _ fail: (String) -> MingaError) throws -> Header {
-            guard let header = ChangeBundle.decodeHeader(line) else { throw fail("this is not a Minga bundle (the first line must be its header)") }
+        func checkedHeader(_ line: Data, _ fail: (MingaError.Code, String) -> MingaError) throws -> Header {
+            guard let header = ChangeBundle.decodeHeader(line) else {
+                throw fail(.malformed, "this is not a Minga bundle (the first line must be its header)")
+            }
             guard header.protocol == ChangeBatch.protocolVersion else {
-                throw fail("the bundle speaks protocol \(header.protocol); this node speaks \(ChangeBatch.protocolVersion)")
+                throw fail(.incompatible, "the bundle speaks protocol \(header.protocol); this node speaks \(ChangeBatch.protocolVersion)")
             }
             guard (header.joining?.genesisVersion ?? header.schema) == replica.genesisVersion else {
                 throw fail(
+                    .incompatible,
                     "the bundle was made by \(header.node), created from schema \(header.joining?.genesisVersion ?? header.schema); this node was created from \(replica.genesisVersion); both nodes must be created from the same schema file (or join with `minga init --from BUNDLE`)"
                 )
             }
             return header
         }
 
-        mutating func check(_ line: Data, terminated: Bool, _ fail: (String) -> MingaError) throws {
+        mutating func check(_ line: Data, terminated: Bool, _ fail: (MingaError.Code, String) -> MingaError) throws {
             let batch: ChangeBatch
             do { batch = try ChangeBatch.decode(wire: line) } catch let error as DecodingError {
-                if !terminated { throw fail("the file is truncated: its last line ends in the middle of a batch (copy it again from its source)") }
-                throw fail("malformed batch: \(error.explanation)")
+                if !terminated {
+                    throw fail(.malformed, "the file is truncated: its last line ends in the middle of a batch (copy it again from its source)")
+                }
+                throw fail(.malformed, "malformed batch: \(error.explanation)")
             }
-            do { try replica.check(batch, &admission) } catch let error as MingaError { throw fail(error.message) }
+            do { try replica.check(batch, &admission) } catch let error as MingaError { throw fail(error.code, error.message) }
             batches += 1
             changes += batch.changes.count
         }
 
         /// After the last line: the file must have ended on its trailer, with its counts and digest.
         func finish() throws -> Int {
-            guard header != nil else { throw MingaError("bundle \(path) is empty") }
+            guard header != nil else { throw MingaError(.malformed, "bundle \(path) is empty") }
             guard let end = trailer?.end else {
-                throw MingaError("bundle \(path) is truncated: its last line is not the end marker (copy it again from its source)")
+                throw MingaError(.malformed, "bundle \(path) is truncated: its last line is not the end marker (copy it again from its source)")
             }
             guard end.batches == batches, end.changes == changes else {
                 throw MingaError(
+                    .malformed,
                     "bundle \(path) is incomplete: its end marker announces \(end.batches) batches and \(end.changes) changes, the file holds \(batches) and \(changes)"
                 )
             }
             guard end.sha256 == hasher.finalizeHex() else {
-                throw MingaError("bundle \(path) was altered: its contents do not match the SHA-256 recorded at export")
+                throw MingaError(.malformed, "bundle \(path) was altered: its contents do not match the SHA-256 recorded at export")
             }
             return changes
         }
@@ -236,14 +244,14 @@ public enum ChangeBundle {
         do {
             try readLines(path) { _, line, _ in
                 guard let header = decodeHeader(line) else {
-                    throw MingaError("\(path) is not a Minga bundle (the first line must be its header)")
+                    throw MingaError(.malformed, "\(path) is not a Minga bundle (the first line must be its header)")
                 }
                 throw Found(header: header)
             }
         } catch let found as Found {
             return found.header
         }
-        throw MingaError("\(path) is empty, not a Minga bundle")
+        throw MingaError(.malformed, "\(path) is empty, not a Minga bundle")
     }
 
     /// Reads `path` line by line with bounded memory. A final line without its newline

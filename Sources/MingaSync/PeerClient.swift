@@ -143,7 +143,10 @@ public final class PeerClient: Sendable {
                 throw PeerBusy(message: "peer \(url) cannot serve \(method) \(path) now (\(reason))", retryAfter: seconds.map { .seconds($0) })
             }
             if let envelope {
-                throw MingaError("peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)")
+                throw MingaError(
+                    envelope.code ?? .failed,
+                    "peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)"
+                )
             }
             throw MingaError("peer \(url) answered \(method) \(path) with HTTP \(response.status.code)")
         }

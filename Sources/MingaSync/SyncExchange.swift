@@ -21,14 +21,15 @@ extension SyncSession {
     func handshake(_ traffic: inout PeerClient.Traffic) async throws -> NodeInfo {
         let info = try await client.node(&traffic)
         guard info.protocol == ChangeBatch.protocolVersion else {
-            throw MingaError("peer \(client.url) speaks protocol \(info.protocol), this node speaks \(ChangeBatch.protocolVersion)")
+            throw MingaError(.incompatible, "peer \(client.url) speaks protocol \(info.protocol), this node speaks \(ChangeBatch.protocolVersion)")
         }
         // Migrations travel as changes (protocol §20): peers need only share the schema they
         // were created from.
         guard (info.genesisVersion ?? info.schemaVersion) == replica.genesisVersion else {
             throw MingaError(
+                .incompatible,
                 info.genesisVersion == nil
-                    ? "peer \(client.url) (\(info.nodeId)) runs a Minga without schema migrations and has schema \(info.schemaVersion), this node has \(replica.schemaVersion); upgrade its minga"
+                    ? "peer \(client.url) (\(info.nodeId)) runs a Minga without schema migrations and has schema \(info.schemaVersion), this node was created from \(replica.genesisVersion); upgrade its minga"
                     : "peer \(client.url) (\(info.nodeId)) was created from schema \(info.genesisVersion!), this node from \(replica.genesisVersion); nodes that sync must be created from the same schema file (or join with `minga init --from`)"
             )
         }

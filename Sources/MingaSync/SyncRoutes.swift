@@ -92,23 +92,13 @@ struct SyncRoutes: Sendable {
         let limit = min(max(pull.limit ?? limits.maxBatchChanges, 1), limits.maxBatchChanges)
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
         let excluded = Set(pull.exclude ?? [])
-        let (changes, held) = try await replica.pull(above: pull.vector, limit: limit, maxBytes: maxBytes, excluding: excluded)
+        let (changes, own) = try await replica.pull(above: pull.vector, limit: limit, maxBytes: maxBytes, excluding: excluded)
         var reached = pull.vector
         for change in changes { reached.raise(change.dot) }
-        for origin in excluded { reached.raise(Dot(origin: origin, seq: held[origin])) }  // none of theirs is due
+        for origin in excluded { reached.raise(Dot(origin: origin, seq: own[origin])) }  // none of theirs is due
         metrics.changesServed.increment(by: Int64(changes.count))
-        // Built by hand: Codable encoding of the changes was most of the cost of a pull.
-        var body = JSONWriter(capacity: changes.count * 512 + 256)
-        body.raw("{\"changes\":[")
-        body.changes(changes)
-        body.raw("],\"more\":")
-        body.raw(held.isIncluded(in: reached) ? "false" : "true")
-        body.raw(",\"protocol\":")
-        body.raw(String(ChangeBatch.protocolVersion))
-        body.raw(",\"vector\":")
-        body.vector(held)
-        body.raw("}")
-        return respond(Data(body.bytes), to: request)
+        let answer = PullResponse(protocol: ChangeBatch.protocolVersion, changes: changes, vector: own, more: !own.isIncluded(in: reached))
+        return respond(Data(answer.wireBytes), to: request)
     }
 
     func push(_ request: Request) async throws -> Response {

@@ -47,6 +47,24 @@ public struct PullResponse: Codable, Sendable {
     public var more: Bool
 }
 
+extension PullResponse {
+    /// The answer's wire JSON, keys sorted, built by hand like ``ChangeBatch/wireJSON``:
+    /// Codable encoding of the changes was most of the cost of serving a pull (`scripts/bench` W2).
+    public var wireBytes: [UInt8] {
+        var body = JSONWriter(capacity: changes.count * 512 + 256)
+        body.raw("{\"changes\":[")
+        body.changes(changes)
+        body.raw("],\"more\":")
+        body.raw(more ? "true" : "false")
+        body.raw(",\"protocol\":")
+        body.raw(String(`protocol`))
+        body.raw(",\"vector\":")
+        body.vector(vector)
+        body.raw("}")
+        return body.bytes
+    }
+}
+
 extension PullResponse: WireReadable {
     /// Reads a pull answer with ``WireReader`` (the receiving side's hot path).
     public init?(wire data: Data) {
@@ -135,9 +153,9 @@ extension JSONDecoder {
             if let fast = type as? any WireReadable.Type, let value = fast.init(wire: data) as? T { return value }
             return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {
-            throw MingaError("\(what) is malformed: \(error.explanation)")
+            throw MingaError(.malformed, "\(what) is malformed: \(error.explanation)")
         } catch {
-            throw MingaError("\(what) is malformed: \(error)")
+            throw MingaError(.malformed, "\(what) is malformed: \(error)")
         }
     }
 }

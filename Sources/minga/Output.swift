@@ -10,7 +10,7 @@ enum Output {
     }
 
     /// An instant as ISO 8601 (`2026-12-01T10:38:08Z`), in text and JSON alike.
-    static func time(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+    static func time(_ date: Date) -> String { date.formatted(.iso8601) }
 
     static func cell(_ value: Value) -> String {
         switch value {

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import MingaCore
+import MingaSync
+
+/// Options shared by `serve` and `sync` for reaching peers.
+struct PeerOptions: ParsableArguments {
+    @Option(name: .customLong("peer"), help: ArgumentHelp("A peer node's base URL, e.g. http://10.0.0.5:8701 (repeatable).", valueName: "url"))
+    var peers: [String] = []
+
+    @Option(help: ArgumentHelp("A file of `URL TOKEN` lines: the bearer token to send to each peer.", valueName: "file"))
+    var peerTokens: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "PEM certificates to trust for https:// peers instead of the system's (a private CA, or a peer's self-signed certificate).",
+            valueName: "file"
+        )
+    )
+    var caFile: String?
+
+    func validate() throws {
+        for url in peers where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("peer \(url) must be an http:// or https:// URL")
+        }
+    }
+
+    func tokens() throws -> [String: String] {
+        guard let peerTokens else { return [:] }
+        return try PeerOptions.readTokens(peerTokens)
+    }
+
+    /// A file of `URL TOKEN` lines, by normalised URL.
+    static func readTokens(_ peerTokens: String) throws -> [String: String] {
+        guard let text = try? String(contentsOfFile: peerTokens, encoding: .utf8) else {
+            throw MingaError("cannot read the peer token file \(peerTokens)")
+        }
+        var tokens: [String: String] = [:]
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let parts = trimmed.split(separator: " ", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw MingaError("\(peerTokens), line \(number + 1): expected `URL TOKEN`")
+            }
+            tokens[PeerClient.normalize(parts[0])] = parts[1]
+        }
+        return tokens
+    }
+
+    func clients() throws -> [PeerClient] {
+        let tokens = try tokens()
+        let tls = try TLSFiles.client(caFile: caFile)
+        return peers.map { PeerClient(url: $0, token: tokens[PeerClient.normalize($0)], tls: tls) }
+    }
+}
