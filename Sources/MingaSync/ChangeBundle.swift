@@ -173,7 +173,7 @@ public enum ChangeBundle {
                 }
                 return  // the digest covers every byte before the trailer
             } else {
-                try check(line, terminated: terminated, fail)
+                try checkBatch(line, terminated: terminated, fail)
             }
             hasher.update(line + [0x0A])
         }
@@ -194,7 +194,7 @@ public enum ChangeBundle {
             return header
         }
 
-        mutating func check(_ line: Data, terminated: Bool, _ fail: (MingaError.Code, String) -> MingaError) throws {
+        mutating func checkBatch(_ line: Data, terminated: Bool, _ fail: (MingaError.Code, String) -> MingaError) throws {
             let batch: ChangeBatch
             do { batch = try ChangeBatch.decode(wire: line) } catch let error as DecodingError {
                 if !terminated {

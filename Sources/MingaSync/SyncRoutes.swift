@@ -103,7 +103,7 @@ struct SyncRoutes: Sendable {
 
     func push(_ request: Request) async throws -> Response {
         let batch = try await decode(ChangeBatch.self, request, what: "the pushed batch")
-        try check(batch)
+        try refuseOversized(batch)
         // Not the batch's fault: this node's tables drifted, and it takes nothing until they are back.
         let drift = try replica.schemaDrift()
         guard drift.isEmpty else { throw ErrorEnvelope(.unavailable, Replica.driftMessage(drift)) }
@@ -128,7 +128,7 @@ struct SyncRoutes: Sendable {
 
     /// Refuses a pushed batch with more changes than this node takes at once. (Values larger
     /// than the protocol allows are refused by the batch's check, as in a bundle: §13.)
-    func check(_ batch: ChangeBatch) throws {
+    func refuseOversized(_ batch: ChangeBatch) throws {
         guard batch.changes.count <= limits.maxBatchChanges else {
             throw ErrorEnvelope(
                 .tooLarge,
