@@ -269,3 +269,21 @@ extension Replica {
         }
     }
 }
+
+extension ConflictRecord {
+    /// The JSON shape of `minga conflicts list --json` and `GET /v1/conflicts`.
+    public var json: String {
+        let c = conflict
+        func side(_ s: ConflictSide) -> String {
+            "{\"origin\":\(JSONText.quote(s.write.origin.rawValue)),\"seq\":\(s.write.seq),\"hlc\":\(JSONText.quote(s.write.hlc.description)),"
+                + "\"op\":\(JSONText.quote(s.op.rawValue)),\"value\":\(s.value?.plainJSON ?? "null")}"
+        }
+        let resolved =
+            c.resolvedBy.map {
+                "{\"origin\":\(JSONText.quote($0.origin.rawValue)),\"seq\":\($0.seq),\"hlc\":\(JSONText.quote($0.hlc.description))}"
+            } ?? "null"
+        return "{\"id\":\(JSONText.quote(c.id)),\"table\":\(JSONText.quote(c.table)),\"key\":[\(c.key.map(\.plainJSON).joined(separator: ","))],"
+            + "\"column\":\(c.column.map(JSONText.quote) ?? "null"),\"status\":\(JSONText.quote(c.status.rawValue)),"
+            + "\"winner\":\(side(winner)),\"loser\":\(side(loser)),\"resolvedBy\":\(resolved)}"
+    }
+}

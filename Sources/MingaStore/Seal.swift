@@ -30,17 +30,7 @@ extension Replica {
 
     func seal(_ db: Database) throws {
         guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM minga_pending)")) == true else { return }
-        if try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'backup'") == 1 {
-            throw MingaError(
-                "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there"
-            )
-        }
-        guard let signingKey else {
-            throw MingaError(
-                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again"
-            )
-        }
-        var issuer = try Issuer(db, origin: try currentOrigin(db), key: signingKey)
+        var issuer = try Issuer(db, origin: try currentOrigin(db), key: try sealingKey(db))
         let keyWidth = tables.values.map(\.keyColumns.count).max()!
         let width = tables.values.map(\.columns.count).max()!
         let pending = try db.cachedStatement(
@@ -55,38 +45,70 @@ extension Replica {
             let rows = try PendingRow.fetchPage(pending, after: cursor)
             guard let last = rows.last else { break }
             cursor = last.id
-            let now = clock()
-            var writes: [PendingWrite] = []
-            for row in rows {
-                let table = try self.table(named: row.table)
-                let decoded = try PendingWrite.decode(row, table: table, keyWidth: keyWidth, now: now) { try pk(db, $0) }
-                writes += decoded
-                if let last = decoded.last, try holdsInvalidUTF8(db, row, table: table, from: 5 + keyWidth) { repaired.append((table, last.pk)) }
-            }
-            // A page at a time: the rows' states in one query per table, then every change of the
-            // page issued in memory, appended to the log and the states saved in groups.
-            try states.load(writes.map { ($0.table, $0.pk) })
-            var sealed: [LogRows] = []
-            sealed.reserveCapacity(writes.count)
-            for write in writes {
-                var state = states.state(of: write.table, pk: write.pk) ?? RowState()
-                // A migration's context is every migration held (protocol §20), so that they apply
-                // everywhere in the order their writers applied them.
-                let context = write.table.name == Replica.schemaTable ? issuer.migrations : state.vector
-                let (change, link) = try issuer.issue(write, context: context)
-                state.absorb(change)
-                states.set(state, write.table, pk: write.pk)
-                sealed.append(LogRows(change, table: write.table, pk: write.pk, link: link))
-            }
-            guard !sealed.isEmpty else { continue }  // updates that changed nothing
-            let first = try log.append(sealed)
-            try states.save()
-            issuer.lastID = first + Int64(sealed.count) - 1
+            let writes = try decodePage(db, rows, keyWidth: keyWidth, repaired: &repaired)
+            try issue(writes, by: &issuer, states: states, log: log)
         }
         try issuer.signLast(db)
         try db.execute(sql: "DELETE FROM minga_pending WHERE id <= ?", arguments: [cursor])
         try repairText(db, repaired)
         try Replica.setMeta(db, "last_hlc", issuer.hlc)
+    }
+
+    /// The key local writes are signed with; refused in a backup (it never issues changes, so
+    /// that a restore cannot reuse sequence numbers) and when the key file is missing.
+    private func sealingKey(_ db: Database) throws -> SigningKey {
+        if try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'backup'") == 1 {
+            throw MingaError(
+                "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there"
+            )
+        }
+        guard let signingKey else {
+            throw MingaError(
+                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again"
+            )
+        }
+        return signingKey
+    }
+
+    /// The writes one page of pending rows stands for; rows holding text that is not valid
+    /// UTF-8 are noted in `repaired` (``repairText(_:_:)``).
+    private func decodePage(
+        _ db: Database,
+        _ rows: [PendingRow],
+        keyWidth: Int,
+        repaired: inout [(table: TrackedTable, pk: String)]
+    ) throws -> [PendingWrite] {
+        let now = clock()
+        var writes: [PendingWrite] = []
+        for row in rows {
+            let table = try self.table(named: row.table)
+            let decoded = try PendingWrite.decode(row, table: table, keyWidth: keyWidth, now: now) { try pk(db, $0) }
+            writes += decoded
+            if let last = decoded.last, try holdsInvalidUTF8(db, row, table: table, from: 5 + keyWidth) { repaired.append((table, last.pk)) }
+        }
+        return writes
+    }
+
+    /// Issues a page of writes: the rows' states in one query per table, then every change
+    /// issued in memory, appended to the log and the states saved in groups.
+    private func issue(_ writes: [PendingWrite], by issuer: inout Issuer, states: RowStates, log: LogWriter) throws {
+        try states.load(writes.map { ($0.table, $0.pk) })
+        var sealed: [LogRows] = []
+        sealed.reserveCapacity(writes.count)
+        for write in writes {
+            var state = states.state(of: write.table, pk: write.pk) ?? RowState()
+            // A migration's context is every migration held (protocol §20), so that they apply
+            // everywhere in the order their writers applied them.
+            let context = write.table.name == Replica.schemaTable ? issuer.migrations : state.vector
+            let (change, link) = try issuer.issue(write, context: context)
+            state.absorb(change)
+            states.set(state, write.table, pk: write.pk)
+            sealed.append(LogRows(change, table: write.table, pk: write.pk, link: link))
+        }
+        guard !sealed.isEmpty else { return }  // updates that changed nothing
+        let first = try log.append(sealed)
+        try states.save()
+        issuer.lastID = first + Int64(sealed.count) - 1
     }
 
     /// Issues an origin's changes in order: the next seq and HLC, the chain link, a signature

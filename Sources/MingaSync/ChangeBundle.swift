@@ -159,7 +159,7 @@ public enum ChangeBundle {
         }
 
         mutating func take(_ line: Data, number: Int, terminated: Bool) throws {
-            let path = self.path  // so that `fail` does not capture self, which `check` modifies
+            let path = self.path  // so that `fail` does not capture self, which `checkBatch` modifies
             func fail(_ code: MingaError.Code, _ message: String) -> MingaError {
                 MingaError(code, "bundle \(path), line \(number): \(message)")
             }
