@@ -3,7 +3,7 @@ import Foundation
 /// What one change may carry, stated once (protocol/README.md §3 "Sizes" and §13 "What
 /// holds a change back"). A receiver checks every incoming change against these rules, and an
 /// origin's capture triggers refuse a local write that breaks them in the writer's own
-/// statement (MingaStore's `ContentRule` turns each rule into both checks), so no origin can
+/// statement (MingaStore's `ColumnContentRule` turns each rule into both checks), so no origin can
 /// seal a change that an honest receiver refuses.
 public enum ContentRules {
     /// The most bytes one value may hold: the UTF-8 bytes of a text, the bytes of a blob.

@@ -4,7 +4,7 @@ import MingaCore
 
 /// The SQLite triggers that capture every local write, by any SQLite client (invariant 2).
 ///
-/// A trigger first refuses a write that no other node could accept (``ContentRule``: a NULL
+/// A trigger first refuses a write that no other node could accept (``ColumnContentRule``: a NULL
 /// key, a key of the wrong kind, text with NUL, a value or row over the size limits) with
 /// `RAISE(ABORT, 'minga: …')`, which fails the writer's own statement. Otherwise it only
 /// appends one row to `minga_pending`: the table, the operation, a bit mask of the columns it
@@ -67,7 +67,7 @@ struct Capture {
     }
 
     /// The capture triggers of a tracked table: its insert, update and delete triggers, and one
-    /// update check per column (``ContentRule/updateCheck(_:column:textColumns:active:)``).
+    /// update check per column (``ColumnContentRule/updateCheck(_:column:textColumns:active:)``).
     var triggersSQL: String {
         let t = table
         let new = { (c: String) in "NEW." + SQL.id(c) }
@@ -90,13 +90,13 @@ struct Capture {
             .map { "(\(changed($0.element)) << \($0.offset))" }.joined(separator: " | ")
         return """
             CREATE TRIGGER \(SQL.id("minga_insert_" + t.name)) AFTER INSERT ON \(SQL.id(t.name)) WHEN \(active) BEGIN
-            \(ContentRule.insertCheck(t, textColumns: textColumns, new))
+            \(ColumnContentRule.insertCheck(t, textColumns: textColumns, new))
             \(statement(op: "'insert'", mask: String(insertMask), value: new))
             END;
             CREATE TRIGGER \(SQL.id("minga_update_" + t.name)) AFTER UPDATE ON \(SQL.id(t.name)) WHEN \(active) BEGIN
             \(statement(op: "CASE WHEN \(keyChanged) THEN 'rekey' ELSE 'update' END", mask: updateMask.isEmpty ? "0" : updateMask, value: new, oldKey: old))
             END;
-            \(t.columns.indices.map { ContentRule.updateCheck(t, column: $0, textColumns: textColumns, active: active) }.joined(separator: "\n"))
+            \(t.columns.indices.map { ColumnContentRule.updateCheck(t, column: $0, textColumns: textColumns, active: active) }.joined(separator: "\n"))
             CREATE TRIGGER \(SQL.id("minga_delete_" + t.name)) AFTER DELETE ON \(SQL.id(t.name)) WHEN \(active) BEGIN
             \(statement(op: "'delete'", mask: "0", value: { t.keyColumns.contains($0) ? old($0) : "NULL" }))
             END;

@@ -196,7 +196,7 @@ extension Replica {
         }
         // What the value may be: the rules the origin's capture triggers enforced too.
         for (position, value) in zip(table.keyPositions, change.key) { values[position] = value }
-        if let refusal = ContentRule.refusal(values, in: table) { throw refuse(refusal) }
+        if let refusal = ColumnContentRule.refusal(values, in: table) { throw refuse(refusal) }
         switch change.op {
         case .delete where !change.columns.isEmpty: throw refuse("a delete carries no column values")
         case .insert where change.columns.count != table.nonKeyColumnSet.count:

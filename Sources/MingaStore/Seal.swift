@@ -179,7 +179,7 @@ extension Replica {
     /// Whether a pending row holds text that is not valid UTF-8: bytes of another encoding
     /// (Latin-1) written as text by some program. GRDB reads such text with each bad sequence
     /// replaced by U+FFFD, so only a value holding U+FFFD is read again as bytes, to tell a
-    /// real U+FFFD from a replaced one. (Keys are refused where written: ``ContentRule``.)
+    /// real U+FFFD from a replaced one. (Keys are refused where written: ``ColumnContentRule``.)
     func holdsInvalidUTF8(_ db: Database, _ row: PendingRow, table: TrackedTable, from first: Int) throws -> Bool {
         for position in table.columns.indices {
             guard case .string(let text) = row.values[first + position].storage,

@@ -34,8 +34,8 @@ public final class TrackedTable: Codable, Sendable, Hashable {
     let copyRowsSQL: String
     /// Reads back the values rows of a range of change ids.
     let selectValuesSQL: String
-    /// What a change of this table may carry (``ContentRule``), checked in order.
-    let contentRules: [ContentRule]
+    /// What a change of this table may carry (``ColumnContentRule``), checked in order.
+    let contentRules: [ColumnContentRule]
     /// The columns schema migrations added (protocol/README.md §20), by position in
     /// ``columns``, with the value SQLite gives a row that never set them: their constant
     /// DEFAULT, or NULL. An insert written before such a column reached its writer leaves it
@@ -63,7 +63,7 @@ public final class TrackedTable: Codable, Sendable, Hashable {
                 "SELECT \(columns.indices.map { "c\($0)" }.joined(separator: ", ")) FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ?1 AND ?2 ORDER BY change_id"
         )
         selectValuesSQL = "SELECT * FROM \(SQL.id(TrackedTable.valuesTable(of: name))) WHERE change_id BETWEEN ? AND ?"
-        contentRules = ContentRule.rules(
+        contentRules = ColumnContentRule.rules(
             table: name,
             columns: columns,
             keys: zip(keyColumns, keyKinds).map { (columns.firstIndex(of: $0)!, $1) }

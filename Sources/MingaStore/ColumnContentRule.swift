@@ -5,7 +5,7 @@ import MingaCore
 /// checked in: on an incoming change (``Replica/validate(_:)``, protocol §13) and, as SQL, in
 /// the capture trigger, which refuses a local write that breaks it with
 /// `RAISE(ABORT, 'minga: …')` in the writer's own statement. Both forms come from here.
-struct ContentRule: Sendable {
+struct ColumnContentRule: Sendable {
     enum Test: Sendable {
         /// A key column holds a value (protocol §3, Keys).
         case present
@@ -45,7 +45,7 @@ struct ContentRule: Sendable {
         case .present: return "\(v) IS NULL"
         case .kind(let kind): return "typeof(\(v)) NOT IN (\(kind.sqliteTypes.map(SQL.literal).joined(separator: ", ")))"
         case .noNUL: return "(instr(\(v), x'00') > 0 AND typeof(\(v)) = 'text')"  // instr first: a blob's zero bytes are no NUL
-        case .validUTF8: return "(typeof(\(v)) = 'text' AND \(v) GLOB \(ContentRule.nonASCII) AND NOT \(ContentRule.sqlValidUTF8(v)))"
+        case .validUTF8: return "(typeof(\(v)) = 'text' AND \(v) GLOB \(ColumnContentRule.nonASCII) AND NOT \(ColumnContentRule.sqlValidUTF8(v)))"
         case .maxBytes: return "length(CAST(\(v) AS BLOB)) > \(ContentRules.maxValueBytes)"
         }
     }
@@ -73,16 +73,16 @@ struct ContentRule: Sendable {
     /// The rules of a table, in the order they are checked: per key column (by position in
     /// `columns`, with its kind) that it has a value and of its kind, then for every column no
     /// NUL and the size.
-    static func rules(table: String, columns: [String], keys: [(position: Int, kind: KeyKind)]) -> [ContentRule] {
-        var rules: [ContentRule] = []
+    static func rules(table: String, columns: [String], keys: [(position: Int, kind: KeyKind)]) -> [ColumnContentRule] {
+        var rules: [ColumnContentRule] = []
         for (position, kind) in keys {
-            rules.append(ContentRule(table: table, column: columns[position], position: position, test: .present))
-            rules.append(ContentRule(table: table, column: columns[position], position: position, test: .kind(kind)))
-            rules.append(ContentRule(table: table, column: columns[position], position: position, test: .validUTF8))
+            rules.append(ColumnContentRule(table: table, column: columns[position], position: position, test: .present))
+            rules.append(ColumnContentRule(table: table, column: columns[position], position: position, test: .kind(kind)))
+            rules.append(ColumnContentRule(table: table, column: columns[position], position: position, test: .validUTF8))
         }
         for (position, column) in columns.enumerated() {
-            rules.append(ContentRule(table: table, column: column, position: position, test: .noNUL))
-            rules.append(ContentRule(table: table, column: column, position: position, test: .maxBytes))
+            rules.append(ColumnContentRule(table: table, column: column, position: position, test: .noNUL))
+            rules.append(ColumnContentRule(table: table, column: column, position: position, test: .maxBytes))
         }
         return rules
     }
@@ -111,7 +111,7 @@ struct ContentRule: Sendable {
     }
 
     /// The refusal of each of `rules`, then of the row's size.
-    static func sqlRefusals(_ rules: [ContentRule], _ table: TrackedTable, textColumns: Set<String>, _ ref: (String) -> String) -> String {
+    static func sqlRefusals(_ rules: [ColumnContentRule], _ table: TrackedTable, textColumns: Set<String>, _ ref: (String) -> String) -> String {
         let each = rules.map { $0.sqlRefusal(ref) }
         let row =
             "WHEN (\(sqlRowBytes(table, textColumns: textColumns, ref))) > \(ContentRules.maxChangeBytes) THEN RAISE(ABORT, \(SQL.literal("minga: " + changeSizeMessage(table: table.name))))"
