@@ -100,6 +100,38 @@ public final class PeerClient: Sendable {
         timeout: TimeAmount? = nil,
         headers: [(String, String)] = []
     ) async throws -> T {
+        let request = try makeRequest(method, path, body: body, gzip: gzip, traffic: &traffic, headers: headers)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout ?? self.timeout)
+        } catch {
+            throw MingaError("cannot reach peer \(url): \(PeerClient.describe(error))")
+        }
+        var buffer: ByteBuffer
+        do {
+            buffer = try await response.body.collect(upTo: maxResponseBytes)
+        } catch {
+            throw MingaError("peer \(url) answered, but its answer could not be read whole: \(PeerClient.describe(error))")
+        }
+        traffic.received += buffer.readableBytes
+        if response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" {
+            buffer = try Gzip.decompress(buffer, limit: maxResponseBytes)
+        }
+        let data = Data(buffer: buffer)
+        guard (200..<300).contains(Int(response.status.code)) else { throw refusal(response, data, method, path) }
+        return try JSONDecoder.wire(type, from: data, what: "the answer of peer \(url) to \(path)")
+    }
+
+    /// The request with this client's headers (`Accept`, gzip, the bearer token) and its
+    /// body, gzipped when asked and over 512 bytes; the body's bytes are counted as sent.
+    private func makeRequest(
+        _ method: String,
+        _ path: String,
+        body: Data?,
+        gzip: Bool,
+        traffic: inout Traffic,
+        headers: [(String, String)]
+    ) throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url + path)
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -118,39 +150,23 @@ public final class PeerClient: Sendable {
             traffic.sent += buffer.readableBytes
             request.body = .bytes(buffer)
         }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: timeout ?? self.timeout)
-        } catch {
-            throw MingaError("cannot reach peer \(url): \(PeerClient.describe(error))")
+        return request
+    }
+
+    /// Why a peer answered other than 2xx: ``PeerBusy`` for 429 and 503 (come back later), else
+    /// the envelope's code and message when it sent one.
+    private func refusal(_ response: HTTPClientResponse, _ data: Data, _ method: String, _ path: String) -> any Error {
+        let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data)
+        if [.tooManyRequests, .serviceUnavailable].contains(response.status) {
+            let seconds = response.headers.first(name: "Retry-After").flatMap { Int($0) }
+            let reason = envelope.map { "\($0.error.code): \($0.error.message)" } ?? "HTTP \(response.status.code)"
+            return PeerBusy(message: "peer \(url) cannot serve \(method) \(path) now (\(reason))", retryAfter: seconds.map { .seconds($0) })
         }
-        var buffer: ByteBuffer
-        do {
-            buffer = try await response.body.collect(upTo: maxResponseBytes)
-        } catch {
-            throw MingaError("peer \(url) answered, but its answer could not be read whole: \(PeerClient.describe(error))")
-        }
-        traffic.received += buffer.readableBytes
-        if response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" {
-            buffer = try Gzip.decompress(buffer, limit: maxResponseBytes)
-        }
-        let data = Data(buffer: buffer)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data)
-            if [.tooManyRequests, .serviceUnavailable].contains(response.status) {
-                let seconds = response.headers.first(name: "Retry-After").flatMap { Int($0) }
-                let reason = envelope.map { "\($0.error.code): \($0.error.message)" } ?? "HTTP \(response.status.code)"
-                throw PeerBusy(message: "peer \(url) cannot serve \(method) \(path) now (\(reason))", retryAfter: seconds.map { .seconds($0) })
-            }
-            if let envelope {
-                throw MingaError(
-                    envelope.code ?? .failed,
-                    "peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)"
-                )
-            }
-            throw MingaError("peer \(url) answered \(method) \(path) with HTTP \(response.status.code)")
-        }
-        return try JSONDecoder.wire(type, from: data, what: "the answer of peer \(url) to \(path)")
+        guard let envelope else { return MingaError("peer \(url) answered \(method) \(path) with HTTP \(response.status.code)") }
+        return MingaError(
+            envelope.code ?? .failed,
+            "peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)"
+        )
     }
 
     static func describe(_ error: any Error) -> String {
