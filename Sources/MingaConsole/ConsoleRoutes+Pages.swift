@@ -78,6 +78,7 @@ extension ConsoleRoutes {
         let line =
             summary.error.map { t("flash_sync_failed", url, $0) }
             ?? t("flash_synced", url, String(summary.received), String(summary.sent), String(summary.newConflicts))
+            + (summary.released > 0 ? " " + t("flash_released", String(summary.released)) : "")
         logger.notice("console: sync now with \(url): \(summary.error ?? "received \(summary.received), sent \(summary.sent)")")
         sessions.setFlash(line, error: summary.error != nil, for: visit.sessionID)
         return .redirect("/console")

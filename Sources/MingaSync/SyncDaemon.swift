@@ -86,9 +86,9 @@ public struct SyncDaemon: Service {
                 if failures > 0 { logger.info("peer \(client.url) is back") }
                 failures = 0
                 due = clock.now + interval
-                if summary.received + summary.sent > 0 {
+                if summary.received + summary.released + summary.sent > 0 {
                     logger.info(
-                        "synced with \(client.url): received \(summary.received), sent \(summary.sent), \(summary.newConflicts) new conflicts"
+                        "synced with \(client.url): received \(summary.received), released \(summary.released) held before, sent \(summary.sent), \(summary.newConflicts) new conflicts"
                     )
                 }
                 // A held origin is no failed peer: said at each sync that holds more of it, never retried faster.

@@ -96,7 +96,7 @@ struct SyncExchange {
         let replica = session.replica
         summary.held = try replica.heldOrigins()
         if !summary.held.isEmpty {
-            summary.received += try await replica.retryHeld().applied
+            summary.released += try await replica.retryHeld().applied
             summary.held = try replica.heldOrigins()
         }
         excluded = Set(summary.held.filter { ![.badSignature, .alteredCopy].contains($0.code) }.map(\.origin))

@@ -6,7 +6,11 @@ import MingaStore
 public struct SyncSummary: Sendable {
     public var peer: String
     public var peerNode: NodeID?
+    /// Changes received from the peer and applied.
     public var received = 0
+    /// Changes held back before this sync (by an earlier sync or import) that applied during
+    /// it, their cause gone (protocol §13): applied here, but not received from this peer.
+    public var released = 0
     public var sent = 0
     public var newConflicts = 0
     /// Changes received that this node held back rather than applied (protocol §13).

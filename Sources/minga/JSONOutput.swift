@@ -166,6 +166,8 @@ struct SyncSummaryJSON: Encodable {
     let ok: Bool
     let received: Int
     let heldReceived: Int
+    /// Held before this sync and applied during it (``SyncSummary/released``).
+    let released: Int
     let sent: Int
     let newConflicts: Int
     let bytesReceived: Int
@@ -180,7 +182,7 @@ struct SyncSummaryJSON: Encodable {
 
     init(_ s: SyncSummary) {
         (peer, nodeId, ok) = (s.peer, Nullable(s.peerNode?.rawValue), s.succeeded)
-        (received, heldReceived, sent, newConflicts) = (s.received, s.heldReceived, s.sent, s.newConflicts)
+        (received, heldReceived, released, sent, newConflicts) = (s.received, s.heldReceived, s.released, s.sent, s.newConflicts)
         (bytesReceived, bytesSent) = (s.bytesReceived, s.bytesSent)
         seconds = (s.duration.seconds * 100).rounded() / 100
         (retryLater, error) = (s.retryLater, Nullable(s.error))

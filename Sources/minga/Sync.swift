@@ -107,7 +107,9 @@ struct Sync: AsyncParsableCommand {
         let who = s.peerNode.map { "\(s.peer) (\($0))" } ?? s.peer
         if let error = s.error, s.retryLater { return "\(who): BUSY, try again later: \(error)" }
         if let error = s.error { return "\(who): FAILED after \(s.duration.secondsText(decimals: 2))s: \(error)" }
-        let heldHere = s.heldReceived > 0 ? " (and \(s.heldReceived) held back)" : ""
+        let heldHere =
+            (s.heldReceived > 0 ? " (and \(s.heldReceived) held back)" : "")
+            + (s.released > 0 ? " (and \(s.released) held earlier, now applied)" : "")
         let heldThere = s.heldByPeer.isEmpty ? "" : " (and \(s.heldByPeer.reduce(0) { $0 + $1.count }) held back by the peer)"
         var line =
             "\(who): received \(s.received)\(heldHere), sent \(s.sent)\(heldThere), \(s.newConflicts) new conflicts, "
