@@ -114,8 +114,8 @@ extension Replica {
         do {
             table = try TrackedTable.inspect(db, name: migration.table, sql: sql)
         } catch let error as MingaError {
-            // A table no node could track is the migration's content, refused like the others:
-            // arrived from a peer, it is held rather than stopping the sync (protocol §13).
+            // A table no node could track is a fault of the migration's content, refused with
+            // the same code as every other migration refusal (protocol §20).
             throw MingaError(.badContent, "\(migration.sql): \(error.message)")
         }
         guard table.columns.count <= Capture.maxColumns else {
