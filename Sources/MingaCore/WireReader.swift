@@ -254,6 +254,14 @@ public struct WireReader {
         return read ? values : nil
     }
 
+    /// Reads a member of an object into `field` unless it was read already: a document's
+    /// members come each at most once. False when it was, or when `read` gives nothing.
+    public static func once<T>(_ field: inout T?, _ read: () -> T?) -> Bool {
+        guard field == nil else { return false }
+        field = read()
+        return field != nil
+    }
+
     /// `[change, …]`.
     public mutating func changes() -> [Change]? { list { $0.change() } }
 }
@@ -284,13 +292,9 @@ extension ChangeBatch: WireReadable {
                     guard
                         reader.object({ member, r in
                             switch member {
-                            case "changes" where changes == nil:
-                                changes = r.changes()
-                                return changes != nil
-                            case "protocol" where version == nil:
-                                version = r.integer()
-                                return version != nil
-                            default: return false
+                            case "changes": WireReader.once(&changes) { r.changes() }
+                            case "protocol": WireReader.once(&version) { r.integer() }
+                            default: false
                             }
                         }), let changes, version == Int64(ChangeBatch.protocolVersion)
                     else { return nil }
@@ -325,14 +329,14 @@ private struct ChangeMembers {
     /// value of the wrong form.
     mutating func read(_ member: String, _ reader: inout WireReader) -> Bool {
         switch member {
-        case "columns": return Self.once(&columns) { reader.columns() }
-        case "context": return Self.once(&context) { reader.vector() }
-        case "hlc": return Self.once(&hlc) { reader.string().flatMap(HLC.init(wire:)) }
-        case "key": return Self.once(&key) { reader.list { $0.value() } }
-        case "op": return Self.once(&op) { reader.string().flatMap(ChangeOp.init(rawValue:)) }
-        case "origin": return Self.once(&origin) { reader.string().flatMap { try? NodeID($0) } }
-        case "seq": return Self.once(&seq) { reader.integer() }
-        case "table": return Self.once(&table) { reader.string() }
+        case "columns": return WireReader.once(&columns) { reader.columns() }
+        case "context": return WireReader.once(&context) { reader.vector() }
+        case "hlc": return WireReader.once(&hlc) { reader.string().flatMap(HLC.init(wire:)) }
+        case "key": return WireReader.once(&key) { reader.list { $0.value() } }
+        case "op": return WireReader.once(&op) { reader.string().flatMap(ChangeOp.init(rawValue:)) }
+        case "origin": return WireReader.once(&origin) { reader.string().flatMap { try? NodeID($0) } }
+        case "seq": return WireReader.once(&seq) { reader.integer() }
+        case "table": return WireReader.once(&table) { reader.string() }
         case "signature":
             guard !signed else { return false }
             signed = true
@@ -343,10 +347,4 @@ private struct ChangeMembers {
         }
     }
 
-    /// Sets a member not set yet from `read`; false if it was set or `read` gave nothing.
-    private static func once<T>(_ field: inout T?, _ read: () -> T?) -> Bool {
-        guard field == nil else { return false }
-        field = read()
-        return field != nil
-    }
 }

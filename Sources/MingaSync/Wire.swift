@@ -72,30 +72,22 @@ extension PullResponse: WireReadable {
             let answer = WireReader.read(
                 data,
                 { reader -> PullResponse? in
-                    var version: Int64?
+                    var version: Int?
                     var changes: [Change]?
                     var vector: VersionVector?
                     var more: Bool?
                     guard
                         reader.object({ member, r in
                             switch member {
-                            case "changes" where changes == nil:
-                                changes = r.changes()
-                                return changes != nil
-                            case "more" where more == nil:
-                                more = r.bool()
-                                return more != nil
-                            case "protocol" where version == nil:
-                                version = r.integer()
-                                return version.map { Int(exactly: $0) != nil } ?? false
-                            case "vector" where vector == nil:
-                                vector = r.vector()
-                                return vector != nil
-                            default: return false
+                            case "changes": WireReader.once(&changes) { r.changes() }
+                            case "more": WireReader.once(&more) { r.bool() }
+                            case "protocol": WireReader.once(&version) { r.integer().flatMap { Int(exactly: $0) } }
+                            case "vector": WireReader.once(&vector) { r.vector() }
+                            default: false
                             }
                         }), let version, let changes, let vector, let more
                     else { return nil }
-                    return PullResponse(protocol: Int(version), changes: changes, vector: vector, more: more)
+                    return PullResponse(protocol: version, changes: changes, vector: vector, more: more)
                 }
             )
         else { return nil }

@@ -60,38 +60,26 @@ struct Simulation {
         }
     }
 
+    /// A write of column `a` of row `x` in table `t`, at `millis`, by a writer that had seen `context`.
+    func write(_ origin: NodeID, _ seq: Int64, at millis: Int64, _ op: ChangeOp, a: Value, saw context: [NodeID: Int64] = [:]) -> Change {
+        Change(
+            origin: origin,
+            seq: seq,
+            hlc: HLC(millis: millis, counter: 0),
+            table: "t",
+            key: [.text("x")],
+            op: op,
+            columns: ["a": a],
+            context: VersionVector(context)
+        )
+    }
+
     @Test func concurrentWritesToOneColumnConflictAndTheLaterHLCWins() throws {
         let mx = try NodeID("mx.amexcid")
         let co = try NodeID("co.apc")
-        let base = Change(
-            origin: mx,
-            seq: 1,
-            hlc: HLC(millis: 100, counter: 0),
-            table: "t",
-            key: [.text("x")],
-            op: .insert,
-            columns: ["a": .text("0")]
-        )
-        let m = Change(
-            origin: mx,
-            seq: 2,
-            hlc: HLC(millis: 200, counter: 0),
-            table: "t",
-            key: [.text("x")],
-            op: .update,
-            columns: ["a": .text("mx")],
-            context: VersionVector([mx: 1])
-        )
-        let c = Change(
-            origin: co,
-            seq: 1,
-            hlc: HLC(millis: 150, counter: 0),
-            table: "t",
-            key: [.text("x")],
-            op: .update,
-            columns: ["a": .text("co")],
-            context: VersionVector([mx: 1])
-        )
+        let base = write(mx, 1, at: 100, .insert, a: .text("0"))
+        let m = write(mx, 2, at: 200, .update, a: .text("mx"), saw: [mx: 1])
+        let c = write(co, 1, at: 150, .update, a: .text("co"), saw: [mx: 1])
         #expect(Merge.rowState(of: [base, m, c]) == ["a": .text("mx")])
         let conflicts = Merge.conflicts(of: [base, c, m])
         #expect(conflicts.count == 1)
@@ -100,30 +88,12 @@ struct Simulation {
 
         // A later write on one side, still concurrent with the other, carries the dispute on:
         // the old pair is settled and the new pair is the one open conflict.
-        let partial = Change(
-            origin: co,
-            seq: 2,
-            hlc: HLC(millis: 300, counter: 0),
-            table: "t",
-            key: [.text("x")],
-            op: .update,
-            columns: ["a": .text("z")],
-            context: VersionVector([mx: 1, co: 1])
-        )
+        let partial = write(co, 2, at: 300, .update, a: .text("z"), saw: [mx: 1, co: 1])
         let carried = Merge.conflicts(of: [base, c, m, partial])
         #expect(carried.filter { $0.status == .open }.map { [$0.winner.dot, $0.loser.dot] } == [[partial.dot, m.dot]])
         #expect(carried.first { $0.loser.dot == c.dot }?.resolvedBy?.dot == partial.dot)
         // A write that saw both resolves it.
-        let settle = Change(
-            origin: co,
-            seq: 2,
-            hlc: HLC(millis: 300, counter: 0),
-            table: "t",
-            key: [.text("x")],
-            op: .update,
-            columns: ["a": .text("z")],
-            context: VersionVector([mx: 2, co: 1])
-        )
+        let settle = write(co, 2, at: 300, .update, a: .text("z"), saw: [mx: 2, co: 1])
         let settled = Merge.conflicts(of: [settle, base, m, c])
         #expect(settled.count == 1 && settled[0].status == .resolved && settled[0].resolvedBy?.dot == settle.dot)
     }
@@ -132,7 +102,7 @@ struct Simulation {
         let mx = try NodeID("mx.amexcid")
         let co = try NodeID("co.apc")
         // co's clock is behind, but co had seen mx's write: co's write is later causally and its HLC says so.
-        let m = Change(origin: mx, seq: 1, hlc: HLC(millis: 500, counter: 0), table: "t", key: [.text("x")], op: .insert, columns: ["a": .text("mx")])
+        let m = write(mx, 1, at: 500, .insert, a: .text("mx"))
         let c = Change(
             origin: co,
             seq: 1,

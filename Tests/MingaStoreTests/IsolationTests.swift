@@ -85,36 +85,22 @@ import Testing
         let co = try Fixture.replica("co.apc", schema: schema)
         let cl = try Fixture.replica("cl.agcid", schema: schema)
         try co.put(table: "item", row: ["id": .text("fine"), "name": .text("Agua")])
-        let column = { (name: Value) in Columns(["name": name]) }
-        let broken = try TestKeys.signed([
-            Change(
-                origin: try NodeID("mx.amexcid"),
-                seq: 1,
-                hlc: HLC(millis: 1, counter: 0),
-                table: "item",
-                key: [.text("a")],
-                op: .insert,
-                columns: column(.text("A"))
-            ),
-            Change(
-                origin: try NodeID("mx.amexcid"),
-                seq: 2,
-                hlc: HLC(millis: 2, counter: 0),
-                table: "item",
-                key: [.text("b")],
-                op: .insert,
-                columns: column(.null)
-            ),
-            Change(
-                origin: try NodeID("mx.amexcid"),
-                seq: 3,
-                hlc: HLC(millis: 3, counter: 0),
-                table: "item",
-                key: [.text("c")],
-                op: .insert,
-                columns: column(.text("C"))
-            ),
-        ])
+        // mx's inserts a, b, c at seq 1, 2, 3; b's name is NULL.
+        let mx = try NodeID("mx.amexcid")
+        let names: [(key: String, name: Value)] = [("a", .text("A")), ("b", .null), ("c", .text("C"))]
+        let broken = try TestKeys.signed(
+            names.enumerated().map { i, row in
+                Change(
+                    origin: mx,
+                    seq: Int64(i + 1),
+                    hlc: HLC(millis: Int64(i + 1), counter: 0),
+                    table: "item",
+                    key: [.text(row.key)],
+                    op: .insert,
+                    columns: ["name": row.name]
+                )
+            }
+        )
         let result = try cl.apply(ChangeBatch(changes: broken + (try Fixture.allChanges(co))))
         #expect(result.applied == 2, "mx:1 and co's change")
         let held = try #require(result.held.first)
