@@ -1,5 +1,6 @@
 import Foundation
 import MingaCore
+import Synchronization
 
 /// One additive schema migration (protocol/README.md §20): a statement that adds a table, a
 /// column or an index, and nothing else. It travels as a change to Minga's own tracked table
@@ -62,6 +63,22 @@ public struct Migration: Sendable, Equatable, Hashable {
     /// Checks that `sql` (one statement, as a `minga_schema` row holds it) is the migration
     /// the row's key names.
     static func verify(kind: String, table: String, name: String, sql: String) throws(MingaError) -> Migration {
+        let key = [kind, table, name, sql].joined(separator: "\u{0}")
+        if let known = verified.withLock({ $0[key] }) { return known }
+        let migration = try parseVerified(kind: kind, table: table, name: name, sql: sql)
+        verified.withLock { known in
+            if known.count >= 1024 { known.removeAll() }
+            known[key] = migration
+        }
+        return migration
+    }
+
+    /// Migrations verified before, by key and statement. Each node of a federation issues
+    /// the registry's built-in migrations itself, so a node receives every statement once per
+    /// origin, and checks each change when it is pulled and again when it applies.
+    private static let verified = Mutex<[String: Migration]>([:])
+
+    private static func parseVerified(kind: String, table: String, name: String, sql: String) throws(MingaError) -> Migration {
         let parsed = try parse(sql)
         guard parsed.count == 1, let migration = parsed.first, migration.keyValues == (kind, table, name) else {
             throw MingaError(

@@ -112,14 +112,23 @@ extension Replica {
     /// migrations): each becomes, on every node, the union of the definitions' columns, all
     /// of them optional in an insert, so that the rows written under either definition
     /// apply everywhere. Returns whether any table changed.
+    ///
+    /// Only a table whose log holds two different statements is looked at: every node
+    /// creates the registry's tables with the same statement, and a federation's hundred
+    /// copies of it unite to nothing.
     func uniteTablesDefinedTwice(_ db: Database) throws -> Bool {
+        let schema = live.snapshot.tables[Replica.schemaTable]!
+        let sql = schema.position(of: "sql")!
         let twice = try String.fetchAll(
-            db,
-            sql: """
-                SELECT s.tbl FROM minga_schema s JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
-                WHERE s.kind = 'table' AND a.error IS NULL
-                  AND (SELECT count(*) FROM minga_changes c WHERE c.tbl = 'minga_schema' AND c.pk = json_array(s.kind, s.tbl, s.name)) > 1
-                """
+            db.cachedStatement(
+                sql: """
+                    SELECT s.tbl FROM minga_schema s JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
+                    WHERE s.kind = 'table' AND a.error IS NULL
+                      AND (SELECT count(DISTINCT CASE WHEN substr(c.mask, \(sql + 1), 1) = '1' THEN v.c\(sql) END)
+                           FROM minga_changes c JOIN \(SQL.id(schema.valuesTable)) v ON v.change_id = c.id
+                           WHERE c.tbl = 'minga_schema' AND c.pk = json_array(s.kind, s.tbl, s.name)) > 1
+                    """
+            )
         )
         var changed = false
         for name in twice {

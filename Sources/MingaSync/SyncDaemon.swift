@@ -71,14 +71,19 @@ public struct SyncDaemon: Service {
         var toldTooLarge: Set<Dot> = []  // said once, not at every round
         var due = clock.now
         var seen = await writes.generation
+        var soon = false  // a local write brought the next sync forward
         while !Task.isCancelled {
-            let generation = await writes.generation
-            if generation != seen && failures == 0 { due = min(due, clock.now + .milliseconds(200)) }
             if clock.now < due {
-                try? await Task.sleep(for: .milliseconds(100))
+                // Asleep until the sync is due; a local write wakes a healthy peer's loop, whose
+                // sync then follows within 200 ms (a failing peer waits out its backoff).
+                if await writes.pause(until: due, wakingAfter: failures == 0 && !soon ? seen : nil) {
+                    due = min(due, clock.now + .milliseconds(200))
+                    soon = true
+                }
                 continue
             }
-            seen = generation
+            soon = false
+            seen = await writes.generation
             let started = Date()
             let summary = await session.run()
             if Task.isCancelled { break }
@@ -128,8 +133,52 @@ extension Duration {
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
-/// A counter of local writes noticed, shared by the peer loops.
+/// A counter of local writes noticed, shared by the peer loops, which sleep on it rather
+/// than poll it: a node idle between syncs wakes only when one is due or a write lands.
 actor LocalWrites {
-    var generation = 0
-    func bump() { generation += 1 }
+    private(set) var generation = 0
+    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter = 0
+
+    func bump() {
+        generation += 1
+        for waiter in waiters.values { waiter.resume() }
+        waiters.removeAll()
+    }
+
+    /// Returns once the generation is past `seen`, or the calling task is cancelled.
+    func change(after seen: Int) async {
+        guard generation == seen else { return }
+        let id = nextWaiter
+        nextWaiter += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter in
+                if Task.isCancelled { waiter.resume() } else { waiters[id] = waiter }
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(id) }
+        }
+    }
+
+    private func cancelWaiter(_ id: Int) { waiters.removeValue(forKey: id)?.resume() }
+
+    /// Sleeps until `deadline`, or until a write past generation `seen` (when given);
+    /// whether a write ended it.
+    nonisolated func pause(until deadline: ContinuousClock.Instant, wakingAfter seen: Int?) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                return false
+            }
+            if let seen {
+                group.addTask {
+                    await self.change(after: seen)
+                    return !Task.isCancelled
+                }
+            }
+            let woken = await group.next() ?? false
+            group.cancelAll()
+            return woken
+        }
+    }
 }

@@ -112,4 +112,21 @@ import Testing
         #expect(try box.eventually(40) { try box.ok("cl.db", "dump").contains("MX-2") })
         #expect(try box.eventually(20) { Set(try ["mx", "co", "cl"].map { try box.ok("\($0).db", "dump") }).count == 1 })
     }
+
+    @Test func aLocalWriteWakesTheDaemonLongBeforeItsInterval() throws {
+        let box = try Sandbox("wake")
+        defer { box.remove() }
+        try setUp(box)
+        let mx = try box.serve("mx.db")
+        defer { mx.stop() }
+        // An hour between syncs: only the first sync, then a write, can move anything.
+        let co = try box.serve("co.db", ["--peer", mx.url, "--sync-interval", "3600"])
+        defer { co.stop() }
+        #expect(try box.eventually(20) { try box.ok("co.db", "dump").contains("XM-DAC-1") }, "the first sync runs at start")
+
+        try box.sqlite("co.db", "INSERT INTO initiatives(id, title) VALUES ('CO-9', 'Manglares')")
+        #expect(try box.eventually(20) { try box.ok("mx.db", "dump").contains("CO-9") }, "a write by any SQLite client wakes the daemon")
+        try box.sqlite("co.db", "UPDATE initiatives SET title = 'Manglares del Pacífico' WHERE id = 'CO-9'")
+        #expect(try box.eventually(20) { try box.ok("mx.db", "dump").contains("Manglares del Pacífico") }, "and so does the next one")
+    }
 }

@@ -256,6 +256,23 @@ import Testing
         #expect(try mx.dump() == co.dump())
     }
 
+    /// The store asks SQL whether an earlier write disputes an arriving one before it reads
+    /// the row's history; SQLite's `=` finds 1 and 1.0 equal, the merge rule does not.
+    @Test func concurrentValuesEqualOnlyToSQLiteAreAConflictAndEqualOnesAreNot() throws {
+        let (mx, co, cl) = (try Fixture.replica("mx.amexcid"), try Fixture.replica("co.apc"), try Fixture.replica("cl.agcid"))
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "doc": .integer(1)])  // doc is a BLOB column: no affinity
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "doc": .real(1)])
+        try cl.put(table: "initiatives", row: ["id": .text("XM-1"), "doc": .integer(1)])
+        for (from, to) in [(mx, co), (cl, co), (co, mx), (co, cl)] { try Fixture.sync(from: from, to: to) }
+        for replica in [mx, co, cl] {
+            let conflicts = try replica.conflicts()
+            #expect(conflicts.count == 2, "co's 1.0 against mx's 1 and cl's 1; mx's 1 against cl's 1 is none")
+            #expect(conflicts.allSatisfy { $0.conflict.column == "doc" })
+            try ConvergenceTests.expectMatchesTheMergeRule(replica)
+        }
+        #expect(try mx.dump() == co.dump() && co.dump() == cl.dump())
+    }
+
     @Test func deleteAgainstUpdateIsARowConflict() throws {
         let mx = try Fixture.replica("mx.amexcid")
         let co = try Fixture.replica("co.apc")
