@@ -188,6 +188,7 @@ extension Replica {
         var conflicted = try rowsWithConflicts(db, rows)
         var writesPerRow: [RowIdentity: Int] = [:]
         for (table, pk) in rows { writesPerRow[RowIdentity(table: table.name, pk: pk), default: 0] += 1 }
+        var undisputed: [RowIdentity: Undisputed] = [:]
         // A row new to the log whose one write is an insert gets that insert's values, which are
         // in the log's values rows already: runs of such rows with consecutive change ids are
         // copied by one statement each (on an initial sync, a whole page).
@@ -214,7 +215,7 @@ extension Replica {
             try copyRows()
             var merged = state ?? RowState()
             if conflicted.contains(row) || merged.mayConflict(with: change) {
-                let added = try foldConflicts(db, change, id: id, table: written.table, pk: written.pk, state: merged)
+                let added = try foldConflicts(db, change, id: id, table: written.table, pk: written.pk, state: merged, undisputed: &undisputed[row])
                 if added > 0 { conflicted.insert(row) }
                 result.newConflicts += added
             }
@@ -275,25 +276,60 @@ extension Replica {
     /// conflicts recorded before, and, when it may be concurrent with a write the row holds
     /// (`state` is the row's before it), form new ones with the row's history. Returns how many
     /// conflicts are new.
-    func foldConflicts(_ db: Database, _ change: Change, id: Int64, table: TrackedTable, pk: String, state: RowState) throws -> Int {
+    ///
+    /// `undisputed` is what an earlier change of the same batch to this row found (see
+    /// ``Undisputed``), and what this one found for the next.
+    func foldConflicts(
+        _ db: Database,
+        _ change: Change,
+        id: Int64,
+        table: TrackedTable,
+        pk: String,
+        state: RowState,
+        undisputed: inout Undisputed?
+    ) throws -> Int {
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
-        let disputed = try state.mayConflict(with: change) && anyEarlierWriteDisputes(db, change, id: id, table: table, pk: pk)
-        let earlier = disputed ? try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change) : []
+        var earlier: [Change] = []
+        if state.mayConflict(with: change) {
+            let checked = undisputed.flatMap { $0.covers(change) ? $0.through : nil } ?? 0
+            if try anyEarlierWriteDisputes(db, change, after: checked, before: id, table: table, pk: pk) {
+                earlier = try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change)
+                undisputed = nil
+            } else {
+                undisputed = Undisputed(through: id, op: change.op, columns: change.columns)
+            }
+        }
         let (changed, added) = Merge.fold(change, into: &conflicts, earlier: earlier)
         for conflictID in changed { try save(db, conflicts[conflictID]!, pk: pk) }
         return added
     }
 
-    /// Whether a write of this row logged before log id `id` disputes `change` the way
-    /// ``Merge`` forms conflicts (protocol §10): a delete against a write, a write against a
-    /// delete, or a column both set to values that differ. Asked in SQL over the log before
-    /// the fold reads and decodes the row's history, which for a row that many nodes wrote
-    /// the same way (each node's copy of a built-in schema migration, scripts/bench W4) holds
-    /// a write per node and a context per write. It may say yes where the rule finds no
-    /// dispute (texts equal only as Unicode), never no where it finds one: a value matches
-    /// only with the same storage class and `IS` equality.
-    func anyEarlierWriteDisputes(_ db: Database, _ change: Change, id: Int64, table: TrackedTable, pk: String) throws -> Bool {
-        var arguments: [DatabaseValue] = [table.name.databaseValue, pk.databaseValue, id.databaseValue]
+    /// No write of a row up to log id `through` disputes a write with this operation and
+    /// these columns: what one change of a batch found, so that the next change of the row
+    /// with the same values asks only about the writes after it. Each node issues the
+    /// registry's built-in migrations, so a node's first pull brings a hundred equal writes
+    /// of each `minga_schema` row in one batch. Lives for one batch: a rolled-back
+    /// transaction takes its log ids with it.
+    struct Undisputed {
+        let through: Int64
+        let op: ChangeOp
+        let columns: Columns
+
+        /// Whether it holds for `write` too: the same values (by the merge rule's equality,
+        /// which SQLite's storage class and `IS` imply) dispute nothing this one's did not.
+        func covers(_ write: Change) -> Bool { write.op == op && write.columns == columns }
+    }
+
+    /// Whether a write of this row logged between log ids `after` and `id` (both excluded)
+    /// disputes `change` the way ``Merge`` forms conflicts (protocol §10): a delete against a
+    /// write, a write against a delete, or a column both set to values that differ. Asked in
+    /// SQL over the log before the fold reads and decodes the row's history, which for a row
+    /// that many nodes wrote the same way (each node's copy of a built-in schema migration,
+    /// scripts/bench W4) holds a write per node and a context per write. It may say yes where
+    /// the rule finds no dispute (texts equal only as Unicode), never no where it finds one:
+    /// a value matches only with the same storage class and `IS` equality.
+    func anyEarlierWriteDisputes(_ db: Database, _ change: Change, after: Int64, before id: Int64, table: TrackedTable, pk: String) throws -> Bool {
+        var arguments: [DatabaseValue] = [table.name.databaseValue, pk.databaseValue, id.databaseValue, after.databaseValue]
         var disputes: [String]
         if change.op == .delete {
             disputes = ["c.op != 'delete'"]
@@ -310,7 +346,7 @@ extension Replica {
         }
         let sql = """
             SELECT EXISTS (SELECT 1 FROM minga_changes c LEFT JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id \
-            WHERE c.tbl = ?1 AND c.pk = ?2 AND c.id < ?3 AND (\(disputes.joined(separator: " OR "))))
+            WHERE c.tbl = ?1 AND c.pk = ?2 AND c.id < ?3 AND c.id > ?4 AND (\(disputes.joined(separator: " OR "))))
             """
         return try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments))!
     }

@@ -273,6 +273,22 @@ import Testing
         #expect(try mx.dump() == co.dump() && co.dump() == cl.dump())
     }
 
+    /// Equal writes of a row in one batch ask SQL only about the writes after the last one
+    /// checked; a write with another value after them must still meet all of them.
+    @Test func equalWritesInOneBatchThenAnotherValueFormEveryConflict() throws {
+        let nodes = try ["mx.amexcid", "co.apc", "cl.agcid"].map { try Fixture.replica($0) }
+        for (node, doc) in zip(nodes, [Value.text("same"), .text("same"), .text("other")]) {
+            try node.put(table: "initiatives", row: ["id": .text("XM-1"), "doc": doc])
+        }
+        try Fixture.sync(from: nodes[1], to: nodes[0])
+        try Fixture.sync(from: nodes[2], to: nodes[0])  // mx's log: mx's, co's, then cl's write
+        let pe = try Fixture.replica("pe.apci")
+        #expect(try Fixture.sync(from: nodes[0], to: pe) == 3)
+        #expect(try pe.conflicts().count == 2, "cl's value against mx's and co's")
+        try ConvergenceTests.expectMatchesTheMergeRule(pe)
+        #expect(try pe.dump() == nodes[0].dump())
+    }
+
     @Test func deleteAgainstUpdateIsARowConflict() throws {
         let mx = try Fixture.replica("mx.amexcid")
         let co = try Fixture.replica("co.apc")
