@@ -291,8 +291,9 @@ extension Replica {
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
         var earlier: [Change] = []
         if state.mayConflict(with: change) {
+            // A row with conflicts recorded is contested: its history is read without asking.
             let checked = undisputed.flatMap { $0.covers(change) ? $0.through : nil } ?? 0
-            if try anyEarlierWriteDisputes(db, change, after: checked, before: id, table: table, pk: pk) {
+            if try !conflicts.isEmpty || anyEarlierWriteDisputes(db, change, after: checked, before: id, table: table, pk: pk) {
                 earlier = try history(db, table: table, pk: pk).filter { $0.id < id }.map(\.change)
                 undisputed = nil
             } else {
