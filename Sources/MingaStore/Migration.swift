@@ -63,7 +63,7 @@ public struct Migration: Sendable, Equatable, Hashable {
     /// Checks that `sql` (one statement, as a `minga_schema` row holds it) is the migration
     /// the row's key names.
     static func verify(kind: String, table: String, name: String, sql: String) throws(MingaError) -> Migration {
-        let key = [kind, table, name, sql].joined(separator: "\u{0}")
+        let key = [kind, table, name, sql].map { Array($0.utf8) }  // bytes: SQLite tells apart what Swift's == may not
         if let known = verified.withLock({ $0[key] }) { return known }
         let migration = try parseVerified(kind: kind, table: table, name: name, sql: sql)
         verified.withLock { known in
@@ -76,7 +76,7 @@ public struct Migration: Sendable, Equatable, Hashable {
     /// Migrations verified before, by key and statement. Each node of a federation issues
     /// the registry's built-in migrations itself, so a node receives every statement once per
     /// origin, and checks each change when it is pulled and again when it applies.
-    private static let verified = Mutex<[String: Migration]>([:])
+    private static let verified = Mutex<[[[UInt8]]: Migration]>([:])
 
     private static func parseVerified(kind: String, table: String, name: String, sql: String) throws(MingaError) -> Migration {
         let parsed = try parse(sql)

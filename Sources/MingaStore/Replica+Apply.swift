@@ -316,8 +316,9 @@ extension Replica {
         let op: ChangeOp
         let columns: Columns
 
-        /// Whether it holds for `write` too: the same values (by the merge rule's equality,
-        /// which SQLite's storage class and `IS` imply) dispute nothing this one's did not.
+        /// Whether it holds for `write` too: the same operation and values by the merge
+        /// rule's equality dispute nothing this one's did not (the check that found it treats
+        /// a value as the same only where the rule does, see ``anyEarlierWriteDisputes``).
         func covers(_ write: Change) -> Bool { write.op == op && write.columns == columns }
     }
 
@@ -326,9 +327,12 @@ extension Replica {
     /// write, a write against a delete, or a column both set to values that differ. Asked in
     /// SQL over the log before the fold reads and decodes the row's history, which for a row
     /// that many nodes wrote the same way (each node's copy of a built-in schema migration,
-    /// scripts/bench W4) holds a write per node and a context per write. It may say yes where
-    /// the rule finds no dispute (texts equal only as Unicode), never no where it finds one:
-    /// a value matches only with the same storage class and `IS` equality.
+    /// scripts/bench W4) holds a write per node and a context per write; it reads the rows
+    /// ``history(_:table:pk:)`` would. It may say yes where the rule finds no conflict (it
+    /// does not ask whether the writes were concurrent, and takes two real zeros for
+    /// different), never no where the rule finds one: a value matches only with the same
+    /// storage class and `IS` equality, which for every value but a real zero is the rule's
+    /// equality (``Value`` compares reals by bit pattern, and SQLite finds 0.0 `IS` -0.0).
     func anyEarlierWriteDisputes(_ db: Database, _ change: Change, after: Int64, before id: Int64, table: TrackedTable, pk: String) throws -> Bool {
         var arguments: [DatabaseValue] = [table.name.databaseValue, pk.databaseValue, id.databaseValue, after.databaseValue]
         var disputes: [String]
@@ -339,14 +343,15 @@ extension Replica {
             for (position, value) in table.positionedValues(of: change.columns).values.enumerated() {
                 guard let value else { continue }
                 arguments.append(value.databaseValue)
-                let n = arguments.count
+                let (n, column) = (arguments.count, "v.c\(position)")
+                let zero = if case .real(let x) = value, x == 0 { " OR \(column) = 0" } else { "" }
                 disputes.append(
-                    "(substr(c.mask, \(position + 1), 1) = '1' AND (v.c\(position) IS NOT ?\(n) OR typeof(v.c\(position)) != typeof(?\(n))))"
+                    "(substr(c.mask, \(position + 1), 1) = '1' AND (\(column) IS NOT ?\(n) OR typeof(\(column)) != typeof(?\(n))\(zero)))"
                 )
             }
         }
         let sql = """
-            SELECT EXISTS (SELECT 1 FROM minga_changes c LEFT JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id \
+            SELECT EXISTS (SELECT 1 FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id \
             WHERE c.tbl = ?1 AND c.pk = ?2 AND c.id < ?3 AND c.id > ?4 AND (\(disputes.joined(separator: " OR "))))
             """
         return try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments))!

@@ -133,8 +133,9 @@ extension Duration {
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
-/// A counter of local writes noticed, shared by the peer loops, which sleep on it rather
-/// than poll it: a node idle between syncs wakes only when one is due or a write lands.
+/// A counter of local writes noticed (``SyncDaemon/watchLocalWrites(_:)`` reads the log
+/// every 250 ms), shared by the peer loops, which sleep on it rather than poll it: a loop
+/// wakes when its sync is due or the counter moves.
 actor LocalWrites {
     private(set) var generation = 0
     private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]

@@ -276,17 +276,30 @@ import Testing
     /// Equal writes of a row in one batch ask SQL only about the writes after the last one
     /// checked; a write with another value after them must still meet all of them.
     @Test func equalWritesInOneBatchThenAnotherValueFormEveryConflict() throws {
-        let nodes = try ["mx.amexcid", "co.apc", "cl.agcid"].map { try Fixture.replica($0) }
-        for (node, doc) in zip(nodes, [Value.text("same"), .text("same"), .text("other")]) {
+        let nodes = try ["mx.amexcid", "co.apc", "pe.apci", "cl.agcid"].map { try Fixture.replica($0) }
+        for (node, doc) in zip(nodes, [Value.text("same"), .text("same"), .text("same"), .text("other")]) {
             try node.put(table: "initiatives", row: ["id": .text("XM-1"), "doc": doc])
         }
-        try Fixture.sync(from: nodes[1], to: nodes[0])
-        try Fixture.sync(from: nodes[2], to: nodes[0])  // mx's log: mx's, co's, then cl's write
-        let pe = try Fixture.replica("pe.apci")
-        #expect(try Fixture.sync(from: nodes[0], to: pe) == 3)
-        #expect(try pe.conflicts().count == 2, "cl's value against mx's and co's")
-        try ConvergenceTests.expectMatchesTheMergeRule(pe)
-        #expect(try pe.dump() == nodes[0].dump())
+        for other in nodes.dropFirst() { try Fixture.sync(from: other, to: nodes[0]) }  // mx's log: mx, co, pe, cl
+        let uy = try Fixture.replica("uy.auci")
+        #expect(try Fixture.sync(from: nodes[0], to: uy) == 4)
+        #expect(try uy.conflicts().count == 3, "cl's value against mx's, co's and pe's")
+        try ConvergenceTests.expectMatchesTheMergeRule(uy)
+        #expect(try uy.dump() == nodes[0].dump())
+    }
+
+    /// SQLite finds 0.0 `IS` -0.0; the merge rule compares reals by bit pattern (§3).
+    @Test func concurrentZeroAndNegativeZeroAreAConflict() throws {
+        let (mx, co) = (try Fixture.replica("mx.amexcid"), try Fixture.replica("co.apc"))
+        try mx.put(table: "initiatives", row: ["id": .text("XM-1"), "doc": .real(0)])
+        try co.put(table: "initiatives", row: ["id": .text("XM-1"), "doc": .real(-0.0)])
+        try Fixture.sync(from: mx, to: co)
+        try Fixture.sync(from: co, to: mx)
+        for replica in [mx, co] {
+            #expect(try replica.conflicts().count == 1)
+            try ConvergenceTests.expectMatchesTheMergeRule(replica)
+        }
+        #expect(try mx.dump() == co.dump())
     }
 
     @Test func deleteAgainstUpdateIsARowConflict() throws {
