@@ -346,5 +346,4 @@ private struct ChangeMembers {
         default: return false
         }
     }
-
 }

@@ -94,6 +94,11 @@ final class LogWriter {
 /// A change's two rows in the log, as statement arguments: built before the transaction that
 /// writes them, so that a sync builds a page's while the page before it is being written.
 struct LogRows: Sendable {
+    /// An SQL condition, true when the `minga_changes` row `change` (a name or alias) sets
+    /// the non-key column at `position`: its `mask` holds one character per column of the
+    /// table, `1` where the change sets it (written by ``init(_:table:pk:link:)``).
+    static func setsColumn(_ position: Int, of change: String) -> String { "substr(\(change).mask, \(position + 1), 1) = '1'" }
+
     let table: TrackedTable
     /// The row key's text form (``Replica/pk(_:_:)``).
     let pk: String

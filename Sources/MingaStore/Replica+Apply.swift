@@ -346,7 +346,7 @@ extension Replica {
                 let (n, column) = (arguments.count, "v.c\(position)")
                 let zero = if case .real(let x) = value, x == 0 { " OR \(column) = 0" } else { "" }
                 disputes.append(
-                    "(substr(c.mask, \(position + 1), 1) = '1' AND (\(column) IS NOT ?\(n) OR typeof(\(column)) != typeof(?\(n))\(zero)))"
+                    "(\(LogRows.setsColumn(position, of: "c")) AND (\(column) IS NOT ?\(n) OR typeof(\(column)) != typeof(?\(n))\(zero)))"
                 )
             }
         }

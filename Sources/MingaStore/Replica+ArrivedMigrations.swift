@@ -88,8 +88,8 @@ extension Replica {
                 try db.execute(sql: "UPDATE \(SQL.id(table.name)) SET \(SQL.id(migration.name)) = ?", arguments: [value])
                 for pk in try String.fetchAll(
                     db,
-                    sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND substr(mask, ?, 1) = '1'",
-                    arguments: [table.name, position + 1]
+                    sql: "SELECT DISTINCT pk FROM minga_changes WHERE tbl = ? AND \(LogRows.setsColumn(position, of: "minga_changes"))",
+                    arguments: [table.name]
                 ) {
                     _ = try merge(db, table: table, pk: pk, newFrom: .max)
                 }
@@ -124,7 +124,7 @@ extension Replica {
                 sql: """
                     SELECT s.tbl FROM minga_schema s JOIN minga_schema_applied a ON a.kind = s.kind AND a.tbl = s.tbl AND a.name = s.name
                     WHERE s.kind = 'table' AND a.error IS NULL
-                      AND (SELECT count(DISTINCT CASE WHEN substr(c.mask, \(sql + 1), 1) = '1' THEN v.c\(sql) END)
+                      AND (SELECT count(DISTINCT CASE WHEN \(LogRows.setsColumn(sql, of: "c")) THEN v.c\(sql) END)
                            FROM minga_changes c JOIN \(SQL.id(schema.valuesTable)) v ON v.change_id = c.id
                            WHERE c.tbl = 'minga_schema' AND c.pk = json_array(s.kind, s.tbl, s.name)) > 1
                     """
