@@ -16,12 +16,14 @@ public enum Merge {
     /// The row that `writes` determine: column values, or `nil` when the row is absent.
     public static func rowState(of writes: [Change]) -> Columns? {
         if writes.count == 1 { return writes[0].op == .delete ? nil : writes[0].columns }  // a new row's usual history
-        let state = RowState(folding: writes)
+        let columns = Set(writes.flatMap(\.columns.keys)).sorted(by: JSONText.precedes)
+        let state = RowState(folding: writes, columns: columns)
         guard state.exists else { return nil }
         let byDot = Dictionary(writes.map { ($0.dot, $0) }, uniquingKeysWith: { first, _ in first })
         var row = Columns()
-        for column in state.winners.keys.sorted(by: JSONText.precedes) {
-            row.append(column, byDot[state.winners[column]!.dot]!.columns[column]!)
+        for (column, winner) in zip(columns, state.winners) {
+            guard let winner else { continue }
+            row.append(column, byDot[winner.dot]!.columns[column]!)
         }
         return row
     }

@@ -5,7 +5,7 @@ import Foundation
 /// that wins it, the row's greatest insert or update and greatest delete, and the row's
 /// version vector.
 ///
-/// ``absorb(_:op:columns:)`` is the merge rule itself (``Merge``): a column is won by the write
+/// ``absorb(_:op:positions:)`` is the merge rule itself (``Merge``): a column is won by the write
 /// with the greatest (HLC, origin) that set it; the row exists unless its greatest delete
 /// follows its greatest insert or update. Every step takes a maximum, so the state is a
 /// function of the *set* of writes absorbed, whatever their order.
@@ -17,14 +17,21 @@ public struct RowState: Hashable, Sendable {
     public var upsert: WriteRef?
     /// The greatest delete in merge order.
     public var delete: WriteRef?
-    /// Per column, the greatest write that set it: the one whose value the row holds.
-    public var winners: [String: WriteRef] = [:]
+    /// Per column, by its position in the row's column order, the greatest write that set
+    /// it: the one whose value the row holds; `nil` for a column no write set. A store numbers
+    /// the columns in its table's order; ``init(folding:columns:)`` by a list of names. It
+    /// ends on a column some write set (a state has one form), so it may be shorter than the
+    /// table. Positions rather than names: every write sealed or applied takes its columns in,
+    /// and hashing each name was most of what that cost (`scripts/bench` W1, W5).
+    public var winners: [WriteRef?] = []
 
     public init() {}
 
-    /// The state of a row whose writes are `writes`.
-    public init(folding writes: some Sequence<Change>) {
-        for write in writes { absorb(write) }
+    /// The state of a row whose writes are `writes`, its columns numbered by their place in
+    /// `columns` (a column not named there is left out).
+    public init(folding writes: some Sequence<Change>, columns: [String]) {
+        let position = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1, $0) })
+        for write in writes { absorb(WriteRef(write), op: write.op, positions: write.columns.keys.compactMap { position[$0] }) }
     }
 
     /// Whether the row exists: it has an insert or update, and no delete after it.
@@ -33,28 +40,25 @@ public struct RowState: Hashable, Sendable {
         return delete.map { !upsert.precedes($0) } ?? true
     }
 
-    /// Takes one more write of the row into the state. Returns the columns it now wins, in
-    /// the order `columns` gives them (none for a delete).
+    /// Takes one more write of the row into the state: `positions` are the columns it sets.
+    /// Returns the columns it now wins, in the order `positions` gives them (none for a delete).
     @discardableResult
-    public mutating func absorb(_ write: WriteRef, op: ChangeOp, columns: some Sequence<String>) -> [String] {
+    public mutating func absorb(_ write: WriteRef, op: ChangeOp, positions: some Sequence<Int>) -> [Int] {
         vector.raise(write.dot)
         if op == .delete {
             if delete.map({ $0.precedes(write) }) ?? true { delete = write }
             return []
         }
         if upsert.map({ $0.precedes(write) }) ?? true { upsert = write }
-        var won: [String] = []
-        for column in columns where winners[column].map({ $0.precedes(write) }) ?? true {
-            winners[column] = write
-            won.append(column)
+        var won: [Int] = []
+        for position in positions {
+            if position >= winners.count { winners += repeatElement(nil, count: position + 1 - winners.count) }
+            if winners[position].map({ $0.precedes(write) }) ?? true {
+                winners[position] = write
+                won.append(position)
+            }
         }
         return won
-    }
-
-    /// ``absorb(_:op:columns:)`` for a whole change.
-    @discardableResult
-    public mutating func absorb(_ write: Change) -> [String] {
-        absorb(WriteRef(write), op: write.op, columns: write.columns.keys)
     }
 
     /// Whether `write` may conflict with a write this row holds: some held write of another

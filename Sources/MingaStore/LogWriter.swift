@@ -18,6 +18,8 @@ final class LogWriter {
     private var valueInserts: [String: [Int: Statement]] = [:]
     /// Per table: its rows copy.
     private var rowCopies: [String: Statement] = [:]
+    /// Per table, then per set of column positions: the UPDATE of a merged row's won columns.
+    private var rowUpdates: [String: [[Int]: Statement]] = [:]
 
     init(_ db: Database) throws {
         self.db = db
@@ -30,6 +32,16 @@ final class LogWriter {
         // Cached: preparing a statement on a tracked table also compiles its capture triggers.
         let statement = try db.cachedStatement(sql: table.copyRowsSQL)
         rowCopies[table.name] = statement
+        return statement
+    }
+
+    /// The UPDATE that writes `columns` (positions in the table's columns) of a row, its
+    /// arguments the values then the key (``TrackedTable/updateSQL(columns:)``): kept here
+    /// by positions, so that a change does not build and hash the SQL text to find it.
+    func rowUpdate(of table: TrackedTable, columns: [Int]) throws -> Statement {
+        if let statement = rowUpdates[table.name]?[columns] { return statement }
+        let statement = try db.cachedStatement(sql: table.updateSQL(columns: columns.map { table.columns[$0] }))
+        rowUpdates[table.name, default: [:]][columns] = statement
         return statement
     }
 
@@ -106,6 +118,8 @@ struct LogRows: Sendable {
     let change: [DatabaseValue]
     /// The values row without its change id (known once the change row is in): every column in order.
     let values: [DatabaseValue]
+    /// The positions of the columns the change sets, in column order (its merge state's, ``RowState``).
+    let positions: [Int]
 
     init(_ change: Change, table: TrackedTable, pk: String, link: [UInt8]) {
         self.table = table
@@ -114,6 +128,8 @@ struct LogRows: Sendable {
         values.reserveCapacity(table.columns.count)
         var mask: [UInt8] = []
         mask.reserveCapacity(table.columns.count)
+        var positions: [Int] = []
+        positions.reserveCapacity(change.columns.count)
         let byPosition = table.positionedValues(of: change.columns).values
         for position in table.columns.indices {
             if let key = table.keyIndex[position] {
@@ -122,6 +138,7 @@ struct LogRows: Sendable {
             } else if let value = byPosition[position] {
                 values.append(value.databaseValue)
                 mask.append(UInt8(ascii: "1"))
+                positions.append(position)
             } else if change.op == .insert, let value = table.addedDefaults[position] {
                 // Not in the change (its writer had no such column yet): the row gets the
                 // column's default, as the writer's row does once the migration arrives there.
@@ -132,7 +149,7 @@ struct LogRows: Sendable {
                 mask.append(UInt8(ascii: "0"))
             }
         }
-        self.values = values
+        (self.values, self.positions) = (values, positions)
         self.change = [
             change.origin.rawValue.databaseValue, change.seq.databaseValue, change.hlc.packed.databaseValue, table.name.databaseValue,
             pk.databaseValue, change.op.rawValue.databaseValue, String(decoding: mask, as: UTF8.self).databaseValue,

@@ -209,7 +209,9 @@ extension Replica {
                     try copyRows()
                     copies = (written.table, id...id)
                 }
-                states.set(RowState(folding: [change]), written.table, pk: written.pk)
+                var inserted = RowState()
+                inserted.absorb(WriteRef(change), op: change.op, positions: written.positions)
+                states.set(inserted, written.table, pk: written.pk)
                 continue
             }
             try copyRows()
@@ -219,7 +221,7 @@ extension Replica {
                 if added > 0 { conflicted.insert(row) }
                 result.newConflicts += added
             }
-            try merge(db, change, into: &merged, table: written.table)
+            try merge(db, change, written, into: &merged, log: log)
             states.set(merged, written.table, pk: written.pk)
         }
         try copyRows()
@@ -229,16 +231,18 @@ extension Replica {
         return result
     }
 
-    /// Merges one change into its row: the state takes it in, and the row is written to match
-    /// (only the columns the change won, when the row exists before and after).
-    func merge(_ db: Database, _ change: Change, into state: inout RowState, table: TrackedTable) throws {
+    /// Merges one change (`rows`, its rows in the log) into its row: the state takes it in,
+    /// and the row is written to match (only the columns the change won, when the row exists
+    /// before and after).
+    func merge(_ db: Database, _ change: Change, _ rows: LogRows, into state: inout RowState, log: LogWriter) throws {
+        let table = rows.table
         let existed = state.exists
-        let won = state.absorb(change)
+        let won = state.absorb(WriteRef(change), op: change.op, positions: rows.positions)
         switch (existed, state.exists) {
         case (true, true):
             guard !won.isEmpty else { return }
-            let arguments = won.map { change.columns[$0]!.databaseValue } + change.key.map(\.databaseValue)
-            try runRowWrite(db, sql: table.updateSQL(columns: won), arguments)
+            let arguments = won.map { rows.values[$0] } + change.key.map(\.databaseValue)
+            try runRowWrite(db, try log.rowUpdate(of: table, columns: won), arguments)
         case (true, false):
             try writeRow(db, table: table, key: change.key, state: nil)
         case (false, true):  // a new row, or one a write brings back: every column's winner
@@ -255,8 +259,8 @@ extension Replica {
             sql: "SELECT v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.origin = ? AND c.seq = ?"
         )
         var row = Columns()
-        for column in state.winners.keys.sorted(by: JSONText.precedes) {
-            let winner = state.winners[column]!
+        for (column, position) in zip(table.canonicalColumnOrder, table.canonicalPositions) {  // the order Columns keeps
+            guard position < state.winners.count, let winner = state.winners[position] else { continue }
             if winner.dot == latest.dot {
                 row.append(column, latest.columns[column]!)
                 continue
@@ -267,7 +271,7 @@ extension Replica {
                 }
                 values[winner.dot] = Array(stored.databaseValues.dropFirst())
             }
-            row.append(column, Value(values[winner.dot]![table.position(of: column)!]))
+            row.append(column, Value(values[winner.dot]![position]))
         }
         return row
     }
@@ -379,7 +383,7 @@ extension Replica {
         try writeRow(db, table: table, key: key, state: Merge.rowState(of: history.map(\.change)))
         let states = RowStates(db)
         try states.load([(table, pk)])  // so that a kept state is replaced, never left stale
-        states.set(RowState(folding: history.map(\.change)), table, pk: pk)
+        states.set(RowState(folding: history.map(\.change), columns: table.columns), table, pk: pk)
         try states.save()
         guard history.count > 1 else { return 0 }  // a row's first write cannot conflict
 
@@ -417,14 +421,13 @@ extension Replica {
         let sql =
             columns.count == table.columns.count
             ? table.upsertRowSQL : TrackedTable.upsertSQL(name: table.name, keyColumns: table.keyColumns, arguments: columns)
-        try runRowWrite(db, sql: sql, values)
+        try runRowWrite(db, try db.cachedStatement(sql: sql), values)  // cached: preparing also compiles the triggers
     }
 
     /// Runs a statement that writes a merged row (capture suppressed).
-    func runRowWrite(_ db: Database, sql: String, _ values: [DatabaseValue]) throws {
-        // Cached: preparing a statement on a tracked table also compiles its capture triggers.
+    func runRowWrite(_ db: Database, _ statement: Statement, _ values: [DatabaseValue]) throws {
         do {
-            try db.cachedStatement(sql: sql).run(values)
+            try statement.run(values)
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_CHECK {
             // Two valid writes to different columns can merge into a row that breaks a CHECK
             // over both. A CHECK binds the writer: a receiver that refused the row would stop at
@@ -433,7 +436,7 @@ extension Replica {
             // here, because setting it expires every prepared statement of the connection.
             try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
             defer { try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF") }
-            try db.cachedStatement(sql: sql).run(values)
+            try db.makeStatement(sql: statement.sql).run(values)  // the failed one is left unreset
         }
     }
 

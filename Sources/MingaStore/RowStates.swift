@@ -30,6 +30,7 @@ final class RowStates {
     private var missing: Set<RowIdentity> = []
     /// Rows whose state was read from `minga_rows` (not derived from the log).
     private var stored: Set<RowIdentity> = []
+    private var reader = LogRowReader()
 
     init(_ db: Database) { self.db = db }
 
@@ -72,20 +73,30 @@ final class RowStates {
             while let change = try found.next() {
                 let identity = RowIdentity(table: name, pk: change[0])
                 var state = states[identity] ?? RowState()
-                try RowStates.absorb(change, from: 1, into: &state, table: table)
+                try reader.absorb(change, from: 1, into: &state, table: table)
                 states[identity] = state
                 missing.remove(identity)
             }
         }
     }
 
-    /// Takes a log row's `origin, seq, hlc, op, mask` (from column `first` on) into a state.
-    static func absorb(_ change: Row, from first: Int, into state: inout RowState, table: TrackedTable) throws {
-        guard let op = ChangeOp(rawValue: change[first + 3]) else { throw MingaError("change log holds an unknown operation") }
-        let mask: String = change[first + 4]
-        let columns = zip(table.columns, mask.utf8).filter { $0.1 == UInt8(ascii: "1") }.map(\.0)
-        let write = WriteRef(origin: try NodeID(change[first] as String), seq: change[first + 1], hlc: HLC(packed: change[first + 2]))
-        state.absorb(write, op: op, columns: columns)
+    /// Reads log rows into states. A log holds few origins and few masks per table (an insert
+    /// sets every column, an edit the same few), so each is decoded once, not once per row:
+    /// deriving a state is done for every row a batch touches (`scripts/bench` W5).
+    struct LogRowReader {
+        private var origins: [String: NodeID] = [:]
+        private var masks: [String: [String: [Int]]] = [:]
+
+        /// Takes a log row's `origin, seq, hlc, op, mask` (from column `first` on) into a state.
+        mutating func absorb(_ change: Row, from first: Int, into state: inout RowState, table: TrackedTable) throws {
+            guard let op = ChangeOp(rawValue: change[first + 3]) else { throw MingaError("change log holds an unknown operation") }
+            let (origin, mask): (String, String) = (change[first], change[first + 4])
+            let positions = masks[table.name]?[mask] ?? mask.utf8.enumerated().filter { $0.element == UInt8(ascii: "1") }.map(\.offset)
+            if masks[table.name]?[mask] == nil { masks[table.name, default: [:]][mask] = positions }
+            let node = try origins[origin] ?? NodeID(origin)
+            if origins[origin] == nil { origins[origin] = node }
+            state.absorb(WriteRef(origin: node, seq: change[first + 1], hlc: HLC(packed: change[first + 2])), op: op, positions: positions)
+        }
     }
 
     /// Whether a state is what one insert or update of one origin leaves (every winner is the
@@ -94,7 +105,7 @@ final class RowStates {
     static func isDerivable(_ state: RowState) -> Bool {
         guard state.delete == nil, let upsert = state.upsert, state.vector.entries.count == 1, state.vector[upsert.origin] == upsert.seq
         else { return false }
-        return state.winners.values.allSatisfy { $0.dot == upsert.dot }
+        return state.winners.allSatisfy { $0 == nil || $0!.dot == upsert.dot }
     }
 
     /// The state of a row ``load(_:)`` read or ``set(_:_:pk:)`` wrote; `nil` when the log holds no change of it.
@@ -145,8 +156,7 @@ final class RowStates {
         }
         let upsert = number(state.upsert)
         let delete = number(state.delete)
-        var winners = table.columns.map { number(state.winners[$0]) }
-        while let last = winners.last, last == nil { winners.removeLast() }
+        let winners = state.winners.map(number)
         var out: [UInt8] = []
         out.reserveCapacity(64 + winners.count * 3)
         func append(_ text: String) {
@@ -187,7 +197,7 @@ final class RowStates {
         return try text.withUTF8 { bytes throws(MingaError) -> RowState in
             var reader = StateReader(bytes: bytes)
             var state = RowState()
-            guard let state = reader.read(into: &state, columns: table.columns) else {
+            guard let state = reader.read(into: &state, width: table.columns.count) else {
                 throw MingaError("the merge state of a row of \(table.name) is damaged: \(String(decoding: bytes, as: UTF8.self))")
             }
             return state
@@ -202,7 +212,8 @@ private struct StateReader {
 
     static let (colon, space, semicolon, comma) = (UInt8(ascii: ":"), UInt8(ascii: " "), UInt8(ascii: ";"), UInt8(ascii: ","))
 
-    mutating func read(into state: inout RowState, columns: [String]) -> RowState? {
+    /// Reads a state of a row of a table with `width` columns.
+    mutating func read(into state: inout RowState, width: Int) -> RowState? {
         while !ends(at: StateReader.semicolon) {  // VECTOR
             guard let origin = origin(), let seq = number(), ends(at: StateReader.space) || ends(at: StateReader.semicolon, consume: false) else {
                 return nil
@@ -222,13 +233,12 @@ private struct StateReader {
         }
         guard let upsert = write(number()), skip(StateReader.semicolon), let delete = write(number()), skip(StateReader.semicolon) else { return nil }
         (state.upsert, state.delete) = (upsert, delete)
-        var position = 0
         while at < bytes.count {
-            guard let winner = write(number()), position < columns.count else { return nil }
-            if let winner { state.winners[columns[position]] = winner }
-            position += 1
+            guard let winner = write(number()), state.winners.count < width else { return nil }
+            state.winners.append(winner)
             if at < bytes.count, !skip(StateReader.comma) { return nil }
         }
+        if let last = state.winners.last, last == nil { return nil }  // encode ends on a winner
         return state
     }
 
@@ -288,6 +298,7 @@ extension Replica {
         let tables = try loadTables(db)
         let states = RowStates(db)
         var current: (table: TrackedTable, pk: String, state: RowState)?
+        var reader = RowStates.LogRowReader()
         let log = try Row.fetchCursor(db, sql: "SELECT tbl, pk, origin, seq, hlc, op, mask FROM minga_changes ORDER BY tbl, pk")
         while let change = try log.next() {
             let (name, pk): (String, String) = (change[0], change[1])
@@ -296,7 +307,7 @@ extension Replica {
                 guard let table = tables[name] else { throw MingaError("change log is damaged: it names table \(name), which is not tracked") }
                 current = (table, pk, RowState())
             }
-            try RowStates.absorb(change, from: 2, into: &current!.state, table: current!.table)
+            try reader.absorb(change, from: 2, into: &current!.state, table: current!.table)
         }
         if let done = current { states.set(done.state, done.table, pk: done.pk) }
         try states.save()

@@ -101,9 +101,10 @@ extension Replica {
             // everywhere in the order their writers applied them.
             let context = write.table.name == Replica.schemaTable ? issuer.migrations : state.vector
             let (change, link) = try issuer.issue(write, context: context)
-            state.absorb(change)
+            let rows = LogRows(change, table: write.table, pk: write.pk, link: link)
+            state.absorb(WriteRef(change), op: change.op, positions: rows.positions)
             states.set(state, write.table, pk: write.pk)
-            sealed.append(LogRows(change, table: write.table, pk: write.pk, link: link))
+            sealed.append(rows)
         }
         guard !sealed.isEmpty else { return }  // updates that changed nothing
         let first = try log.append(sealed)

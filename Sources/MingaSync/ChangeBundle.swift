@@ -106,19 +106,33 @@ public enum ChangeBundle {
     /// for a reason of its own is held with what depends on it, and the rest applied (protocol
     /// §13); held changes of earlier imports and syncs are tried again first. An interrupted
     /// import resumes when run again; re-importing changes nothing.
+    ///
+    /// Pipelined as a pull is: while one batch is written, the next is read, decoded and
+    /// checked (hash chain, signatures, content) from the admission the one before leaves
+    /// (``Replica/precheck(_:after:)``), so the checks keep the other core busy; a batch whose
+    /// check went stale (the replica moved meanwhile) is checked again as it applies.
     @discardableResult
     public static func `import`(
         into replica: Replica,
         from path: String,
         progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
-    ) throws -> Summary {
+    ) async throws -> Summary {
         let total = try verify(path, for: replica)
         var summary = Summary()
-        summary.retried = try replica.retryHeld().applied
-        try forEachBatch(path) { batch in
-            let result = try replica.apply(batch, source: "bundle \(path)")
+        summary.retried = try await replica.retryHeld().applied
+        let start = try await replica.sealedAdmission()
+        func check(_ batch: ChangeBatch, after previous: Task<CheckedBatch, any Error>?) -> Task<CheckedBatch, any Error> {
+            Task { try await replica.precheck(batch, after: try await previous?.value.end ?? start) }
+        }
+        var batches = try BatchReader(path)
+        var ahead = try batches.next().map { check($0, after: nil) }
+        defer { ahead?.cancel() }
+        while let checking = ahead {
+            ahead = try batches.next().map { check($0, after: checking) }
+            let checked = try await checking.value
+            let result = try await replica.apply(checked, source: "bundle \(path)")
             summary.batches += 1
-            summary.changes += batch.changes.count
+            summary.changes += checked.batch.changes.count
             summary.applied += result.applied
             summary.duplicates += result.duplicates
             summary.newConflicts += result.newConflicts
@@ -126,6 +140,26 @@ public enum ChangeBundle {
         }
         summary.held = try replica.heldOrigins()
         return summary
+    }
+
+    /// The change batches of a bundle one by one: its lines after the header, without the trailer.
+    struct BatchReader {
+        private var lines: LineReader
+        private var first = true
+
+        init(_ path: String) throws { lines = try LineReader(path) }
+
+        mutating func next() throws -> ChangeBatch? {
+            while let (_, line, _) = try lines.next() {
+                if first {
+                    first = false
+                    continue
+                }
+                if line.starts(with: Array("{\"end\"".utf8)) { continue }
+                return try ChangeBatch.decode(wire: line)
+            }
+            return nil
+        }
     }
 
     /// Checks everything that can be checked without writing; returns the number of changes.
@@ -226,18 +260,6 @@ public enum ChangeBundle {
         }
     }
 
-    static func forEachBatch(_ path: String, _ body: (ChangeBatch) throws -> Void) throws {
-        var first = true
-        try readLines(path) { _, line, _ in
-            if first {
-                first = false
-                return
-            }
-            if line.starts(with: Array("{\"end\"".utf8)) { return }
-            try body(try ChangeBatch.decode(wire: line))
-        }
-    }
-
     /// The header of the bundle at `path` (its first line), unchecked beyond its shape.
     public static func header(of path: String) throws -> Header {
         struct Found: Error { let header: Header }
@@ -257,29 +279,51 @@ public enum ChangeBundle {
     /// Reads `path` line by line with bounded memory. A final line without its newline
     /// is still passed on (the trailer check then decides whether the file is whole).
     static func readLines(_ path: String, _ body: (_ number: Int, _ line: Data, _ terminated: Bool) throws -> Void) throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw MingaError("cannot read bundle \(path): no such file, or not readable")
-        }
-        defer { try? handle.close() }
-        var buffer = Data()
-        var number = 0
-        while true {
-            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
-            buffer.append(chunk)
-            // Lines are cut from the buffer's bytes in place and the consumed ones removed once
-            // per chunk: a bundle is read twice (verify, import), 100 MB for 1M changes.
-            var lineStart = 0
-            while let newline = buffer.withUnsafeBytes({ $0[lineStart...].firstIndex(of: 0x0A) }) {
-                number += 1
-                try body(number, buffer.subdata(in: buffer.startIndex + lineStart..<buffer.startIndex + newline), true)
-                lineStart = newline + 1
+        var lines = try LineReader(path)
+        while let (number, line, terminated) = try lines.next() { try body(number, line, terminated) }
+    }
+
+    /// A bundle's lines in order, read a chunk at a time, each with its number and whether a
+    /// newline ended it.
+    struct LineReader {
+        private let handle: FileHandle
+        private var buffer = Data()
+        /// Where the next line starts in `buffer`.
+        private var lineStart = 0
+        private var number = 0
+        private var atEnd = false
+
+        init(_ path: String) throws {
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw MingaError("cannot read bundle \(path): no such file, or not readable")
             }
-            buffer.removeSubrange(buffer.startIndex..<buffer.startIndex + lineStart)
-            if chunk.isEmpty { break }
+            self.handle = handle
         }
-        if !buffer.isEmpty {
-            number += 1
-            try body(number, buffer, false)
+
+        mutating func next() throws -> (number: Int, line: Data, terminated: Bool)? {
+            while true {
+                // Lines are cut from the buffer's bytes in place, and the consumed ones removed
+                // once per chunk: a bundle is read twice (verify, import), 100 MB for 1M changes.
+                if let newline = buffer.withUnsafeBytes({ $0[lineStart...].firstIndex(of: 0x0A) }) {
+                    number += 1
+                    defer { lineStart = newline + 1 }
+                    return (number, buffer.subdata(in: buffer.startIndex + lineStart..<buffer.startIndex + newline), true)
+                }
+                buffer.removeSubrange(buffer.startIndex..<buffer.startIndex + lineStart)
+                lineStart = 0
+                if atEnd {
+                    guard !buffer.isEmpty else { return nil }
+                    number += 1
+                    defer { buffer = Data() }
+                    return (number, buffer, false)
+                }
+                let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+                if chunk.isEmpty {
+                    atEnd = true
+                    try? handle.close()
+                }
+                buffer.append(chunk)
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ struct Backup: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The backup file to create.", valueName: "file")) var file: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             var shown = -1
             try r.backup(to: file) { done, total in
@@ -54,7 +54,7 @@ struct Restore: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("A file made by `minga backup`.", valueName: "backup")) var backup: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let restored = try Replica.restore(
                 backup: backup,
                 to: replica.path,

@@ -26,7 +26,7 @@ struct BundleCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Only changes above this version vector (a JSON file).", valueName: "vector.json")) var since: String?
 
         func run() async throws {
-            try operate {
+            try await operate {
                 var vector = VersionVector()
                 if let since {
                     guard let data = FileManager.default.contents(atPath: since) else { throw MingaError("cannot read \(since)") }
@@ -65,11 +65,11 @@ struct BundleCommand: AsyncParsableCommand {
         @Flag(help: "Do not print progress.") var quiet = false
 
         func run() async throws {
-            try operate {
+            try await operate {
                 var lastShown = Date.distantPast
                 var r = try replica.open()
                 clockOptions.apply(to: &r)
-                let summary = try ChangeBundle.import(into: r, from: file) { done, total in
+                let summary = try await ChangeBundle.import(into: r, from: file) { done, total in
                     guard !quiet, Date().timeIntervalSince(lastShown) > 0.5 || done == total else { return }
                     lastShown = Date()
                     FileHandle.standardError.write(Data("\rimporting: \(done)/\(total) changes".utf8) + (done == total ? Data("\n".utf8) : Data()))

@@ -38,7 +38,7 @@ struct ImportCSV: AsyncParsableCommand {
     @Argument(help: "The CSV file, or - for standard input.", completion: .file(extensions: ["csv"])) var file: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let importer = CSVImporter(replica: try replica.open())
             let summary =
                 file == "-"
@@ -74,7 +74,7 @@ struct ExportCSV: AsyncParsableCommand {
     var output: String?
 
     func run() async throws {
-        try operate {
+        try await operate {
             let exporter = CSVExporter(replica: try replica.open())
             if let output {
                 try exporter.export(table: table, to: output)

@@ -20,7 +20,7 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         var found: [CodeViolation] = []
-        try operate { found = try replica.open().codeViolations() }
+        try await operate { found = try replica.open().codeViolations() }
         if json {
             // Not JSONOutput: the key's values print exactly, as every row value does
             // (``Value/plainJSON``; JSONEncoder writes the real 2.0 as the integer 2).

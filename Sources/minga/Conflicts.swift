@@ -24,7 +24,7 @@ struct Conflicts: AsyncParsableCommand {
         @Flag(help: "Print a JSON array.") var json = false
 
         func run() async throws {
-            try operate {
+            try await operate {
                 let records = try replica.open().conflicts(includeResolved: all)
                 if json {
                     print("[" + records.map(\.json).joined(separator: ",") + "]")
@@ -45,7 +45,7 @@ struct Conflicts: AsyncParsableCommand {
         @Flag(help: "Print a JSON object.") var json = false
 
         func run() async throws {
-            try operate {
+            try await operate {
                 let record = try replica.open().conflict(id: id)
                 print(json ? record.json : Output.conflictText(record))
             }
@@ -76,7 +76,7 @@ struct Conflicts: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try operate {
+            try await operate {
                 let resolution: Resolution
                 if keepWinner {
                     resolution = .keepWinner

@@ -26,7 +26,7 @@ struct Generate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             guard r.tables["initiative"] != nil else {
                 throw MingaError("this replica does not hold the cooperation schema (create it with `minga init --node-id ID`)")

@@ -66,7 +66,7 @@ struct ImportIATI: AsyncParsableCommand {
     @Flag(help: "Refuse the whole file, importing nothing, if any code is not in its IATI codelist.") var strict = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             let importer = IATIImporter(replica: try replica.open(), strict: strict)
             let started = Date()
             var lastShown = started
@@ -153,7 +153,7 @@ struct ExportIATI: AsyncParsableCommand {
     @Flag(help: "Fail, writing nothing, if any initiative would be left out.") var strict = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             var exporter = IATIExporter(replica: try replica.open())
             exporter.strict = strict
             let result: IATIExportResult

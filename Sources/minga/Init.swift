@@ -97,9 +97,9 @@ struct Init: AsyncParsableCommand {
     func run() async throws {
         var joining: SchemaDescription?
         if let from {
-            do { joining = try await self.joining(from) } catch { try operate { throw error } }
+            do { joining = try await self.joining(from) } catch { try await operate { throw error } }
         }
-        try operate {
+        try await operate {
             let node = try NodeID(name: nodeID)
             let created: Replica
             if let joining {

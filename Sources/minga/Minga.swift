@@ -31,9 +31,9 @@ enum MingaVersion {
 }
 
 /// Runs a command body and turns library errors into one clear line on stderr and exit code 1.
-func operate(_ body: () throws -> Void) throws {
+func operate(_ body: () async throws -> Void) async throws {
     do {
-        try body()
+        try await body()
     } catch let error as MingaError {
         FileHandle.standardError.write(Data("minga: \(error.message)\n".utf8))
         throw ExitCode.failure

@@ -34,7 +34,7 @@ struct RosterList: AsyncParsableCommand {
     @Flag(help: "Print a JSON array of {node, publicKey, addedAt}.") var json = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             let entries = try r.rosterEntries()
             if json {
@@ -62,7 +62,7 @@ struct RosterAdd: AsyncParsableCommand {
     var publicKey: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             let node = try NodeID(name: nodeID)
             try r.addToRoster(node, key: try PublicKey(base64: publicKey))
@@ -81,7 +81,7 @@ struct RosterRemove: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The node's id.", valueName: "node-id")) var nodeID: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let node = try NodeID(name: nodeID)
             try replica.open().removeFromRoster(node)
             print("roster: \(node) removed; its new changes are held back from now on (those already applied stay)")

@@ -19,7 +19,7 @@ struct Put: AsyncParsableCommand {
     @Argument(help: "The row as a JSON object.") var row: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             let inserted = try r.put(table: table, row: try PlainValue.row(row))
             print(inserted ? "inserted into \(table)" : "updated \(table)")
@@ -38,7 +38,7 @@ struct Get: AsyncParsableCommand {
     @Argument(help: "The row's key.") var key: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             let t = try r.table(named: table)
             guard let row = try r.get(table: table, key: try r.key(for: t, argument: key)) else {
@@ -60,7 +60,7 @@ struct Delete: AsyncParsableCommand {
     @Argument(help: "The row's key (text, or a JSON array for a composite key).") var key: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             let t = try r.table(named: table)
             guard try r.delete(table: table, key: try r.key(for: t, argument: key)) else {
@@ -82,7 +82,7 @@ struct Query: AsyncParsableCommand {
     @Flag(help: "Print a JSON array of row objects.") var json = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             let result = try replica.open().query(sql)
             if json {
                 print("[" + result.rows.map { Output.object(Array(zip(result.columns, $0))) }.joined(separator: ",") + "]")
@@ -107,7 +107,7 @@ struct Dump: AsyncParsableCommand {
     @Flag(help: "Print one JSON object: table name to an array of rows.") var json = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             FileHandle.standardOutput.write(Data(try replica.open().dump(json: json).utf8))
         }
     }
@@ -134,7 +134,7 @@ struct Log: AsyncParsableCommand {
     @Flag(help: "Print one JSON object per change: {\"change\": wire form, \"verified\": bool, \"signature\": status}.") var json = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             let changes = try r.log(table: table, key: try r.key(for: try r.table(named: table), argument: key))
             if changes.isEmpty { throw MingaError("no changes recorded for key \(key) in \(table)") }

@@ -46,7 +46,7 @@ struct SchemaApply: AsyncParsableCommand {
     var file: String
 
     func run() async throws {
-        try operate {
+        try await operate {
             guard FileManager.default.isReadableFile(atPath: file) else {
                 throw MingaError("cannot read the migration file \(file): no such file, or not readable")
             }
@@ -71,7 +71,7 @@ struct SchemaHistory: AsyncParsableCommand {
     @Flag(help: "Print a JSON array of {kind, table, name, sql, origin, seq, hlc, error}.") var json = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             let r = try replica.open()
             let records = try r.migrations()
             if json {

@@ -190,7 +190,7 @@ struct ServeSettings {
     func serve() async throws {
         let logger = makeLogger(logLevel)
         var setup: Setup?
-        try operate { setup = try prepare(logger) }
+        try await operate { setup = try prepare(logger) }
         guard let setup else { return }
         do {
             let app = try buildApplication(

@@ -22,7 +22,7 @@ struct Status: AsyncParsableCommand {
     ) var json = false
 
     func run() async throws {
-        try operate {
+        try await operate {
             let report = try StatusReport(try replica.open(warnOnDrift: false))  // drift is shown below instead
             if json { try JSONOutput.print(StatusJSON(report)) } else { Status.printText(report, path: replica.path) }
         }

@@ -57,7 +57,7 @@ struct Sync: AsyncParsableCommand {
             printErr("minga: \(error.message)")
             throw ExitCode.failure
         }
-        try operate {
+        try await operate {
             var peers = peerOptions
             var path = replica.path
             var skew = clockOptions.maxClockSkew

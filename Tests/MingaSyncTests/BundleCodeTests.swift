@@ -11,7 +11,7 @@ import Testing
 /// one made under another protocol or schema, and a batch's own code for a batch the
 /// receiver refuses. Nothing is applied in any case.
 @Suite struct BundleCodeTests {
-    @Test func aRefusedBundleSaysWhyWithACode() throws {
+    @Test func aRefusedBundleSaysWhyWithACode() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("minga-bundle-codes-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -38,11 +38,11 @@ import Testing
         for (name, content, code) in cases {
             let path = content == nil ? foreign : folder + "/\(name).bundle"
             if let content { try content.write(toFile: path, atomically: true, encoding: .utf8) }
-            let error = #expect(throws: MingaError.self, "\(name)") { try ChangeBundle.import(into: receiver, from: path) }
+            let error = await #expect(throws: MingaError.self, "\(name)") { try await ChangeBundle.import(into: receiver, from: path) }
             #expect(error?.code == code, "\(name): \(String(describing: error))")
         }
         #expect(try receiver.dump() == before)
-        try ChangeBundle.import(into: receiver, from: good)
+        try await ChangeBundle.import(into: receiver, from: good)
         #expect(try receiver.get(table: "initiatives", key: [.text("X")]) != nil)
     }
 }
