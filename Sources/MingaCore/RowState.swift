@@ -43,16 +43,17 @@ public struct RowState: Hashable, Sendable {
     /// Takes one more write of the row into the state: `positions` are the columns it sets.
     /// Returns the columns it now wins, in the order `positions` gives them (none for a delete).
     @discardableResult
-    public mutating func absorb(_ write: WriteRef, op: ChangeOp, positions: some Sequence<Int>) -> [Int] {
+    public mutating func absorb(_ write: WriteRef, op: ChangeOp, positions: [Int]) -> [Int] {
         vector.raise(write.dot)
         if op == .delete {
             if delete.map({ $0.precedes(write) }) ?? true { delete = write }
             return []
         }
         if upsert.map({ $0.precedes(write) }) ?? true { upsert = write }
+        if let widest = positions.max(), widest >= winners.count { winners += repeatElement(nil, count: widest + 1 - winners.count) }
         var won: [Int] = []
+        won.reserveCapacity(positions.count)
         for position in positions {
-            if position >= winners.count { winners += repeatElement(nil, count: position + 1 - winners.count) }
             if winners[position].map({ $0.precedes(write) }) ?? true {
                 winners[position] = write
                 won.append(position)

@@ -21,16 +21,29 @@ final class RowStates {
     static let tableSQL = "CREATE TABLE minga_rows(tbl TEXT NOT NULL, pk TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (tbl, pk)) WITHOUT ROWID"
 
     private let db: Database
-    private var states: [RowIdentity: RowState] = [:]
+    /// What is known of each row asked for or written since the last ``save()``.
+    private var entries: [RowIdentity: Entry] = [:]
     /// Rows whose state changed since the last ``save()``, with their table, in the order
     /// first changed (the order they are written in: a page's rows are near in the index).
     private var changed: [(row: RowIdentity, table: TrackedTable)] = []
-    private var isChanged: Set<RowIdentity> = []
-    /// Rows asked for that have no state (the log holds no change of them).
-    private var missing: Set<RowIdentity> = []
-    /// Rows whose state was read from `minga_rows` (not derived from the log).
-    private var stored: Set<RowIdentity> = []
     private var reader = LogRowReader()
+
+    /// One row's entry: a row is looked up once per step (each lookup hashes its key's text).
+    private struct Entry {
+        /// Its state; `nil` while the log holds no change of it.
+        var state: RowState?
+        /// Read from `minga_rows` (not derived from the log): saved even once derivable, so
+        /// that the kept state is replaced.
+        var stored = false
+        /// In ``RowStates/changed``.
+        var changed = false
+
+        /// The state, or the empty one, for folding changes into.
+        var folded: RowState {
+            get { state ?? RowState() }
+            set { state = newValue }
+        }
+    }
 
     init(_ db: Database) { self.db = db }
 
@@ -41,8 +54,10 @@ final class RowStates {
         var wanted: [String: (table: TrackedTable, pks: [String])] = [:]
         for (table, pk) in rows {
             let row = RowIdentity(table: table.name, pk: pk)
-            guard states[row] == nil, !missing.contains(row) else { continue }
-            missing.insert(row)
+            if let known = entries.updateValue(Entry(), forKey: row) {
+                entries[row] = known
+                continue
+            }
             wanted[table.name, default: (table, [])].pks.append(pk)
         }
         let query = try db.cachedStatement(sql: "SELECT pk, state FROM minga_rows WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))")
@@ -50,10 +65,7 @@ final class RowStates {
             try query.bind([name.databaseValue, JSONText.array(ofStrings: pks).databaseValue])
             let found = try Row.fetchCursor(query)
             while let row = try found.next() {
-                let identity = RowIdentity(table: name, pk: row[0])
-                states[identity] = try RowStates.decode(row[1], table: table)
-                missing.remove(identity)
-                stored.insert(identity)
+                entries[RowIdentity(table: name, pk: row[0])] = Entry(state: try RowStates.decode(row[1], table: table), stored: true)
             }
         }
         try derive(wanted, before: before)
@@ -66,16 +78,12 @@ final class RowStates {
             sql: "SELECT pk, origin, seq, hlc, op, mask FROM minga_changes WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?)) AND id < ?"
         )
         for (name, (table, pks)) in wanted {
-            let unknown = pks.filter { missing.contains(RowIdentity(table: name, pk: $0)) }
+            let unknown = pks.filter { entries[RowIdentity(table: name, pk: $0)]?.state == nil }
             guard !unknown.isEmpty else { continue }
             try query.bind([name.databaseValue, JSONText.array(ofStrings: unknown).databaseValue, before.databaseValue])
             let found = try Row.fetchCursor(query)
             while let change = try found.next() {
-                let identity = RowIdentity(table: name, pk: change[0])
-                var state = states[identity] ?? RowState()
-                try reader.absorb(change, from: 1, into: &state, table: table)
-                states[identity] = state
-                missing.remove(identity)
+                try reader.absorb(change, from: 1, into: &entries[RowIdentity(table: name, pk: change[0]), default: Entry()].folded, table: table)
             }
         }
     }
@@ -110,22 +118,27 @@ final class RowStates {
 
     /// The state of a row ``load(_:)`` read or ``set(_:_:pk:)`` wrote; `nil` when the log holds no change of it.
     func state(of table: TrackedTable, pk: String) -> RowState? {
-        states[RowIdentity(table: table.name, pk: pk)]
+        entries[RowIdentity(table: table.name, pk: pk)]?.state
     }
 
     func set(_ state: RowState, _ table: TrackedTable, pk: String) {
         let row = RowIdentity(table: table.name, pk: pk)
-        states[row] = state
-        missing.remove(row)
-        if isChanged.insert(row).inserted { changed.append((row, table)) }
+        let first = { (entry: inout Entry) -> Bool in
+            entry.state = state
+            defer { entry.changed = true }
+            return !entry.changed
+        }(&entries[row, default: Entry()])
+        if first { changed.append((row, table)) }
     }
 
     /// Writes the states changed since the last call, a group of rows per statement, and
     /// forgets every state read (the next page reads its own).
     func save() throws {
-        let states = self.states
-        let rows = changed.filter { !RowStates.isDerivable(states[$0.row]!) || stored.contains($0.row) }
-        (changed, isChanged, self.states, missing, stored) = ([], [], [:], [], [])
+        let rows = changed.compactMap { row, table -> (RowIdentity, TrackedTable, RowState)? in
+            let entry = entries[row]!
+            return !RowStates.isDerivable(entry.state!) || entry.stored ? (row, table, entry.state!) : nil
+        }
+        (changed, entries) = ([], [:])
         let group = 32
         for start in stride(from: 0, to: rows.count, by: group) {
             let slice = rows[start..<min(start + group, rows.count)]
@@ -135,8 +148,8 @@ final class RowStates {
             )
             var arguments: [DatabaseValue] = []
             arguments.reserveCapacity(slice.count * 3)
-            for (row, table) in slice {
-                arguments += [row.table.databaseValue, row.pk.databaseValue, RowStates.encode(states[row]!, table: table).databaseValue]
+            for (row, table, state) in slice {
+                arguments += [row.table.databaseValue, row.pk.databaseValue, RowStates.encode(state, table: table).databaseValue]
             }
             try insert.run(arguments)
         }
