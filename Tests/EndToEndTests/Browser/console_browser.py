@@ -234,7 +234,9 @@ class Run:
     def submit_token(self, token):
         """Types a token into the sign-in form and submits it. Chromium may still be settling the
         page (autofocus, or the page a wrong token answered): an element it reports as no longer
-        in the document is found again, up to three times."""
+        in the document is found again, up to three times. Chromium may also report the old page
+        gone while the click is already answered: once the browser has left the sign-in page,
+        the token was submitted and is not typed again."""
         for attempt in range(3):
             try:
                 form = self.find("form#signin", "sign-in page")
@@ -247,6 +249,9 @@ class Run:
                 if attempt == 2:
                     raise
                 time.sleep(0.3)
+                if self.path() != "/console/signin":
+                    self.wait(lambda d: d.execute_script("return document.readyState") == "complete", "the page to load")
+                    return
 
     def sign_in(self, base, token, wrong_first=False, screenshot=None):
         self.driver.get(base + "/console")
