@@ -7,10 +7,11 @@ import MingaCore
 /// with, instead of the row's history (protocol/README.md §13, "Merge state"). It is derived
 /// data: for every row, `RowState(folding:)` of the row's changes in the log, kept so by
 /// each change appended (sealed or applied) in the same transaction, and rebuilt from the log
-/// by ``Replica/rebuildRowStates(_:)`` when a replica made before it is opened. A state one
-/// change determines alone (``isDerivable(_:)``: a row inserted and never touched again) is
-/// not kept but read again from that change: on an initial sync that is every row, and
-/// writing each one's state would add a row write per change (`scripts/bench` W2).
+/// by ``Replica/rebuildRowStates(_:)`` when a replica made before it is opened. The state of
+/// a row that one origin wrote a few times at most (``isDerivable(_:writes:)``: a row
+/// inserted, or inserted and edited by its own ministry) is not kept but folded again from
+/// those changes when the row is next written: on an initial sync that is nearly every row,
+/// and writing each one's state would add a row write per change (`scripts/bench` W1, W2).
 ///
 /// A state is stored as text (``RowStates/encode(_:table:)``), with each write named once:
 /// `VECTOR;WRITES;UPSERT;DELETE;WINNERS`, where VECTOR is `origin:seq` pairs and WRITES
@@ -37,6 +38,9 @@ final class RowStates {
         var stored = false
         /// In ``RowStates/changed``.
         var changed = false
+        /// How many writes its state folds, as far as known here: those read from the log,
+        /// and those set since (``isDerivable(_:writes:)``).
+        var writes = 0
 
         /// The state, or the empty one, for folding changes into.
         var folded: RowState {
@@ -83,7 +87,11 @@ final class RowStates {
             try query.bind([name.databaseValue, JSONText.array(ofStrings: unknown).databaseValue, before.databaseValue])
             let found = try Row.fetchCursor(query)
             while let change = try found.next() {
-                try reader.absorb(change, from: 1, into: &entries[RowIdentity(table: name, pk: change[0]), default: Entry()].folded, table: table)
+                let row = RowIdentity(table: name, pk: change[0])
+                try { (entry: inout Entry) in
+                    try reader.absorb(change, from: 1, into: &entry.folded, table: table)
+                    entry.writes += 1
+                }(&entries[row, default: Entry()])
             }
         }
     }
@@ -107,24 +115,29 @@ final class RowStates {
         }
     }
 
-    /// Whether a state is what one insert or update of one origin leaves (every winner is the
-    /// greatest upsert, no delete, no other write in the vector): such a state is not kept,
-    /// it is read again from that change (on an initial sync, that is every row).
-    static func isDerivable(_ state: RowState) -> Bool {
-        guard state.delete == nil, let upsert = state.upsert, state.vector.entries.count == 1, state.vector[upsert.origin] == upsert.seq
-        else { return false }
-        return state.winners.allSatisfy { $0 == nil || $0!.dot == upsert.dot }
+    /// Whether a state that folds `writes` writes need not be kept: they are all of one
+    /// origin (so no conflict can have formed) and at most ``derivableWrites``, so folding
+    /// them again from the log at the row's next write costs less than writing the state at
+    /// this one. A row written more often keeps its state, so that no write reads a long history.
+    static func isDerivable(_ state: RowState, writes: Int) -> Bool {
+        state.vector.entries.count == 1 && writes <= derivableWrites
     }
+
+    /// An insert and three edits by the same ministry (`scripts/bench` W2, "edited 3x").
+    static let derivableWrites = 4
 
     /// The state of a row ``load(_:)`` read or ``set(_:_:pk:)`` wrote; `nil` when the log holds no change of it.
     func state(of table: TrackedTable, pk: String) -> RowState? {
         entries[RowIdentity(table: table.name, pk: pk)]?.state
     }
 
-    func set(_ state: RowState, _ table: TrackedTable, pk: String) {
+    /// Sets a row's state, which folds `adding` more writes than the one read (one, for a
+    /// change sealed or applied; a whole history folded again counts it whole).
+    func set(_ state: RowState, _ table: TrackedTable, pk: String, adding writes: Int = 1) {
         let row = RowIdentity(table: table.name, pk: pk)
         let first = { (entry: inout Entry) -> Bool in
             entry.state = state
+            entry.writes += writes
             defer { entry.changed = true }
             return !entry.changed
         }(&entries[row, default: Entry()])
@@ -136,7 +149,7 @@ final class RowStates {
     func save() throws {
         let rows = changed.compactMap { row, table -> (RowIdentity, TrackedTable, RowState)? in
             let entry = entries[row]!
-            return !RowStates.isDerivable(entry.state!) || entry.stored ? (row, table, entry.state!) : nil
+            return !RowStates.isDerivable(entry.state!, writes: entry.writes) || entry.stored ? (row, table, entry.state!) : nil
         }
         (changed, entries) = ([], [:])
         let group = 32
@@ -310,19 +323,20 @@ extension Replica {
         try db.execute(sql: "DELETE FROM minga_rows")
         let tables = try loadTables(db)
         let states = RowStates(db)
-        var current: (table: TrackedTable, pk: String, state: RowState)?
+        var current: (table: TrackedTable, pk: String, state: RowState, writes: Int)?
         var reader = RowStates.LogRowReader()
         let log = try Row.fetchCursor(db, sql: "SELECT tbl, pk, origin, seq, hlc, op, mask FROM minga_changes ORDER BY tbl, pk")
         while let change = try log.next() {
             let (name, pk): (String, String) = (change[0], change[1])
             if current == nil || current!.table.name != name || current!.pk != pk {
-                if let done = current { states.set(done.state, done.table, pk: done.pk) }
+                if let done = current { states.set(done.state, done.table, pk: done.pk, adding: done.writes) }
                 guard let table = tables[name] else { throw MingaError("change log is damaged: it names table \(name), which is not tracked") }
-                current = (table, pk, RowState())
+                current = (table, pk, RowState(), 0)
             }
             try reader.absorb(change, from: 2, into: &current!.state, table: current!.table)
+            current!.writes += 1
         }
-        if let done = current { states.set(done.state, done.table, pk: done.pk) }
+        if let done = current { states.set(done.state, done.table, pk: done.pk, adding: done.writes) }
         try states.save()
     }
 }

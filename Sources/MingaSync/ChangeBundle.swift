@@ -121,10 +121,13 @@ public enum ChangeBundle {
         var summary = Summary()
         summary.retried = try await replica.retryHeld().applied
         let start = try await replica.sealedAdmission()
-        func check(_ batch: ChangeBatch, after previous: Task<CheckedBatch, any Error>?) -> Task<CheckedBatch, any Error> {
-            Task { try await replica.precheck(batch, after: try await previous?.value.end ?? start) }
+        func check(_ line: Data, after previous: Task<CheckedBatch, any Error>?) -> Task<CheckedBatch, any Error> {
+            Task {
+                let batch = try ChangeBatch.decode(wire: line)
+                return try await replica.precheck(batch, after: try await previous?.value.end ?? start)
+            }
         }
-        var batches = try BatchReader(path)
+        var batches = try BatchLines(path)
         var ahead = try batches.next().map { check($0, after: nil) }
         defer { ahead?.cancel() }
         while let checking = ahead {
@@ -142,21 +145,22 @@ public enum ChangeBundle {
         return summary
     }
 
-    /// The change batches of a bundle one by one: its lines after the header, without the trailer.
-    struct BatchReader {
+    /// The lines of a bundle that hold change batches, one by one: after the header, without
+    /// the trailer. Each is decoded where it is checked, beside the batch before it being written.
+    struct BatchLines {
         private var lines: LineReader
         private var first = true
 
         init(_ path: String) throws { lines = try LineReader(path) }
 
-        mutating func next() throws -> ChangeBatch? {
+        mutating func next() throws -> Data? {
             while let (_, line, _) = try lines.next() {
                 if first {
                     first = false
                     continue
                 }
                 if line.starts(with: Array("{\"end\"".utf8)) { continue }
-                return try ChangeBatch.decode(wire: line)
+                return line
             }
             return nil
         }

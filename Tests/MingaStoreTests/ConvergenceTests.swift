@@ -134,6 +134,33 @@ import Testing
         }
     }
 
+    /// A row one origin wrote a few times keeps no merge state: it is folded again from its
+    /// log at its next write. Written more often, or by a second origin, it keeps one, so that
+    /// no write reads a long history. Either way the state is the rule over the whole history,
+    /// where it was written and where it was applied (protocol §13, "Merge state").
+    @Test func aRowWrittenOftenOrByTwoOriginsKeepsItsMergeState() throws {
+        let mx = try Fixture.replica("mx.amexcid")
+        let co = try Fixture.replica("co.apc")
+        for n in 1...7 {
+            for i in 0..<n { try mx.put(table: "initiatives", row: ["id": .text("r\(n)"), "title": .text("v\(i)")]) }
+            if n == 3 { _ = try mx.vector() }  // seals the first rows' writes apart from the rest
+        }
+        try Fixture.sync(from: mx, to: co)
+        func kept(_ replica: Replica) throws -> Set<String> {
+            Set(try replica.writer.read { try String.fetchAll($0, sql: "SELECT pk FROM minga_rows WHERE tbl = 'initiatives'") })
+        }
+        for r in [mx, co] {
+            try Fixture.expectMergeStatesMatchHistory(r)
+            #expect(try kept(r) == [#"["r5"]"#, #"["r6"]"#, #"["r7"]"#], "\(r.nodeID)")
+        }
+        try co.put(table: "initiatives", row: ["id": .text("r1"), "title": .text("co")])
+        try Fixture.sync(from: co, to: mx)
+        for r in [mx, co] {
+            try Fixture.expectMergeStatesMatchHistory(r)
+            #expect(try kept(r) == [#"["r1"]"#, #"["r5"]"#, #"["r6"]"#, #"["r7"]"#], "\(r.nodeID)")
+        }
+    }
+
     @Test func reDeliveryIsHarmless() throws {
         let mx = try Fixture.replica("mx.amexcid")
         let co = try Fixture.replica("co.apc")

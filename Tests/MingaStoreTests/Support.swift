@@ -49,7 +49,7 @@ enum Fixture {
 
     /// The merge state the store keeps (``RowState`` in `minga_rows`, updated change by
     /// change as writes are sealed and applied) equals the merge rule folded over each row's
-    /// whole history (read from `minga_rows`, or from the log for a row one insert made), and
+    /// whole history (read from `minga_rows`, or from the log for a row one origin wrote a few times), and
     /// no state is kept of a row the log holds no change of.
     static func expectMergeStatesMatchHistory(_ replica: Replica) throws {
         let rows = Dictionary(grouping: try allChanges(replica)) { "\($0.table) \($0.keyJSON)" }
