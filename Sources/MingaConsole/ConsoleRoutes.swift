@@ -86,7 +86,7 @@ struct Visit {
 }
 
 /// A request let in, or the answer that refuses it.
-enum Admission {
+enum ConsoleAdmission {
     case admitted(Visit)
     case refused(Response)
 }
@@ -115,7 +115,7 @@ struct ConsoleRoutes: Sendable {
 
     /// Admits a request, or answers it: off loopback without operator tokens, 403; without a
     /// session, sign in first (or, with no tokens, a session is opened for a page view).
-    func admit(_ request: Request, _ context: MingaRequestContext, changing: Bool) -> Admission {
+    func admit(_ request: Request, _ context: MingaRequestContext, changing: Bool) -> ConsoleAdmission {
         var cookies: [Cookie] = []
         let text = language(request, &cookies)
         guard !configuration.tokens.isEmpty || Self.isLocal(request, context) else {

@@ -112,7 +112,7 @@ public struct CSVImportSummary: Sendable, Hashable, CustomStringConvertible {
 
 /// Reads a CSV file into one tracked table, all or nothing.
 ///
-/// The whole file is one ``Replica/transaction(_:)``: the capture triggers record its writes
+/// The whole file is one ``Replica/transaction(checkingCodes:_:)``: the capture triggers record its writes
 /// like any other local edit, and one bad row (a field of the wrong type, or a row the
 /// replica refuses: a code not in its IATI codelist, a CHECK constraint) rolls the whole file
 /// back, after every bad row has been found. Rows are written with put semantics, so

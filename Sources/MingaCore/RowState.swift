@@ -21,8 +21,8 @@ public struct RowState: Hashable, Sendable {
     /// it: the one whose value the row holds; `nil` for a column no write set. A store numbers
     /// the columns in its table's order; ``init(folding:columns:)`` by a list of names. It
     /// ends on a column some write set (a state has one form), so it may be shorter than the
-    /// table. Positions rather than names: every write sealed or applied takes its columns in,
-    /// and hashing each name was most of what that cost (`scripts/bench` W1, W5).
+    /// table. Positions rather than names, because every write sealed or applied takes its
+    /// columns in, and an index costs less than hashing a name (`scripts/bench` W1, W5).
     public var winners: [WriteRef?] = []
 
     public init() {}
@@ -67,12 +67,5 @@ public struct RowState: Hashable, Sendable {
     /// false, `write`'s writer had seen every held write and it conflicts with none of them.
     public func mayConflict(with write: Change) -> Bool {
         vector.entries.contains { origin, seq in origin != write.origin && write.context[origin] < seq }
-    }
-}
-
-extension VersionVector {
-    /// Raises the entry of `dot`'s origin to `dot`'s sequence number if it is below it.
-    public mutating func raise(_ dot: Dot) {
-        if self[dot.origin] < dot.seq { self[dot.origin] = dot.seq }
     }
 }

@@ -101,3 +101,18 @@ extension VersionVector: Codable {
         try container.encode(Dictionary(uniqueKeysWithValues: entries.map { ($0.key.rawValue, $0.value) }))
     }
 }
+
+extension VersionVector {
+    /// Raises the entry of `dot`'s origin to `dot`'s sequence number if it is below it.
+    public mutating func raise(_ dot: Dot) {
+        if self[dot.origin] < dot.seq { self[dot.origin] = dot.seq }
+    }
+
+    /// The vector once `changes` are held too: each origin's entry raised to its greatest
+    /// change among them (changes sent or received in per-origin order, protocol §7).
+    public func raised(by changes: some Sequence<Change>) -> VersionVector {
+        var vector = self
+        for change in changes { vector.raise(change.dot) }
+        return vector
+    }
+}

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 
-/// The SQLite triggers that capture every local write, by any SQLite client (invariant 2).
+/// The SQLite triggers that capture every local write, by any SQLite client (architecture invariant 2).
 ///
 /// A trigger first refuses a write that no other node could accept (``ColumnContentRule``: a NULL
 /// key, a key of the wrong kind, text with NUL, a value or row over the size limits) with

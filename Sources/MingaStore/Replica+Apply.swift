@@ -383,7 +383,8 @@ extension Replica {
         try writeRow(db, table: table, key: key, state: Merge.rowState(of: history.map(\.change)))
         let states = RowStates(db)
         try states.load([(table, pk)])  // so that a kept state is replaced, never left stale
-        states.set(RowState(folding: history.map(\.change), columns: table.columns), table, pk: pk, adding: history.count)
+        // The load counted the row's writes in the log: `history` is all of them.
+        states.set(RowState(folding: history.map(\.change), columns: table.columns), table, pk: pk, adding: 0)
         try states.save()
         guard history.count > 1 else { return 0 }  // a row's first write cannot conflict
 

@@ -156,13 +156,6 @@ extension Replica {
         return CheckedBatch(batch: batch, start: start, end: end, verdicts: verdicts, rows: rows, schemaVersion: version)
     }
 
-    /// A duration for a message: whole minutes from an hour on, else minutes and seconds, so
-    /// that "10 min 59 s ahead" is not read as within a skew of "10 min".
-    static func minutes(_ millis: Int64) -> String {
-        if millis >= 3_600_000 { return "\(millis / 60_000) min" }
-        return millis >= 60_000 ? "\(millis / 60_000) min \(millis / 1000 % 60) s" : "\(millis / 1000) s"
-    }
-
     /// The checks of a change's own content (protocol §3, §13): ``MingaError/Code/badContent``,
     /// ``MingaError/Code/needsMigration`` for a table or column not here yet, and
     /// ``MingaError/Code/outOfOrder`` for a context naming the change itself.
@@ -329,7 +322,7 @@ private struct BatchCheck {
             let due = Date(timeIntervalSince1970: Double(change.hlc.millis - replica.maxClockSkewMillis) / 1000).formatted(.iso8601)
             throw MingaError(
                 .clockAhead,
-                "its clock reads \(change.hlc.readable), \(Replica.minutes(ahead)) ahead of this node's clock; the allowed skew is \(Replica.minutes(replica.maxClockSkewMillis)); it applies by itself once this node's clock reaches \(due) (or at once with a larger --max-clock-skew); check the clock of \(change.origin.node): its later changes stay that far ahead, since an origin's clock never goes back"
+                "its clock reads \(change.hlc.readable), \(Duration.milliseconds(ahead).minutesText) ahead of this node's clock; the allowed skew is \(Duration.milliseconds(replica.maxClockSkewMillis).minutesText); it applies by itself once this node's clock reaches \(due) (or at once with a larger --max-clock-skew); check the clock of \(change.origin.node): its later changes stay that far ahead, since an origin's clock never goes back"
             )
         }
         let previous = admission.links[change.origin] ?? (OriginChain.genesis, 0)

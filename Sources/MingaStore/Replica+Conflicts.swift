@@ -82,9 +82,9 @@ extension Replica {
     /// Local writes from any SQLite client may settle open conflicts (a local write has seen
     /// everything its node holds). Refuses when the tracked tables drifted (``guardSchema(_:)``),
     /// seals pending local writes, then folds writes logged since the last look into the
-    /// conflict log. `NOT INDEXED` keeps SQLite on the id range: left to
-    /// itself it walked the whole row index for the GROUP BY, a cost that grew with the log and
-    /// was paid by every sync, pull and apply.
+    /// conflict log. `NOT INDEXED` keeps SQLite on the id range: left to itself it may walk
+    /// the whole row index for the GROUP BY, a cost that grows with the log and that every
+    /// sync, pull and apply would pay.
     func integrateLocalWrites(_ db: Database) throws {
         try guardSchema(db)
         try seal(db)

@@ -4,7 +4,7 @@ import MingaCore
 
 /// A node's local replica: the user's tracked tables, the change log that captures every
 /// write to them, the version vector, and the conflict log — all in one SQLite file in WAL
-/// mode, so that a crash at any moment loses nothing committed (invariant 8).
+/// mode, so that a crash at any moment loses nothing committed (architecture invariant 8).
 public struct Replica: Sendable {
     public let writer: any DatabaseWriter
     public let nodeID: NodeID
@@ -209,7 +209,7 @@ public struct Replica: Sendable {
     /// Minga's own tables. `minga_changes.id` is the local log order, which is causal:
     /// a change is appended only after everything it depends on. `link` is the origin's hash
     /// chain up to the change and `sig` the origin's signature where it signed (``OriginChain``).
-    /// `minga_meta` holds `epoch` (see ``Replica/backup(to:)``), `integrated`, `last_hlc`
+    /// `minga_meta` holds `epoch` (see ``Replica/backup(to:progress:)``), `integrated`, `last_hlc`
     /// and `schema_cookie` (see ``Replica/guardSchema(_:)``); `minga_tables.shape` each
     /// table's recorded ``TableShape``.
     static let metadataSQL = """

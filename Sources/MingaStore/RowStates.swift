@@ -126,13 +126,13 @@ final class RowStates {
     /// An insert and three edits by the same ministry (`scripts/bench` W2, "edited 3x").
     static let derivableWrites = 4
 
-    /// The state of a row ``load(_:)`` read or ``set(_:_:pk:)`` wrote; `nil` when the log holds no change of it.
+    /// The state of a row ``load(_:before:)`` read or ``set(_:_:pk:adding:)`` wrote; `nil` when the log holds no change of it.
     func state(of table: TrackedTable, pk: String) -> RowState? {
         entries[RowIdentity(table: table.name, pk: pk)]?.state
     }
 
     /// Sets a row's state, which folds `adding` more writes than the one read (one, for a
-    /// change sealed or applied; a whole history folded again counts it whole).
+    /// change sealed or applied).
     func set(_ state: RowState, _ table: TrackedTable, pk: String, adding writes: Int = 1) {
         let row = RowIdentity(table: table.name, pk: pk)
         let first = { (entry: inout Entry) -> Bool in

@@ -81,7 +81,7 @@ public enum ChangeBundle {
                 let changes = try replica.changes(above: vector, limit: batchSize)
                 if changes.isEmpty { break }
                 try emit(Data(ChangeBatch(changes: changes).wireJSON.utf8))
-                for change in changes { vector.raise(change.dot) }
+                vector = vector.raised(by: changes)
                 summary.batches += 1
                 summary.changes += changes.count
             }

@@ -33,8 +33,8 @@ public struct SyncDaemon: Service {
     /// The delay before asking a busy peer again (it answered 429 or 503): what it asked for
     /// (`Retry-After`, else one interval), capped, plus up to half again at random so that
     /// refused clients spread out. It does not grow with repeated refusals: a busy peer is
-    /// healthy, and an exponential backoff left single spokes of a busy hub waiting a minute
-    /// or more while the rest of the federation had converged (scripts/bench, W4).
+    /// healthy, and a growing delay would leave single spokes of a busy hub waiting long after
+    /// the rest of the federation converged (`scripts/bench` W4 guards it).
     public static func busyDelay(asked: Duration?, interval: Duration, cap: Duration, jitter: Double) -> Duration {
         min(asked ?? interval, cap) * (1 + max(0, min(0.5, jitter)))
     }
@@ -122,15 +122,6 @@ public struct SyncDaemon: Service {
             }
         }
     }
-}
-
-extension Duration {
-    /// The duration in seconds with `decimals` decimals and no unit (`"2.5"`): the one form
-    /// of log lines and sync summaries.
-    public func secondsText(decimals: Int = 1) -> String { String(format: "%.\(decimals)f", seconds) }
-
-    /// The duration in seconds.
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// A counter of local writes noticed (``SyncDaemon/watchLocalWrites(_:)`` reads the log

@@ -161,7 +161,7 @@ struct SyncExchange {
             var bytes = PeerClient.Traffic()
             let request = PullRequest(vector: vector, limit: batchSize, maxBytes: maxBytes, exclude: excluded.isEmpty ? nil : excluded.sorted())
             let answer = try await client.pull(request, gzip: gzip, traffic: &bytes)
-            return Pulled(answer: answer, traffic: bytes, reached: answer.changes.reduce(into: vector) { $0.raise($1.dot) })
+            return Pulled(answer: answer, traffic: bytes, reached: vector.raised(by: answer.changes))
         }
     }
 
@@ -207,7 +207,7 @@ struct SyncExchange {
                 leftOut.insert(held.origin)
                 recordHeldByPeer(held)
             }
-            let reached = changes.filter { !leftOut.contains($0.origin) }.reduce(into: peerVector) { $0.raise($1.dot) }
+            let reached = peerVector.raised(by: changes.filter { !leftOut.contains($0.origin) })
             guard reached.isIncluded(in: answer.vector) else {
                 throw MingaError("peer \(client.url) accepted a batch but its vector does not include it")
             }

@@ -93,8 +93,7 @@ struct SyncRoutes: Sendable {
         let maxBytes = min(max(pull.maxBytes ?? configuration.maxBatchBytes, 1024), configuration.maxBatchBytes)
         let excluded = Set(pull.exclude ?? [])
         let (changes, own) = try await replica.pull(above: pull.vector, limit: limit, maxBytes: maxBytes, excluding: excluded)
-        var reached = pull.vector
-        for change in changes { reached.raise(change.dot) }
+        var reached = pull.vector.raised(by: changes)
         for origin in excluded { reached.raise(Dot(origin: origin, seq: own[origin])) }  // none of theirs is due
         metrics.changesServed.increment(by: Int64(changes.count))
         let answer = PullResponse(protocol: ChangeBatch.protocolVersion, changes: changes, vector: own, more: !own.isIncluded(in: reached))

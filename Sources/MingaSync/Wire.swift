@@ -48,8 +48,9 @@ public struct PullResponse: Codable, Sendable {
 }
 
 extension PullResponse {
-    /// The answer's wire JSON, keys sorted, built by hand like ``ChangeBatch/wireJSON``:
-    /// Codable encoding of the changes was most of the cost of serving a pull (`scripts/bench` W2).
+    /// The answer's wire JSON, keys sorted, built by hand like ``ChangeBatch/wireJSON``: a
+    /// pull's answer is mostly changes, and writing them directly keeps serving a pull near the
+    /// cost of reading the log (`scripts/bench` W2 guards it).
     public var wireBytes: [UInt8] {
         var body = JSONWriter(capacity: changes.count * 512 + 256)
         body.raw("{\"changes\":[")
