@@ -10,17 +10,15 @@ struct Delete: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Argument(help: "A tracked table.") var table: String
-    @Argument(help: "The row's key (text, or a JSON array for a composite key).") var key: String
+    @OptionGroup var row: RowArguments
 
     func run() async throws {
         try await operate {
             let r = try replica.open()
-            let t = try r.table(named: table)
-            guard try r.delete(table: table, key: try r.key(for: t, argument: key)) else {
-                throw MingaError("no row with key \(key) in \(table)")
+            guard try r.delete(table: row.table, key: try row.key(in: r)) else {
+                throw MingaError("no row with key \(row.key) in \(row.table)")
             }
-            print("deleted from \(table)")
+            print("deleted from \(row.table)")
         }
     }
 }

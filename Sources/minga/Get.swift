@@ -10,17 +10,15 @@ struct Get: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Argument(help: "A tracked table.") var table: String
-    @Argument(help: "The row's key.") var key: String
+    @OptionGroup var row: RowArguments
 
     func run() async throws {
         try await operate {
             let r = try replica.open()
-            let t = try r.table(named: table)
-            guard let row = try r.get(table: table, key: try r.key(for: t, argument: key)) else {
-                throw MingaError("no row with key \(key) in \(table)")
+            guard let found = try r.get(table: row.table, key: try row.key(in: r)) else {
+                throw MingaError("no row with key \(row.key) in \(row.table)")
             }
-            print(Output.object(row))
+            print(Output.object(found))
         }
     }
 }

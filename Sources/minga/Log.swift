@@ -19,15 +19,14 @@ struct Log: AsyncParsableCommand {
     )
 
     @OptionGroup var replica: ReplicaOptions
-    @Argument(help: "A tracked table.") var table: String
-    @Argument(help: "The row's key.") var key: String
+    @OptionGroup var row: RowArguments
     @Flag(help: "Print one JSON object per change: {\"change\": wire form, \"verified\": bool, \"signature\": status}.") var json = false
 
     func run() async throws {
         try await operate {
             let r = try replica.open()
-            let changes = try r.log(table: table, key: try r.key(for: try r.table(named: table), argument: key))
-            if changes.isEmpty { throw MingaError("no changes recorded for key \(key) in \(table)") }
+            let changes = try r.log(table: row.table, key: try row.key(in: r))
+            if changes.isEmpty { throw MingaError("no changes recorded for key \(row.key) in \(row.table)") }
             for entry in changes {
                 let change = entry.change
                 if json {

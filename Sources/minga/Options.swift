@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MingaCooperation
+import MingaCore
 import MingaStore
 
 /// `--db`, shared by every command that opens a replica.
@@ -49,4 +50,15 @@ struct ClockOptions: ParsableArguments {
     }
 
     func apply(to replica: inout Replica) { replica.maxClockSkewMillis = Int64((maxClockSkew ?? Self.defaultSkew) * 60_000) }
+}
+
+/// The row a command works on: a tracked table and the row's key.
+struct RowArguments: ParsableArguments {
+    @Argument(help: "A tracked table.") var table: String
+    @Argument(help: "The row's key: its text, or a JSON array for a composite key ('[\"XM-1\",\"MX\"]').") var key: String
+
+    /// The key's values in `replica`'s table (refused when the table is not tracked or the key does not fit it).
+    func key(in replica: Replica) throws -> [Value] {
+        try replica.key(for: try replica.table(named: table), argument: key)
+    }
 }
