@@ -154,7 +154,7 @@ public struct CSVImporter: Sendable {
             throw MingaError("\(source) is empty; its first line must name columns of \(table): \(shape.columns.joined(separator: ","))")
         }
         let header = reader.headerRow ?? []
-        try check(header: header, of: shape, source: source)
+        try checkHeader(header, of: shape, source: source)
         let kinds = try columnKinds(shape)
         let (rows, bad) = readRows(reader, header: header, shape: shape, kinds: kinds)
         let inserted = try write(rows, into: table, badRows: bad, source: source)
@@ -264,7 +264,7 @@ public struct CSVImporter: Sendable {
 
     /// Refuses a header that names unknown columns, names one twice, or lacks a key column,
     /// listing the table's columns so that the operator can fix it at once.
-    private func check(header: [String], of shape: TrackedTable, source: String) throws {
+    private func checkHeader(_ header: [String], of shape: TrackedTable, source: String) throws {
         var problems: [String] = []
         var unknown: [String] = []
         for name in header where !shape.columns.contains(name) && !unknown.contains(name) { unknown.append(name) }

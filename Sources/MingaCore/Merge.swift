@@ -14,7 +14,7 @@ import Foundation
 ///   (``Conflict/settle(with:)``).
 public enum Merge {
     /// The row that `writes` determine: column values, or `nil` when the row is absent.
-    public static func rowState(of writes: [Change]) -> Columns? {
+    public static func row(of writes: [Change]) -> Columns? {
         if writes.count == 1 { return writes[0].op == .delete ? nil : writes[0].columns }  // a new row's usual history
         let columns = Set(writes.flatMap(\.columns.keys)).sorted(by: JSONText.precedes)
         let state = RowState(folding: writes, columns: columns)
@@ -47,7 +47,7 @@ public enum Merge {
 
     /// Whether a row whose only write is `write` is that write's columns whole, so that a
     /// store may copy its values as the row: an insert sets every column (protocol §5), and
-    /// ``rowState(of:)`` of one write is its columns.
+    /// ``row(of:)`` of one write is its columns.
     public static func isWholeRow(onlyWrite write: Change) -> Bool { write.op == .insert }
 
     /// Every conflict among `writes`, whatever order they arrived in; sorted by id: the

@@ -380,7 +380,7 @@ extension Replica {
     func merge(_ db: Database, table: TrackedTable, pk: String, newFrom: Int64, history known: [(id: Int64, change: Change)]? = nil) throws -> Int {
         let history = try known ?? history(db, table: table, pk: pk)
         guard let key = history.first?.change.key else { return 0 }
-        try writeRow(db, table: table, key: key, state: Merge.rowState(of: history.map(\.change)))
+        try writeRow(db, table: table, key: key, state: Merge.row(of: history.map(\.change)))
         let states = RowStates(db)
         try states.load([(table, pk)])  // so that a kept state is replaced, never left stale
         // The load counted the row's writes in the log: `history` is all of them.

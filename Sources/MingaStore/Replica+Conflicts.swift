@@ -201,7 +201,7 @@ extension Replica {
             let current = try record(db, conflict)
             let table = try self.table(named: conflict.table)
             let pk = try pk(db, conflict.key)
-            let state = Merge.rowState(of: try history(db, table: table, pk: pk).map(\.change))
+            let state = Merge.row(of: try history(db, table: table, pk: pk).map(\.change))
 
             if let column = conflict.column {
                 let value: Value

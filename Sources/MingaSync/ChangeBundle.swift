@@ -121,17 +121,17 @@ public enum ChangeBundle {
         var summary = Summary()
         summary.retried = try await replica.retryHeld().applied
         let start = try await replica.sealedAdmission()
-        func check(_ line: Data, after previous: Task<CheckedBatch, any Error>?) -> Task<CheckedBatch, any Error> {
+        func precheck(_ line: Data, after previous: Task<CheckedBatch, any Error>?) -> Task<CheckedBatch, any Error> {
             Task {
                 let batch = try ChangeBatch.decode(wire: line)
                 return try await replica.precheck(batch, after: try await previous?.value.end ?? start)
             }
         }
         var batches = try BatchLines(path)
-        var ahead = try batches.next().map { check($0, after: nil) }
+        var ahead = try batches.next().map { precheck($0, after: nil) }
         defer { ahead?.cancel() }
         while let checking = ahead {
-            ahead = try batches.next().map { check($0, after: checking) }
+            ahead = try batches.next().map { precheck($0, after: checking) }
             let checked = try await checking.value
             let result = try await replica.apply(checked, source: "bundle \(path)")
             summary.batches += 1

@@ -114,7 +114,7 @@ struct SyncExchange {
         let admission = try await session.replica.sealedAdmission()
         if summary.rounds == 1 { toReceive = info.vector.entries.reduce(0) { $0 + Int(max(0, $1.value - admission.vector[$1.key])) } }
         var pulls = [pull(after: nil, from: admission.vector)]
-        var checks = [SyncExchange.check(session.replica, pulls[0], after: nil, from: admission)]
+        var checks = [SyncExchange.precheck(session.replica, pulls[0], after: nil, from: admission)]
         defer {
             for pull in pulls { pull.cancel() }
             for check in checks { check.cancel() }
@@ -123,7 +123,7 @@ struct SyncExchange {
         while true {
             while pulls.count <= session.lookahead {
                 pulls.append(pull(after: pulls.last!, from: admission.vector))
-                checks.append(SyncExchange.check(session.replica, pulls.last!, after: checks.last!, from: admission))
+                checks.append(SyncExchange.precheck(session.replica, pulls.last!, after: checks.last!, from: admission))
             }
             guard let page = try await pulls.removeFirst().value, let checked = try await checks.removeFirst().value else { break }
             traffic.sent += page.traffic.sent
@@ -166,7 +166,7 @@ struct SyncExchange {
     }
 
     /// A pulled page checked from the admission the pages before it leave.
-    static func check(
+    static func precheck(
         _ replica: Replica,
         _ pulled: Task<Pulled?, any Error>,
         after previous: Task<CheckedBatch?, any Error>?,

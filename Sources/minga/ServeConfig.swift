@@ -52,7 +52,7 @@ struct ServeConfigFile {
         }
         let provider = try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
         let file = ServeConfigFile(path: path, reader: ConfigReader(provider: provider), present: Set(object.keys))
-        for key in file.present { try file.check(key) }
+        for key in file.present { try file.checkType(of: key) }
         return file
     }
 
@@ -91,7 +91,7 @@ struct ServeConfigFile {
     }
 
     /// Reads `key` once in its kind, so a wrong type is refused at start, by name.
-    func check(_ key: String) throws {
+    func checkType(of key: String) throws {
         switch Self.keys[key]! {
         case .text: _ = try text(key)
         case .number: _ = try number(key)

@@ -55,7 +55,7 @@ struct Simulation {
             let writes = Simulation(script: script).all
             var rng = SplitMix64(seed: UInt64(seed))
             let shuffled = writes.shuffled(using: &rng)
-            #expect(Merge.rowState(of: shuffled) == Merge.rowState(of: writes))
+            #expect(Merge.row(of: shuffled) == Merge.row(of: writes))
             #expect(Merge.conflicts(of: shuffled) == Merge.conflicts(of: writes))
         }
     }
@@ -80,7 +80,7 @@ struct Simulation {
         let base = write(mx, 1, at: 100, .insert, a: .text("0"))
         let m = write(mx, 2, at: 200, .update, a: .text("mx"), saw: [mx: 1])
         let c = write(co, 1, at: 150, .update, a: .text("co"), saw: [mx: 1])
-        #expect(Merge.rowState(of: [base, m, c]) == ["a": .text("mx")])
+        #expect(Merge.row(of: [base, m, c]) == ["a": .text("mx")])
         let conflicts = Merge.conflicts(of: [base, c, m])
         #expect(conflicts.count == 1)
         #expect(conflicts.first?.winner.dot == m.dot && conflicts.first?.loser.dot == c.dot)
@@ -114,6 +114,6 @@ struct Simulation {
             context: VersionVector([mx: 1])
         )
         #expect(Merge.conflicts(of: [c, m]).isEmpty)
-        #expect(Merge.rowState(of: [c, m]) == ["a": .text("co")])
+        #expect(Merge.row(of: [c, m]) == ["a": .text("co")])
     }
 }

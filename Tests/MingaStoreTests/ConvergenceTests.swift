@@ -72,7 +72,7 @@ import Testing
             }
             let table = replica.tables[writes[0].table]!
             let stored = try replica.get(table: table.name, key: writes[0].key)
-            guard let state = Merge.rowState(of: writes) else {
+            guard let state = Merge.row(of: writes) else {
                 #expect(stored == nil)
                 continue
             }

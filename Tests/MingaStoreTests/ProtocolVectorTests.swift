@@ -75,7 +75,7 @@ import Testing
         for (_, writes) in rows.sorted(by: { $0.key < $1.key }) {
             var first: (row: Columns?, conflicts: [Conflict])?
             for order in permutations(writes) {
-                let result = (row: Merge.rowState(of: order), conflicts: Merge.conflicts(of: order))
+                let result = (row: Merge.row(of: order), conflicts: Merge.conflicts(of: order))
                 if let first {
                     #expect(result.row == first.row && result.conflicts == first.conflicts, "\(vector.name): order \(order.map(\.dot))")
                 } else {
