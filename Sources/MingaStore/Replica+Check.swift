@@ -140,12 +140,19 @@ extension Replica {
     /// replica's own ``admission()``, or the ``CheckedBatch/end`` of the batch before), reading
     /// the replica but writing nothing. The clock is read anew, so a long sync does not judge
     /// clock skew by the time it started.
+    ///
+    /// It runs beside the write of the batch before, which may apply a migration: a read
+    /// that began before that commits sees an older schema than the writer already uses, and
+    /// must not set the replica's schema back. Such a check moves the schema forward only, and
+    /// is marked as checked under no version, so that apply checks the batch again.
     public func precheck(_ batch: ChangeBatch, after admission: Admission) async throws -> CheckedBatch {
         var start = admission
         start.nowMillis = clock()
         let (verdicts, end, rows, version) = try await writer.read { [start] db in
-            try self.refreshSchema(db)
-            let version = self.schemaVersion
+            let cookie = try Replica.schemaCookie(db)
+            if cookie > self.live.snapshot.cookie { try self.refreshSchema(db) }
+            let known = self.live.snapshot
+            let version = known.cookie == cookie ? known.version : ""
             var end = start
             let verdicts = try self.check(db, batch, &end)
             let rows = try zip(batch.changes, verdicts).map { change, verdict in
