@@ -157,3 +157,12 @@ struct LogRows: Sendable {
         ]
     }
 }
+
+extension RowState {
+    /// Takes in a change whose log rows are `rows` (the positions of the columns it sets).
+    /// Returns the positions it now wins.
+    @discardableResult
+    mutating func absorb(_ change: Change, _ rows: LogRows) -> [Int] {
+        absorb(WriteRef(change), op: change.op, positions: rows.positions)
+    }
+}

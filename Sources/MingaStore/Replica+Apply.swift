@@ -210,7 +210,7 @@ extension Replica {
                     copies = (written.table, id...id)
                 }
                 var inserted = RowState()
-                inserted.absorb(WriteRef(change), op: change.op, positions: written.positions)
+                inserted.absorb(change, written)
                 states.set(inserted, written.table, pk: written.pk)
                 continue
             }
@@ -237,7 +237,7 @@ extension Replica {
     func merge(_ db: Database, _ change: Change, _ rows: LogRows, into state: inout RowState, log: LogWriter) throws {
         let table = rows.table
         let existed = state.exists
-        let won = state.absorb(WriteRef(change), op: change.op, positions: rows.positions)
+        let won = state.absorb(change, rows)
         switch (existed, state.exists) {
         case (true, true):
             guard !won.isEmpty else { return }

@@ -42,10 +42,20 @@ final class RowStates {
         /// and those set since (``isDerivable(_:writes:)``).
         var writes = 0
 
-        /// The state, or the empty one, for folding changes into.
-        var folded: RowState {
-            get { state ?? RowState() }
-            set { state = newValue }
+        /// Takes in one more log row of the row (``LogRowReader/absorb(_:from:into:table:)``).
+        mutating func fold(_ change: Row, from first: Int, with reader: inout LogRowReader, table: TrackedTable) throws {
+            var folded = state ?? RowState()
+            state = nil  // so that the fold does not copy it
+            try reader.absorb(change, from: first, into: &folded, table: table)
+            (state, writes) = (folded, writes + 1)
+        }
+
+        /// Sets the state, which folds `adding` more writes. Returns whether it is the
+        /// entry's first change since the last save.
+        mutating func set(_ new: RowState, adding added: Int) -> Bool {
+            defer { changed = true }
+            (state, writes) = (new, writes + added)
+            return !changed
         }
     }
 
@@ -87,11 +97,7 @@ final class RowStates {
             try query.bind([name.databaseValue, JSONText.array(ofStrings: unknown).databaseValue, before.databaseValue])
             let found = try Row.fetchCursor(query)
             while let change = try found.next() {
-                let row = RowIdentity(table: name, pk: change[0])
-                try { (entry: inout Entry) in
-                    try reader.absorb(change, from: 1, into: &entry.folded, table: table)
-                    entry.writes += 1
-                }(&entries[row, default: Entry()])
+                try entries[RowIdentity(table: name, pk: change[0]), default: Entry()].fold(change, from: 1, with: &reader, table: table)
             }
         }
     }
@@ -107,11 +113,22 @@ final class RowStates {
         mutating func absorb(_ change: Row, from first: Int, into state: inout RowState, table: TrackedTable) throws {
             guard let op = ChangeOp(rawValue: change[first + 3]) else { throw MingaError("change log holds an unknown operation") }
             let (origin, mask): (String, String) = (change[first], change[first + 4])
-            let positions = masks[table.name]?[mask] ?? mask.utf8.enumerated().filter { $0.element == UInt8(ascii: "1") }.map(\.offset)
-            if masks[table.name]?[mask] == nil { masks[table.name, default: [:]][mask] = positions }
-            let node = try origins[origin] ?? NodeID(origin)
-            if origins[origin] == nil { origins[origin] = node }
+            let positions = masks[table.name]?[mask] ?? remember(mask, of: table)
+            let node = try origins[origin] ?? remember(origin)
             state.absorb(WriteRef(origin: node, seq: change[first + 1], hlc: HLC(packed: change[first + 2])), op: op, positions: positions)
+        }
+
+        /// The positions a mask sets (``LogRows/setsColumn(_:of:)``), decoded and kept.
+        private mutating func remember(_ mask: String, of table: TrackedTable) -> [Int] {
+            let positions = mask.utf8.enumerated().filter { $0.element == UInt8(ascii: "1") }.map(\.offset)
+            masks[table.name, default: [:]][mask] = positions
+            return positions
+        }
+
+        private mutating func remember(_ origin: String) throws -> NodeID {
+            let node = try NodeID(origin)
+            origins[origin] = node
+            return node
         }
     }
 
@@ -135,13 +152,7 @@ final class RowStates {
     /// change sealed or applied).
     func set(_ state: RowState, _ table: TrackedTable, pk: String, adding writes: Int = 1) {
         let row = RowIdentity(table: table.name, pk: pk)
-        let first = { (entry: inout Entry) -> Bool in
-            entry.state = state
-            entry.writes += writes
-            defer { entry.changed = true }
-            return !entry.changed
-        }(&entries[row, default: Entry()])
-        if first { changed.append((row, table)) }
+        if entries[row, default: Entry()].set(state, adding: writes) { changed.append((row, table)) }
     }
 
     /// Writes the states changed since the last call, a group of rows per statement, and

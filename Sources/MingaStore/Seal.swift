@@ -102,7 +102,7 @@ extension Replica {
             let context = write.table.name == Replica.schemaTable ? issuer.migrations : state.vector
             let (change, link) = try issuer.issue(write, context: context)
             let rows = LogRows(change, table: write.table, pk: write.pk, link: link)
-            state.absorb(WriteRef(change), op: change.op, positions: rows.positions)
+            state.absorb(change, rows)
             states.set(state, write.table, pk: write.pk)
             sealed.append(rows)
         }

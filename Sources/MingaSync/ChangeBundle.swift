@@ -159,7 +159,7 @@ public enum ChangeBundle {
                     first = false
                     continue
                 }
-                if line.starts(with: Array("{\"end\"".utf8)) { continue }
+                if ChangeBundle.isTrailer(line) { continue }
                 return line
             }
             return nil
@@ -172,6 +172,9 @@ public enum ChangeBundle {
         try readLines(path) { number, line, terminated in try verifier.take(line, number: number, terminated: terminated) }
         return try verifier.finish()
     }
+
+    /// Whether a line is the bundle's trailer (its end marker, ``Trailer``), not a batch.
+    static func isTrailer(_ line: Data) -> Bool { line.starts(with: Array("{\"end\"".utf8)) }
 
     /// A bundle's first line as its header, or `nil` when it is not one.
     static func decodeHeader(_ line: Data) -> Header? {
@@ -204,7 +207,7 @@ public enum ChangeBundle {
             if trailer != nil { throw fail(.malformed, "there is data after the end of the bundle") }
             if header == nil {
                 header = try checkedHeader(line, fail)
-            } else if line.starts(with: Array("{\"end\"".utf8)) {
+            } else if ChangeBundle.isTrailer(line) {
                 do { trailer = try JSONDecoder().decode(Trailer.self, from: line) } catch let error as DecodingError {
                     if !terminated { throw fail(.malformed, "the file is truncated in its end marker (copy it again from its source)") }
                     throw fail(.malformed, "the trailer is malformed: \(error.explanation)")

@@ -16,7 +16,7 @@ struct Delete: AsyncParsableCommand {
         try await operate {
             let r = try replica.open()
             guard try r.delete(table: row.table, key: try row.key(in: r)) else {
-                throw MingaError("no row with key \(row.key) in \(row.table)")
+                throw row.notFound
             }
             print("deleted from \(row.table)")
         }

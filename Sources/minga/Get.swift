@@ -16,7 +16,7 @@ struct Get: AsyncParsableCommand {
         try await operate {
             let r = try replica.open()
             guard let found = try r.get(table: row.table, key: try row.key(in: r)) else {
-                throw MingaError("no row with key \(row.key) in \(row.table)")
+                throw row.notFound
             }
             print(Output.object(found))
         }

@@ -61,4 +61,7 @@ struct RowArguments: ParsableArguments {
     func key(in replica: Replica) throws -> [Value] {
         try replica.key(for: try replica.table(named: table), argument: key)
     }
+
+    /// The refusal when the table holds no such row.
+    var notFound: MingaError { MingaError("no row with key \(key) in \(table)") }
 }
