@@ -1,60 +1,8 @@
 import Foundation
 import MingaCore
 import MingaStore
-import Mustache
 
-/// What every page shows around its body: the language, the navigation, the session's
-/// CSRF token for forms, a message left by the last action. `body` is the page's own model;
-/// templates open it with `{{#body}}`, and reach `t` (the words) from inside.
-struct PageView<Body>: Sendable where Body: Sendable {
-    let lang: String
-    let t: [String: String]
-    let title: String
-    let node: String
-    let version: String
-    let csrf: String
-    let signedIn: Bool
-    let signOut: Bool
-    let flash: ConsoleSessions.Flash?
-    let active: [String: Bool]
-    let languages: [LanguageLink]
-    let body: Body
-}
-
-struct LanguageLink: Sendable {
-    let code: String
-    let name: String
-    let current: Bool
-    let href: String
-}
-
-/// The templates, compiled once from the files embedded in the binary (Templates/), so a
-/// node installed as one file still has its console.
-enum ConsoleTemplates {
-    static let library: MustacheLibrary = {
-        var library = MustacheLibrary()
-        let files: [(String, [UInt8])] = [
-            ("layout-top", PackageResources.layout_top_mustache), ("layout-bottom", PackageResources.layout_bottom_mustache),
-            ("signin", PackageResources.signin_mustache), ("overview", PackageResources.overview_mustache),
-            ("conflicts", PackageResources.conflicts_mustache), ("conflict", PackageResources.conflict_mustache),
-            ("records", PackageResources.records_mustache), ("record", PackageResources.record_mustache),
-            ("roster", PackageResources.roster_mustache), ("message", PackageResources.message_mustache),
-        ]
-        for (name, bytes) in files {
-            // A template that does not parse is a build defect; ConsoleTests render every page.
-            try! library.register(String(decoding: bytes, as: UTF8.self), named: name)
-        }
-        return library
-    }()
-
-    static let stylesheet = PackageResources.console_css
-
-    static func render(_ view: Any, _ template: String) -> String {
-        library.render(view, withTemplate: template) ?? "template \(template) is missing"
-    }
-}
-
-// MARK: The pages' models
+// The pages' own models: what each template opens as `{{#body}}` (see PageView).
 
 /// A link and what it reads, built in Swift so that its query is encoded.
 struct Link: Sendable {
@@ -224,37 +172,4 @@ struct MessageBody: Sendable {
 
 struct SignInBody: Sendable {
     let error: String?
-}
-
-/// How values and times read on a page.
-enum Shown {
-    static func time(_ date: Date?) -> String {
-        guard let date else { return "—" }
-        return date.formatted(.iso8601)
-    }
-
-    static func key(_ key: [Value]) -> String {
-        key.count == 1 ? cell(key[0]) : "[" + key.map(\.plainJSON).joined(separator: ", ") + "]"
-    }
-
-    /// A key as `minga get` and the row search take it back.
-    static func keyArgument(_ key: [Value]) -> String {
-        if key.count == 1, case .text(let text) = key[0], !text.hasPrefix("[") { return text }
-        return "[" + key.map(\.plainJSON).joined(separator: ",") + "]"
-    }
-
-    /// A cell as text, and NULL as SQL writes it.
-    static func cell(_ value: Value) -> String {
-        if case .text(let text) = value { return text }
-        if value == .null { return "NULL" }
-        return value.plainJSON
-    }
-
-    static func vector(_ vector: VersionVector) -> String {
-        vector.isEmpty ? "—" : vector.origins.map { "\($0):\(vector[$0])" }.joined(separator: "  ")
-    }
-
-    static func columns(_ columns: [String: Value]) -> String {
-        columns.keys.sorted().map { "\($0) = \(columns[$0]!.plainJSON)" }.joined(separator: ", ")
-    }
 }

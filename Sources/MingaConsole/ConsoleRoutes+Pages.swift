@@ -70,7 +70,7 @@ extension ConsoleRoutes {
     func syncNow(_ visit: Visit) async throws -> Outcome {
         let url = PeerClient.normalize(visit.form["peer"] ?? "")
         guard let client = configuration.peers.first(where: { $0.url == url }) else {
-            throw MingaError(visit.text("unknown_peer", url))
+            throw MingaError(.invalidInput, visit.text("unknown_peer", url))
         }
         let session = SyncSession(replica: replica, client: client, logger: logger)
         let summary = await session.run()
@@ -142,7 +142,7 @@ extension ConsoleRoutes {
                 verified: signature?.isVerified ?? false
             )
         }
-        if visit.query("done") == "resolved", c.resolvedBy == nil { throw MingaError(t("not_resolved")) }
+        if visit.query("done") == "resolved", c.resolvedBy == nil { throw MingaError(.invalidInput, t("not_resolved")) }
         let body = ConflictBody(
             id: c.id,
             status: c.status.rawValue,
@@ -176,9 +176,9 @@ extension ConsoleRoutes {
             } else if let value = try? JSONDecoder().decode(PlainValue.self, from: Data(typed.utf8)) {
                 resolution = .value(value.value)
             } else {
-                throw MingaError(t("value_not_json"))
+                throw MingaError(.invalidInput, t("value_not_json"))
             }
-        default: throw MingaError(t("unknown_action"))
+        default: throw MingaError(.invalidInput, t("unknown_action"))
         }
         let record = try replica.resolve(conflictID: id, with: resolution)
         let by = record.conflict.resolvedBy.map { "\($0.dot)" } ?? "?"
@@ -267,7 +267,7 @@ extension ConsoleRoutes {
         let key = try replica.key(for: table, argument: argument)
         let row = try replica.get(table: name, key: key)
         let history = try replica.log(table: name, key: key, newest: Self.historyLimit)
-        guard row != nil || !history.isEmpty else { throw MingaError(t("no_row", argument, name)) }
+        guard row != nil || !history.isEmpty else { throw MingaError(.notFound, t("no_row", argument, name)) }
         let entries = history.reversed().map { entry -> RecordBody.Entry in
             let change = entry.change
             return RecordBody.Entry(

@@ -58,13 +58,13 @@ public struct IATIExporter {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).minga-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
             let handle = FileHandle(forWritingAtPath: temporary.path)
-        else { throw MingaError("cannot write \(path): cannot create a file in \(url.deletingLastPathComponent().path)") }
+        else { throw MingaError(.failed, "cannot write \(path): cannot create a file in \(url.deletingLastPathComponent().path)") }
         do {
             let result = try export { chunk in try handle.write(contentsOf: Data(chunk.utf8)) }
             try handle.synchronize()
             try handle.close()
             guard rename(temporary.path, path) == 0 else {
-                throw MingaError("cannot write \(path): \(String(cString: strerror(errno)))")
+                throw MingaError(.failed, "cannot write \(path): \(String(cString: strerror(errno)))")
             }
             return result
         } catch {
@@ -114,7 +114,7 @@ public struct IATIExporter {
             }
             guard result.activities > 0 else {
                 throw MingaError(
-                    identifiers.isEmpty
+                    .invalidInput, identifiers.isEmpty
                         ? "the registry holds no initiative; an IATI file needs at least one iati-activity, so none was written"
                         : "none of the \(identifiers.count) initiatives has what the IATI 2.03 schema requires (e.g. \(result.skipped[0].identifier) lacks \(result.skipped[0].missing.joined(separator: ", "))); no file was written"
                 )
@@ -122,7 +122,7 @@ public struct IATIExporter {
             if strict, !result.skipped.isEmpty {
                 let listed = result.skipped.prefix(10).map { "\($0.identifier) lacks \($0.missing.joined(separator: ", "))" }
                 throw MingaError(
-                    "\(result.skipped.count) initiative(s) cannot be written as IATI 2.03: \(listed.joined(separator: "; "))\(result.skipped.count > 10 ? "; …" : ""); nothing was written (without --strict they are left out)"
+                    .invalidInput, "\(result.skipped.count) initiative(s) cannot be written as IATI 2.03: \(listed.joined(separator: "; "))\(result.skipped.count > 10 ? "; …" : ""); nothing was written (without --strict they are left out)"
                 )
             }
             writer.endDocument()

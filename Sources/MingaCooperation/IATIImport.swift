@@ -73,10 +73,10 @@ public struct IATIImporter {
     public func importFile(at path: String, progress: ((Int) -> Void)? = nil) throws -> IATIImportResult {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw MingaError("cannot read \(path): no such file")
+            throw MingaError(.failed, "cannot read \(path): no such file")
         }
         guard FileManager.default.isReadableFile(atPath: path), let stream = InputStream(fileAtPath: path) else {
-            throw MingaError("cannot read \(path): permission denied")
+            throw MingaError(.failed, "cannot read \(path): permission denied")
         }
         if let handle = FileHandle(forReadingAtPath: path) {
             defer { try? handle.close() }
@@ -104,7 +104,7 @@ public struct IATIImporter {
         guard doctype.lowerBound < beforeRoot.endIndex, beforeRoot[doctype.lowerBound...].contains("<!ENTITY") else { return }
         let line = text[..<doctype.lowerBound].filter { $0 == "\n" }.count + 1
         throw MingaError(
-            "line \(line): the file's DOCTYPE declares entities; IATI files have no DTD, and Minga does not expand entities (their text would be lost); remove the DOCTYPE and write the text out; nothing was imported"
+            .invalidInput, "line \(line): the file's DOCTYPE declares entities; IATI files have no DTD, and Minga does not expand entities (their text would be lost); remove the DOCTYPE and write the text out; nothing was imported"
         )
     }
 
@@ -147,7 +147,7 @@ final class IATIRowWriter {
         for unknown in IATICodes.unknown(rows, activity: activity.identifier) {
             if strict {
                 throw MingaError(
-                    "\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)"
+                    .badContent, "\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)"
                 )
             }
             result.unknownCodes[unknown.list, default: 0] += 1
@@ -165,7 +165,7 @@ final class IATIRowWriter {
             if let row = rows.reportingOrganisation { try upsertOrganisation(row) }
             for row in rows.mentionedOrganisations { try fillOrganisation(row) }
         } catch let error as MingaError {
-            throw MingaError("\(place): \(error.message)")
+            throw MingaError(error.code, "\(place): \(error.message)")
         }
         result.activities += 1
     }
@@ -212,7 +212,7 @@ final class IATIRowWriter {
                 do {
                     try upsert(row, key: key, existing: old)
                 } catch let error as MingaError {
-                    throw MingaError("line \(row.line): \(error.message)")
+                    throw MingaError(error.code, "line \(row.line): \(error.message)")
                 }
             }
         }

@@ -77,7 +77,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         _ = parser.parse()
         if let failure { throw failure }
         if let error = parser.parserError { throw xmlError(error, line: parser.lineNumber, column: parser.columnNumber) }
-        guard sawRoot else { throw MingaError("the file holds no XML element; an IATI activity file starts with <iati-activities>") }
+        guard sawRoot else { throw MingaError(.invalidInput, "the file holds no XML element; an IATI activity file starts with <iati-activities>") }
     }
 
     // MARK: XMLParserDelegate
@@ -204,11 +204,11 @@ final class IATIReader: NSObject, XMLParserDelegate {
         sawRoot = true
         guard name == "iati-activities" else {
             throw MingaError(
-                "this is not an IATI activity file: its root element is <\(name)>, expected <iati-activities> (IATI organisation files are not imported)"
+                .invalidInput, "this is not an IATI activity file: its root element is <\(name)>, expected <iati-activities> (IATI organisation files are not imported)"
             )
         }
         if let version = attributes["version"], !version.hasPrefix("2.") {
-            throw MingaError("this file is IATI version \(version); Minga reads IATI 2.01–2.03 activity files (convert 1.x files to 2.03 first)")
+            throw MingaError(.invalidInput, "this file is IATI version \(version); Minga reads IATI 2.01–2.03 activity files (convert 1.x files to 2.03 first)")
         }
         for (key, value) in attributes where key.hasPrefix("xmlns") {
             rootNamespaces[key == "xmlns" ? "" : String(key.dropFirst(6))] = value
@@ -912,7 +912,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         return "\(name), line \(line)"
     }
 
-    private func problem(_ message: String) -> MingaError { MingaError("\(place): \(message)") }
+    private func problem(_ message: String) -> MingaError { MingaError(.invalidInput, "\(place): \(message)") }
 
     private func xmlError(_ error: any Error, line: Int, column: Int) -> MingaError {
         // swift-corelibs-foundation passes libxml2's error numbers (xmlerror.h) through as they are.
@@ -936,7 +936,7 @@ final class IATIReader: NSObject, XMLParserDelegate {
         } else {
             activityPart = ""
         }
-        return MingaError("\(activityPart)line \(line), column \(column): the file is not well-formed XML: \(reason); nothing was imported")
+        return MingaError(.invalidInput, "\(activityPart)line \(line), column \(column): the file is not well-formed XML: \(reason); nothing was imported")
     }
 
     private func fail(_ error: any Error) {

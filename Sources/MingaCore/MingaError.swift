@@ -8,9 +8,6 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
     public let code: Code
     public let message: String
 
-    /// An error of this node's own (``Code/failed``), or of what an operator asked for.
-    public init(_ message: String) { self.init(.failed, message) }
-
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
@@ -62,7 +59,18 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
         case timeout
         /// The node cannot take the request now (its tables drifted, its disk is full).
         case unavailable
-        /// Anything else: the node's own trouble, or a request an operator made.
+
+        // What an operator or a program asked of this node itself. These never travel: a
+        // node that meets one while serving a request answers `unavailable` (protocol §16).
+        /// What was asked for cannot be done as given: an unknown table or column, a key of
+        /// the wrong shape, an option out of range, a schema Minga cannot track, a file that
+        /// is not what it should be (a config, a CSV or IATI file, a key, a backup).
+        case invalidInput = "invalid_input"
+        /// The node's own files contradict themselves: a change log, conflict log or merge
+        /// state that does not read back as it was written. Restore from a backup.
+        case damaged
+        /// The world around the node failed: a file that cannot be read or written, a peer
+        /// that cannot be reached or answers what the protocol does not allow.
         case failed
 
         /// Whether a change refused with this code is held back (protocol §13) rather than
@@ -85,7 +93,8 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
             case .tooLarge: 413
             case .busy: 429
             case .unavailable: 503
-            case .failed: 500
+            case .invalidInput: 400
+            case .damaged, .failed: 500
             default: 422  // a pushed batch refused for a change in it
             }
         }
@@ -111,6 +120,8 @@ public struct MingaError: Error, CustomStringConvertible, Sendable, Equatable {
             case .busy: "busy"
             case .timeout: "timed out"
             case .unavailable: "unavailable"
+            case .invalidInput: "not usable as given"
+            case .damaged: "damaged"
             case .failed: "failed"
             }
         }

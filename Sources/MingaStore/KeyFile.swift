@@ -13,11 +13,11 @@ enum KeyFile {
     static func write(_ key: SigningKey, to path: String) throws {
         // Created owner-only from the start (O_EXCL, mode 0600): the key is never readable by others.
         let fd = createOwnerOnly(path)
-        guard fd >= 0 else { throw MingaError("cannot create the private key file \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw MingaError(.failed, "cannot create the private key file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let text = Array((key.rawRepresentation.base64EncodedString() + "\n").utf8)
         guard writeAll(fd, text), fsync(fd) == 0 else {
-            throw MingaError("cannot write the private key file \(path): \(String(cString: strerror(errno)))")
+            throw MingaError(.failed, "cannot write the private key file \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -26,12 +26,12 @@ enum KeyFile {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
             throw MingaError(
-                "the private key file \(path) is readable by other users (mode \(String(mode, radix: 8))); make it owner-only: chmod 600 \(path)"
+                .invalidInput, "the private key file \(path) is readable by other users (mode \(String(mode, radix: 8))); make it owner-only: chmod 600 \(path)"
             )
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines))
-        else { throw MingaError("the private key file \(path) is unreadable or damaged") }
+        else { throw MingaError(.damaged, "the private key file \(path) is unreadable or damaged") }
         return try SigningKey(rawRepresentation: raw)
     }
 

@@ -15,18 +15,18 @@ public struct LocalTransaction {
     public func put(table name: String, row: [String: Value]) throws -> Bool {
         let table = try replica.table(named: name)
         for column in row.keys where table.position(of: column) == nil {
-            throw MingaError("unknown column \(column) in table \(name); its columns are \(table.columns.joined(separator: ", "))")
+            throw MingaError(.invalidInput, "unknown column \(column) in table \(name); its columns are \(table.columns.joined(separator: ", "))")
         }
         var key: [Value] = []
         for column in table.keyColumns {
             guard let value = row[column], value != .null else {
-                throw MingaError("the row needs its key column \(column) (key of \(name): \(table.keyColumns.joined(separator: ", ")))")
+                throw MingaError(.invalidInput, "the row needs its key column \(column) (key of \(name): \(table.keyColumns.joined(separator: ", ")))")
             }
             key.append(value)
         }
         if let violation = try replica.codeViolations(db, table: name, row: row, rules: codeRules).first {
             throw MingaError(
-                "\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them"
+                .badContent, "\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them"
             )
         }
         let others = table.nonKeyColumns.filter { row[$0] != nil }
@@ -56,7 +56,7 @@ public struct LocalTransaction {
             let message = error.message ?? "\(error)"
             // A capture trigger's refusal names the table and column itself.
             let trigger = "minga: "
-            throw MingaError(message.hasPrefix(trigger) ? String(message.dropFirst(trigger.count)) : "\(name): \(message)")
+            throw MingaError(.invalidInput, message.hasPrefix(trigger) ? String(message.dropFirst(trigger.count)) : "\(name): \(message)")
         }
         return !exists
     }
@@ -73,7 +73,7 @@ public struct LocalTransaction {
     /// as column/value maps.
     public func rows(table name: String, where column: String, equals value: Value) throws -> [[String: Value]] {
         let table = try replica.table(named: name)
-        guard table.position(of: column) != nil else { throw MingaError("unknown column \(column) in table \(name)") }
+        guard table.position(of: column) != nil else { throw MingaError(.invalidInput, "unknown column \(column) in table \(name)") }
         let rows = try Row.fetchAll(
             db.cachedStatement(
                 sql:

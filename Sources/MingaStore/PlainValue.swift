@@ -36,7 +36,7 @@ public struct PlainValue: Decodable, Sendable {
         do {
             return try JSONDecoder().decode([String: PlainValue].self, from: Data(json.utf8)).mapValues(\.value)
         } catch let error as DecodingError {
-            throw MingaError("the row is not a JSON object of column values: \(error.explanation)")
+            throw MingaError(.invalidInput, "the row is not a JSON object of column values: \(error.explanation)")
         }
     }
 }

@@ -267,7 +267,7 @@ extension Replica {
             }
             if values[winner.dot] == nil {
                 guard let stored = try Row.fetchOne(read, arguments: [winner.origin.rawValue, winner.seq]) else {
-                    throw MingaError("change log is damaged: change \(winner.dot) has no values")
+                    throw MingaError(.damaged, "change log is damaged: change \(winner.dot) has no values")
                 }
                 values[winner.dot] = Array(stored.databaseValues.dropFirst())
             }

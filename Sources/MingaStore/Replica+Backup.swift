@@ -17,7 +17,7 @@ extension Replica {
     /// the copy is one consistent snapshot. Pages are copied in steps for `progress`.
     public func backup(to path: String, progress: @escaping (Int, Int) -> Void = { _, _ in }) throws {
         if FileManager.default.fileExists(atPath: path) {
-            throw MingaError("\(path) already exists; choose a new file for the backup")
+            throw MingaError(.invalidInput, "\(path) already exists; choose a new file for the backup")
         }
         // Seal first, so the backup holds the node's writes as the changes its peers know.
         try writer.write { db in try integrateLocalWrites(db) }
@@ -43,9 +43,9 @@ extension Replica {
     /// Restores the backup at `backup` into a new replica at `path`, in a new epoch. The node's
     /// private key file must be at `path`.key (it is never part of a backup).
     public static func restore(backup: String, to path: String, nowMillis: Int64) throws -> (replica: Replica, origin: NodeID) {
-        guard FileManager.default.fileExists(atPath: backup) else { throw MingaError("no backup at \(backup)") }
+        guard FileManager.default.fileExists(atPath: backup) else { throw MingaError(.notFound, "no backup at \(backup)") }
         if FileManager.default.fileExists(atPath: path) {
-            throw MingaError("\(path) already exists; move the damaged or old replica aside (with its -wal and -shm files) and restore to its path")
+            throw MingaError(.invalidInput, "\(path) already exists; move the damaged or old replica aside (with its -wal and -shm files) and restore to its path")
         }
         var readOnly = Configuration()
         readOnly.readonly = true
@@ -53,7 +53,7 @@ extension Replica {
         let isBackup = try source.read { db in
             try db.tableExists("minga_meta") && Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'backup'") == 1
         }
-        guard isBackup else { throw MingaError("\(backup) is not a backup made by `minga backup`") }
+        guard isBackup else { throw MingaError(.invalidInput, "\(backup) is not a backup made by `minga backup`") }
         do {
             let target = try DatabasePool(path: path, configuration: makeConfiguration())
             try source.backup(to: target)

@@ -57,7 +57,7 @@ extension Replica {
             )
         }
         let key = table.keyPositions.map { Value(stored[$0]) }
-        guard let op = ChangeOp(rawValue: entry.op) else { throw MingaError("change log holds an unknown operation \(entry.op)") }
+        guard let op = ChangeOp(rawValue: entry.op) else { throw MingaError(.damaged, "change log holds an unknown operation \(entry.op)") }
         return Change(
             origin: try NodeID(entry.origin),
             seq: entry.seq,
@@ -147,7 +147,7 @@ extension Replica {
                 let origin = try NodeID(entry.origin)
                 guard entry.seq > vector[origin], entry.seq < cut[origin] ?? .max else { continue }
                 guard let stored = values[entry.id] else {
-                    throw MingaError("change log is damaged: change \(entry.origin):\(entry.seq) has no values")
+                    throw MingaError(.damaged, "change log is damaged: change \(entry.origin):\(entry.seq) has no values")
                 }
                 let change = try change(entry, stored: stored, table: try self.table(named: entry.table))
                 if !cut.isEmpty, change.context.entries.contains(where: { $0.key != origin && $0.value >= cut[$0.key] ?? .max }) {

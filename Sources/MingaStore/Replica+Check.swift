@@ -127,7 +127,7 @@ extension Replica {
                 )
             }
             stored = link
-        } catch let error as MingaError { throw error } catch { throw MingaError("the change log could not be read: \(error)") }
+        } catch let error as MingaError { throw error } catch { throw MingaError(.damaged, "the change log could not be read: \(error)") }
         if let signature = change.signature, let key, !key.isValid(signature: signature, link: stored) {
             throw MingaError(
                 .badSignature,

@@ -60,7 +60,7 @@ extension Replica {
             for rule in rules {
                 guard let table = tables[rule.table], table.columns.contains(rule.column),
                     rule.when.keys.allSatisfy(table.columns.contains)
-                else { throw MingaError("code rule for \(rule.table).\(rule.column) names an unknown table or column") }
+                else { throw MingaError(.invalidInput, "code rule for \(rule.table).\(rule.column) names an unknown table or column") }
                 try db.execute(
                     sql: "INSERT INTO minga_code_rule(tbl, col, list, cond) VALUES (?, ?, ?, ?)",
                     arguments: [rule.table, rule.column, rule.list, String(decoding: try JSONEncoder.wire.encode(rule.when), as: UTF8.self)]

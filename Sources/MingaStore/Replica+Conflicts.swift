@@ -56,7 +56,7 @@ extension Replica {
             resolvedBy: try ref("resolved")
         )
         guard conflict.id == row["id"] as String else {
-            throw MingaError("conflict log is damaged: id \(row["id"] as String) does not match its writes")
+            throw MingaError(.damaged, "conflict log is damaged: id \(row["id"] as String) does not match its writes")
         }
         return conflict
     }
@@ -161,8 +161,8 @@ extension Replica {
     func findConflict(_ db: Database, id: String) throws -> Conflict {
         let pattern = id.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
         let rows = try Row.fetchAll(db, sql: "SELECT * FROM minga_conflicts WHERE id LIKE ? LIMIT 2", arguments: [pattern])
-        guard let row = rows.first, !id.isEmpty else { throw MingaError("no conflict with id \(id); `minga conflicts list --all` shows them") }
-        guard rows.count == 1 else { throw MingaError("conflict id \(id) is ambiguous; give more of it") }
+        guard let row = rows.first, !id.isEmpty else { throw MingaError(.notFound, "no conflict with id \(id); `minga conflicts list --all` shows them") }
+        guard rows.count == 1 else { throw MingaError(.invalidInput, "conflict id \(id) is ambiguous; give more of it") }
         return try Replica.conflict(row)
     }
 
@@ -176,7 +176,7 @@ extension Replica {
                         "SELECT \(Replica.changeColumns), v.* FROM minga_changes c JOIN \(SQL.id(table.valuesTable)) v ON v.change_id = c.id WHERE c.origin = ? AND c.seq = ?",
                     arguments: [ref.origin.rawValue, ref.seq]
                 )
-            else { throw MingaError("conflict log is damaged: write \(ref.dot) of conflict \(conflict.id) is missing") }
+            else { throw MingaError(.damaged, "conflict log is damaged: write \(ref.dot) of conflict \(conflict.id) is missing") }
             let change = try change(row, values: row, table: table)
             return ConflictSide(
                 write: ref,
@@ -196,7 +196,7 @@ extension Replica {
             try integrateLocalWrites(db)
             let conflict = try findConflict(db, id: conflictID)
             if let by = conflict.resolvedBy {
-                throw MingaError("conflict \(conflict.id) is already resolved by \(by.dot)")
+                throw MingaError(.invalidInput, "conflict \(conflict.id) is already resolved by \(by.dot)")
             }
             let current = try record(db, conflict)
             let table = try self.table(named: conflict.table)
@@ -209,7 +209,7 @@ extension Replica {
                 case .keepWinner: value = current.winner.value ?? .null
                 case .takeLoser: value = current.loser.value ?? .null
                 case .value(let v): value = v
-                case .row: throw MingaError("conflict \(conflict.id) is about column \(column): give one value, not a row")
+                case .row: throw MingaError(.invalidInput, "conflict \(conflict.id) is about column \(column): give one value, not a row")
                 }
                 try refuseWhatTheTableRefuses(db, table: table, key: conflict.key, columns: [column: value])
                 try recordLocalWrite(db, table: table, key: conflict.key, op: .update, columns: [column: value])
@@ -222,11 +222,11 @@ extension Replica {
                 case .value(.null): chosen = nil
                 case .value:
                     throw MingaError(
-                        "conflict \(conflict.id) is about the whole row (a delete against an update): give a row object, or null to delete it"
+                        .invalidInput, "conflict \(conflict.id) is about the whole row (a delete against an update): give a row object, or null to delete it"
                     )
                 case .row(let columns):
                     for column in columns.keys where !table.nonKeyColumns.contains(column) {
-                        throw MingaError("unknown column \(column) in table \(table.name)")
+                        throw MingaError(.invalidInput, "unknown column \(column) in table \(table.name)")
                     }
                     try refuseWhatTheTableRefuses(db, table: table, key: conflict.key, columns: columns)
                     try recordLocalWrite(db, table: table, key: conflict.key, op: .update, columns: columns)

@@ -33,10 +33,10 @@ extension Replica {
     /// must match the private key file.
     public func addToRoster(_ node: NodeID, key: PublicKey) throws {
         guard NodeID.isValidName(node.rawValue) else {
-            throw MingaError("roster entries name nodes, not epochs: use \(node.node)")
+            throw MingaError(.invalidInput, "roster entries name nodes, not epochs: use \(node.node)")
         }
         if node == nodeID, key != signingKey?.publicKey {
-            throw MingaError("\(node) is this node; its roster entry is its own public key and cannot be replaced")
+            throw MingaError(.invalidInput, "\(node) is this node; its roster entry is its own public key and cannot be replaced")
         }
         try writer.write { db in
             try db.execute(
@@ -52,10 +52,10 @@ extension Replica {
     /// Removes a node: changes from it are held back from now on (protocol §13). Those
     /// already applied stay.
     public func removeFromRoster(_ node: NodeID) throws {
-        guard node != nodeID else { throw MingaError("\(node) is this node; it cannot leave its own roster") }
+        guard node != nodeID else { throw MingaError(.invalidInput, "\(node) is this node; it cannot leave its own roster") }
         try writer.write { db in
             try db.execute(sql: "DELETE FROM minga_roster WHERE node = ?", arguments: [node.rawValue])
-            guard db.changesCount > 0 else { throw MingaError("\(node) is not in the roster; `minga roster list` shows who is") }
+            guard db.changesCount > 0 else { throw MingaError(.notFound, "\(node) is not in the roster; `minga roster list` shows who is") }
         }
     }
 

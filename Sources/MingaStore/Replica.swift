@@ -35,12 +35,12 @@ public struct Replica: Sendable {
     public static func create(at path: String, nodeID: NodeID, schemaSQL: String) throws -> Replica {
         if FileManager.default.fileExists(atPath: path) {
             throw MingaError(
-                "\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)"
+                .invalidInput, "\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)"
             )
         }
         let keyPath = Replica.keyPath(for: path)
         if FileManager.default.fileExists(atPath: keyPath) {
-            throw MingaError("\(keyPath) already exists: it holds another replica's private key; move it away first")
+            throw MingaError(.invalidInput, "\(keyPath) already exists: it holds another replica's private key; move it away first")
         }
         do {
             let key = SigningKey()
@@ -58,7 +58,7 @@ public struct Replica: Sendable {
     /// Opens an existing replica.
     public static func open(at path: String) throws -> Replica {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw MingaError("no replica at \(path); create one with `minga init --node-id ID --schema FILE.sql`, or point --db / MINGA_DB at it")
+            throw MingaError(.notFound, "no replica at \(path); create one with `minga init --node-id ID --schema FILE.sql`, or point --db / MINGA_DB at it")
         }
         let keyPath = Replica.keyPath(for: path)
         let key = try KeyFile.read(keyPath)
@@ -125,14 +125,14 @@ public struct Replica: Sendable {
         try writer.read { db in
             guard try db.tableExists("minga_node"),
                 let node = try Row.fetchOne(db, sql: "SELECT node_id, schema_version FROM minga_node")
-            else { throw MingaError("this database is not a Minga replica (no minga_node table)") }
+            else { throw MingaError(.invalidInput, "this database is not a Minga replica (no minga_node table)") }
             let tables = try loadTables(db)
             let nodeID = try NodeID(node["node_id"])
             if let key, let listed = try String.fetchOne(db, sql: "SELECT public_key FROM minga_roster WHERE node = ?", arguments: [nodeID.rawValue]),
                 listed != key.publicKey.base64
             {
                 throw MingaError(
-                    "the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)"
+                    .invalidInput, "the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)"
                 )
             }
             let genesis: String = node["schema_version"]
@@ -153,11 +153,11 @@ public struct Replica: Sendable {
             do {
                 try db.execute(sql: schemaSQL)
             } catch let error as DatabaseError {
-                throw MingaError("the schema file does not run: \(error.message ?? "\(error)")")
+                throw MingaError(.invalidInput, "the schema file does not run: \(error.message ?? "\(error)")")
             }
             if let trigger = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
                 throw MingaError(
-                    "the schema file creates trigger \(trigger): triggers would run again on every node that applies a change, so Minga refuses them; keep derived data in views"
+                    .invalidInput, "the schema file creates trigger \(trigger): triggers would run again on every node that applies a change, so Minga refuses them; keep derived data in views"
                 )
             }
             var tables: [TrackedTable] = []
@@ -167,22 +167,22 @@ public struct Replica: Sendable {
             ) {
                 let name: String = row["name"]
                 if name.lowercased().hasPrefix("minga_") {
-                    throw MingaError("table \(name): names starting with minga_ are reserved for Minga's own tables")
+                    throw MingaError(.invalidInput, "table \(name): names starting with minga_ are reserved for Minga's own tables")
                 }
                 let table = try TrackedTable.inspect(db, name: name, sql: row["sql"])
                 if table.columns.count > Capture.maxColumns {
                     throw MingaError(
-                        "table \(name) has \(table.columns.count) columns; Minga tracks tables of at most \(Capture.maxColumns) (split it into tables that share its key)"
+                        .invalidInput, "table \(name) has \(table.columns.count) columns; Minga tracks tables of at most \(Capture.maxColumns) (split it into tables that share its key)"
                     )
                 }
                 if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))")! > 0 {
                     throw MingaError(
-                        "the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured"
+                        .invalidInput, "the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured"
                     )
                 }
                 tables.append(table)
             }
-            guard !tables.isEmpty else { throw MingaError("the schema file creates no tables") }
+            guard !tables.isEmpty else { throw MingaError(.invalidInput, "the schema file creates no tables") }
 
             try db.execute(sql: metadataSQL)
             try db.execute(
@@ -253,7 +253,7 @@ public struct Replica: Sendable {
 
     public func table(named name: String) throws -> TrackedTable {
         guard let table = tables[name] else {
-            throw MingaError("unknown table \(name); tracked tables: \(tableNames.joined(separator: ", "))")
+            throw MingaError(.invalidInput, "unknown table \(name); tracked tables: \(tableNames.joined(separator: ", "))")
         }
         return table
     }

@@ -111,7 +111,7 @@ final class RowStates {
 
         /// Takes a log row's `origin, seq, hlc, op, mask` (from column `first` on) into a state.
         mutating func absorb(_ change: Row, from first: Int, into state: inout RowState, table: TrackedTable) throws {
-            guard let op = ChangeOp(rawValue: change[first + 3]) else { throw MingaError("change log holds an unknown operation") }
+            guard let op = ChangeOp(rawValue: change[first + 3]) else { throw MingaError(.damaged, "change log holds an unknown operation") }
             let (origin, mask): (String, String) = (change[first], change[first + 4])
             let positions = masks[table.name]?[mask] ?? remember(mask, of: table)
             let node = try origins[origin] ?? remember(origin)
@@ -235,7 +235,7 @@ final class RowStates {
             var reader = StateReader(bytes: bytes)
             var state = RowState()
             guard let state = reader.read(into: &state, width: table.columns.count) else {
-                throw MingaError("the merge state of a row of \(table.name) is damaged: \(String(decoding: bytes, as: UTF8.self))")
+                throw MingaError(.damaged, "the merge state of a row of \(table.name) is damaged: \(String(decoding: bytes, as: UTF8.self))")
             }
             return state
         }
@@ -341,7 +341,7 @@ extension Replica {
             let (name, pk): (String, String) = (change[0], change[1])
             if current == nil || current!.table.name != name || current!.pk != pk {
                 if let done = current { states.set(done.state, done.table, pk: done.pk, adding: done.writes) }
-                guard let table = tables[name] else { throw MingaError("change log is damaged: it names table \(name), which is not tracked") }
+                guard let table = tables[name] else { throw MingaError(.damaged, "change log is damaged: it names table \(name), which is not tracked") }
                 current = (table, pk, RowState(), 0)
             }
             try reader.absorb(change, from: 2, into: &current!.state, table: current!.table)

@@ -59,12 +59,12 @@ extension Replica {
     private func sealingKey(_ db: Database) throws -> SigningKey {
         if try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'backup'") == 1 {
             throw MingaError(
-                "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there"
+                .invalidInput, "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there"
             )
         }
         guard let signingKey else {
             throw MingaError(
-                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again"
+                .failed, "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again"
             )
         }
         return signingKey
@@ -246,7 +246,7 @@ struct PendingWrite {
         case "rekey":
             let oldKey = (0..<table.keyColumns.count).map { Value(row.values[5 + $0]) }
             return [try write(.delete, oldKey, [:]), try write(.insert, key, table.changeColumns(where: { _ in true }, value: value))]
-        default: throw MingaError("a pending write has an unknown operation \(row.values[2])")
+        default: throw MingaError(.damaged, "a pending write has an unknown operation \(row.values[2])")
         }
     }
 }

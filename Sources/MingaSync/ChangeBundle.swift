@@ -54,7 +54,7 @@ public enum ChangeBundle {
         let temporary = path + ".partial"
         _ = FileManager.default.createFile(atPath: temporary, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw MingaError("cannot write \(path): check that its folder exists and is writable")
+            throw MingaError(.failed, "cannot write \(path): check that its folder exists and is writable")
         }
         var summary = Summary()
         do {
@@ -302,7 +302,7 @@ public enum ChangeBundle {
 
         init(_ path: String) throws {
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw MingaError("cannot read bundle \(path): no such file, or not readable")
+                throw MingaError(.failed, "cannot read bundle \(path): no such file, or not readable")
             }
             self.handle = handle
         }

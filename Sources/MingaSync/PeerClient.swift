@@ -105,13 +105,13 @@ public final class PeerClient: Sendable {
         do {
             response = try await http.execute(request, timeout: timeout ?? self.timeout)
         } catch {
-            throw MingaError("cannot reach peer \(url): \(PeerClient.describe(error))")
+            throw MingaError(.failed, "cannot reach peer \(url): \(PeerClient.describe(error))")
         }
         var buffer: ByteBuffer
         do {
             buffer = try await response.body.collect(upTo: maxResponseBytes)
         } catch {
-            throw MingaError("peer \(url) answered, but its answer could not be read whole: \(PeerClient.describe(error))")
+            throw MingaError(.failed, "peer \(url) answered, but its answer could not be read whole: \(PeerClient.describe(error))")
         }
         traffic.received += buffer.readableBytes
         if response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" {
@@ -162,7 +162,7 @@ public final class PeerClient: Sendable {
             let reason = envelope.map { "\($0.error.code): \($0.error.message)" } ?? "HTTP \(response.status.code)"
             return PeerBusy(message: "peer \(url) cannot serve \(method) \(path) now (\(reason))", retryAfter: seconds.map { .seconds($0) })
         }
-        guard let envelope else { return MingaError("peer \(url) answered \(method) \(path) with HTTP \(response.status.code)") }
+        guard let envelope else { return MingaError(.failed, "peer \(url) answered \(method) \(path) with HTTP \(response.status.code)") }
         return MingaError(
             envelope.code ?? .failed,
             "peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)"

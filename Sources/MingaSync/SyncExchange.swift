@@ -34,7 +34,7 @@ extension SyncSession {
             )
         }
         guard info.nodeId != replica.nodeID else {
-            throw MingaError("peer \(client.url) is this very node (\(info.nodeId)); check the --peer address")
+            throw MingaError(.invalidInput, "peer \(client.url) is this very node (\(info.nodeId)); check the --peer address")
         }
         return info
     }
@@ -209,7 +209,7 @@ struct SyncExchange {
             }
             let reached = peerVector.raised(by: changes.filter { !leftOut.contains($0.origin) })
             guard reached.isIncluded(in: answer.vector) else {
-                throw MingaError("peer \(client.url) accepted a batch but its vector does not include it")
+                throw MingaError(.failed, "peer \(client.url) accepted a batch but its vector does not include it")
             }
             peerVector = answer.vector
             state.vector = answer.vector

@@ -11,7 +11,6 @@ struct SyncRoutes: Sendable {
     let configuration: ServerConfiguration
     let limits: ServerLimits
     let metrics: SyncMetrics
-    let sessions: SessionLimiter
 
     /// A JSON (or text) answer, gzip-compressed when the client accepts it and it is worth it.
     func respond(_ data: Data, to request: Request, contentType: String = "application/json") -> Response {

@@ -57,23 +57,22 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let router = Router(context: MingaRequestContext.self)
     router.add(middleware: ErrorEnvelopeMiddleware(logger: logger))
-    let routes = SyncRoutes(
-        replica: replica,
-        configuration: configuration,
-        limits: limits,
-        metrics: metrics,
-        sessions: SessionLimiter(limit: limits.maxSessions, gauge: metrics.sessions)
-    )
+    let routes = SyncRoutes(replica: replica, configuration: configuration, limits: limits, metrics: metrics)
     router.get("/health") { request, _ in
         routes.respond(Data(#"{"status":"ok","nodeId":\#(JSONText.quote(replica.nodeID.rawValue))}"#.utf8), to: request)
     }
     router.get("/metrics") { request, _ in try await routes.metrics(request) }
     let v1 = router.group("v1").add(middleware: BearerTokenMiddleware(tokens: configuration.tokens))
-    v1.get("node") { request, _ in try await routes.bounded { try await routes.node(request) } }
-    v1.post("pull") { request, _ in try await routes.session { try await routes.pull(request) } }
-    v1.post("push") { request, _ in try await routes.session { try await routes.push(request) } }
-    v1.get("schema") { request, _ in try await routes.bounded { try routes.encode(try await replica.schemaDescription(), to: request) } }
-    v1.get("conflicts") { request, _ in try await routes.bounded { try await routes.conflicts(request) } }
+    let timeout = RequestTimeoutMiddleware<MingaRequestContext>(timeout: limits.requestTimeout)
+    v1.group().add(middleware: timeout)
+        .get("node") { request, _ in try await routes.node(request) }
+        .get("schema") { request, _ in try routes.encode(try await replica.schemaDescription(), to: request) }
+        .get("conflicts") { request, _ in try await routes.conflicts(request) }
+    v1.group()
+        .add(middleware: SessionLimitMiddleware(limit: limits.maxSessions, gauge: metrics.sessions))
+        .add(middleware: timeout)
+        .post("pull") { request, _ in try await routes.pull(request) }
+        .post("push") { request, _ in try await routes.push(request) }
     moreRoutes(router)
     let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout)))
     return Application(

@@ -15,12 +15,12 @@ public enum TLSFiles {
         } catch let error as MingaError {
             throw error
         } catch {
-            throw MingaError("the TLS key \(keyFile) holds no PEM private key this node can use (\(error))")
+            throw MingaError(.invalidInput, "the TLS key \(keyFile) holds no PEM private key this node can use (\(error))")
         }
         let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         // Checked now, so that a key of another certificate stops `minga serve` with its file names.
         do { _ = try NIOSSLContext(configuration: configuration) } catch {
-            throw MingaError("the TLS key \(keyFile) cannot serve the certificate \(certificateFile) (\(error))")
+            throw MingaError(.invalidInput, "the TLS key \(keyFile) cannot serve the certificate \(certificateFile) (\(error))")
         }
         return configuration
     }
@@ -37,13 +37,13 @@ public enum TLSFiles {
     static func certificates(_ path: String, what: String) throws -> [NIOSSLCertificate] {
         let data = try bytes(path, what: what)
         guard let certificates = try? NIOSSLCertificate.fromPEMBytes(data), !certificates.isEmpty else {
-            throw MingaError("the \(what) \(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            throw MingaError(.invalidInput, "the \(what) \(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
         }
         return certificates
     }
 
     static func bytes(_ path: String, what: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw MingaError("cannot read the \(what) \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw MingaError(.failed, "cannot read the \(what) \(path)") }
         return Array(data)
     }
 }

@@ -29,7 +29,7 @@ struct BundleCommand: AsyncParsableCommand {
             try await operate {
                 var vector = VersionVector()
                 if let since {
-                    guard let data = FileManager.default.contents(atPath: since) else { throw MingaError("cannot read \(since)") }
+                    guard let data = FileManager.default.contents(atPath: since) else { throw MingaError(.failed, "cannot read \(since)") }
                     vector = try Export.parseVector(data, file: since)
                 }
                 let summary = try ChangeBundle.export(from: try replica.open(), to: output, since: vector)
@@ -42,7 +42,7 @@ struct BundleCommand: AsyncParsableCommand {
             struct Wrapped: Decodable { let vector: VersionVector }
             if let wrapped = try? JSONDecoder().decode(Wrapped.self, from: data) { return wrapped.vector }
             do { return try JSONDecoder().decode(VersionVector.self, from: data) } catch let error as DecodingError {
-                throw MingaError("\(file) is not a version vector (a JSON object of node id to sequence number): \(error.explanation)")
+                throw MingaError(.invalidInput, "\(file) is not a version vector (a JSON object of node id to sequence number): \(error.explanation)")
             }
         }
     }

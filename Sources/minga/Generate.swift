@@ -29,7 +29,7 @@ struct Generate: AsyncParsableCommand {
         try await operate {
             let r = try replica.open()
             guard r.tables["initiative"] != nil else {
-                throw MingaError("this replica does not hold the cooperation schema (create it with `minga init --node-id ID`)")
+                throw MingaError(.invalidInput, "this replica does not hold the cooperation schema (create it with `minga init --node-id ID`)")
             }
             var last = Date.distantPast
             try RegistryGenerator(seed: seed).load(into: r, initiatives: initiatives) { done, total in

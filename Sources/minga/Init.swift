@@ -83,12 +83,12 @@ struct Init: AsyncParsableCommand {
                     ? ""
                     : token == nil
                         ? "; pass --peer-tokens FILE, a file with the line `\(from) TOKEN`" : "; it refused the token for it in \(peerTokens ?? "")"
-                throw MingaError("cannot read the schema of \(from): \(error.message)\(hint)")
+                throw MingaError(.failed, "cannot read the schema of \(from): \(error.message)\(hint)")
             }
         }
         guard let joining = try ChangeBundle.header(of: from).joining else {
             throw MingaError(
-                "bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)"
+                .invalidInput, "bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)"
             )
         }
         return joining
@@ -109,7 +109,7 @@ struct Init: AsyncParsableCommand {
                 created = try Cooperation.createReplica(at: replica.path, nodeID: node)
             } else {
                 guard let schema, let sql = try? String(contentsOfFile: schema, encoding: .utf8) else {
-                    throw MingaError("cannot read the schema file \(schema ?? "")")
+                    throw MingaError(.failed, "cannot read the schema file \(schema ?? "")")
                 }
                 created = try Replica.create(at: replica.path, nodeID: node, schemaSQL: sql)
             }

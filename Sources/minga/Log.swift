@@ -26,7 +26,7 @@ struct Log: AsyncParsableCommand {
         try await operate {
             let r = try replica.open()
             let changes = try r.log(table: row.table, key: try row.key(in: r))
-            if changes.isEmpty { throw MingaError("no changes recorded for key \(row.key) in \(row.table)") }
+            if changes.isEmpty { throw MingaError(.notFound, "no changes recorded for key \(row.key) in \(row.table)") }
             for entry in changes {
                 let change = entry.change
                 if json {

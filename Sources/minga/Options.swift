@@ -63,5 +63,5 @@ struct RowArguments: ParsableArguments {
     }
 
     /// The refusal when the table holds no such row.
-    var notFound: MingaError { MingaError("no row with key \(key) in \(table)") }
+    var notFound: MingaError { MingaError(.notFound, "no row with key \(key) in \(table)") }
 }

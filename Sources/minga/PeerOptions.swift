@@ -33,7 +33,7 @@ struct PeerOptions: ParsableArguments {
     /// A file of `URL TOKEN` lines, by normalised URL.
     static func readTokens(_ peerTokens: String) throws -> [String: String] {
         guard let text = try? String(contentsOfFile: peerTokens, encoding: .utf8) else {
-            throw MingaError("cannot read the peer token file \(peerTokens)")
+            throw MingaError(.failed, "cannot read the peer token file \(peerTokens)")
         }
         var tokens: [String: String] = [:]
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -41,7 +41,7 @@ struct PeerOptions: ParsableArguments {
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let parts = trimmed.split(separator: " ", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, !parts[1].isEmpty else {
-                throw MingaError("\(peerTokens), line \(number + 1): expected `URL TOKEN`")
+                throw MingaError(.invalidInput, "\(peerTokens), line \(number + 1): expected `URL TOKEN`")
             }
             tokens[PeerClient.normalize(parts[0])] = parts[1]
         }

@@ -48,10 +48,10 @@ struct SchemaApply: AsyncParsableCommand {
     func run() async throws {
         try await operate {
             guard FileManager.default.isReadableFile(atPath: file) else {
-                throw MingaError("cannot read the migration file \(file): no such file, or not readable")
+                throw MingaError(.failed, "cannot read the migration file \(file): no such file, or not readable")
             }
             guard let sql = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw MingaError("cannot read the migration file \(file): it is not UTF-8 text")
+                throw MingaError(.invalidInput, "cannot read the migration file \(file): it is not UTF-8 text")
             }
             let r = try replica.open()
             let applied = try r.migrate(sql)

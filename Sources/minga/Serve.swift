@@ -158,21 +158,21 @@ struct ServeSettings {
     /// Checks the settings, wherever they came from; a message names the flag (its config
     /// key is the same name without the dashes).
     func validate(requestTimeout: Double, idleTimeout: Double) throws {
-        guard syncInterval >= 0.1 else { throw MingaError("--sync-interval must be at least 0.1 seconds") }
-        guard (0...65535).contains(port) else { throw MingaError("--port must be between 0 and 65535") }
-        guard (tlsCert == nil) == (tlsKey == nil) else { throw MingaError("--tls-cert and --tls-key go together") }
+        guard syncInterval >= 0.1 else { throw MingaError(.invalidInput, "--sync-interval must be at least 0.1 seconds") }
+        guard (0...65535).contains(port) else { throw MingaError(.invalidInput, "--port must be between 0 and 65535") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw MingaError(.invalidInput, "--tls-cert and --tls-key go together") }
         for (name, value) in [
             ("max-body-bytes", limits.maxBodyBytes), ("max-batch-changes", limits.maxBatchChanges), ("max-sessions", limits.maxSessions),
         ]
         where value < 1 {
-            throw MingaError("--\(name) must be at least 1")
+            throw MingaError(.invalidInput, "--\(name) must be at least 1")
         }
-        guard requestTimeout > 0, idleTimeout > 0 else { throw MingaError("--request-timeout and --idle-timeout must be positive") }
+        guard requestTimeout > 0, idleTimeout > 0 else { throw MingaError(.invalidInput, "--request-timeout and --idle-timeout must be positive") }
         guard maxClockSkew > 0, maxClockSkew <= 1e9 else {
-            throw MingaError("--max-clock-skew must be a positive number of minutes, at most 1000000000")
+            throw MingaError(.invalidInput, "--max-clock-skew must be a positive number of minutes, at most 1000000000")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw MingaError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+            throw MingaError(.invalidInput, "--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         try peers.validate()
     }
@@ -183,7 +183,7 @@ struct ServeSettings {
     static func readTokens(_ path: String, what: String) throws -> Set<String> {
         let text = String(decoding: try ServeConfigFile.contents(of: path, what: what), as: UTF8.self)
         let tokens = Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
-        guard !tokens.isEmpty else { throw MingaError("the \(what) file \(path) holds no tokens") }
+        guard !tokens.isEmpty else { throw MingaError(.invalidInput, "the \(what) file \(path) holds no tokens") }
         return tokens
     }
 
@@ -289,7 +289,7 @@ struct ServeSettings {
         console.tokens = try Self.readTokens(consoleTokenFile, what: "console token")
         if let short = console.tokens.first(where: { $0.count < Self.minimumConsoleToken }) {
             throw MingaError(
-                "a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)"
+                .invalidInput, "a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)"
             )
         }
         return console

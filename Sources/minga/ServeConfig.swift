@@ -39,15 +39,15 @@ struct ServeConfigFile {
         let data = try contents(of: path, what: "config")
         let parsed: Any
         do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-            throw MingaError("the config file \(path) is not valid JSON: \(reason(error))")
+            throw MingaError(.invalidInput, "the config file \(path) is not valid JSON: \(reason(error))")
         }
         guard let object = parsed as? [String: Any] else {
-            throw MingaError("the config file \(path) is not a JSON object of settings, e.g. {\"port\": 8701, \"peer\": [\"https://10.0.0.5:8701\"]}")
+            throw MingaError(.invalidInput, "the config file \(path) is not a JSON object of settings, e.g. {\"port\": 8701, \"peer\": [\"https://10.0.0.5:8701\"]}")
         }
         let unknown = object.keys.filter { keys[$0] == nil }.sorted()
         guard unknown.isEmpty else {
             throw MingaError(
-                "the config file \(path) has unknown key(s) \(unknown.joined(separator: ", ")); it may hold: \(keys.keys.sorted().joined(separator: ", "))"
+                .invalidInput, "the config file \(path) has unknown key(s) \(unknown.joined(separator: ", ")); it may hold: \(keys.keys.sorted().joined(separator: ", "))"
             )
         }
         let provider = try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
@@ -61,13 +61,13 @@ struct ServeConfigFile {
     static func contents(of path: String, what: String) throws -> Data {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-            throw MingaError("cannot read the \(what) file \(path): it is a folder")
+            throw MingaError(.failed, "cannot read the \(what) file \(path): it is a folder")
         }
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw MingaError("cannot read the \(what) file \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw MingaError(.failed, "cannot read the \(what) file \(path): \(String(cString: strerror(errno)))") }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         do { return try handle.readToEnd() ?? Data() } catch {
-            throw MingaError("cannot read the \(what) file \(path): \(reason(error))")
+            throw MingaError(.failed, "cannot read the \(what) file \(path): \(reason(error))")
         }
     }
 
@@ -131,7 +131,7 @@ struct ServeConfigFile {
 
     private func typed<T>(_ key: String, _ read: () throws -> T) throws -> T {
         do { return try read() } catch {
-            throw MingaError("the config file \(path): \"\(key)\" must be \(Self.keys[key]!.rawValue)")
+            throw MingaError(.invalidInput, "the config file \(path): \"\(key)\" must be \(Self.keys[key]!.rawValue)")
         }
     }
 }

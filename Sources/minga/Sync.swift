@@ -67,7 +67,7 @@ struct Sync: AsyncParsableCommand {
                 skew = try skew ?? file.number("max-clock-skew")
             }
             guard !peers.peers.isEmpty else {
-                throw MingaError("no peer to sync with: the config file \(config ?? "") has no \"peer\", and no --peer was given")
+                throw MingaError(.invalidInput, "no peer to sync with: the config file \(config ?? "") has no \"peer\", and no --peer was given")
             }
             try peers.validate()
             var r = try ReplicaOptions.parse(["--db", path]).open()

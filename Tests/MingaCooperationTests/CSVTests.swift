@@ -160,7 +160,7 @@ import Testing
             ("iati_identifier,status,status", "named twice: status"),
         ] {
             let error = #expect(throws: MingaError.self) { try Self.importing(header + "\nXM-1,2,2\n", into: "initiative", r) }
-            #expect(error?.message.contains(problem) == true, "\(error?.message ?? "")")
+            #expect(error?.code == .invalidInput && error?.message.contains(problem) == true, "\(error?.message ?? "")")
             #expect(error?.message.contains("iati_identifier,reporting_org,reporting_org_type") == true)
         }
         #expect(throws: MingaError.self) { try Self.importing("", into: "initiative", r) }

@@ -305,6 +305,7 @@ import Testing
         )
         let codeError = #expect(throws: MingaError.self) { try IATIImporter(replica: r, strict: true).importData(Data(badCode.utf8)) }
         let message = codeError?.message ?? ""
+        #expect(codeError?.code == .badContent)
         #expect(message.contains("activity XM-DAC-41114-TEST-1") && message.contains("activity-status"), "\(message)")
         #expect(message.contains("\"9\"") && message.contains("ActivityStatus") && message.contains("line "), "\(message)")
 
@@ -313,7 +314,8 @@ import Testing
         let truncated = String(full[..<full.range(of: "XM-DAC-41114-TEST-2</iati-identifier>")!.upperBound])
         let xmlError = #expect(throws: MingaError.self) { try Self.importing(truncated, into: r) }
         #expect(
-            xmlError?.message.contains("line ") == true && xmlError?.message.contains("XM-DAC-41114-TEST-2") == true,
+            xmlError?.code == .invalidInput && xmlError?.message.contains("line ") == true
+                && xmlError?.message.contains("XM-DAC-41114-TEST-2") == true,
             "\(xmlError?.message ?? "")"
         )
         let mismatched = full.replacingOccurrences(of: "</title>", with: "</titel>")
@@ -329,7 +331,8 @@ import Testing
         let old = full.replacingOccurrences(of: "version=\"2.03\"", with: "version=\"1.05\"")
         let oldError = #expect(throws: MingaError.self) { try Self.importing(old, into: r) }
         #expect(
-            oldError?.message.contains("IATI version 1.05") == true && oldError?.message.contains("convert 1.x files to 2.03") == true,
+            oldError?.code == .invalidInput && oldError?.message.contains("IATI version 1.05") == true
+                && oldError?.message.contains("convert 1.x files to 2.03") == true,
             "\(oldError?.message ?? "")"
         )
 
@@ -457,14 +460,14 @@ import Testing
         let entity = full.replacingOccurrences(of: "<iati-activities", with: "<!DOCTYPE iati-activities [<!ENTITY e \"TEXT\">]>\n<iati-activities")
             .replacingOccurrences(of: "<narrative>AMEXCID</narrative>", with: "<narrative>A &e; B</narrative>")
         let entityError = #expect(throws: MingaError.self) { try Self.importing(entity, into: r) }
-        #expect(entityError?.message.contains("declares entities") == true, "\(entityError?.message ?? "")")
+        #expect(entityError?.code == .invalidInput && entityError?.message.contains("declares entities") == true, "\(entityError?.message ?? "")")
         let deep = full.replacingOccurrences(
             of: "</iati-activity>",
             with: String(repeating: "<x:d xmlns:x=\"http://example.org/x\">", count: 40)
                 + String(repeating: "</x:d>", count: 40) + "</iati-activity>"
         )
         let deepError = #expect(throws: MingaError.self) { try Self.importing(deep, into: r) }
-        #expect(deepError?.message.contains("nested more than 32 levels") == true, "\(deepError?.message ?? "")")
+        #expect(deepError?.code == .invalidInput && deepError?.message.contains("nested more than 32 levels") == true, "\(deepError?.message ?? "")")
         #expect(try Self.changeCount(r) == 0)
     }
 
@@ -633,7 +636,7 @@ import Testing
         strict.strict = true
         let file = dir.appendingPathComponent("strict.xml")
         let error = #expect(throws: MingaError.self) { try strict.export(toFile: file.path) }
-        #expect(error?.message.contains("XM-DAC-41114-BARE lacks") == true)
+        #expect(error?.code == .invalidInput && error?.message.contains("XM-DAC-41114-BARE lacks") == true)
         #expect(!FileManager.default.fileExists(atPath: file.path))
 
         let (empty, emptyDir) = try Self.replica()

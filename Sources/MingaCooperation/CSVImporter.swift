@@ -13,103 +13,6 @@ import MingaStore
 // empty text reads back as NULL, and in a column declared without a type (or BLOB) every
 // field other than `base64:…` reads back as text.
 
-/// How a field becomes a value: by the column's declared type, with SQLite's affinity rules
-/// (https://sqlite.org/datatype3.html §3.1), so a field is typed as SQLite itself would store it.
-enum CSVColumnKind: Equatable {
-    case integer, real, text, blob
-
-    init(declaredType: String) {
-        switch TrackedTable.Affinity(declaredType: declaredType) {
-        case .integer: self = .integer
-        case .text: self = .text
-        case .blob: self = .blob
-        case .real: self = .real
-        // NUMERIC affinity: SQLite turns well-formed numbers into numbers and keeps the rest
-        // as text, which is unambiguous, so the text goes in as is.
-        case .numeric: self = .text
-        }
-    }
-
-    /// What a field of this kind must look like, for the bad-row report.
-    var expectation: String {
-        switch self {
-        case .integer: return "an integer"
-        case .real: return "a number"
-        case .text: return "text"
-        case .blob: return "base64 after `base64:`"
-        }
-    }
-
-    /// The value of a non-empty field, or `nil` if it cannot be one of this kind.
-    func value(of field: String) -> Value? {
-        switch self {
-        case .integer:
-            if let i = Int64(field) { return .integer(i) }
-            // An INTEGER column may hold a real (SQLite stores 1.5 as a real there); accepting
-            // it lets such a table round-trip. Text such as "abc" is refused.
-            return Self.real(field).map(Value.real)
-        case .real:
-            return Self.real(field).map(Value.real)
-        case .text:
-            return .text(field)
-        case .blob:
-            guard field.hasPrefix(CSVExporter.blobPrefix) else { return .text(field) }
-            return Data(base64Encoded: String(field.dropFirst(CSVExporter.blobPrefix.count))).map(Value.blob)
-        }
-    }
-
-    /// A decimal number, `inf` or `-inf` (what the exporter writes); never NaN, which SQLite
-    /// would silently store as NULL.
-    private static func real(_ field: String) -> Double? {
-        guard let d = Double(field), !d.isNaN else { return nil }
-        return d
-    }
-}
-
-/// One row of a CSV file that cannot be imported, and why.
-public struct CSVBadRow: Sendable, Hashable, CustomStringConvertible {
-    /// The physical line in the file where the row starts, the header being line 1.
-    public let line: Int
-    public let reason: String
-
-    public var description: String { "line \(line): \(reason)" }
-}
-
-/// A CSV file with bad rows: every bad row is listed, and nothing was imported, so the
-/// operator fixes them all in one pass and runs the same command again.
-public struct CSVImportError: Error, Sendable, CustomStringConvertible {
-    public let source: String
-    public let table: String
-    public let badRows: [CSVBadRow]
-
-    /// How many bad rows the message lists; a file with a systematic mistake would otherwise
-    /// print one line per row.
-    public static let listed = 50
-
-    public var description: String {
-        var text = "\(source): \(badRows.count) bad row\(badRows.count == 1 ? "" : "s"); nothing was imported into \(table)"
-        for row in badRows.prefix(Self.listed) { text += "\n  \(row)" }
-        if badRows.count > Self.listed { text += "\n  and \(badRows.count - Self.listed) more" }
-        return text
-    }
-}
-
-/// What an import did.
-public struct CSVImportSummary: Sendable, Hashable, CustomStringConvertible {
-    public let table: String
-    public let inserted: Int
-    public let updated: Int
-
-    public init(table: String, inserted: Int, updated: Int) {
-        self.table = table
-        self.inserted = inserted
-        self.updated = updated
-    }
-
-    public var rows: Int { inserted + updated }
-    public var description: String { "imported \(rows) rows into \(table) (\(inserted) new, \(updated) updated)" }
-}
-
 /// Reads a CSV file into one tracked table, all or nothing.
 ///
 /// The whole file is one ``Replica/transaction(checkingCodes:_:)``: the capture triggers record its writes
@@ -131,7 +34,7 @@ public struct CSVImporter: Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw MingaError("cannot read \(path): \(error.localizedDescription)")
+            throw MingaError(.failed, "cannot read \(path): \(error.localizedDescription)")
         }
         return try importCSV(data, into: table, source: path)
     }
@@ -144,14 +47,14 @@ public struct CSVImporter: Sendable {
     public func importCSV(_ data: Data, into table: String, source: String = "CSV") throws -> CSVImportSummary {
         let shape = try replica.table(named: table)
         guard var text = String(data: data, encoding: .utf8) else {
-            throw MingaError("\(source) is not UTF-8 text; save it as \"CSV UTF-8\" and import it again")
+            throw MingaError(.invalidInput, "\(source) is not UTF-8 text; save it as \"CSV UTF-8\" and import it again")
         }
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }  // spreadsheets often start UTF-8 files with a BOM
         let reader: CSVReader
         do {
             reader = try CSVReader(string: text, hasHeaderRow: true)
         } catch CSVError.cannotReadHeaderRow {
-            throw MingaError("\(source) is empty; its first line must name columns of \(table): \(shape.columns.joined(separator: ","))")
+            throw MingaError(.invalidInput, "\(source) is empty; its first line must name columns of \(table): \(shape.columns.joined(separator: ","))")
         }
         let header = reader.headerRow ?? []
         try checkHeader(header, of: shape, source: source)
@@ -275,7 +178,7 @@ public struct CSVImporter: Sendable {
         if !missing.isEmpty { problems.append("missing key column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))") }
         guard problems.isEmpty else {
             throw MingaError(
-                """
+                .invalidInput, """
                 \(source): the header row (line 1) has \(problems.joined(separator: "; ")); \
                 the columns of \(shape.name) are \(shape.columns.joined(separator: ",")) \
                 (key: \(shape.keyColumns.joined(separator: ",")); the others may be left out)
@@ -311,55 +214,5 @@ public struct CSVImporter: Sendable {
     /// A field as a message shows it: quoted, escaped, and cut short if long.
     static func shown(_ field: String) -> String {
         JSONText.quote(field.count > 40 ? String(field.prefix(40)) + "…" : field)
-    }
-}
-
-/// Writes one tracked table as CSV that ``CSVImporter`` reads back to the same values.
-public struct CSVExporter: Sendable {
-    public let replica: Replica
-
-    /// Marks a blob field: CSV has only text, and base64 keeps any bytes intact.
-    public static let blobPrefix = "base64:"
-
-    public init(replica: Replica) { self.replica = replica }
-
-    /// The table as CSV: a header of all columns in table order, then rows sorted by key so
-    /// that equal tables export equal bytes (and diffs between exports are meaningful).
-    public func export(table: String) throws -> Data {
-        let shape = try replica.table(named: table)
-        let id = { (name: String) in "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-        let result = try replica.query(
-            "SELECT \(shape.columns.map(id).joined(separator: ", ")) FROM \(id(table)) ORDER BY \(shape.keyColumns.map(id).joined(separator: ", "))"
-        )
-        let stream = OutputStream.toMemory()
-        let writer = try CSVWriter(stream: stream)
-        try writer.write(row: shape.columns)
-        for row in result.rows { try writer.write(row: row.map(Self.field)) }
-        guard var data = stream.property(forKey: .dataWrittenToMemoryStreamKey) as? Data else {
-            throw MingaError("could not write \(table) as CSV")
-        }
-        data.append(contentsOf: Array("\n".utf8))  // the writer separates rows; a text file ends with a line break
-        return data
-    }
-
-    /// Writes the table to `path` atomically: a reader never sees half a file, and a failed
-    /// export leaves an earlier file in place.
-    public func export(table: String, to path: String) throws {
-        let data = try export(table: table)
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw MingaError("cannot write \(path): \(error.localizedDescription)")
-        }
-    }
-
-    static func field(_ value: Value) -> String {
-        switch value {
-        case .null: return ""
-        case .integer(let i): return String(i)
-        case .real(let d): return "\(d)"  // shortest round-trip; inf and -inf read back too
-        case .text(let s): return s
-        case .blob(let b): return blobPrefix + b.base64EncodedString()
-        }
     }
 }
