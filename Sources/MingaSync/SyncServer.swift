@@ -58,9 +58,7 @@ public func buildApplication(
     let router = Router(context: MingaRequestContext.self)
     router.add(middleware: ErrorEnvelopeMiddleware(logger: logger))
     let routes = SyncRoutes(replica: replica, configuration: configuration, limits: limits, metrics: metrics)
-    router.get("/health") { request, _ in
-        routes.respond(Data(#"{"status":"ok","nodeId":\#(JSONText.quote(replica.nodeID.rawValue))}"#.utf8), to: request)
-    }
+    router.get("/health") { request, _ in try routes.encode(Health(nodeId: replica.nodeID.rawValue), to: request) }
     router.get("/metrics") { request, _ in try await routes.metrics(request) }
     let v1 = router.group("v1").add(middleware: BearerTokenMiddleware(tokens: configuration.tokens))
     let timeout = RequestTimeoutMiddleware<MingaRequestContext>(timeout: limits.requestTimeout)
