@@ -54,7 +54,10 @@ public struct CSVImporter: Sendable {
         do {
             reader = try CSVReader(string: text, hasHeaderRow: true)
         } catch CSVError.cannotReadHeaderRow {
-            throw MingaError(.invalidInput, "\(source) is empty; its first line must name columns of \(table): \(shape.columns.joined(separator: ","))")
+            throw MingaError(
+                .invalidInput,
+                "\(source) is empty; its first line must name columns of \(table): \(shape.columns.joined(separator: ","))"
+            )
         }
         let header = reader.headerRow ?? []
         try checkHeader(header, of: shape, source: source)
@@ -178,7 +181,8 @@ public struct CSVImporter: Sendable {
         if !missing.isEmpty { problems.append("missing key column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))") }
         guard problems.isEmpty else {
             throw MingaError(
-                .invalidInput, """
+                .invalidInput,
+                """
                 \(source): the header row (line 1) has \(problems.joined(separator: "; ")); \
                 the columns of \(shape.name) are \(shape.columns.joined(separator: ",")) \
                 (key: \(shape.keyColumns.joined(separator: ",")); the others may be left out)

@@ -114,7 +114,8 @@ public struct IATIExporter {
             }
             guard result.activities > 0 else {
                 throw MingaError(
-                    .invalidInput, identifiers.isEmpty
+                    .invalidInput,
+                    identifiers.isEmpty
                         ? "the registry holds no initiative; an IATI file needs at least one iati-activity, so none was written"
                         : "none of the \(identifiers.count) initiatives has what the IATI 2.03 schema requires (e.g. \(result.skipped[0].identifier) lacks \(result.skipped[0].missing.joined(separator: ", "))); no file was written"
                 )
@@ -122,7 +123,8 @@ public struct IATIExporter {
             if strict, !result.skipped.isEmpty {
                 let listed = result.skipped.prefix(10).map { "\($0.identifier) lacks \($0.missing.joined(separator: ", "))" }
                 throw MingaError(
-                    .invalidInput, "\(result.skipped.count) initiative(s) cannot be written as IATI 2.03: \(listed.joined(separator: "; "))\(result.skipped.count > 10 ? "; …" : ""); nothing was written (without --strict they are left out)"
+                    .invalidInput,
+                    "\(result.skipped.count) initiative(s) cannot be written as IATI 2.03: \(listed.joined(separator: "; "))\(result.skipped.count > 10 ? "; …" : ""); nothing was written (without --strict they are left out)"
                 )
             }
             writer.endDocument()

@@ -104,7 +104,8 @@ public struct IATIImporter {
         guard doctype.lowerBound < beforeRoot.endIndex, beforeRoot[doctype.lowerBound...].contains("<!ENTITY") else { return }
         let line = text[..<doctype.lowerBound].filter { $0 == "\n" }.count + 1
         throw MingaError(
-            .invalidInput, "line \(line): the file's DOCTYPE declares entities; IATI files have no DTD, and Minga does not expand entities (their text would be lost); remove the DOCTYPE and write the text out; nothing was imported"
+            .invalidInput,
+            "line \(line): the file's DOCTYPE declares entities; IATI files have no DTD, and Minga does not expand entities (their text would be lost); remove the DOCTYPE and write the text out; nothing was imported"
         )
     }
 
@@ -147,7 +148,8 @@ final class IATIRowWriter {
         for unknown in IATICodes.unknown(rows, activity: activity.identifier) {
             if strict {
                 throw MingaError(
-                    .badContent, "\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)"
+                    .badContent,
+                    "\(unknown.place): \(unknown.description); nothing was imported (`minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(unknown.list)'\"` lists its codes)"
                 )
             }
             result.unknownCodes[unknown.list, default: 0] += 1

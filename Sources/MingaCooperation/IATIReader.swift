@@ -204,11 +204,15 @@ final class IATIReader: NSObject, XMLParserDelegate {
         sawRoot = true
         guard name == "iati-activities" else {
             throw MingaError(
-                .invalidInput, "this is not an IATI activity file: its root element is <\(name)>, expected <iati-activities> (IATI organisation files are not imported)"
+                .invalidInput,
+                "this is not an IATI activity file: its root element is <\(name)>, expected <iati-activities> (IATI organisation files are not imported)"
             )
         }
         if let version = attributes["version"], !version.hasPrefix("2.") {
-            throw MingaError(.invalidInput, "this file is IATI version \(version); Minga reads IATI 2.01–2.03 activity files (convert 1.x files to 2.03 first)")
+            throw MingaError(
+                .invalidInput,
+                "this file is IATI version \(version); Minga reads IATI 2.01–2.03 activity files (convert 1.x files to 2.03 first)"
+            )
         }
         for (key, value) in attributes where key.hasPrefix("xmlns") {
             rootNamespaces[key == "xmlns" ? "" : String(key.dropFirst(6))] = value
@@ -936,7 +940,10 @@ final class IATIReader: NSObject, XMLParserDelegate {
         } else {
             activityPart = ""
         }
-        return MingaError(.invalidInput, "\(activityPart)line \(line), column \(column): the file is not well-formed XML: \(reason); nothing was imported")
+        return MingaError(
+            .invalidInput,
+            "\(activityPart)line \(line), column \(column): the file is not well-formed XML: \(reason); nothing was imported"
+        )
     }
 
     private func fail(_ error: any Error) {

@@ -87,7 +87,7 @@ public struct Conflict: Hashable, Sendable {
             "minga.conflict.v1", table, Change.keyJSON(key), column.map(JSONText.quote) ?? "null",
             winner.description, loser.description,
         ].joined(separator: "\n")
-        return String(SHA256.hex(Array(text.utf8)).prefix(16))
+        return String(SHA256Digest.hex(Array(text.utf8)).prefix(16))
     }
 }
 

@@ -15,7 +15,8 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     static func invalid(_ string: String) -> MingaError {
         MingaError(
-            .invalidInput, "invalid node id \"\(string)\": use 1 to 63 characters of a-z, 0-9, '.' and '-', starting with a letter or digit (for example mx.amexcid)"
+            .invalidInput,
+            "invalid node id \"\(string)\": use 1 to 63 characters of a-z, 0-9, '.' and '-', starting with a letter or digit (for example mx.amexcid)"
         )
     }
 

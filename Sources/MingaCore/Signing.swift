@@ -64,7 +64,10 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         guard let data = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32,
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: data)
         else {
-            throw MingaError(.invalidInput, "\"\(base64)\" is not a public key (expected base64 of a raw 32-byte Ed25519 key, as `minga status --json` shows it)")
+            throw MingaError(
+                .invalidInput,
+                "\"\(base64)\" is not a public key (expected base64 of a raw 32-byte Ed25519 key, as `minga status --json` shows it)"
+            )
         }
         self.key = key
     }

@@ -35,7 +35,8 @@ public struct VersionVector: Hashable, Sendable {
         if dot.seq <= held { return false }
         guard dot.seq == held + 1 else {
             throw MingaError(
-                .rejected, "sequence gap for origin \(dot.origin): this node holds up to \(held), the batch continues at \(dot.seq); changes must arrive in order without gaps"
+                .rejected,
+                "sequence gap for origin \(dot.origin): this node holds up to \(held), the batch continues at \(dot.seq); changes must arrive in order without gaps"
             )
         }
         self[dot.origin] = dot.seq

@@ -26,7 +26,8 @@ enum KeyFile {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
             throw MingaError(
-                .invalidInput, "the private key file \(path) is readable by other users (mode \(String(mode, radix: 8))); make it owner-only: chmod 600 \(path)"
+                .invalidInput,
+                "the private key file \(path) is readable by other users (mode \(String(mode, radix: 8))); make it owner-only: chmod 600 \(path)"
             )
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),

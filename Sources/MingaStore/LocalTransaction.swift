@@ -20,13 +20,17 @@ public struct LocalTransaction {
         var key: [Value] = []
         for column in table.keyColumns {
             guard let value = row[column], value != .null else {
-                throw MingaError(.invalidInput, "the row needs its key column \(column) (key of \(name): \(table.keyColumns.joined(separator: ", ")))")
+                throw MingaError(
+                    .invalidInput,
+                    "the row needs its key column \(column) (key of \(name): \(table.keyColumns.joined(separator: ", ")))"
+                )
             }
             key.append(value)
         }
         if let violation = try replica.codeViolations(db, table: name, row: row, rules: codeRules).first {
             throw MingaError(
-                .badContent, "\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them"
+                .badContent,
+                "\(violation.column) = \"\(violation.value)\" is not a code of the IATI codelist \(violation.list) (table \(name)); `minga query \"SELECT code, name FROM minga_codelist WHERE list = '\(violation.list)'\"` lists them"
             )
         }
         let others = table.nonKeyColumns.filter { row[$0] != nil }

@@ -45,7 +45,10 @@ extension Replica {
     public static func restore(backup: String, to path: String, nowMillis: Int64) throws -> (replica: Replica, origin: NodeID) {
         guard FileManager.default.fileExists(atPath: backup) else { throw MingaError(.notFound, "no backup at \(backup)") }
         if FileManager.default.fileExists(atPath: path) {
-            throw MingaError(.invalidInput, "\(path) already exists; move the damaged or old replica aside (with its -wal and -shm files) and restore to its path")
+            throw MingaError(
+                .invalidInput,
+                "\(path) already exists; move the damaged or old replica aside (with its -wal and -shm files) and restore to its path"
+            )
         }
         var readOnly = Configuration()
         readOnly.readonly = true

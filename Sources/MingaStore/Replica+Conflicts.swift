@@ -161,7 +161,9 @@ extension Replica {
     func findConflict(_ db: Database, id: String) throws -> Conflict {
         let pattern = id.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
         let rows = try Row.fetchAll(db, sql: "SELECT * FROM minga_conflicts WHERE id LIKE ? LIMIT 2", arguments: [pattern])
-        guard let row = rows.first, !id.isEmpty else { throw MingaError(.notFound, "no conflict with id \(id); `minga conflicts list --all` shows them") }
+        guard let row = rows.first, !id.isEmpty else {
+            throw MingaError(.notFound, "no conflict with id \(id); `minga conflicts list --all` shows them")
+        }
         guard rows.count == 1 else { throw MingaError(.invalidInput, "conflict id \(id) is ambiguous; give more of it") }
         return try Replica.conflict(row)
     }
@@ -222,7 +224,8 @@ extension Replica {
                 case .value(.null): chosen = nil
                 case .value:
                     throw MingaError(
-                        .invalidInput, "conflict \(conflict.id) is about the whole row (a delete against an update): give a row object, or null to delete it"
+                        .invalidInput,
+                        "conflict \(conflict.id) is about the whole row (a delete against an update): give a row object, or null to delete it"
                     )
                 case .row(let columns):
                     for column in columns.keys where !table.nonKeyColumns.contains(column) {

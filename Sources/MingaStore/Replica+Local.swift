@@ -47,13 +47,17 @@ extension Replica {
     public func key(for table: TrackedTable, argument: String) throws -> [Value] {
         if argument.hasPrefix("["), let values = try? JSONDecoder().decode([PlainValue].self, from: Data(argument.utf8)) {
             guard values.count == table.keyColumns.count else {
-                throw MingaError(.invalidInput, "table \(table.name) has a key of \(table.keyColumns.count) column(s): \(table.keyColumns.joined(separator: ", "))")
+                throw MingaError(
+                    .invalidInput,
+                    "table \(table.name) has a key of \(table.keyColumns.count) column(s): \(table.keyColumns.joined(separator: ", "))"
+                )
             }
             return values.map(\.value)
         }
         guard table.keyColumns.count == 1 else {
             throw MingaError(
-                .invalidInput, "table \(table.name) has a composite key (\(table.keyColumns.joined(separator: ", "))); give it as a JSON array, e.g. '[\"a\",\"b\"]'"
+                .invalidInput,
+                "table \(table.name) has a composite key (\(table.keyColumns.joined(separator: ", "))); give it as a JSON array, e.g. '[\"a\",\"b\"]'"
             )
         }
         return [.text(argument)]
@@ -85,7 +89,9 @@ extension Replica {
         try writer.read { db in
             do {
                 let statement = try db.makeStatement(sql: sql)
-                guard statement.isReadonly else { throw MingaError(.invalidInput, "query runs read-only statements only; use put, delete or an import to write") }
+                guard statement.isReadonly else {
+                    throw MingaError(.invalidInput, "query runs read-only statements only; use put, delete or an import to write")
+                }
                 let rows = try Row.fetchAll(statement)
                 return (statement.columnNames, rows.map { row in (0..<row.count).map { Value(row[$0] as DatabaseValue) } })
             } catch let error as DatabaseError {

@@ -137,7 +137,7 @@ extension Replica {
         guard !rows.isEmpty else { return genesis }
         let lines = rows.map { [$0[0], $0[1], $0[2], $0[3]].map { (s: String) in JSONText.quote(s) }.joined(separator: ",") }
             .sorted(by: JSONText.precedes)
-        return String(SHA256.hex(Array((genesis + "\n" + lines.joined(separator: "\n")).utf8)).prefix(16))
+        return String(SHA256Digest.hex(Array((genesis + "\n" + lines.joined(separator: "\n")).utf8)).prefix(16))
     }
 
     static func schemaCookie(_ db: Database) throws -> Int64 {

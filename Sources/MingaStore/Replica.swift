@@ -35,7 +35,8 @@ public struct Replica: Sendable {
     public static func create(at path: String, nodeID: NodeID, schemaSQL: String) throws -> Replica {
         if FileManager.default.fileExists(atPath: path) {
             throw MingaError(
-                .invalidInput, "\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)"
+                .invalidInput,
+                "\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)"
             )
         }
         let keyPath = Replica.keyPath(for: path)
@@ -58,7 +59,10 @@ public struct Replica: Sendable {
     /// Opens an existing replica.
     public static func open(at path: String) throws -> Replica {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw MingaError(.notFound, "no replica at \(path); create one with `minga init --node-id ID --schema FILE.sql`, or point --db / MINGA_DB at it")
+            throw MingaError(
+                .notFound,
+                "no replica at \(path); create one with `minga init --node-id ID --schema FILE.sql`, or point --db / MINGA_DB at it"
+            )
         }
         let keyPath = Replica.keyPath(for: path)
         let key = try KeyFile.read(keyPath)
@@ -132,7 +136,8 @@ public struct Replica: Sendable {
                 listed != key.publicKey.base64
             {
                 throw MingaError(
-                    .invalidInput, "the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)"
+                    .invalidInput,
+                    "the private key in \(keyPath ?? "memory") does not belong to node \(nodeID) (its public key is not the one in the roster)"
                 )
             }
             let genesis: String = node["schema_version"]
@@ -157,7 +162,8 @@ public struct Replica: Sendable {
             }
             if let trigger = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
                 throw MingaError(
-                    .invalidInput, "the schema file creates trigger \(trigger): triggers would run again on every node that applies a change, so Minga refuses them; keep derived data in views"
+                    .invalidInput,
+                    "the schema file creates trigger \(trigger): triggers would run again on every node that applies a change, so Minga refuses them; keep derived data in views"
                 )
             }
             var tables: [TrackedTable] = []
@@ -172,12 +178,14 @@ public struct Replica: Sendable {
                 let table = try TrackedTable.inspect(db, name: name, sql: row["sql"])
                 if table.columns.count > Capture.maxColumns {
                     throw MingaError(
-                        .invalidInput, "table \(name) has \(table.columns.count) columns; Minga tracks tables of at most \(Capture.maxColumns) (split it into tables that share its key)"
+                        .invalidInput,
+                        "table \(name) has \(table.columns.count) columns; Minga tracks tables of at most \(Capture.maxColumns) (split it into tables that share its key)"
                     )
                 }
                 if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(SQL.id(name))")! > 0 {
                     throw MingaError(
-                        .invalidInput, "the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured"
+                        .invalidInput,
+                        "the schema file inserts rows into \(name); create the tables only, then load data with `minga put` or an import so that it is captured"
                     )
                 }
                 tables.append(table)
@@ -240,7 +248,7 @@ public struct Replica: Sendable {
 
     /// The version of a schema file's text: the first 16 hex digits of its SHA-256.
     public static func genesisVersion(of schemaSQL: String) -> String {
-        String(SHA256.hex(Array(schemaSQL.utf8)).prefix(16))
+        String(SHA256Digest.hex(Array(schemaSQL.utf8)).prefix(16))
     }
 
     /// Sets one of Minga's own values in `minga_meta`.

@@ -341,7 +341,9 @@ extension Replica {
             let (name, pk): (String, String) = (change[0], change[1])
             if current == nil || current!.table.name != name || current!.pk != pk {
                 if let done = current { states.set(done.state, done.table, pk: done.pk, adding: done.writes) }
-                guard let table = tables[name] else { throw MingaError(.damaged, "change log is damaged: it names table \(name), which is not tracked") }
+                guard let table = tables[name] else {
+                    throw MingaError(.damaged, "change log is damaged: it names table \(name), which is not tracked")
+                }
                 current = (table, pk, RowState(), 0)
             }
             try reader.absorb(change, from: 2, into: &current!.state, table: current!.table)

@@ -59,12 +59,14 @@ extension Replica {
     private func sealingKey(_ db: Database) throws -> SigningKey {
         if try Int.fetchOne(db, sql: "SELECT value FROM minga_meta WHERE key = 'backup'") == 1 {
             throw MingaError(
-                .invalidInput, "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there"
+                .invalidInput,
+                "this file is a backup made by `minga backup`: it never issues changes itself, so that a restore cannot reuse sequence numbers; restore it with `minga restore BACKUP --db NEW` and write there"
             )
         }
         guard let signingKey else {
             throw MingaError(
-                .failed, "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again"
+                .failed,
+                "there are local writes to seal, but the node's private key file \(keyPath ?? "") is missing; put the node's key back (it is not part of backups), then try again"
             )
         }
         return signingKey

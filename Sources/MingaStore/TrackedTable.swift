@@ -212,12 +212,14 @@ public final class TrackedTable: Codable, Sendable, Hashable {
         keys.sort { $0.0 < $1.0 }
         guard !keys.isEmpty else {
             throw MingaError(
-                .invalidInput, "table \(name) has no primary key: every tracked row needs a key that all nodes agree on; declare one, e.g. `id TEXT PRIMARY KEY` holding an IATI identifier or a UUID"
+                .invalidInput,
+                "table \(name) has no primary key: every tracked row needs a key that all nodes agree on; declare one, e.g. `id TEXT PRIMARY KEY` holding an IATI identifier or a UUID"
             )
         }
         if keys.count == 1, keys[0].2 == "INTEGER", !withoutRowID {
             throw MingaError(
-                .invalidInput, "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)"
+                .invalidInput,
+                "table \(name): `\(keys[0].1) INTEGER PRIMARY KEY` is SQLite's rowid, which each node would number on its own, so two agencies would mint the same key for different rows; use a TEXT key such as an IATI identifier or a UUID (or a composite key)"
             )
         }
         // A STRICT table's ANY column keeps every value as given, like no affinity.
@@ -227,7 +229,8 @@ public final class TrackedTable: Codable, Sendable, Hashable {
             let affinity = affinity(type)
             if affinity == .real || affinity == .numeric {
                 throw MingaError(
-                    .invalidInput, "table \(name): key column \(column) is declared \(type), whose \(affinity) affinity makes SQLite convert values on the way in ('12' to 12\(affinity == .real ? ", 12 to 12.0" : "")), so keys that differ on one node would be one row on another; declare it TEXT (or INTEGER for whole numbers)"
+                    .invalidInput,
+                    "table \(name): key column \(column) is declared \(type), whose \(affinity) affinity makes SQLite convert values on the way in ('12' to 12\(affinity == .real ? ", 12 to 12.0" : "")), so keys that differ on one node would be one row on another; declare it TEXT (or INTEGER for whole numbers)"
                 )
             }
         }
@@ -239,12 +242,14 @@ public final class TrackedTable: Codable, Sendable, Hashable {
                 default: ("differ in what it ignores", "")
                 }
             throw MingaError(
-                .invalidInput, "table \(name): key column \(column) uses COLLATE \(collation), under which keys that \(differ) are one row: a node that receives both writes would hold one row where their writers hold two; remove the COLLATE from the key (and store keys in one form\(oneForm)), or keep a separate column for display"
+                .invalidInput,
+                "table \(name): key column \(column) uses COLLATE \(collation), under which keys that \(differ) are one row: a node that receives both writes would hold one row where their writers hold two; remove the COLLATE from the key (and store keys in one form\(oneForm)), or keep a separate column for display"
             )
         }
         if let unique = try uniqueIndexes(db, table: name).first {
             throw MingaError(
-                .invalidInput, "table \(name): \(unique) besides the primary key: two agencies working offline could each give the same value to different rows, and no merge could keep both, so nodes would stop at that change; drop the UNIQUE (find duplicates with a query, e.g. `SELECT col, count(*) FROM \(name) GROUP BY col HAVING count(*) > 1`), or make that column the key"
+                .invalidInput,
+                "table \(name): \(unique) besides the primary key: two agencies working offline could each give the same value to different rows, and no merge could keep both, so nodes would stop at that change; drop the UNIQUE (find duplicates with a query, e.g. `SELECT col, count(*) FROM \(name) GROUP BY col HAVING count(*) > 1`), or make that column the key"
             )
         }
         return TrackedTable(name: name, columns: columns, keyColumns: keys.map(\.1), keyKinds: keys.map { KeyKind(affinity: affinity($0.2)) })

@@ -58,7 +58,7 @@ public enum ChangeBundle {
         }
         var summary = Summary()
         do {
-            var hasher = SHA256.Hasher()
+            var hasher = SHA256Digest.Hasher()
             func emit(_ line: Data) throws {
                 var line = line
                 line.append(0x0A)
@@ -189,7 +189,7 @@ public enum ChangeBundle {
         let path: String
         let replica: Replica
         var admission: Admission
-        var hasher = SHA256.Hasher()
+        var hasher = SHA256Digest.Hasher()
         var header: Header?
         var trailer: Trailer?
         var batches = 0

@@ -90,7 +90,10 @@ struct Conflicts: AsyncParsableCommand {
                     do {
                         resolution = .value(try JSONDecoder().decode(PlainValue.self, from: Data(value!.utf8)).value)
                     } catch {
-                        throw MingaError(.invalidInput, "--value must be JSON, e.g. '\"text\"', 42 or null (text needs its quotes inside the shell's quotes)")
+                        throw MingaError(
+                            .invalidInput,
+                            "--value must be JSON, e.g. '\"text\"', 42 or null (text needs its quotes inside the shell's quotes)"
+                        )
                     }
                 }
                 let record = try replica.open().resolve(conflictID: id, with: resolution)

@@ -165,7 +165,9 @@ struct ExportIATI: AsyncParsableCommand {
                 let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("minga-iati-\(UUID().uuidString).xml")
                 defer { try? FileManager.default.removeItem(at: temporary) }
                 result = try exporter.export(toFile: temporary.path)
-                guard let input = FileHandle(forReadingAtPath: temporary.path) else { throw MingaError(.failed, "cannot read back \(temporary.path)") }
+                guard let input = FileHandle(forReadingAtPath: temporary.path) else {
+                    throw MingaError(.failed, "cannot read back \(temporary.path)")
+                }
                 defer { try? input.close() }
                 while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
             }

@@ -88,7 +88,8 @@ struct Init: AsyncParsableCommand {
         }
         guard let joining = try ChangeBundle.header(of: from).joining else {
             throw MingaError(
-                .invalidInput, "bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)"
+                .invalidInput,
+                "bundle \(from) was made by a Minga without schema migrations, so it does not carry its schema; create the node with --schema FILE.sql (the same file its writer was created from)"
             )
         }
         return joining

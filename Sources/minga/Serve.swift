@@ -289,7 +289,8 @@ struct ServeSettings {
         console.tokens = try Self.readTokens(consoleTokenFile, what: "console token")
         if let short = console.tokens.first(where: { $0.count < Self.minimumConsoleToken }) {
             throw MingaError(
-                .invalidInput, "a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)"
+                .invalidInput,
+                "a token in \(consoleTokenFile) has \(short.count) characters; an operator token needs at least \(Self.minimumConsoleToken) (e.g. `head -c 32 /dev/urandom | base64`)"
             )
         }
         return console

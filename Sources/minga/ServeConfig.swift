@@ -42,12 +42,16 @@ struct ServeConfigFile {
             throw MingaError(.invalidInput, "the config file \(path) is not valid JSON: \(reason(error))")
         }
         guard let object = parsed as? [String: Any] else {
-            throw MingaError(.invalidInput, "the config file \(path) is not a JSON object of settings, e.g. {\"port\": 8701, \"peer\": [\"https://10.0.0.5:8701\"]}")
+            throw MingaError(
+                .invalidInput,
+                "the config file \(path) is not a JSON object of settings, e.g. {\"port\": 8701, \"peer\": [\"https://10.0.0.5:8701\"]}"
+            )
         }
         let unknown = object.keys.filter { keys[$0] == nil }.sorted()
         guard unknown.isEmpty else {
             throw MingaError(
-                .invalidInput, "the config file \(path) has unknown key(s) \(unknown.joined(separator: ", ")); it may hold: \(keys.keys.sorted().joined(separator: ", "))"
+                .invalidInput,
+                "the config file \(path) has unknown key(s) \(unknown.joined(separator: ", ")); it may hold: \(keys.keys.sorted().joined(separator: ", "))"
             )
         }
         let provider = try await FileProvider<JSONSnapshot>(filePath: FilePath(path))

@@ -101,19 +101,19 @@ import Testing
         ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
     ])
     func knownDigests(_ input: String, _ digest: String) {
-        #expect(SHA256.hex(Array(input.utf8)) == digest)
+        #expect(SHA256Digest.hex(Array(input.utf8)) == digest)
     }
 
     @Test func incrementalEqualsOneShot() async {
         await propertyCheck(count: 100, input: Gen.int(in: 0...255).array(of: 0...300), Gen.int(in: 1...70)) { bytes, chunk in
             let data = bytes.map { UInt8($0) }
-            var hasher = SHA256.Hasher()
+            var hasher = SHA256Digest.Hasher()
             var i = 0
             while i < data.count {
                 hasher.update(data[i..<min(i + chunk, data.count)])
                 i += chunk
             }
-            #expect(hasher.finalizeHex() == SHA256.hex(data))
+            #expect(hasher.finalizeHex() == SHA256Digest.hex(data))
         }
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 
 /// SHA-256 for conflict ids, bundle digests and the origin hash chains, backed by
 /// swift-crypto (BoringSSL on Linux, CryptoKit on Apple platforms).
-public enum SHA256 {
+public enum SHA256Digest {
     /// An incremental hasher, for digests of files read line by line.
     public struct Hasher: Sendable {
         private var inner = Crypto.SHA256()
@@ -16,7 +16,7 @@ public enum SHA256 {
 
         public func finalize() -> [UInt8] { Array(inner.finalize()) }
 
-        public func finalizeHex() -> String { SHA256.hexString(finalize()) }
+        public func finalizeHex() -> String { SHA256Digest.hexString(finalize()) }
     }
 
     public static func hash<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
