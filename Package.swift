@@ -95,8 +95,17 @@ let package = Package(
         ),
         // In-process figures for scripts/bench (signing and verifying cost per change).
         .executableTarget(name: "minga-bench", dependencies: ["MingaCore"]),
-        // What the test targets share: the test federation's keys and replicas.
-        .target(name: "MingaTestSupport", dependencies: ["MingaCore", "MingaStore"], path: "Tests/MingaTestSupport"),
+        // What the test targets share: the test federation's keys and replicas, and `Fixture`
+        // (replicas, sync, the node's HTTP app) that each test target extends.
+        .target(
+            name: "MingaTestSupport",
+            dependencies: [
+                "MingaCore", "MingaStore", "MingaSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/MingaTestSupport"
+        ),
         .testTarget(
             name: "MingaCoreTests",
             dependencies: ["MingaCore", .product(name: "PropertyBased", package: "swift-property-based")]

@@ -255,7 +255,12 @@ struct ConsoleRoutes: Sendable {
     /// 404 for what does not exist, 400 for what the operator asked wrongly, 500 for the node's own trouble.
     static func status(of error: any Error) -> HTTPResponse.Status {
         guard let error = error as? MingaError else { return error is DatabaseError ? .badRequest : .internalServerError }
-        return error.code == .notFound ? .notFound : .badRequest
+        switch error.code {
+        case .notFound: return .notFound
+        case .damaged, .failed: return .internalServerError
+        case .unavailable: return .serviceUnavailable
+        default: return .badRequest
+        }
     }
 
     /// The fields of an `application/x-www-form-urlencoded` body; `nil` if it is too large or unreadable.

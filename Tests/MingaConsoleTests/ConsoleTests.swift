@@ -12,12 +12,14 @@ import Testing
 
 @testable import MingaConsole
 
-enum Fixture {
-    static let schema = "CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER);"
+extension Fixture {
+    /// The operator token the console apps accept by default.
     static let token = "operator-secret-0123456789"
 
+    /// A replica on ``initiativesSchema`` whose key derives from its id and whose roster lists
+    /// mx.amexcid and co.apc.
     static func replica(_ id: String) throws -> Replica {
-        try TestKeys.replica(id, schema: schema, roster: ["mx.amexcid", "co.apc"])
+        try replica(id, schema: initiativesSchema, roster: ["mx.amexcid", "co.apc"])
     }
 
     /// mx.amexcid holding one open conflict on initiatives.title (co.apc's value against its own).
@@ -33,21 +35,19 @@ enum Fixture {
         return (mx, record)
     }
 
-    static func app(_ replica: Replica, tokens: Set<String> = [token], secure: Bool = false) throws -> some ApplicationProtocol {
-        var server = ServerConfiguration()
-        server.port = 0
+    /// The node's app with the console added, taking `tokens` as operator tokens and setting
+    /// `Secure` on its cookies when `secure`.
+    static func consoleApp(_ replica: Replica, tokens: Set<String> = [token], secure: Bool = false) throws -> some ApplicationProtocol {
         var console = ConsoleConfiguration()
         console.tokens = tokens
         console.secureCookies = secure
-        return try buildApplication(
-            replica: replica,
-            configuration: server,
-            metrics: SyncMetrics(),
-            logger: Logger(label: "test"),
+        return try app(
+            replica,
             moreRoutes: { addConsole(to: $0, replica: replica, configuration: console, version: "test", logger: Logger(label: "test")) }
         )
     }
 
+    /// `fields` as an `application/x-www-form-urlencoded` body.
     static func form(_ fields: [String: String]) -> ByteBuffer {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
@@ -56,6 +56,7 @@ enum Fixture {
         )
     }
 
+    /// The `Content-Type` header of a form's body.
     static let formType: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
 
     /// Signs in; returns the `Cookie` header value of the session.
@@ -76,7 +77,7 @@ enum Fixture {
 @Suite struct ConsoleAccessTests {
     @Test func signingInTakesAnOperatorTokenAndSetsAStrictHttpOnlyCookie() async throws {
         let (node, _) = try await Fixture.conflicted()
-        try await Fixture.app(node).test(.router) { client in
+        try await Fixture.consoleApp(node).test(.router) { client in
             let anonymous = try await client.execute(uri: "/console", method: .get)
             #expect(anonymous.status == .seeOther && anonymous.headers[.location] == "/console/signin")
             let wrong = try await client.execute(
@@ -137,7 +138,7 @@ enum Fixture {
     }
 
     @Test func underTLSTheCookieIsSecure() async throws {
-        try await Fixture.app(try Fixture.replica("mx.amexcid"), secure: true).test(.router) { client in
+        try await Fixture.consoleApp(try Fixture.replica("mx.amexcid"), secure: true).test(.router) { client in
             let answer = try await client.execute(
                 uri: "/console/signin",
                 method: .post,
@@ -152,7 +153,7 @@ enum Fixture {
         let (node, record) = try await Fixture.conflicted()
         let resolve = "/console/conflicts/\(record.conflict.id)/resolve"
         @Sendable func stillOpen() throws -> Bool { try node.conflict(id: record.conflict.id).conflict.status == .open }
-        try await Fixture.app(node).test(.router) { client in
+        try await Fixture.consoleApp(node).test(.router) { client in
             let noSession = try await client.execute(
                 uri: resolve,
                 method: .post,
@@ -201,11 +202,11 @@ enum Fixture {
     @Test func withoutOperatorTokensTheConsoleAnswersOnlyOnLoopback() async throws {
         let node = try Fixture.replica("mx.amexcid")
         // The in-process router has no client address: not loopback.
-        try await Fixture.app(node, tokens: []).test(.router) { client in
+        try await Fixture.consoleApp(node, tokens: []).test(.router) { client in
             let answer = try await client.execute(uri: "/console", method: .get)
             #expect(answer.status == .forbidden)
         }
-        try await Fixture.app(node, tokens: []).test(.live) { client in
+        try await Fixture.consoleApp(node, tokens: []).test(.live) { client in
             let answer = try await client.execute(uri: "/console", method: .get)
             #expect(answer.status == .ok)
             #expect(answer.headers[.setCookie]?.contains("minga_session=") == true, "a session for the CSRF token, without signing in")
@@ -213,7 +214,7 @@ enum Fixture {
     }
 
     @Test func aSignedOutSessionNoLongerWorks() async throws {
-        try await Fixture.app(try Fixture.replica("mx.amexcid")).test(.router) { client in
+        try await Fixture.consoleApp(try Fixture.replica("mx.amexcid")).test(.router) { client in
             let session = try await Fixture.signIn(client)
             let page = try await client.execute(uri: "/console", method: .get, headers: [.cookie: session])
             var headers = Fixture.formType
@@ -235,7 +236,7 @@ enum Fixture {
 @Suite struct ConsolePageTests {
     @Test func everyPageRendersWithItsRecords() async throws {
         let (node, record) = try await Fixture.conflicted()
-        try await Fixture.app(node).test(.router) { client in
+        try await Fixture.consoleApp(node).test(.router) { client in
             let session = try await Fixture.signIn(client)
             func page(_ uri: String) async throws -> String {
                 let answer = try await client.execute(uri: uri, method: .get, headers: [.cookie: session])
@@ -257,7 +258,7 @@ enum Fixture {
             #expect(try await page("/console/records").contains(#"data-table="initiatives""#))
             #expect(try await page("/console/roster").contains(#"data-node="co.apc""#))
             let missing = try await client.execute(uri: "/console/records/row?table=initiatives&key=nope", method: .get, headers: [.cookie: session])
-            #expect(missing.status == .badRequest)
+            #expect(missing.status == .notFound)
             #expect(String(buffer: missing.body).contains("nope"))
             #expect(try await page("/console/records?table=initiatives&page=9223372036854775807").contains(#"id="previous""#))
             try node.put(table: "initiatives", row: ["id": .text("a&lang=es#x"), "title": .text("tricky key")])
@@ -285,14 +286,14 @@ enum Fixture {
         _ = try await mx.apply(ChangeBatch(changes: try await co.changes(above: try await mx.vector(), limit: 100, maxBytes: 1 << 20)))
         let record = try #require(try mx.conflicts().first)
         #expect(record.conflict.column == nil)
-        try await Fixture.app(mx).test(.router) { client in
+        try await Fixture.consoleApp(mx).test(.router) { client in
             let session = try await Fixture.signIn(client)
             let page = try await client.execute(uri: "/console/conflicts/\(record.conflict.id)", method: .get, headers: [.cookie: session])
             let text = String(buffer: page.body)
             #expect(text.contains(#"id="row-conflict-help""#) && text.contains("deleted the row"))
         }
         let (column, _) = try await Fixture.conflicted()
-        try await Fixture.app(column).test(.router) { client in
+        try await Fixture.consoleApp(column).test(.router) { client in
             let session = try await Fixture.signIn(client)
             let id = try #require(try column.conflicts().first).conflict.id
             let page = try await client.execute(uri: "/console/conflicts/\(id)", method: .get, headers: [.cookie: session])
@@ -302,7 +303,7 @@ enum Fixture {
 
     @Test func theValueAnOperatorTypesIsWrittenAsTheResolution() async throws {
         let (node, record) = try await Fixture.conflicted()
-        try await Fixture.app(node).test(.router) { client in
+        try await Fixture.consoleApp(node).test(.router) { client in
             let session = try await Fixture.signIn(client)
             let page = try await client.execute(uri: "/console/conflicts/\(record.conflict.id)", method: .get, headers: [.cookie: session])
             var headers = Fixture.formType
@@ -330,7 +331,7 @@ enum Fixture {
     }
 
     @Test func theLanguageFollowsTheBrowserAndTheSwitchSticks() async throws {
-        try await Fixture.app(try Fixture.replica("mx.amexcid")).test(.router) { client in
+        try await Fixture.consoleApp(try Fixture.replica("mx.amexcid")).test(.router) { client in
             let spanish = try await client.execute(uri: "/console/signin", method: .get, headers: [.acceptLanguage: "es-CO,es;q=0.9,en;q=0.5"])
             #expect(String(buffer: spanish.body).contains(#"<html lang="es">"#))
             #expect(String(buffer: spanish.body).contains("Iniciar sesión"))

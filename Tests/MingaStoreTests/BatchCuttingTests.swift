@@ -1,6 +1,7 @@
 import Foundation
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 /// Large changes are signed often enough that batches can be cut within a byte limit: the

@@ -1,6 +1,7 @@
 import Foundation
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import PropertyBased
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 /// Issue #6, W3: an incremental sync costs the same on a small and on a large replica. Timing

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 /// What init accepts, what drift looks like, and the replica states that used to split or
@@ -121,7 +122,7 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("old.db").path
-        let created = try Replica.create(at: path, nodeID: try NodeID("mx.amexcid"), schemaSQL: Fixture.schema)
+        let created = try Replica.create(at: path, nodeID: try NodeID("mx.amexcid"), schemaSQL: Fixture.storeSchema)
         // Back to the earlier layout: no shapes, no write times, an old capture trigger only.
         try created.writer.writeWithoutTransaction { db in
             for trigger in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {

@@ -5,30 +5,18 @@ import MingaStore
 import MingaTestSupport
 import Testing
 
-enum Fixture {
-    static let schema = """
+extension Fixture {
+    /// The store tests' schema: initiatives with a column of each storage class, and
+    /// participation, keyed by two columns.
+    static let storeSchema = """
         CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER, ratio REAL, doc BLOB);
         CREATE TABLE participation(initiative TEXT NOT NULL, org TEXT NOT NULL, role TEXT, PRIMARY KEY (initiative, org));
         """
 
-    /// A replica in the test federation: its key is derived from its id, and its roster lists
-    /// every id of ``TestKeys/members``.
-    static func replica(_ id: String, schema: String = Fixture.schema) throws -> Replica {
-        try TestKeys.replica(id, schema: schema)
-    }
-
-    /// Everything `to` lacks from `from`, in batches of `limit`.
-    @discardableResult
-    static func sync(from: Replica, to: Replica, limit: Int = 1000) throws -> Int {
-        var applied = 0
-        while true {
-            let changes = try from.changes(above: try to.vector(), limit: limit)
-            if changes.isEmpty { return applied }
-            let result = try to.apply(ChangeBatch(changes: changes))
-            // A batch that applies nothing (held) would be sent again for ever.
-            guard result.applied > 0 else { return applied }
-            applied += result.applied
-        }
+    /// A replica in the test federation on ``storeSchema``: its key is derived from its id,
+    /// and its roster lists every id of ``TestKeys/members``.
+    static func replica(_ id: String) throws -> Replica {
+        try replica(id, schema: storeSchema)
     }
 
     /// mx creates XM-1 and co receives it; then both retitle it without seeing each other.

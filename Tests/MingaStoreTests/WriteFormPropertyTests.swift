@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import PropertyBased
 import Testing
 

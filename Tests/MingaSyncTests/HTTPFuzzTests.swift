@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import NIOCore
 import PropertyBased
 import Testing

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import NIOCore
 import Synchronization
 import Testing
@@ -244,15 +245,22 @@ import Testing
     @Test func unusableTLSFilesAreNamed() throws {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
-        let cases: [(String, () throws -> Void)] = [
-            ("missing.pem", { _ = try TLSFiles.client(caFile: certificates.path("missing.pem")) }),
-            ("server.key", { _ = try TLSFiles.client(caFile: certificates.path("server.key")) }),
-            ("ca.key", { _ = try TLSFiles.server(certificateFile: certificates.path("server.pem"), keyFile: certificates.path("ca.key")) }),
-            ("server.pem", { _ = try TLSFiles.server(certificateFile: certificates.path("server.pem"), keyFile: certificates.path("server.pem")) }),
+        // A file that cannot be read is the world's failure; one that holds the wrong thing is the operator's.
+        let cases: [(String, MingaError.Code, () throws -> Void)] = [
+            ("missing.pem", .failed, { _ = try TLSFiles.client(caFile: certificates.path("missing.pem")) }),
+            ("server.key", .invalidInput, { _ = try TLSFiles.client(caFile: certificates.path("server.key")) }),
+            (
+                "ca.key", .invalidInput,
+                { _ = try TLSFiles.server(certificateFile: certificates.path("server.pem"), keyFile: certificates.path("ca.key")) }
+            ),
+            (
+                "server.pem", .invalidInput,
+                { _ = try TLSFiles.server(certificateFile: certificates.path("server.pem"), keyFile: certificates.path("server.pem")) }
+            ),
         ]
-        for (file, load) in cases {
+        for (file, code, load) in cases {
             let error = #expect(throws: MingaError.self) { try load() }
-            #expect(error?.message.contains(file) == true, "\(error?.message ?? "")")
+            #expect(error?.code == code && error?.message.contains(file) == true, "\(error?.message ?? "")")
         }
     }
 }

@@ -11,40 +11,21 @@ import Testing
 
 @testable import MingaSync
 
-enum Fixture {
-    static let schema = "CREATE TABLE initiatives(id TEXT PRIMARY KEY, title TEXT, budget INTEGER);"
-
-    /// A replica whose key derives from its id and whose roster lists the test nodes.
+extension Fixture {
+    /// A replica on ``initiativesSchema`` whose key derives from its id and whose roster lists
+    /// the test nodes.
     static func replica(_ id: String) throws -> Replica {
-        try TestKeys.replica(id, schema: schema, roster: ["mx.amexcid", "co.apc", "cl.agcid"])
+        try replica(id, schema: initiativesSchema, roster: ["mx.amexcid", "co.apc", "cl.agcid"])
     }
 
-    static func app(
-        _ replica: Replica,
-        limits: ServerLimits = ServerLimits(),
-        metrics: SyncMetrics = SyncMetrics(),
-        _ configure: (inout ServerConfiguration) -> Void = { _ in },
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) throws -> some ApplicationProtocol {
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configure(&configuration)
-        return try buildApplication(
-            replica: replica,
-            configuration: configuration,
-            limits: limits,
-            metrics: metrics,
-            logger: Logger(label: "test"),
-            onServerRunning: onServerRunning
-        )
-    }
-
+    /// Default server limits as `configure` leaves them.
     static func limits(_ configure: (inout ServerLimits) -> Void) -> ServerLimits {
         var limits = ServerLimits()
         configure(&limits)
         return limits
     }
 
+    /// `value` encoded as the wire's JSON.
     static func json(_ value: some Encodable) throws -> ByteBuffer {
         ByteBuffer(bytes: try JSONEncoder.wire.encode(value))
     }

@@ -11,7 +11,7 @@ public enum TestKeys {
         + (0..<8).map { "n\($0)" }
 
     public static func key(_ id: String) -> SigningKey {
-        try! SigningKey(rawRepresentation: SHA256.hash(Array("minga-test-key:\(id)".utf8)))
+        try! SigningKey(rawRepresentation: SHA256Digest.hash(Array("minga-test-key:\(id)".utf8)))
     }
 
     /// Adds `ids` (every member by default) to the replica's roster with their keys.
