@@ -61,10 +61,11 @@ public struct Replica: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw MingaError(
                 .notFound,
-                "no replica at \(path); create one with `minga init --node-id ID --schema FILE.sql`, or point --db / MINGA_DB at it"
+                "no replica at \(path); create one with `minga init --node-id ID` (the cooperation registry; `--schema FILE.sql` for tables of your own), or point --db / MINGA_DB at it"
             )
         }
         let keyPath = Replica.keyPath(for: path)
+        try checkIsReplica(at: path, keyPath: keyPath)
         let key = try KeyFile.read(keyPath)
         let pool = try DatabasePool(path: path, configuration: makeConfiguration())
         try upgradeCapture(pool)
@@ -72,6 +73,34 @@ public struct Replica: Sendable {
         try upgradeSchemaTable(pool)
         try upgradeRowStates(pool)
         return try open(pool, key: key, keyPath: keyPath)
+    }
+
+    /// Refuses a file that is not a replica before anything writes to it: a pool would switch
+    /// a plain SQLite database to WAL, and the upgrades would add Minga's tables to it. Reads
+    /// through a read-only connection. A file beside its replica key that SQLite cannot read
+    /// is a damaged replica (``MingaError/Code/damaged``); any other such file, or a database
+    /// without `minga_node`, is not one (``MingaError/Code/invalidInput``).
+    static func checkIsReplica(at path: String, keyPath: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let isReplica: Bool
+        do {
+            isReplica = try DatabaseQueue(path: path, configuration: configuration).read { try $0.tableExists("minga_node") }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+            guard FileManager.default.fileExists(atPath: keyPath) else {
+                throw MingaError(.invalidInput, "\(path) is not a Minga replica: it is not an SQLite database; point --db / MINGA_DB at a replica")
+            }
+            throw MingaError(
+                .damaged,
+                "the replica \(path) is damaged (\(error.message ?? "\(error.resultCode)")); restore it from a backup with `minga restore`"
+            )
+        }
+        guard isReplica else {
+            throw MingaError(
+                .invalidInput,
+                "\(path) is an SQLite database but not a Minga replica (it has no minga_node table); Minga leaves it as it is"
+            )
+        }
     }
 
     /// A replica made by a Minga that neither stamped write times, nor refused writes no peer

@@ -190,4 +190,31 @@ import Testing
         #expect(throws: MingaError.self) { try Replica.create(at: bad, nodeID: try NodeID("mx.amexcid"), schemaSQL: "CREATE TABLE t(x);") }
         #expect(!FileManager.default.fileExists(atPath: bad))
     }
+
+    /// `--db` pointed at the wrong file: a ministry's own SQLite database, a text file, an
+    /// empty file. Opening refuses each, and leaves every byte of it as it was (no WAL switch,
+    /// no Minga table); a file beside a replica key that SQLite cannot read is a damaged replica.
+    @Test func openingAFileThatIsNotAReplicaRefusesItAndLeavesItAlone() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-open-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let plain = dir.appendingPathComponent("plain.db").path
+        try DatabaseQueue(path: plain).write { db in
+            try db.execute(sql: "CREATE TABLE projects(id TEXT PRIMARY KEY, title TEXT); INSERT INTO projects VALUES ('P-1', 'Agua')")
+        }
+        let text = dir.appendingPathComponent("notes.db").path
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: text))
+        let empty = dir.appendingPathComponent("empty.db").path
+        try Data().write(to: URL(fileURLWithPath: empty))
+        for path in [plain, text, empty] {
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+            let error = #expect(throws: MingaError.self) { try Replica.open(at: path) }
+            #expect(error?.code == .invalidInput && error?.message.contains("not a Minga replica") == true, "\(error?.message ?? "")")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "\(path) was changed")
+            #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        }
+        try Data(SigningKey().rawRepresentation).write(to: URL(fileURLWithPath: Replica.keyPath(for: text)))
+        let damaged = #expect(throws: MingaError.self) { try Replica.open(at: text) }
+        #expect(damaged?.code == .damaged && damaged?.message.contains("minga restore") == true, "\(damaged?.message ?? "")")
+    }
 }
