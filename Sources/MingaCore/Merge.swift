@@ -30,7 +30,7 @@ public enum Merge {
 
     /// The conflicts `write` forms with the writes already held for its row, each with the
     /// status the union of both determines.
-    public static func conflicts(introducedBy write: Change, history: [Change]) -> [Conflict] {
+    public static func conflicts(introducedBy write: Change, history: ArraySlice<Change>) -> [Conflict] {
         var found: [Conflict] = []
         for other in history where other.dot != write.dot && write.isConcurrent(with: other) {
             for column in disputedColumns(write, other) {
@@ -51,15 +51,27 @@ public enum Merge {
     public static func isWholeRow(onlyWrite write: Change) -> Bool { write.op == .insert }
 
     /// Every conflict among `writes`, whatever order they arrived in; sorted by id: the
-    /// conflict fold (``fold(_:into:earlier:)``) over the whole history.
+    /// conflict fold over the whole history.
     public static func conflicts(of writes: [Change]) -> [Conflict] {
-        var earlier: [Change] = []
         var all: [String: Conflict] = [:]
-        for write in writes {
-            fold(write, into: &all, earlier: earlier)
-            earlier.append(write)
-        }
+        fold(writes, into: &all)
         return all.values.sorted { $0.id < $1.id }
+    }
+
+    /// The conflict fold (protocol §10) over a row's history in log order: each write from
+    /// index `first` on takes its step (``fold(_:into:earlier:)``) against the writes before
+    /// it. `known` holds the row's conflicts so far and gains the new ones. Returns the ids
+    /// of the conflicts settled or added, and how many were added.
+    @discardableResult
+    public static func fold(_ history: [Change], from first: Int = 0, into known: inout [String: Conflict]) -> (changed: Set<String>, added: Int) {
+        var changed: Set<String> = []
+        var added = 0
+        for index in history.indices where index >= first {
+            let step = fold(history[index], into: &known, earlier: history[..<index])
+            changed.formUnion(step.changed)
+            added += step.added
+        }
+        return (changed, added)
     }
 
     /// One step of the conflict fold (protocol §10), the one the store runs as each change
@@ -68,7 +80,8 @@ public enum Merge {
     /// write, or one whose context covers the row's vector). Returns the ids of the conflicts
     /// it settled or added, and how many it added.
     @discardableResult
-    public static func fold(_ write: Change, into known: inout [String: Conflict], earlier: [Change]) -> (changed: Set<String>, added: Int) {
+    public static func fold(_ write: Change, into known: inout [String: Conflict], earlier: ArraySlice<Change>) -> (changed: Set<String>, added: Int)
+    {
         var changed: Set<String> = []
         for id in known.keys where known[id]!.settle(with: write) { changed.insert(id) }
         var added = 0

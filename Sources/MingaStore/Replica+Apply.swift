@@ -304,7 +304,7 @@ extension Replica {
                 undisputed = Undisputed(through: id, op: change.op, columns: change.columns)
             }
         }
-        let (changed, added) = Merge.fold(change, into: &conflicts, earlier: earlier)
+        let (changed, added) = Merge.fold(change, into: &conflicts, earlier: earlier[...])
         for conflictID in changed { try save(db, conflicts[conflictID]!, pk: pk) }
         return added
     }
@@ -389,17 +389,8 @@ extension Replica {
         guard history.count > 1 else { return 0 }  // a row's first write cannot conflict
 
         var conflicts = try storedConflicts(db, table: table.name, pk: pk)
-        var changed: Set<String> = []
-        var added = 0
-        var earlier: [Change] = []
-        for (id, write) in history {
-            if id >= newFrom {
-                let step = Merge.fold(write, into: &conflicts, earlier: earlier)
-                changed.formUnion(step.changed)
-                added += step.added
-            }
-            earlier.append(write)
-        }
+        let first = history.firstIndex { $0.id >= newFrom } ?? history.count
+        let (changed, added) = Merge.fold(history.map(\.change), from: first, into: &conflicts)
         for id in changed { try save(db, conflicts[id]!, pk: pk) }
         return added
     }

@@ -102,10 +102,9 @@ extension Replica {
         for row in rows {
             let table = try self.table(named: row["tbl"])
             var conflicts = try storedConflicts(db, table: table.name, pk: row["pk"])
-            var changed: Set<String> = []
-            for (id, write) in try history(db, table: table, pk: row["pk"]) where id >= row["first"] as Int64 {
-                changed.formUnion(Merge.fold(write, into: &conflicts, earlier: []).changed)  // a local write saw every earlier one
-            }
+            let history = try history(db, table: table, pk: row["pk"])
+            let first = history.firstIndex { $0.id >= row["first"] as Int64 } ?? history.count
+            let changed = Merge.fold(history.map(\.change), from: first, into: &conflicts).changed
             for id in changed { try save(db, conflicts[id]!, pk: row["pk"]) }
         }
         try markIntegrated(db)
