@@ -160,7 +160,11 @@ public final class PeerClient: Sendable {
         if [.tooManyRequests, .serviceUnavailable].contains(response.status) {
             let seconds = response.headers.first(name: "Retry-After").flatMap { Int($0) }
             let reason = envelope.map { "\($0.error.code): \($0.error.message)" } ?? "HTTP \(response.status.code)"
-            return PeerBusy(message: "peer \(url) cannot serve \(method) \(path) now (\(reason))", retryAfter: seconds.map { .seconds($0) })
+            return PeerBusy(
+                code: response.status == .tooManyRequests ? .busy : .unavailable,
+                message: "peer \(url) cannot serve \(method) \(path) now (\(reason))",
+                retryAfter: seconds.map { .seconds($0) }
+            )
         }
         guard let envelope else { return MingaError(.failed, "peer \(url) answered \(method) \(path) with HTTP \(response.status.code)") }
         return MingaError(
@@ -194,6 +198,8 @@ public final class PeerClient: Sendable {
 /// A peer that answered 429 (serving as many syncs as it will) or 503 (cannot serve now): no
 /// fault of this node's or the data's, a reason to come back later.
 public struct PeerBusy: Error, Sendable, CustomStringConvertible {
+    /// ``MingaError/Code/busy`` (429) or ``MingaError/Code/unavailable`` (503).
+    public let code: MingaError.Code
     public let message: String
     /// The wait the peer asked for (`Retry-After`, in seconds), if any.
     public let retryAfter: Duration?

@@ -222,14 +222,17 @@ struct SyncExchange {
     mutating func recordHeldByPeer(_ held: PushResponse.HeldBack) {
         summary.heldByPeer.removeAll { $0.origin == held.origin }
         summary.heldByPeer.append(held)
-        guard !state.heldByPeer.contains(where: { $0.origin == held.origin }), let code = MingaError.Code(rawValue: held.code) else { return }
+        guard !state.heldByPeer.contains(where: { $0.origin == held.origin }) else { return }
+        // A code this node does not know (a newer peer's) still holds the origin back here, so
+        // that it is not pushed again at every sync; the peer's code stays in the reason.
+        let code = MingaError.Code(rawValue: held.code)
         state.heldByPeer.append(
             HeldOrigin(
                 origin: held.origin,
                 firstSeq: held.seq,
                 count: held.count,
-                code: code,
-                reason: held.reason,
+                code: code ?? .failed,
+                reason: code == nil ? "[\(held.code)] \(held.reason)" : held.reason,
                 since: Date(),
                 source: session.client.url
             )

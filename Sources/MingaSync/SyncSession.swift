@@ -43,13 +43,16 @@ public struct SyncSession: Sendable {
             state.lastError = nil
         } catch {
             summary.error = (error as? MingaError)?.message ?? String(describing: error)
+            summary.errorCode = (error as? MingaError)?.code
             if let busy = error as? PeerBusy {
+                summary.errorCode = busy.code
                 summary.retryLater = true
                 summary.retryAfter = busy.retryAfter
             }
             if Task.isCancelled {
                 // Shutting down: whatever committed stays committed; that is not the peer's fault.
                 summary.error = "cancelled"
+                summary.errorCode = nil
                 return summary
             }
             state.lastError = summary.error

@@ -23,6 +23,9 @@ public struct SyncSummary: Sendable {
     public var duration: Duration = .zero
     /// Why the sync failed, in words; `nil` when it succeeded.
     public var error: String?
+    /// The failure's code, for programs to decide by; `nil` when the sync succeeded or failed
+    /// for a reason outside Minga's codes (a connection refused, a TLS handshake).
+    public var errorCode: MingaError.Code?
     /// Origins this node holds changes of after the sync (protocol §13): held by this sync,
     /// or earlier and not yet applicable. Not a failure of the sync.
     public var held: [HeldOrigin] = []

@@ -176,6 +176,8 @@ struct SyncSummaryJSON: Encodable {
     let seconds: Double
     let retryLater: Bool
     let error: Nullable<String>
+    /// The failure's ``MingaError/Code`` raw value (`busy`, `unauthorized`, …), when it has one.
+    let errorCode: Nullable<String>
     let held: [HeldJSON]
     let tooLargeForPeer: [TooLarge]
     let heldByPeer: [HeldByPeer]
@@ -185,7 +187,7 @@ struct SyncSummaryJSON: Encodable {
         (received, heldReceived, released, sent, newConflicts) = (s.received, s.heldReceived, s.released, s.sent, s.newConflicts)
         (bytesReceived, bytesSent) = (s.bytesReceived, s.bytesSent)
         seconds = (s.duration.seconds * 100).rounded() / 100
-        (retryLater, error) = (s.retryLater, Nullable(s.error))
+        (retryLater, error, errorCode) = (s.retryLater, Nullable(s.error), Nullable(s.errorCode?.rawValue))
         held = s.held.map(HeldJSON.init)
         tooLargeForPeer = s.tooLargeForPeer.map { TooLarge(change: $0.dot.description, bytes: $0.bytes, limit: $0.limit) }
         heldByPeer = s.heldByPeer.map { HeldByPeer(origin: $0.origin.rawValue, firstSeq: $0.seq, count: $0.count, code: $0.code, reason: $0.reason) }

@@ -200,7 +200,7 @@ import Testing
             let busy = await session.run()
             #expect(!busy.succeeded && busy.retryLater)
             #expect(busy.retryAfter == .seconds(1))
-            #expect(busy.error?.contains("busy") == true, "\(busy.error ?? "")")
+            #expect(busy.errorCode == .busy, "\(busy.error ?? "")")
 
             holder.write(body.dropFirst())
             #expect(await holder.readResponse().status == 200)

@@ -189,4 +189,32 @@ extension Fixture {
     func acceptEncodingIsRead(_ header: String, _ accepted: Bool) {
         #expect(Gzip.accepts(header) == accepted)
     }
+
+    /// A newer peer may hold an origin back with a code this node does not know: the origin
+    /// is still left out of later pushes to it (not pushed again at every sync), and the
+    /// peer's code is kept in the reason an operator reads.
+    @Test func anOriginHeldByThePeerUnderAnUnknownCodeStaysHeld() throws {
+        let node = try Fixture.replica("mx.amexcid")
+        let session = SyncSession(replica: node, client: PeerClient(url: "http://127.0.0.1:9", token: nil), logger: Logger(label: "test"))
+        let info = try JSONDecoder().decode(
+            NodeInfo.self,
+            from: Data(#"{"nodeId":"co.apc","protocol":1,"schemaVersion":"x","vector":{},"acceptsEncodings":[]}"#.utf8)
+        )
+        var exchange = SyncExchange(session: session, info: info, summary: SyncSummary(peer: "p"), state: PeerState(url: "p"), traffic: .init())
+        for code in ["quota_exceeded", "clock_ahead"] {
+            let held = try JSONDecoder().decode(
+                PushResponse.HeldBack.self,
+                from: Data(#"{"origin":"cl.agcid","seq":3,"count":2,"code":"\#(code)","reason":"why"}"#.utf8)
+            )
+            exchange.state.heldByPeer = []
+            exchange.recordHeldByPeer(held)
+            let kept = try #require(exchange.state.heldByPeer.first)
+            #expect(kept.origin.rawValue == "cl.agcid" && kept.firstSeq == 3)
+            if code == "clock_ahead" {
+                #expect(kept.code == .clockAhead && kept.reason == "why")
+            } else {
+                #expect(kept.code == .failed && kept.reason == "[quota_exceeded] why")
+            }
+        }
+    }
 }
