@@ -39,10 +39,9 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
     # Debian's python3-selenium lives in /usr/bin/python3's dist-packages; a python3 earlier on
@@ -204,11 +203,28 @@ class Run:
     def all(self, css, within=None):
         return (within or self.driver).find_elements(By.CSS_SELECTOR, css)
 
+    @staticmethod
+    def gone(element):
+        """A wait condition: `element`'s page has been replaced. Selenium's staleness_of only
+        knows StaleElementReferenceException; chromedriver may instead report an element of
+        a page being replaced as "does not belong to the document", which means the same."""
+        def replaced(_driver):
+            try:
+                element.is_enabled()
+                return False
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as e:
+                if "does not belong to the document" in str(e):
+                    return True
+                raise
+        return replaced
+
     def click_and_load(self, element):
         """Clicks a link or submit button and waits for the page that answers it."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        self.wait(EC.staleness_of(old), "the next page after a click")
+        self.wait(self.gone(old), "the next page after a click")
         self.wait(lambda d: d.execute_script("return document.readyState") == "complete", "the page to load")
 
     def submit_form(self, form):
@@ -218,7 +234,7 @@ class Run:
         else:
             old = self.driver.find_element(By.TAG_NAME, "html")
             form.submit()
-            self.wait(EC.staleness_of(old), "the page after submitting a form")
+            self.wait(self.gone(old), "the page after submitting a form")
 
     def path(self):
         return urllib.parse.urlsplit(self.driver.current_url).path.rstrip("/") or "/"
