@@ -99,7 +99,7 @@ extension ConsoleRoutes {
                 status: c.status.rawValue,
                 open: c.status == .open,
                 table: c.table,
-                key: Shown.key(c.key),
+                key: c.key.keyText,
                 column: c.column,
                 winner: side(record.winner, of: c, t),
                 loser: side(record.loser, of: c, t),
@@ -148,7 +148,7 @@ extension ConsoleRoutes {
             status: c.status.rawValue,
             open: c.status == .open,
             table: c.table,
-            key: Shown.key(c.key),
+            key: c.key.keyText,
             rowHref: Self.rowHref(table: c.table, key: c.key),
             column: c.column,
             rowConflict: c.column == nil,
@@ -156,7 +156,7 @@ extension ConsoleRoutes {
             loser: shown(record.loser),
             resolvedBy: c.resolvedBy?.dot.description,
             resolvedAt: c.resolvedBy?.hlc.readable,
-            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) },
+            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: $0.1.cellText) },
             rowExists: row != nil
         )
         return .page(title: t("conflict_title"), template: "conflict", body: body)
@@ -222,9 +222,9 @@ extension ConsoleRoutes {
             listing = result.rows.prefix(Self.rowsPerPage).map { values in
                 let key = Array(values.prefix(chosen.keyColumns.count))
                 return RecordsBody.Row(
-                    key: Shown.key(key),
+                    key: key.keyText,
                     href: Self.rowHref(table: chosen.name, key: key),
-                    values: zip(shownColumns.dropFirst(key.count), values.dropFirst(key.count)).map { "\($0) = \(Shown.cell($1))" }.joined(
+                    values: zip(shownColumns.dropFirst(key.count), values.dropFirst(key.count)).map { "\($0) = \($1.cellText)" }.joined(
                         separator: " · "
                     )
                 )
@@ -246,7 +246,7 @@ extension ConsoleRoutes {
     static func tableHref(_ table: String) -> String { "/console/records?" + encode(["table": table]) }
 
     static func rowHref(table: String, key: [Value]) -> String {
-        "/console/records/row?" + encode(["table": table, "key": Shown.keyArgument(key)])
+        "/console/records/row?" + encode(["table": table, "key": key.keyText])
     }
 
     /// A signature status in the operator's language (the reason of a broken one as the core gives it).
@@ -283,7 +283,7 @@ extension ConsoleRoutes {
             table: name,
             key: argument,
             exists: row != nil,
-            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: Shown.cell($0.1)) },
+            cells: (row ?? []).map { RecordBody.Cell(column: $0.0, value: $0.1.cellText) },
             history: entries,
             historyNote: entries.count == Self.historyLimit ? t("history_newest", String(Self.historyLimit)) : nil
         )

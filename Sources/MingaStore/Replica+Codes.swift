@@ -135,7 +135,7 @@ extension Replica {
     }
 
     /// The name of a code, for people.
-    public func codeName(list: String, code: String) throws -> String? {
+    package func codeName(list: String, code: String) throws -> String? {
         try writer.read { db in
             guard try db.tableExists("minga_codelist") else { return nil }
             return try String.fetchOne(db, sql: "SELECT name FROM minga_codelist WHERE list = ? AND code = ?", arguments: [list, code])

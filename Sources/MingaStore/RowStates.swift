@@ -357,7 +357,7 @@ extension Replica {
 extension Replica {
     /// The merge state this node keeps of a row (protocol §13, "Merge state"); `nil` when the
     /// log holds no change of it.
-    public func mergeState(table name: String, key: [Value]) throws -> RowState? {
+    package func mergeState(table name: String, key: [Value]) throws -> RowState? {
         try writer.read { db in
             let table = try table(named: name)
             let states = RowStates(db)

@@ -12,20 +12,8 @@ enum Output {
     /// An instant as ISO 8601 (`2026-12-01T10:38:08Z`), in text and JSON alike.
     static func time(_ date: Date) -> String { date.formatted(.iso8601) }
 
-    static func cell(_ value: Value) -> String {
-        switch value {
-        case .null: return "NULL"
-        case .text(let s): return s
-        default: return value.plainJSON
-        }
-    }
-
     static func vector(_ vector: VersionVector) -> String {
         vector.isEmpty ? "(empty)" : vector.origins.map { "\($0):\(vector[$0])" }.joined(separator: " ")
-    }
-
-    static func key(_ key: [Value]) -> String {
-        key.count == 1 ? cell(key[0]) : "[" + key.map(\.plainJSON).joined(separator: ",") + "]"
     }
 
     static func conflictText(_ record: ConflictRecord) -> String {
@@ -36,7 +24,7 @@ enum Output {
         }
         var text = """
             conflict \(c.id)  \(c.status.rawValue)
-              \(c.table) \(key(c.key))  \(c.column.map { "column \($0)" } ?? "the whole row (delete against update)")
+              \(c.table) \(c.key.keyText)  \(c.column.map { "column \($0)" } ?? "the whole row (delete against update)")
               winner: \(side(record.winner))
               loser:  \(side(record.loser))
             """

@@ -20,7 +20,7 @@ struct Query: AsyncParsableCommand {
                 print("[" + result.rows.map { Output.object(Array(zip(result.columns, $0))) }.joined(separator: ",") + "]")
             } else {
                 print(result.columns.joined(separator: " | "))
-                for row in result.rows { print(row.map(Output.cell).joined(separator: " | ")) }
+                for row in result.rows { print(row.map(\.cellText).joined(separator: " | ")) }
             }
         }
     }

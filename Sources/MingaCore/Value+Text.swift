@@ -1,0 +1,22 @@
+extension Value {
+    /// A value as a table cell reads: text as itself, NULL as SQL writes it, any other value as
+    /// its JSON (``plainJSON``). What `minga query` prints and the console shows.
+    public var cellText: String {
+        switch self {
+        case .null: "NULL"
+        case .text(let text): text
+        default: plainJSON
+        }
+    }
+}
+
+extension Array where Element == Value {
+    /// A row's key as an operator reads it and gives it back (`minga get TABLE KEY`, the
+    /// console's row search; `Replica.key(for:argument:)` parses it): a one-column text key
+    /// as itself, unless it would read as a JSON array; any other key as the JSON array of its
+    /// values, e.g. `["XM-1","MX"]` or `[42]`.
+    public var keyText: String {
+        if count == 1, case .text(let text) = self[0], !text.hasPrefix("[") { return text }
+        return "[" + map(\.plainJSON).joined(separator: ",") + "]"
+    }
+}
