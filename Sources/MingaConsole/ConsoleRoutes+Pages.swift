@@ -121,7 +121,7 @@ extension ConsoleRoutes {
 
     func side(_ side: ConflictSide, of conflict: Conflict, _ t: ConsoleText) -> String {
         if side.op == .delete { return t("deleted_row") }
-        if conflict.column == nil { return Shown.columns(side.columns) }
+        if conflict.column == nil { return side.columns.columnsText }
         return side.value?.plainJSON ?? "null"
     }
 
@@ -274,7 +274,7 @@ extension ConsoleRoutes {
                 time: change.hlc.readable,
                 change: change.dot.description,
                 op: t("op_" + change.op.rawValue),
-                values: Shown.columns(change.columns.dictionary),
+                values: change.columns.dictionary.columnsText,
                 signature: Self.signature(entry.signature, t),
                 verified: entry.signature.isVerified
             )

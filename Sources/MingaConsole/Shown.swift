@@ -11,8 +11,4 @@ enum Shown {
     static func vector(_ vector: VersionVector) -> String {
         vector.isEmpty ? "—" : vector.origins.map { "\($0):\(vector[$0])" }.joined(separator: "  ")
     }
-
-    static func columns(_ columns: [String: Value]) -> String {
-        columns.keys.sorted().map { "\($0) = \(columns[$0]!.plainJSON)" }.joined(separator: ", ")
-    }
 }

@@ -22,7 +22,7 @@ public struct CSVImportError: Error, Sendable, CustomStringConvertible {
     public static let listed = 50
 
     public var description: String {
-        var text = "\(source): \(badRows.count) bad row\(badRows.count == 1 ? "" : "s"); nothing was imported into \(table)"
+        var text = "\(source): \(counted(badRows.count, "bad row")); nothing was imported into \(table)"
         for row in badRows.prefix(Self.listed) { text += "\n  \(row)" }
         if badRows.count > Self.listed { text += "\n  and \(badRows.count - Self.listed) more" }
         return text

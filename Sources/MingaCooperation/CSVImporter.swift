@@ -87,7 +87,7 @@ public struct CSVImporter: Sendable {
                 bad.append(
                     CSVBadRow(
                         line: line,
-                        reason: "\(fields.count) field\(fields.count == 1 ? "" : "s"), but the header names \(header.count) columns"
+                        reason: "\(counted(fields.count, "field")), but the header names \(header.count) columns"
                     )
                 )
                 continue

@@ -20,3 +20,10 @@ extension Array where Element == Value {
         return "[" + map(\.plainJSON).joined(separator: ",") + "]"
     }
 }
+
+extension Dictionary where Key == String, Value == MingaCore.Value {
+    /// Columns and their values as one line, by column name: `budget = 2, title = "Agua"`.
+    public var columnsText: String {
+        keys.sorted().map { "\($0) = \(self[$0]!.plainJSON)" }.joined(separator: ", ")
+    }
+}

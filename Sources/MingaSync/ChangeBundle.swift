@@ -206,7 +206,7 @@ public enum ChangeBundle {
             }
             if trailer != nil { throw fail(.malformed, "there is data after the end of the bundle") }
             if header == nil {
-                header = try checkedHeader(line, fail)
+                header = try checkedHeader(line, terminated: terminated, fail)
             } else if ChangeBundle.isTrailer(line) {
                 do { trailer = try JSONDecoder().decode(Trailer.self, from: line) } catch let error as DecodingError {
                     if !terminated { throw fail(.malformed, "the file is truncated in its end marker (copy it again from its source)") }
@@ -219,8 +219,14 @@ public enum ChangeBundle {
             hasher.update(line + [0x0A])
         }
 
-        func checkedHeader(_ line: Data, _ fail: (MingaError.Code, String) -> MingaError) throws -> Header {
+        func checkedHeader(_ line: Data, terminated: Bool, _ fail: (MingaError.Code, String) -> MingaError) throws -> Header {
             guard let header = ChangeBundle.decodeHeader(line) else {
+                if !terminated, line.first == UInt8(ascii: "{") {
+                    throw fail(
+                        .malformed,
+                        "the file ends inside its first line: a bundle cut short in its header (copy it again from its source), or not a bundle"
+                    )
+                }
                 throw fail(.malformed, "this is not a Minga bundle (the first line must be its header)")
             }
             guard header.protocol == ChangeBatch.protocolVersion else {

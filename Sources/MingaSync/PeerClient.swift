@@ -166,10 +166,19 @@ public final class PeerClient: Sendable {
                 retryAfter: seconds.map { .seconds($0) }
             )
         }
-        guard let envelope else { return MingaError(.failed, "peer \(url) answered \(method) \(path) with HTTP \(response.status.code)") }
+        // The whole URL: a peer given as `http://host:8701/v1` is asked for `/v1/v1/node`.
+        let asked = "\(method) \(url)\(path)"
+        let hint =
+            switch response.status {
+            case .notFound where url.hasSuffix("/v1"): "; give the peer's base URL, without /v1"
+            case .unauthorized where token == nil: "; this node sent no token: give the peer's with --peer-tokens FILE (`URL TOKEN` lines)"
+            case .unauthorized: "; the token this node sent is not one the peer accepts"
+            default: ""
+            }
+        guard let envelope else { return MingaError(.failed, "peer \(url) answered \(asked) with HTTP \(response.status.code)\(hint)") }
         return MingaError(
             envelope.code ?? .failed,
-            "peer \(url) refused \(method) \(path) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)"
+            "peer \(url) refused \(asked) (\(response.status.code) \(envelope.error.code)): \(envelope.error.message)\(hint)"
         )
     }
 

@@ -33,7 +33,7 @@ struct BundleCommand: AsyncParsableCommand {
                     vector = try Export.parseVector(data, file: since)
                 }
                 let summary = try ChangeBundle.export(from: try replica.open(), to: output, since: vector)
-                print("wrote \(summary.changes) changes in \(summary.batches) batches to \(output)")
+                print("wrote \(counted(summary.changes, "change")) in \(counted(summary.batches, "batch", plural: "batches")) to \(output)")
             }
         }
 
@@ -75,7 +75,7 @@ struct BundleCommand: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("\rimporting: \(done)/\(total) changes".utf8) + (done == total ? Data("\n".utf8) : Data()))
                 }
                 print(
-                    "applied \(summary.applied) new changes (\(summary.duplicates) already present), \(summary.newConflicts) new conflicts"
+                    "applied \(counted(summary.applied, "new change")) (\(summary.duplicates) already present), \(counted(summary.newConflicts, "new conflict"))"
                         + (summary.retried > 0 ? "; \(summary.retried) held change(s) of earlier imports applied" : "")
                 )
                 for held in summary.held { print("HELD  " + Output.held(held)) }

@@ -88,7 +88,7 @@ struct ImportIATI: AsyncParsableCommand {
             }
             if !result.unknownCodes.isEmpty {
                 let total = result.unknownCodes.values.reduce(0, +)
-                printErr("warning: \(total) code\(total == 1 ? "" : "s") not in their IATI codelist, imported as written (`minga check` lists them):")
+                printErr("warning: \(counted(total, "code")) not in their IATI codelist, imported as written (`minga check` lists them):")
                 for list in result.unknownCodes.keys.sorted() {
                     printErr("  \(list): \(result.unknownCodes[list]!), e.g. \(result.unknownCodeExamples[list] ?? "")")
                 }

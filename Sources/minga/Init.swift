@@ -78,12 +78,8 @@ struct Init: AsyncParsableCommand {
             let client = PeerClient(url: from, token: token, tls: try TLSFiles.client(caFile: caFile))
             var traffic = PeerClient.Traffic()
             do { return try await client.schema(&traffic) } catch let error as MingaError {
-                let hint =
-                    error.code != .unauthorized
-                    ? ""
-                    : token == nil
-                        ? "; pass --peer-tokens FILE, a file with the line `\(from) TOKEN`" : "; it refused the token for it in \(peerTokens ?? "")"
-                throw MingaError(.failed, "cannot read the schema of \(from): \(error.message)\(hint)")
+                // The peer client's message says what to do about a missing or refused token.
+                throw MingaError(error.code, "cannot read the schema of \(from): \(error.message)")
             }
         }
         guard let joining = try ChangeBundle.header(of: from).joining else {
@@ -120,7 +116,7 @@ struct Init: AsyncParsableCommand {
             print("  give it to the other agencies: minga roster add \(node) \(created.publicKey!.base64)")
             if let joining {
                 print(
-                    "joined on schema version \(joining.schemaVersion) (\(joining.migrations.count) migration\(joining.migrations.count == 1 ? "" : "s")); add the federation's nodes to the roster, then sync or import a bundle"
+                    "joined on schema version \(joining.schemaVersion) (\(counted(joining.migrations.count, "migration"))); add the federation's nodes to the roster, then sync or import a bundle"
                 )
             }
             print(

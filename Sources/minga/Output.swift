@@ -19,7 +19,7 @@ enum Output {
     static func conflictText(_ record: ConflictRecord) -> String {
         let c = record.conflict
         func side(_ s: ConflictSide) -> String {
-            let what = s.op == .delete ? "deleted the row" : (c.column == nil ? "changed the row" : s.value!.plainJSON)
+            let what = s.op == .delete ? "deleted the row" : (c.column == nil ? "changed the row: \(s.columns.columnsText)" : s.value!.plainJSON)
             return "\(what)  — \(s.write.origin) at \(s.write.hlc.readable) (change \(s.write.dot))"
         }
         var text = """
@@ -37,7 +37,7 @@ extension Output {
     /// One held origin, for an operator (protocol §13): which change waits, how many, why,
     /// since when and from where.
     static func held(_ h: HeldOrigin) -> String {
-        "\(h.origin) from change \(h.first) (\(h.count) change\(h.count == 1 ? "" : "s")), held since "
+        "\(h.origin) from change \(h.first) (\(counted(h.count, "change"))), held since "
             + "\(time(h.since)), from \(h.source.isEmpty ? "this node" : h.source): "
             + "\(h.code.explanation) [\(h.code.rawValue)]: \(h.reason)"
     }

@@ -43,6 +43,9 @@ struct PeerOptions: ParsableArguments {
             guard parts.count == 2, !parts[1].isEmpty else {
                 throw MingaError(.invalidInput, "\(peerTokens), line \(number + 1): expected `URL TOKEN`")
             }
+            guard !parts[1].contains(where: \.isWhitespace) else {
+                throw MingaError(.invalidInput, "\(peerTokens), line \(number + 1): expected `URL TOKEN`; a bearer token has no spaces")
+            }
             tokens[PeerClient.normalize(parts[0])] = parts[1]
         }
         return tokens
@@ -51,6 +54,10 @@ struct PeerOptions: ParsableArguments {
     func clients() throws -> [PeerClient] {
         let tokens = try tokens()
         let tls = try TLSFiles.client(caFile: caFile)
+        for url in peers where !tokens.isEmpty && tokens[PeerClient.normalize(url)] == nil {
+            // Lines match a peer only as --peer names it: localhost is not 127.0.0.1.
+            printErr("warning: \(peerTokens ?? "") has no line for peer \(url); no token is sent to it")
+        }
         return peers.map { PeerClient(url: $0, token: tokens[PeerClient.normalize($0)], tls: tls) }
     }
 }

@@ -40,7 +40,7 @@ struct Status: AsyncParsableCommand {
         print(
             "schema     \(s.schemaVersion)"
                 + (migrations.last.map {
-                    " (\(migrations.count) migration\(migrations.count == 1 ? "" : "s"); the last: \($0.migration.subject), \($0.author))"
+                    " (\(counted(migrations.count, "migration")); the last: \($0.migration.subject), \($0.author))"
                 } ?? " (as created; no migrations)")
         )
         for m in notApplied {
@@ -51,7 +51,7 @@ struct Status: AsyncParsableCommand {
         print("vector     \(Output.vector(s.vector))")
         print("changes    \(s.changes) in the log" + (s.lastHLC.map { ", latest at \($0.readable)" } ?? ""))
         print("conflicts  \(s.openConflicts) open" + (s.openConflicts > 0 ? " (minga conflicts list)" : ""))
-        print("tables     " + s.rows.keys.sorted().map { "\($0) \(s.rows[$0]!) row\(s.rows[$0]! == 1 ? "" : "s")" }.joined(separator: ", "))
+        print("tables     " + s.rows.keys.sorted().map { "\($0) \(counted(s.rows[$0]!, "row"))" }.joined(separator: ", "))
         if s.repairedText > 0 {
             print(
                 "repaired   \(s.repairedText) local write(s) held text that is not valid UTF-8 (another encoding, such as Latin-1); each bad sequence was stored as U+FFFD (\u{FFFD}), as every node holds it; `minga log` shows the rows"

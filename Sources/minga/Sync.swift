@@ -112,7 +112,7 @@ struct Sync: AsyncParsableCommand {
             + (s.released > 0 ? " (and \(s.released) held earlier, now applied)" : "")
         let heldThere = s.heldByPeer.isEmpty ? "" : " (and \(s.heldByPeer.reduce(0) { $0 + $1.count }) held back by the peer)"
         var line =
-            "\(who): received \(s.received)\(heldHere), sent \(s.sent)\(heldThere), \(s.newConflicts) new conflicts, "
+            "\(who): received \(s.received)\(heldHere), sent \(s.sent)\(heldThere), \(counted(s.newConflicts, "new conflict")), "
             + "\(s.bytesReceived) bytes in / \(s.bytesSent) bytes out, \(s.duration.secondsText(decimals: 2))s"
         // Held changes are no failure of the sync, but a person must see them (protocol §13).
         for held in s.held { line += "\n  HELD here: " + Output.held(held) }
