@@ -136,7 +136,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MingaCooperationTests",
-            dependencies: ["MingaCore", "MingaStore", "MingaCooperation"],
+            dependencies: ["MingaCore", "MingaStore", "MingaCooperation", "MingaTestSupport"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

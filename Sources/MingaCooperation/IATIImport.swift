@@ -73,7 +73,7 @@ public struct IATIImporter {
     public func importFile(at path: String, progress: ((Int) -> Void)? = nil) throws -> IATIImportResult {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw MingaError(.failed, "cannot read \(path): no such file")
+            throw MingaError(.notFound, "cannot read \(path): no such file")
         }
         guard FileManager.default.isReadableFile(atPath: path), let stream = InputStream(fileAtPath: path) else {
             throw MingaError(.failed, "cannot read \(path): permission denied")

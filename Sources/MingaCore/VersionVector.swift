@@ -28,21 +28,6 @@ public struct VersionVector: Hashable, Sendable {
 
     public var isEmpty: Bool { entries.isEmpty }
 
-    /// Admits `change` into the vector in per-origin order: `false` when it is already
-    /// held (a duplicate, harmless to skip); throws when it would leave a gap.
-    public mutating func admit(_ dot: Dot) throws(MingaError) -> Bool {
-        let held = self[dot.origin]
-        if dot.seq <= held { return false }
-        guard dot.seq == held + 1 else {
-            throw MingaError(
-                .rejected,
-                "sequence gap for origin \(dot.origin): this node holds up to \(held), the batch continues at \(dot.seq); changes must arrive in order without gaps"
-            )
-        }
-        self[dot.origin] = dot.seq
-        return true
-    }
-
     /// Canonical JSON: origins sorted, no spaces, e.g. `{"co.apc":3,"mx.amexcid":12}`.
     public var canonicalJSON: String {
         var writer = JSONWriter(capacity: 16 + entries.count * 24)

@@ -76,16 +76,16 @@ public struct Replica: Sendable {
     }
 
     /// Refuses a file that is not a replica before anything writes to it: a pool would switch
-    /// a plain SQLite database to WAL, and the upgrades would add Minga's tables to it. Reads
-    /// through a read-only connection. A file beside its replica key that SQLite cannot read
-    /// is a damaged replica (``MingaError/Code/damaged``); any other such file, or a database
-    /// without `minga_node`, is not one (``MingaError/Code/invalidInput``).
+    /// a plain SQLite database to WAL, and the upgrades would add Minga's tables to it. Only
+    /// reads, through one connection in the file's own journal mode. Not a read-only one: after
+    /// a crash, the first connection to a WAL replica recovers its WAL, which a read-only
+    /// connection cannot do. A file beside its replica key that SQLite cannot read is a damaged
+    /// replica (``MingaError/Code/damaged``); any other such file, or a database without
+    /// `minga_node`, is not one (``MingaError/Code/invalidInput``).
     static func checkIsReplica(at path: String, keyPath: String) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
         let isReplica: Bool
         do {
-            isReplica = try DatabaseQueue(path: path, configuration: configuration).read { try $0.tableExists("minga_node") }
+            isReplica = try DatabaseQueue(path: path, configuration: makeConfiguration()).read { try $0.tableExists("minga_node") }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
             guard FileManager.default.fileExists(atPath: keyPath) else {
                 throw MingaError(.invalidInput, "\(path) is not a Minga replica: it is not an SQLite database; point --db / MINGA_DB at a replica")

@@ -131,7 +131,7 @@ import Testing
         let wrote = try box.ok("a.db", "bundle", "export", "--since", "b-status.json", "-o", "delta.bundle")
         #expect(wrote.contains("wrote 3 changes"), "\(wrote)")
         try box.write("vector.json", #"{"mx.amexcid":7}"#)
-        #expect(try box.ok("a.db", "bundle", "export", "--since", "vector.json", "-o", "one.bundle").contains("wrote 1 changes"))
+        #expect(try box.ok("a.db", "bundle", "export", "--since", "vector.json", "-o", "one.bundle").contains("wrote 1 change in"))
         try box.ok("b.db", "bundle", "import", "delta.bundle")
         #expect(try box.ok("b.db", "dump") == box.ok("a.db", "dump"))
         try box.write("bad.json", #"{"mx.amexcid":"seven"}"#)

@@ -160,7 +160,7 @@ import Testing
         // A meets C's change before the migration: what does not need it applies, the rest is held.
         let early = try box.minga("a.db", ["bundle", "import", "c-only.bundle", "--quiet"])
         #expect(early.status == 0, "holding is no failure: \(early.stdout) \(early.stderr)")
-        #expect(early.stdout.contains("applied 1 new changes"), "\(early.stdout)")
+        #expect(early.stdout.contains("applied 1 new change "), "\(early.stdout)")
         #expect(
             early.stdout.contains("HELD  cl.c from change cl.c:2") && early.stdout.contains("needs a schema migration")
                 && early.stdout.contains("[needs_migration]"),
@@ -360,8 +360,8 @@ import Testing
         try box.sqlite("b.db", "UPDATE item SET status = 'set-by-b' WHERE id = 'b1'")
         try box.ok("a.db", "bundle", "export", "-o", "a.bundle")
         try box.ok("b.db", "bundle", "export", "-o", "b.bundle")
-        #expect(try box.ok("b.db", "bundle", "import", "a.bundle").contains("1 new conflicts"))
-        #expect(try box.ok("a.db", "bundle", "import", "b.bundle").contains("1 new conflicts"))
+        #expect(try box.ok("b.db", "bundle", "import", "a.bundle").contains("1 new conflict"))
+        #expect(try box.ok("a.db", "bundle", "import", "b.bundle").contains("1 new conflict"))
         // C receives both definitions at once, in B's bundle, and runs only the winner.
         try box.ok("b.db", "bundle", "export", "-o", "both.bundle")
         try box.ok("c.db", "bundle", "import", "both.bundle")
@@ -513,7 +513,7 @@ import Testing
             "\(refused.stderr)"
         )
         // The peer's `unauthorized` reaches the command as that code, which says what to do.
-        #expect(refused.stderr.contains("pass --peer-tokens FILE, a file with the line `\(server.url) TOKEN`"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("this node sent no token: give the peer's with --peer-tokens FILE"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: box.path("url.db")))
 
         let fromURL = try box.ok("url.db", "init", "--node-id", "pe.url", "--from", server.url, "--peer-tokens", "peer-tokens.txt")

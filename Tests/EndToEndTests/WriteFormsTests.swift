@@ -34,7 +34,7 @@ import Testing
         try box.run("/usr/bin/sqlite3", ["-cmd", ".timeout 30000", box.path(db), sql], env: ProcessInfo.processInfo.environment, timeout: 120)
     }
 
-    // MARK: The five cases of the issue
+    // MARK: Writes other nodes would hold differently: refused where made, or shown
 
     @Test func replaceThroughAUniqueColumnIsRefusedAtInit() throws {
         let box = try Sandbox("unique")

@@ -2,22 +2,10 @@ import Foundation
 import MingaCooperation
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 @Suite struct CSVTests {
-    /// A replica with the cooperation schema on a temporary file; `cleanup` removes it.
-    static func replica(_ node: String = "mx.amexcid") throws -> (Replica, cleanup: () -> Void) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-csv-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let r = try Cooperation.createReplica(at: dir.appendingPathComponent("node.db").path, nodeID: try NodeID(node))
-        return (r, { try? FileManager.default.removeItem(at: dir) })
-    }
-
-    /// Changes to the registry's rows (the schema's own migrations, `minga_schema`, aside).
-    static func changeCount(_ r: Replica) throws -> Int {
-        try r.changes(above: VersionVector(), limit: 10_000, maxBytes: 1 << 30).filter { $0.table != "minga_schema" }.count
-    }
-
     static func importing(_ csv: String, into table: String, _ r: Replica) throws -> CSVImportSummary {
         try CSVImporter(replica: r).importCSV(Data(csv.utf8), into: table, source: "test.csv")
     }
@@ -64,10 +52,10 @@ import Testing
     }
 
     @Test func exportThenImportIntoAnotherReplicaGivesTheSameDump() throws {
-        let (a, cleanA) = try Self.replica()
-        defer { cleanA() }
-        let (b, cleanB) = try Self.replica("co.apc")
-        defer { cleanB() }
+        let (a, dirA) = try Fixture.cooperationReplica()
+        defer { try? FileManager.default.removeItem(at: dirA) }
+        let (b, dirB) = try Fixture.cooperationReplica("co.apc")
+        defer { try? FileManager.default.removeItem(at: dirB) }
         try Self.seed(a)
         for table in ["initiative", "participation", "recipient_country"] {
             let csv = try CSVExporter(replica: a).export(table: table)
@@ -80,8 +68,8 @@ import Testing
     }
 
     @Test func theExportFormat() throws {
-        let (r, clean) = try Self.replica()
-        defer { clean() }
+        let (r, dir) = try Fixture.cooperationReplica()
+        defer { try? FileManager.default.removeItem(at: dir) }
         try r.put(table: "recipient_country", row: ["initiative": .text("B"), "country": .text("MX"), "percentage": .real(0.1)])
         try r.put(table: "recipient_country", row: ["initiative": .text("A"), "country": .text("CL"), "percentage": .null])
         try r.put(table: "recipient_country", row: ["initiative": .text("A, \"b\""), "country": .text("CO"), "percentage": .real(50)])
@@ -110,12 +98,12 @@ import Testing
     }
 
     @Test func badRowsAreAllReportedByLineAndNothingIsImported() throws {
-        let (r, clean) = try Self.replica()
-        defer { clean() }
+        let (r, dir) = try Fixture.cooperationReplica()
+        defer { try? FileManager.default.removeItem(at: dir) }
         try Self.seed(r)
         let dump = try r.dump()
         let vector = try r.vector()
-        let changes = try Self.changeCount(r)
+        let changes = try Fixture.changeCount(r)
         let csv = #"""
             iati_identifier,reporting_org,hierarchy,status,modality
             XM-NEW-1,"spans
@@ -145,12 +133,12 @@ import Testing
         #expect(error?.description.contains("nothing was imported into initiative") == true)
         #expect(try r.dump() == dump)
         #expect(try r.vector() == vector)
-        #expect(try Self.changeCount(r) == changes)
+        #expect(try Fixture.changeCount(r) == changes)
     }
 
     @Test func aBadHeaderIsRefusedWithTheTablesColumns() throws {
-        let (r, clean) = try Self.replica()
-        defer { clean() }
+        let (r, dir) = try Fixture.cooperationReplica()
+        defer { try? FileManager.default.removeItem(at: dir) }
         try Self.seed(r)
         let dump = try r.dump()
         let vector = try r.vector()
@@ -163,40 +151,42 @@ import Testing
             #expect(error?.code == .invalidInput && error?.message.contains(problem) == true, "\(error?.message ?? "")")
             #expect(error?.message.contains("iati_identifier,reporting_org,reporting_org_type") == true)
         }
-        #expect(throws: MingaError.self) { try Self.importing("", into: "initiative", r) }
-        #expect(throws: MingaError.self) { try Self.importing("a\n", into: "no_such_table", r) }
+        let empty = #expect(throws: MingaError.self) { try Self.importing("", into: "initiative", r) }
+        #expect(empty?.code == .invalidInput, "\(empty?.message ?? "")")
+        let noTable = #expect(throws: MingaError.self) { try Self.importing("a\n", into: "no_such_table", r) }
+        #expect(noTable?.code == .invalidInput, "\(noTable?.message ?? "")")
         #expect(try r.dump() == dump && r.vector() == vector)
     }
 
     @Test func manyBadRowsAreListedUpToFifty() throws {
-        let (r, clean) = try Self.replica()
-        defer { clean() }
+        let (r, dir) = try Fixture.cooperationReplica()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let csv = "iati_identifier,hierarchy\n" + (1...60).map { "XM-\($0),x\n" }.joined()
         let error = #expect(throws: CSVImportError.self) { try Self.importing(csv, into: "initiative", r) }
         #expect(error?.badRows.count == 60)
         #expect(error?.description.contains("line 51:") == true && error?.description.contains("line 52:") == false)
         #expect(error?.description.hasSuffix("and 10 more") == true)
-        #expect(try Self.changeCount(r) == 0)
+        #expect(try Fixture.changeCount(r) == 0)
     }
 
     @Test func reimportingUpdatesInPlaceAndIsCaptured() throws {
-        let (r, clean) = try Self.replica()
-        defer { clean() }
+        let (r, dir) = try Fixture.cooperationReplica()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let first = "\u{FEFF}iati_identifier,status,hierarchy\r\nXM-1,2,1\r\nXM-2,2,\r\n"  // a spreadsheet's BOM and CRLF
         #expect(try Self.importing(first, into: "initiative", r) == CSVImportSummary(table: "initiative", inserted: 2, updated: 0))
-        let afterFirst = try Self.changeCount(r)
+        let afterFirst = try Fixture.changeCount(r)
         #expect(afterFirst == 2)
 
         // Same file again: put semantics, nothing new to capture.
         #expect(try Self.importing(first, into: "initiative", r) == CSVImportSummary(table: "initiative", inserted: 0, updated: 2))
-        #expect(try Self.changeCount(r) == afterFirst)
+        #expect(try Fixture.changeCount(r) == afterFirst)
 
         // Only the named columns change; the others are left as they were.
         try r.put(table: "initiative", row: ["iati_identifier": .text("XM-1"), "default_lang": .text("es")])
-        let beforeUpdate = try Self.changeCount(r)
+        let beforeUpdate = try Fixture.changeCount(r)
         let summary = try Self.importing("iati_identifier,status\nXM-1,3\nXM-3,1\n", into: "initiative", r)
         #expect(summary.description == "imported 2 rows into initiative (1 new, 1 updated)")
-        #expect(try Self.changeCount(r) == beforeUpdate + 2)
+        #expect(try Fixture.changeCount(r) == beforeUpdate + 2)
         let row = try #require(try r.get(table: "initiative", key: [.text("XM-1")]))
         let values = Dictionary(uniqueKeysWithValues: row)
         #expect(values["status"] == .text("3") && values["hierarchy"] == .integer(1) && values["default_lang"] == .text("es"))
@@ -205,16 +195,17 @@ import Testing
     }
 
     @Test func exportToAFileAndBack() throws {
-        let (a, cleanA) = try Self.replica()
-        defer { cleanA() }
-        let (b, cleanB) = try Self.replica("co.apc")
-        defer { cleanB() }
+        let (a, dirA) = try Fixture.cooperationReplica()
+        defer { try? FileManager.default.removeItem(at: dirA) }
+        let (b, dirB) = try Fixture.cooperationReplica("co.apc")
+        defer { try? FileManager.default.removeItem(at: dirB) }
         try Self.seed(a)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("minga-csv-\(UUID().uuidString).csv").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try CSVExporter(replica: a).export(table: "participation", to: path)
         #expect(try CSVImporter(replica: b).importCSV(file: path, into: "participation").inserted == Self.tricky.count)
         #expect(try CSVExporter(replica: b).export(table: "participation") == Data(contentsOf: URL(fileURLWithPath: path)))
-        #expect(throws: MingaError.self) { try CSVImporter(replica: b).importCSV(file: path + ".missing", into: "participation") }
+        let missing = #expect(throws: MingaError.self) { try CSVImporter(replica: b).importCSV(file: path + ".missing", into: "participation") }
+        #expect(missing?.code == .failed, "\(missing?.message ?? "")")
     }
 }

@@ -2,17 +2,12 @@ import Foundation
 import MingaCooperation
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 @Suite struct CodelistTests {
-    static func replica() throws -> (Replica, URL) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-coop-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return (try Cooperation.createReplica(at: dir.appendingPathComponent("node.db").path, nodeID: try NodeID("mx.amexcid")), dir)
-    }
-
     @Test func theCooperationSchemaIsTrackedAndItsCodelistsAreReferenceData() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(r.tableNames.contains("initiative") && r.tableNames.contains("flow") && r.tableNames.contains("financing_instrument"))
         #expect(!r.tableNames.contains { $0.hasPrefix("minga_") }, "codelists are not user data")
@@ -28,7 +23,7 @@ import Testing
     }
 
     @Test func unknownCodesAreRefusedWithFieldValueAndList() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         try r.put(table: "initiative", row: ["iati_identifier": .text("XM-DAC-1-1"), "status": .text("2"), "default_currency": .text("MXN")])
         let error = #expect(throws: MingaError.self) {
@@ -47,12 +42,13 @@ import Testing
             table: "classification",
             row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("99"), "code": .text("LOCAL-7")]
         )
-        #expect(throws: MingaError.self) {
+        let goal = #expect(throws: MingaError.self) {
             try r.put(
                 table: "classification",
                 row: ["initiative": .text("XM-DAC-1-1"), "scheme": .text("sector"), "vocabulary": .text("7"), "code": .text("99")]
             )
         }
+        #expect(goal?.code == .badContent, "\(goal?.message ?? "")")
         // Rows written by another SQLite client are reported by check.
         try r.writer.write { db in try db.execute(sql: "UPDATE initiative SET default_currency = 'ZZZ' WHERE iati_identifier = 'XM-DAC-1-1'") }
         let violations = try r.codeViolations()

@@ -2,6 +2,7 @@ import Foundation
 import MingaCooperation
 import MingaCore
 import MingaStore
+import MingaTestSupport
 import Testing
 
 @Suite struct IATITests {
@@ -10,13 +11,6 @@ import Testing
     static let schema = fixtures.appendingPathComponent("schema/iati-activities-schema.xsd")
     static let id = "AA-AAA-123456789-ABC123"
 
-    /// A replica with the cooperation schema in a fresh temporary directory.
-    static func replica(_ node: String = "mx.amexcid") throws -> (Replica, URL) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-iati-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return (try Cooperation.createReplica(at: dir.appendingPathComponent("node.db").path, nodeID: try NodeID(node)), dir)
-    }
-
     static func exampleXML() throws -> String { try String(contentsOf: example, encoding: .utf8) }
 
     static func importing(_ xml: String, into r: Replica) throws -> IATIImportResult {
@@ -24,11 +18,6 @@ import Testing
     }
 
     static func rows(_ r: Replica, _ sql: String) throws -> [[Value]] { try r.query(sql).rows }
-
-    /// Changes to the registry's rows (the schema's own migrations, `minga_schema`, aside).
-    static func changeCount(_ r: Replica) throws -> Int {
-        try r.changes(above: VersionVector(), limit: 1_000_000, maxBytes: .max).filter { $0.table != "minga_schema" }.count
-    }
 
     /// Validates with Debian's xmllint against the 2.03 schema; a missing xmllint fails the test.
     static func validate(_ xml: String, in dir: URL) throws {
@@ -51,7 +40,7 @@ import Testing
     // MARK: Import
 
     @Test func theStandardsExampleImportsWhole() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let result = try IATIImporter(replica: r).importFile(at: Self.example.path)
         #expect(result.activities == 1)
@@ -214,7 +203,7 @@ import Testing
     }
 
     @Test func whatHasNoPlaceInTheRegistryIsReportedNotDropped() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let xml = """
             <iati-activities version="2.01" xmlns:usg="http://www.usaid.gov/">
@@ -247,17 +236,17 @@ import Testing
     }
 
     @Test func reimportingAnUpdatedFileUpdatesInPlaceAndIsCaptured() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let original = try Self.exampleXML()
         _ = try Self.importing(original, into: r)
-        let afterFirst = try Self.changeCount(r)
+        let afterFirst = try Fixture.changeCount(r)
         #expect(afterFirst > 0)
 
         // The same file again: nothing changes, nothing is recorded.
         let again = try Self.importing(original, into: r)
         #expect(again.rowsWritten == 0 && again.unchanged > 0)
-        #expect(try Self.changeCount(r) == afterFirst)
+        #expect(try Fixture.changeCount(r) == afterFirst)
 
         // A registry-only column survives re-imports.
         try r.put(table: "initiative", row: ["iati_identifier": .text(Self.id), "modality": .text("triangular")])
@@ -270,7 +259,7 @@ import Testing
         )
         modified = modified.replacingOccurrences(of: "<recipient-country code=\"AG\" percentage=\"25\" />", with: "")
         modified = modified.replacingOccurrences(of: "<activity-date iso-date=\"2012-04-28\" type=\"2\" />", with: "")
-        let before = try Self.changeCount(r)
+        let before = try Fixture.changeCount(r)
         // The parts of the transaction and of AG (their other attributes, sectors, narratives …) go with them.
         let goneParts = try Self.rows(r, "SELECT count(*) FROM iati_part WHERE path GLOB 'transaction(1234)*' OR path GLOB 'recipient-country(AG)*'")
         guard case .integer(let partCount)? = goneParts.first?.first, partCount > 5 else {
@@ -279,7 +268,7 @@ import Testing
         }
         let result = try Self.importing(modified, into: r)
         #expect(result.deleted == 2 + Int(partCount) && result.updated == 2, "transaction and AG gone; title and actual_start changed")
-        #expect(try Self.changeCount(r) == before + 4 + Int(partCount))
+        #expect(try Fixture.changeCount(r) == before + 4 + Int(partCount))
         #expect(try Self.rows(r, "SELECT count(*) FROM iati_part WHERE path GLOB 'transaction(1234)*'") == [[.integer(0)]])
         #expect(try r.get(table: "flow", key: [.text("\(Self.id)/transaction/1234")]) == nil)
         #expect(try r.get(table: "recipient_country", key: [.text(Self.id), .text("AG")]) == nil)
@@ -290,7 +279,7 @@ import Testing
     }
 
     @Test func aBadFileChangesNothing() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         _ = try Self.importing(Self.generated(count: 3), into: r)
         let dump = try r.dump()
@@ -319,14 +308,18 @@ import Testing
             "\(xmlError?.message ?? "")"
         )
         let mismatched = full.replacingOccurrences(of: "</title>", with: "</titel>")
-        #expect(throws: MingaError.self) { try Self.importing(mismatched, into: r) }
-        // A missing value, an unknown activity-date type, a file that is not IATI.
-        #expect(throws: MingaError.self) { try Self.importing(full.replacingOccurrences(of: ">1500.5</value>", with: "></value>"), into: r) }
-        #expect(throws: MingaError.self) {
-            try Self.importing(full.replacingOccurrences(of: "<activity-date type=\"1\"", with: "<activity-date type=\"7\""), into: r)
+        let mismatchedError = #expect(throws: MingaError.self) { try Self.importing(mismatched, into: r) }
+        #expect(mismatchedError?.code == .invalidInput, "\(mismatchedError?.message ?? "")")
+        // A missing value, an unknown activity-date type, a file that is not IATI, an empty file.
+        for (name, xml) in [
+            ("a missing value", full.replacingOccurrences(of: ">1500.5</value>", with: "></value>")),
+            ("an unknown activity-date type", full.replacingOccurrences(of: "<activity-date type=\"1\"", with: "<activity-date type=\"7\"")),
+            ("an organisation file", "<iati-organisations version=\"2.03\"/>"),
+            ("an empty file", ""),
+        ] {
+            let error = #expect(throws: MingaError.self, "\(name)") { try Self.importing(xml, into: r) }
+            #expect(error?.code == .invalidInput, "\(name): \(error?.message ?? "")")
         }
-        #expect(throws: MingaError.self) { try Self.importing("<iati-organisations version=\"2.03\"/>", into: r) }
-        #expect(throws: MingaError.self) { try Self.importing("", into: r) }
         // An IATI 1.x file stays refused, saying what to do.
         let old = full.replacingOccurrences(of: "version=\"2.03\"", with: "version=\"1.05\"")
         let oldError = #expect(throws: MingaError.self) { try Self.importing(old, into: r) }
@@ -341,7 +334,7 @@ import Testing
     }
 
     @Test func anUnknownCodeIsImportedCountedAndListedByCheck() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         // A publisher's "RD" for the Dominican Republic (DO), and an activity status that does not exist.
         let xml = Self.generated(
@@ -369,7 +362,7 @@ import Testing
     /// A value is exported as the file wrote it (`215000.50`, `50.0`) until the registry's
     /// column is edited to another value: then the column wins, in the export's own spelling.
     @Test func valuesKeepTheirSpellingUntilEdited() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let xml = """
             <iati-activities version="2.03"><iati-activity xml:lang="es" default-currency="USD">
@@ -398,7 +391,7 @@ import Testing
     /// Parts are rows anyone can write (the sqlite3 shell, a peer): what XML could not carry as
     /// it stands is left out and noted, and the file stays well-formed and schema-valid.
     @Test func partsThatXMLCannotCarryAreLeftOutNotWritten() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         _ = try Self.importing(Self.generated(count: 1), into: r)
         let id = Value.text("XM-DAC-41114-TEST-0")
@@ -426,7 +419,7 @@ import Testing
     /// an indicator's measure, a point's reference system …) leaves that element out, noted;
     /// the rest of the activity is written, and the file validates.
     @Test func anElementAnEditLeftIncompleteIsLeftOutAndNoted() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         _ = try Self.importing(try Self.exampleXML(), into: r)
         try r.put(
@@ -454,7 +447,7 @@ import Testing
     }
 
     @Test func aDeclaredEntityOrADeepNestRefusesTheFile() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let full = Self.generated(count: 1)
         let entity = full.replacingOccurrences(of: "<iati-activities", with: "<!DOCTYPE iati-activities [<!ENTITY e \"TEXT\">]>\n<iati-activities")
@@ -468,13 +461,13 @@ import Testing
         )
         let deepError = #expect(throws: MingaError.self) { try Self.importing(deep, into: r) }
         #expect(deepError?.code == .invalidInput && deepError?.message.contains("nested more than 32 levels") == true, "\(deepError?.message ?? "")")
-        #expect(try Self.changeCount(r) == 0)
+        #expect(try Fixture.changeCount(r) == 0)
     }
 
     /// A target no column can hold as a number ("130,000.00", as a real publisher wrote it) is
     /// exported as written, with its comment; once an agency enters the number, that replaces it.
     @Test func aTargetThatIsNoNumberIsKeptUntilOneIsEntered() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         var xml = try Self.exampleXML()
         xml = xml.replacingOccurrences(of: "<target value=\"10\">", with: "<target value=\"130,000.00\">")
@@ -498,11 +491,11 @@ import Testing
         try Self.validate(out.xml, in: dir)
     }
 
-    /// What a second review found: a cleared column brought its file spelling back; a part's
-    /// namespace declarations or attribute values could make the file not well-formed or not
-    /// valid; one organisation named twice in a file flipped on every import.
+    /// A cleared column does not bring its file spelling back; no part's namespace
+    /// declarations or attribute values make the export not well-formed or not valid; and one
+    /// organisation named two ways in a file keeps both names, so importing it again writes nothing.
     @Test func clearedColumnsStayClearedAndPartsStayValid() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let xml = Self.generated(count: 2).replacingOccurrences(of: #"code="CO" percentage="100""#, with: #"code="CO" percentage="100.0""#)
         _ = try Self.importing(xml, into: r)
@@ -548,7 +541,7 @@ import Testing
     }
 
     @Test func cdataLineEndsAreXMLsAndANameInAnotherLanguageIsNotRelabelled() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let xml =
             "<iati-activities version=\"2.03\">\r\n<iati-activity xml:lang=\"es\" default-currency=\"USD\">\r\n"
@@ -583,7 +576,7 @@ import Testing
     // MARK: Export
 
     @Test func theExportValidatesAgainstTheSchema() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         _ = try IATIImporter(replica: r).importFile(at: Self.example.path)
         _ = try Self.importing(Self.generated(count: 5), into: r)
@@ -601,7 +594,7 @@ import Testing
     }
 
     @Test func initiativesTheSchemaCannotCarryAreLeftOutAndListed() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         _ = try Self.importing(Self.generated(count: 2), into: r)
         try r.put(table: "initiative", row: ["iati_identifier": .text("XM-DAC-41114-BARE"), "status": .text("2")])
@@ -639,17 +632,18 @@ import Testing
         #expect(error?.code == .invalidInput && error?.message.contains("XM-DAC-41114-BARE lacks") == true)
         #expect(!FileManager.default.fileExists(atPath: file.path))
 
-        let (empty, emptyDir) = try Self.replica()
+        let (empty, emptyDir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: emptyDir) }
-        #expect(throws: MingaError.self) { try IATIExporter(replica: empty).exportString() }
+        let nothing = #expect(throws: MingaError.self) { try IATIExporter(replica: empty).exportString() }
+        #expect(nothing?.code == .invalidInput, "\(nothing?.message ?? "")")
     }
 
     // MARK: Round trip
 
     @Test func importExportImportGivesTheSameRows() throws {
         for xml in [try Self.exampleXML(), Self.generated(count: 20), Self.edgeCases] {
-            let (a, dirA) = try Self.replica("mx.amexcid")
-            let (b, dirB) = try Self.replica("co.apc")
+            let (a, dirA) = try Fixture.cooperationReplica("mx.amexcid")
+            let (b, dirB) = try Fixture.cooperationReplica("co.apc")
             defer {
                 try? FileManager.default.removeItem(at: dirA)
                 try? FileManager.default.removeItem(at: dirB)
@@ -670,7 +664,7 @@ import Testing
     // MARK: Scale
 
     @Test func twoThousandActivitiesImportInOneTransaction() throws {
-        let (r, dir) = try Self.replica()
+        let (r, dir) = try Fixture.cooperationReplica()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("big.xml")
         try Data(Self.generated(count: 2_000, lean: true).utf8).write(to: file)

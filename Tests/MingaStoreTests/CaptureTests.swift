@@ -133,16 +133,20 @@ import Testing
         #expect(try !r.put(table: "initiatives", row: ["id": .text("XM-1"), "budget": .integer(6)]))
         #expect(try Fixture.allChanges(r).last?.columns == ["budget": .integer(6)])
         #expect(try r.get(table: "initiatives", key: [.text("XM-1")])?.first { $0.0 == "title" }?.1 == .text("Agua"))
-        #expect(throws: MingaError.self) { try r.put(table: "initiatives", row: ["title": .text("no key")]) }
-        #expect(throws: MingaError.self) { try r.put(table: "initiatives", row: ["id": .text("x"), "nope": .null]) }
-        #expect(throws: MingaError.self) { try r.put(table: "nowhere", row: ["id": .text("x")]) }
+        let noKey = #expect(throws: MingaError.self) { try r.put(table: "initiatives", row: ["title": .text("no key")]) }
+        #expect(noKey?.code == .invalidInput, "\(noKey?.message ?? "")")
+        let unknownColumn = #expect(throws: MingaError.self) { try r.put(table: "initiatives", row: ["id": .text("x"), "nope": .null]) }
+        #expect(unknownColumn?.code == .invalidInput, "\(unknownColumn?.message ?? "")")
+        let unknownTable = #expect(throws: MingaError.self) { try r.put(table: "nowhere", row: ["id": .text("x")]) }
+        #expect(unknownTable?.code == .invalidInput, "\(unknownTable?.message ?? "")")
     }
 
     @Test func queryIsReadOnly() throws {
         let r = try Fixture.replica("mx.amexcid")
         try r.put(table: "initiatives", row: ["id": .text("XM-1")])
         #expect(try r.query("SELECT count(*) AS n FROM initiatives").rows == [[.integer(1)]])
-        #expect(throws: MingaError.self) { try r.query("DELETE FROM initiatives") }
+        let write = #expect(throws: MingaError.self) { try r.query("DELETE FROM initiatives") }
+        #expect(write?.code == .invalidInput, "\(write?.message ?? "")")
         #expect(try r.query("SELECT count(*) FROM initiatives").rows == [[.integer(1)]])
     }
 }
@@ -183,11 +187,17 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("node.db").path
         _ = try Replica.create(at: path, nodeID: try NodeID("mx.amexcid"), schemaSQL: Fixture.storeSchema)
-        #expect(throws: MingaError.self) { try Replica.create(at: path, nodeID: try NodeID("co.apc"), schemaSQL: Fixture.storeSchema) }
+        let existing = #expect(throws: MingaError.self) {
+            try Replica.create(at: path, nodeID: try NodeID("co.apc"), schemaSQL: Fixture.storeSchema)
+        }
+        #expect(existing?.code == .invalidInput, "\(existing?.message ?? "")")
         #expect(try Replica.open(at: path).nodeID.rawValue == "mx.amexcid")
         // A failed init leaves no file behind.
         let bad = dir.appendingPathComponent("bad.db").path
-        #expect(throws: MingaError.self) { try Replica.create(at: bad, nodeID: try NodeID("mx.amexcid"), schemaSQL: "CREATE TABLE t(x);") }
+        let unsafe = #expect(throws: MingaError.self) {
+            try Replica.create(at: bad, nodeID: try NodeID("mx.amexcid"), schemaSQL: "CREATE TABLE t(x);")
+        }
+        #expect(unsafe?.code == .invalidInput, "\(unsafe?.message ?? "")")
         #expect(!FileManager.default.fileExists(atPath: bad))
     }
 

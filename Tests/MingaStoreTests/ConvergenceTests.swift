@@ -213,7 +213,8 @@ import Testing
             #expect(try r.get(table: "initiatives", key: [.text("XM-1")])?.first { $0.0 == "title" }?.1 == loser)
             #expect(try Fixture.conflictSummary(r) == Fixture.conflictSummary(cl))
         }
-        #expect(throws: MingaError.self) { try cl.resolve(conflictID: open[0].conflict.id, with: .keepWinner) }
+        let again = #expect(throws: MingaError.self) { try cl.resolve(conflictID: open[0].conflict.id, with: .keepWinner) }
+        #expect(again?.code == .invalidInput, "\(again?.message ?? "")")
     }
 
     @Test func aResolutionTheTableWouldRefuseIsRefusedAndChangesNothing() throws {

@@ -80,12 +80,20 @@ import Testing
                     "applied \(result.applied), duplicates \(result.duplicates), held \(result.held), altered \(result.alteredCopies) of \(batch.changes.count): \(String(decoding: mutated, as: UTF8.self))"
                 )
             } catch let error as MingaError {
+                // A batch refused whole (§13), or a refusal of one of its changes.
+                #expect(
+                    error.code.holdsChange || error.code == .malformed || error.code == .rejected,
+                    "\(error.code): \(error.message): \(String(decoding: mutated, as: UTF8.self))"
+                )
                 #expect(!error.message.isEmpty)
                 #expect(try co.dump() == empty && co.vector().isEmpty, "a refused batch left something behind")
             }
         }
         // Most mutations break the JSON and stop at the decoder; the test says something
-        // about `apply` only if enough of them get through to it.
+        // about `apply` only if enough of them get through to it. About one in ten does: 48
+        // runs of 400 saw 32 to 57 reach apply (42 on average). The floor, runs / 25 = 16,
+        // is half the lowest of them; a binomial count of mean 42 falls below it about once
+        // in two million runs, so a failure here means the mutations or the decoder changed.
         let count = reached.count
         print("DecoderFuzzTests: \(count) of \(runs) mutated batches reached apply")
         #expect(count >= runs / 25, "only \(count) of \(runs) mutated batches reached apply")

@@ -5,11 +5,11 @@ import MingaStore
 import MingaTestSupport
 import Testing
 
-/// Issue #6, W3: an incremental sync costs the same on a small and on a large replica. Timing
-/// that in a unit test would be flaky, so this checks its cause instead: every query a sync
-/// runs finds its rows through an index and never walks the log, the values, the conflicts
-/// or a user table. (A GROUP BY that SQLite chose to answer by walking the whole row index
-/// once made every sync grow with the replica.)
+/// An incremental sync costs the same on a small and on a large replica. Timing that in a
+/// unit test would be flaky, so this checks its cause instead: every query a sync runs finds
+/// its rows through an index and never walks the log, the values, the conflicts or a user
+/// table. (A GROUP BY that SQLite answers by walking the whole row index is such a walk: it
+/// makes every sync grow with the replica.)
 @Suite struct IncrementalCostTests {
     static let growing = ["minga_changes", "minga_values_", "minga_conflicts", "initiatives", "participation"]
 

@@ -5,8 +5,9 @@ import MingaStore
 import MingaTestSupport
 import Testing
 
-/// What init accepts, what drift looks like, and the replica states that used to split or
-/// stall nodes without a word (protocol/README.md §1, §13).
+/// What init accepts, what drift looks like, and replica states that could split or stall
+/// nodes without a word: every node holds the same rows and keeps syncing, or the operator is
+/// told why not (protocol/README.md §1, §13).
 @Suite struct SchemaShapeTests {
     func refusal(_ schema: String) -> String? {
         do {
@@ -66,10 +67,14 @@ import Testing
         try Fixture.sync(from: b, to: a)
         #expect(try a.dump() == "table r\n{\"k\":\"x\",\"lo\":8,\"hi\":5}\n")
         #expect(try b.dump() == a.dump())
-        #expect(throws: MingaError.self) { try a.put(table: "r", row: ["k": .text("x"), "lo": .integer(9)]) }
+        let broken = #expect(throws: MingaError.self) { try a.put(table: "r", row: ["k": .text("x"), "lo": .integer(9)]) }
+        #expect(broken?.code == .invalidInput, "\(broken?.message ?? "")")
         try a.put(table: "r", row: ["k": .text("x"), "hi": .integer(10)])
         // The pragma is off again for local writes.
-        #expect(throws: MingaError.self) { try b.put(table: "r", row: ["k": .text("y"), "lo": .integer(2), "hi": .integer(1)]) }
+        let refusedLocally = #expect(throws: MingaError.self) {
+            try b.put(table: "r", row: ["k": .text("y"), "lo": .integer(2), "hi": .integer(1)])
+        }
+        #expect(refusedLocally?.code == .invalidInput, "\(refusedLocally?.message ?? "")")
     }
 
     func sql(_ r: Replica, _ sql: String) throws {
@@ -99,7 +104,8 @@ import Testing
 
         try sql(r, "UPDATE minga_capture SET suppress = 1")
         #expect(try r.schemaDrift().first?.hasPrefix("capture was switched off by hand") == true)
-        #expect(throws: MingaError.self) { try r.vector() }
+        let suppressed = #expect(throws: MingaError.self) { try r.vector() }
+        #expect(suppressed?.code == .unavailable, "\(suppressed?.message ?? "")")
         try sql(r, "UPDATE minga_capture SET suppress = 0")
 
         try sql(r, "CREATE TRIGGER eat AFTER INSERT ON minga_pending BEGIN DELETE FROM minga_pending; END")
