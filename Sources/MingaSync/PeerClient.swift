@@ -182,25 +182,38 @@ public final class PeerClient: Sendable {
         )
     }
 
+    /// Why a peer could not be reached or read, in words an operator can act on.
     static func describe(_ error: any Error) -> String {
         if let error = error as? MingaError { return error.message }
-        let text = String(describing: error)
-        if text.contains("connectTimeout") { return "connection timed out" }
-        if text.contains("Connection refused") || text.contains("connectionRefused") { return "connection refused (is minga serve running there?)" }
-        if text.contains("deadlineExceeded") || text.contains("readTimeout") { return "the peer did not answer in time" }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connection timed out"
+            case .deadlineExceeded, .readTimeout: return "the peer did not answer in time"
+            case .remoteConnectionClosed: return "the peer closed the connection without answering (if it serves HTTPS, use an https:// URL)"
+            default: break
+            }
+        }
+        if let error = error as? IOError, error.errnoCode == ECONNREFUSED { return "connection refused (is minga serve running there?)" }
+        if (error as? NIOSSLExtraError) == .failedToValidateHostname {
+            return "its TLS certificate is not valid for this address (\(error))"
+        }
+        switch error as? NIOSSLError {
+        case .unableToValidateCertificate: return "its TLS certificate is not valid for this address (\(error))"
+        case .handshakeFailed(let reason): return describeHandshake(reason)
+        default: return String(describing: error)
+        }
+    }
+
+    /// A failed TLS handshake. BoringSSL's reason names (`CERTIFICATE_VERIFY_FAILED`) are the
+    /// only part of its error that NIOSSL makes public.
+    static func describeHandshake(_ reason: BoringSSLError) -> String {
+        let text = String(describing: reason)
         if text.contains("CERTIFICATE_VERIFY_FAILED") {
             return
                 "its TLS certificate is not trusted here (certificate verify failed); if a private CA signed it, or it is self-signed, pass that certificate with --ca-file"
         }
-        if text.contains("failedToValidateHostname") || text.contains("unableToValidateCertificate") {
-            return "its TLS certificate is not valid for this address (\(text))"
-        }
-        if text.contains("remoteConnectionClosed") && error is HTTPClientError {
-            return "the peer closed the connection without answering (if it serves HTTPS, use an https:// URL)"
-        }
         if text.contains("WRONG_VERSION_NUMBER") { return "TLS handshake failed; does the peer serve plain http:// at this address?" }
-        if error is NIOSSLError || error is BoringSSLError { return "TLS handshake failed: \(text)" }
-        return text
+        return "TLS handshake failed: \(text)"
     }
 }
 
