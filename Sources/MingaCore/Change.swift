@@ -118,47 +118,6 @@ extension JSONEncoder {
     }
 }
 
-extension DecodingError {
-    /// A one-line account of where and why decoding failed, for operators.
-    public var explanation: String {
-        func path(_ context: Context) -> String {
-            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return p.isEmpty ? "the document" : String(p.drop { $0 == "." })
-        }
-        switch self {
-        case .dataCorrupted(let c):
-            if c.codingPath.isEmpty, c.underlyingError != nil || c.debugDescription == "The given data was not valid JSON." {
-                let underlying = (c.underlyingError as NSError?)?.localizedDescription
-                return "not valid JSON (\(underlying ?? "check its quotes, commas and brackets"))"
-            }
-            return "\(path(c)): \(c.debugDescription)"
-        case .keyNotFound(let key, let c):
-            return "\(path(c)): missing field \"\(key.stringValue)\""
-        case .typeMismatch(let type, let c):
-            // Foundation says "Expected to decode X but found Y instead."
-            let found = c.debugDescription.range(of: "but found ").map {
-                ", found " + c.debugDescription[$0.upperBound...].replacingOccurrences(of: " instead.", with: "")
-            }
-            return "\(path(c)): expected \(Self.jsonName(of: type))\(found ?? "")"
-        case .valueNotFound(let type, let c):
-            return "\(path(c)): expected \(Self.jsonName(of: type)), found null"
-        @unknown default:
-            return "\(self)"
-        }
-    }
-
-    /// A Swift type as JSON calls what stands for it: `[String: X]` is an object.
-    static func jsonName(of type: Any.Type) -> String {
-        let name = String(describing: type)
-        if name.hasPrefix("Dictionary") { return "an object" }
-        if name.hasPrefix("Array") { return "an array" }
-        if name == "String" { return "text (a string)" }
-        if name == "Bool" { return "true or false" }
-        if ["Int", "Int64", "Int32", "UInt", "UInt64", "Double", "Float"].contains(name) { return "a number" }
-        return name
-    }
-}
-
 extension Change {
     /// Wire JSON built by hand (``JSONWriter/change(_:)``): the same members, values and sorted
     /// keys as ``JSONEncoder/wire`` gives, without the Codable machinery: serving a pull
@@ -198,5 +157,13 @@ extension Change {
         for value in key { total += size(value) }
         for (name, value) in columns { total += name.utf8.count + 4 + size(value) }
         return total
+    }
+}
+
+extension Change {
+    /// Whether this write's writer had seen the write named `dot`.
+    func covers(_ dot: Dot) -> Bool {
+        if origin == dot.origin { return seq > dot.seq }
+        return context.contains(dot)
     }
 }

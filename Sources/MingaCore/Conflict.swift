@@ -90,11 +90,3 @@ public struct Conflict: Hashable, Sendable {
         return String(SHA256Digest.hex(Array(text.utf8)).prefix(16))
     }
 }
-
-extension Change {
-    /// Whether this write's writer had seen the write named `dot`.
-    func covers(_ dot: Dot) -> Bool {
-        if origin == dot.origin { return seq > dot.seq }
-        return context.contains(dot)
-    }
-}

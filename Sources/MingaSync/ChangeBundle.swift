@@ -275,18 +275,12 @@ public enum ChangeBundle {
 
     /// The header of the bundle at `path` (its first line), unchecked beyond its shape.
     public static func header(of path: String) throws -> Header {
-        struct Found: Error { let header: Header }
-        do {
-            try readLines(path) { _, line, _ in
-                guard let header = decodeHeader(line) else {
-                    throw MingaError(.malformed, "\(path) is not a Minga bundle (the first line must be its header)")
-                }
-                throw Found(header: header)
-            }
-        } catch let found as Found {
-            return found.header
+        var lines = try LineReader(path)
+        guard let (_, line, _) = try lines.next() else { throw MingaError(.malformed, "\(path) is empty, not a Minga bundle") }
+        guard let header = decodeHeader(line) else {
+            throw MingaError(.malformed, "\(path) is not a Minga bundle (the first line must be its header)")
         }
-        throw MingaError(.malformed, "\(path) is empty, not a Minga bundle")
+        return header
     }
 
     /// Reads `path` line by line with bounded memory. A final line without its newline
