@@ -36,7 +36,7 @@ public struct Replica: Sendable {
         if FileManager.default.fileExists(atPath: path) {
             throw MingaError(
                 .invalidInput,
-                "\(path) already exists; refusing to overwrite a replica (choose another --db, or remove the file if you really mean to start over)"
+                "\(path) already exists; refusing to overwrite it (choose another --db, or remove the file if you really mean to start over)"
             )
         }
         let keyPath = Replica.keyPath(for: path)
@@ -63,6 +63,10 @@ public struct Replica: Sendable {
                 .notFound,
                 "no replica at \(path); create one with `minga init --node-id ID` (the cooperation registry; `--schema FILE.sql` for tables of your own), or point --db / MINGA_DB at it"
             )
+        }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw MingaError(.invalidInput, "\(path) is a folder; point --db / MINGA_DB at the replica file in it")
         }
         let keyPath = Replica.keyPath(for: path)
         try checkIsReplica(at: path, keyPath: keyPath)

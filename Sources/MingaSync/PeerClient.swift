@@ -4,6 +4,7 @@ import MingaCore
 import MingaStore
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 
 /// Talks wire protocol v1 to one peer. Sends the peer's bearer token when one is configured
@@ -170,9 +171,10 @@ public final class PeerClient: Sendable {
         let asked = "\(method) \(url)\(path)"
         let hint =
             switch response.status {
-            case .notFound where url.hasSuffix("/v1"): "; give the peer's base URL, without /v1"
-            case .unauthorized where token == nil: "; this node sent no token: give the peer's with --peer-tokens FILE (`URL TOKEN` lines)"
-            case .unauthorized: "; the token this node sent is not one the peer accepts"
+            case .notFound where URL(string: url).map({ !$0.path.isEmpty && $0.path != "/" }) ?? false:
+                "; give the peer's base URL: scheme, host and port, with no path"
+            case .unauthorized where token == nil: "; no token was sent to it: give the peer's with --peer-tokens FILE (`URL TOKEN` lines)"
+            case .unauthorized: "; the token sent to it is not one the peer accepts"
             default: ""
             }
         guard let envelope else { return MingaError(.failed, "peer \(url) answered \(asked) with HTTP \(response.status.code)\(hint)") }
@@ -193,15 +195,25 @@ public final class PeerClient: Sendable {
             default: break
             }
         }
-        if let error = error as? IOError, error.errnoCode == ECONNREFUSED { return "connection refused (is minga serve running there?)" }
+        if isRefused(error) { return "connection refused (is minga serve running there?)" }
         if (error as? NIOSSLExtraError) == .failedToValidateHostname {
             return "its TLS certificate is not valid for this address (\(error))"
         }
+        if let error = error as? BoringSSLError { return describeHandshake(error) }
         switch error as? NIOSSLError {
         case .unableToValidateCertificate: return "its TLS certificate is not valid for this address (\(error))"
         case .handshakeFailed(let reason): return describeHandshake(reason)
-        default: return String(describing: error)
+        case .some(let error): return "TLS failed: \(error)"
+        case nil: return String(describing: error)
         }
+    }
+
+    /// Whether nobody listens at the peer's address: an IP address's one refused connection,
+    /// or every address a host name resolved to refusing (NIO's Happy Eyeballs connector).
+    static func isRefused(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        guard let error = error as? NIOConnectionError, error.dnsAError == nil || error.dnsAAAAError == nil else { return false }
+        return !error.connectionErrors.isEmpty && error.connectionErrors.allSatisfy { isRefused($0.error) }
     }
 
     /// A failed TLS handshake. BoringSSL's reason names (`CERTIFICATE_VERIFY_FAILED`) are the

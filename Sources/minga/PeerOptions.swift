@@ -36,7 +36,8 @@ struct PeerOptions: ParsableArguments {
             throw MingaError(.failed, "cannot read the peer token file \(peerTokens)")
         }
         var tokens: [String: String] = [:]
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split at any line end: Swift reads a Windows CRLF as one character, not as "\n".
+        for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let parts = trimmed.split(separator: " ", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }

@@ -16,11 +16,12 @@ import Testing
         let box = try Sandbox("ring")
         defer { box.remove() }
         try setUp(box)
-        try box.write("tokens", "ring-secret\n")
+        // Written as an editor on Windows saves them (CRLF), comment line and all.
+        try box.write("tokens", "# the ring's token\r\nring-secret\r\n")
         let servers = try Self.nodes.map { try box.serve("\($0.0).db", ["--token-file", "tokens"]) }
         defer { for server in servers { server.stop() } }
         let (mx, co, _) = (servers[0], servers[1], servers[2])
-        try box.write("peer-tokens", servers.map { "\($0.url) ring-secret" }.joined(separator: "\n"))
+        try box.write("peer-tokens", servers.map { "\($0.url) ring-secret" }.joined(separator: "\r\n") + "\r\n")
         func sync(_ db: String, _ peer: Server, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
             try box.ok("\(db).db", "sync", "--peer", peer.url, "--peer-tokens", "peer-tokens", sourceLocation: sourceLocation)
         }

@@ -513,7 +513,7 @@ import Testing
             "\(refused.stderr)"
         )
         // The peer's `unauthorized` reaches the command as that code, which says what to do.
-        #expect(refused.stderr.contains("this node sent no token: give the peer's with --peer-tokens FILE"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("no token was sent to it: give the peer's with --peer-tokens FILE"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: box.path("url.db")))
 
         let fromURL = try box.ok("url.db", "init", "--node-id", "pe.url", "--from", server.url, "--peer-tokens", "peer-tokens.txt")

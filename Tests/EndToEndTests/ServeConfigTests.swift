@@ -103,9 +103,15 @@ import Testing
             missing.status == 1 && missing.stderr.contains("cannot read the config file") && missing.stderr.contains("No such file"),
             "\(missing.stderr)"
         )
+        // Token files are read once the replica opens: a real one, so that each refusal is the token file's.
+        _ = try box.ok("node.db", "init", "--node-id", "mx.amexcid")
         try box.write("short.tokens", "secret\n")
-        let short = try box.minga(nil, ["serve", "--console-token-file", box.path("short.tokens"), "--db", box.path("none.db")], timeout: 30)
-        #expect(short.status == 1, "\(short.stderr)")
+        let short = try box.minga("node.db", ["serve", "--console-token-file", box.path("short.tokens")], timeout: 30)
+        #expect(short.status == 1 && short.stderr.contains("an operator token needs at least 16"), "\(short.stderr)")
+        // A --peer-tokens file (`URL TOKEN` lines) given as the server's own token file.
+        try box.write("peers.tokens", "http://10.0.0.5:8701 ring-secret\n")
+        let swapped = try box.minga("node.db", ["serve", "--token-file", box.path("peers.tokens")], timeout: 30)
+        #expect(swapped.status == 1 && swapped.stderr.contains("peers.tokens, line 1: a token has no spaces"), "\(swapped.stderr)")
     }
 
     @Test func versionAndHelpThatWraps() throws {

@@ -25,11 +25,14 @@ import Testing
 
     @Test func nobodyListeningIsAConnectionRefused() async throws {
         let port = try Listener().port  // bound, then closed: nobody listens there
-        let error = try await Self.failure("http://127.0.0.1:\(port)")
-        #expect(
-            error?.code == .failed && error?.message.contains("connection refused (is minga serve running there?)") == true,
-            "\(String(describing: error))"
-        )
+        // By address, and by a host name whose every address refuses (IPv4 and IPv6 alike).
+        for url in ["http://127.0.0.1:\(port)", "http://localhost:\(port)"] {
+            let error = try await Self.failure(url)
+            #expect(
+                error?.code == .failed && error?.message.contains("connection refused (is minga serve running there?)") == true,
+                "\(url): \(String(describing: error))"
+            )
+        }
     }
 
     @Test func aPeerThatNeverAnswersTimesOut() async throws {
