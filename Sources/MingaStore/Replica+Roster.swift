@@ -30,15 +30,29 @@ extension Replica {
     }
 
     /// Adds a node, or replaces its key (a key rotation). The node's own entry is fixed: it
-    /// must match the private key file.
-    public func addToRoster(_ node: NodeID, key: PublicKey) throws {
+    /// must match the private key file. A key already listed for another node is refused:
+    /// each node signs with its own, so that no node can sign as another (a pasted key of
+    /// the wrong agency, most often). Returns the key it replaced, if any.
+    @discardableResult
+    public func addToRoster(_ node: NodeID, key: PublicKey) throws -> PublicKey? {
         guard NodeID.isValidName(node.rawValue) else {
             throw MingaError(.invalidInput, "roster entries name nodes, not epochs: use \(node.node)")
         }
         if node == nodeID, key != signingKey?.publicKey {
             throw MingaError(.invalidInput, "\(node) is this node; its roster entry is its own public key and cannot be replaced")
         }
-        try writer.write { db in
+        return try writer.write { db in
+            if let other = try String.fetchOne(
+                db,
+                sql: "SELECT node FROM minga_roster WHERE public_key = ? AND node != ?",
+                arguments: [key.base64, node.rawValue]
+            ) {
+                throw MingaError(
+                    .invalidInput,
+                    "that public key is already \(other)'s in the roster; every node has its own key: check that it is \(node)'s"
+                )
+            }
+            let replaced = try String.fetchOne(db, sql: "SELECT public_key FROM minga_roster WHERE node = ?", arguments: [node.rawValue])
             try db.execute(
                 sql: """
                     INSERT INTO minga_roster(node, public_key, added_at) VALUES (?, ?, datetime('now'))
@@ -46,6 +60,7 @@ extension Replica {
                     """,
                 arguments: [node.rawValue, key.base64]
             )
+            return try replaced.flatMap { $0 == key.base64 ? nil : try PublicKey(base64: $0) }
         }
     }
 

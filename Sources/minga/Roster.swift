@@ -65,8 +65,11 @@ struct RosterAdd: AsyncParsableCommand {
         try await operate {
             let r = try replica.open()
             let node = try NodeID(name: nodeID)
-            try r.addToRoster(node, key: try PublicKey(base64: publicKey))
-            print("roster: \(node) added; changes signed with its key are accepted")
+            if let old = try r.addToRoster(node, key: try PublicKey(base64: publicKey)) {
+                print("roster: \(node)'s key replaced (it was \(old.base64)); changes signed with the new key are accepted")
+            } else {
+                print("roster: \(node) added; changes signed with its key are accepted")
+            }
         }
     }
 }

@@ -102,12 +102,17 @@ import Testing
         #expect(held.reason.contains("ve.stranger, which is not in this node's roster"), "\(held.reason)")
         #expect(try co.vector().isEmpty)
 
+        // Another node's key pasted for it is refused: no node may sign as another.
+        let pasted = #expect(throws: MingaError.self) { try co.addToRoster(try NodeID("ve.stranger"), key: TestKeys.key("mx.amexcid").publicKey) }
+        #expect(pasted?.code == .invalidInput && pasted?.message.contains("already mx.amexcid's") == true, "\(pasted?.message ?? "")")
         // A wrong key for the right name does not verify.
-        try co.addToRoster(try NodeID("ve.stranger"), key: SigningKey().publicKey)
+        let wrong = SigningKey().publicKey
+        #expect(try co.addToRoster(try NodeID("ve.stranger"), key: wrong) == nil)
         #expect(try co.retryHeld().applied == 0)
         #expect(try co.heldOrigins().map(\.code) == [.badSignature])
-        // The right key: the held change applies without being delivered again.
-        try co.addToRoster(try NodeID("ve.stranger"), key: try #require(stranger.publicKey))
+        // The right key replaces it (and says which it replaced): the held change applies
+        // without being delivered again.
+        #expect(try co.addToRoster(try NodeID("ve.stranger"), key: try #require(stranger.publicKey)) == wrong)
         #expect(try co.retryHeld().applied == 1)
         #expect(try co.heldOrigins().isEmpty && co.dump() == stranger.dump())
 
