@@ -69,9 +69,21 @@ public struct Replica: Sendable {
             throw MingaError(.invalidInput, "\(path) is a folder; point --db / MINGA_DB at the replica file in it")
         }
         let keyPath = Replica.keyPath(for: path)
-        try checkIsReplica(at: path, keyPath: keyPath)
+        // A replica is a WAL database; any other file is checked before a pool touches it. A WAL
+        // database is checked through the pool: a connection of its own would parse the whole
+        // schema again (the registry's triggers), some 40 ms of every command.
+        let probe = try isWALDatabase(path) ? nil : checkIsReplica(at: path, keyPath: keyPath)
         let key = try KeyFile.read(keyPath)
-        let pool = try DatabasePool(path: path, configuration: makeConfiguration())
+        let pool: DatabasePool
+        do {
+            // The probe closes once the pool is open: closed first, as the file's last
+            // connection, it would checkpoint and remove a WAL for the pool to make again.
+            pool = try withExtendedLifetime(probe) { try DatabasePool(path: path, configuration: makeConfiguration()) }
+            // Before the upgrades, which would add Minga's tables to another WAL database.
+            guard try pool.read({ try $0.tableExists("minga_node") }) else { throw notAReplica(path) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+            throw unreadable(path, keyPath: keyPath, error)
+        }
         try upgradeCapture(pool)
         try upgradeHeld(pool)
         try upgradeSchemaTable(pool)
@@ -79,32 +91,42 @@ public struct Replica: Sendable {
         return try open(pool, key: key, keyPath: keyPath)
     }
 
-    /// Refuses a file that is not a replica before anything writes to it: a pool would switch
-    /// a plain SQLite database to WAL, and the upgrades would add Minga's tables to it. Only
-    /// reads, through one connection in the file's own journal mode. Not a read-only one: after
-    /// a crash, the first connection to a WAL replica recovers its WAL, which a read-only
-    /// connection cannot do. A file beside its replica key that SQLite cannot read is a damaged
-    /// replica (``MingaError/Code/damaged``); any other such file, or a database without
-    /// `minga_node`, is not one (``MingaError/Code/invalidInput``).
-    static func checkIsReplica(at path: String, keyPath: String) throws {
-        let isReplica: Bool
+    /// Whether the file is an SQLite database in WAL mode, as every replica is: its header
+    /// starts `SQLite format 3` and gives 2 as its read and write versions (sqlite.org/fileformat.html §1.3).
+    static func isWALDatabase(_ path: String) throws -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let header = Array(try handle.read(upToCount: 20) ?? Data())
+        return header.count == 20 && header.starts(with: Array("SQLite format 3\0".utf8)) && header[18] == 2 && header[19] == 2
+    }
+
+    /// Refuses a file that is not a WAL database and not a replica before anything writes to
+    /// it: a pool would switch a plain SQLite database to WAL, and the upgrades would add
+    /// Minga's tables to it. Only reads, through one connection in the file's own journal
+    /// mode. Returns the connection, for the caller to close once its own are open.
+    static func checkIsReplica(at path: String, keyPath: String) throws -> DatabaseQueue {
         do {
-            isReplica = try DatabaseQueue(path: path, configuration: makeConfiguration()).read { try $0.tableExists("minga_node") }
+            let probe = try DatabaseQueue(path: path, configuration: makeConfiguration())
+            guard try probe.read({ try $0.tableExists("minga_node") }) else { throw notAReplica(path) }
+            return probe
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
-            guard FileManager.default.fileExists(atPath: keyPath) else {
-                throw MingaError(.invalidInput, "\(path) is not a Minga replica: it is not an SQLite database; point --db / MINGA_DB at a replica")
-            }
-            throw MingaError(
-                .damaged,
-                "the replica \(path) is damaged (\(error.message ?? "\(error.resultCode)")); restore it from a backup with `minga restore`"
-            )
+            throw unreadable(path, keyPath: keyPath, error)
         }
-        guard isReplica else {
-            throw MingaError(
-                .invalidInput,
-                "\(path) is an SQLite database but not a Minga replica (it has no minga_node table); Minga leaves it as it is"
-            )
+    }
+
+    static func notAReplica(_ path: String) -> MingaError {
+        MingaError(.invalidInput, "\(path) is an SQLite database but not a Minga replica (it has no minga_node table); Minga leaves it as it is")
+    }
+
+    /// A file SQLite cannot read: beside its replica key, a damaged replica; else some other file.
+    static func unreadable(_ path: String, keyPath: String, _ error: DatabaseError) -> MingaError {
+        guard FileManager.default.fileExists(atPath: keyPath) else {
+            return MingaError(.invalidInput, "\(path) is not a Minga replica: it is not an SQLite database; point --db / MINGA_DB at a replica")
         }
+        return MingaError(
+            .damaged,
+            "the replica \(path) is damaged (\(error.message ?? "\(error.resultCode)")); restore it from a backup with `minga restore`"
+        )
     }
 
     /// A replica made by a Minga that neither stamped write times, nor refused writes no peer

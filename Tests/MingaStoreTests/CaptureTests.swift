@@ -201,9 +201,11 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: bad))
     }
 
-    /// `--db` pointed at the wrong file: a ministry's own SQLite database, a text file, an
-    /// empty file. Opening refuses each, and leaves every byte of it as it was (no WAL switch,
-    /// no Minga table); a file beside a replica key that SQLite cannot read is a damaged replica.
+    /// `--db` pointed at the wrong file: a ministry's own SQLite database (in either journal
+    /// mode), a text file, an empty file. Opening refuses each and adds nothing to it: no WAL
+    /// switch, no Minga table. Every byte of a file not in WAL mode stays as it was; a WAL
+    /// database is opened as a replica is (the check costs no connection of its own on the
+    /// replicas every command opens), which may reorganise its pages but not its contents.
     @Test func openingAFileThatIsNotAReplicaRefusesItAndLeavesItAlone() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("minga-open-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -223,6 +225,21 @@ import Testing
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "\(path) was changed")
             #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
         }
+
+        let wal = dir.appendingPathComponent("wal.db").path
+        let contents = { (path: String) throws -> [Row] in
+            try DatabaseQueue(path: path).read { try Row.fetchAll($0, sql: "SELECT type, name, sql FROM sqlite_master ORDER BY name") }
+        }
+        try DatabasePool(path: wal).write { db in
+            try db.execute(
+                sql: "CREATE TABLE minga_tables(name TEXT); CREATE TABLE projects(id TEXT PRIMARY KEY); INSERT INTO projects VALUES ('P-1')"
+            )
+        }
+        let schema = try contents(wal)
+        let error = #expect(throws: MingaError.self) { try Replica.open(at: wal) }
+        #expect(error?.code == .invalidInput && error?.message.contains("not a Minga replica") == true, "\(error?.message ?? "")")
+        #expect(try contents(wal) == schema)
+        #expect(try DatabaseQueue(path: wal).read { try String.fetchAll($0, sql: "SELECT id FROM projects") } == ["P-1"])
         try Data(SigningKey().rawRepresentation).write(to: URL(fileURLWithPath: Replica.keyPath(for: text)))
         let damaged = #expect(throws: MingaError.self) { try Replica.open(at: text) }
         #expect(damaged?.code == .damaged && damaged?.message.contains("minga restore") == true, "\(damaged?.message ?? "")")
