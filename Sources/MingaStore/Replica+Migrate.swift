@@ -44,8 +44,9 @@ extension Replica {
                 )
                 try db.execute(sql: "DELETE FROM minga_meta WHERE key = 'migrating'")
             }
-            try seal(db)
-            try markIntegrated(db)
+            // Sealed and folded like every local write: a definition written here saw the
+            // conflicting ones this node holds, and settles their conflict (protocol §10).
+            try integrateLocalWrites(db)
         }
         return migrations
     }

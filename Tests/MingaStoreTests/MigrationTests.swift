@@ -297,6 +297,28 @@ import Testing
         #expect(mx.schemaVersion == co.schemaVersion)
     }
 
+    /// A definition run here by `schema apply` after two others conflicted is a local write
+    /// that saw both: it settles their conflict here at once, as on every node it reaches.
+    @Test func aDefinitionRunHereSettlesTheConflictOfTwoOthers() throws {
+        let (mx, co, cl) = (try Self.replica("mx.amexcid"), try Self.replica("co.apc"), try Self.replica("cl.agcid"))
+        try cl.writer.write { try $0.execute(sql: "CREATE TABLE result(id TEXT PRIMARY KEY, note TEXT)") }  // another program's
+        try mx.migrate("CREATE TABLE result(id TEXT PRIMARY KEY, item TEXT)")
+        try co.migrate("CREATE TABLE result(id TEXT PRIMARY KEY, item INTEGER)")
+        try Fixture.sync(from: mx, to: co)
+        try Fixture.sync(from: co, to: mx)
+        try Fixture.sync(from: mx, to: cl)
+        try Fixture.sync(from: co, to: cl)
+        #expect(try cl.conflicts().count == 1, "two definitions of one column of result")
+        #expect(try cl.migrations().contains { $0.error != nil }, "neither could run beside the other program's table")
+        // The operator moves the other program's table away and gives the definition to keep.
+        try cl.writer.write { try $0.execute(sql: "DROP TABLE result") }
+        try cl.migrate("CREATE TABLE result(id TEXT PRIMARY KEY, item TEXT)")
+        let open = try cl.conflicts()
+        #expect(open.isEmpty, "\(open.map(\.conflict))")
+        try Fixture.sync(from: cl, to: mx)
+        #expect(try mx.conflicts().isEmpty && mx.conflicts(includeResolved: true) == cl.conflicts(includeResolved: true))
+    }
+
     @Test func aTableCreatedTwoWaysBecomesTheirUnionEverywhere() throws {
         let mx = try Self.replica("mx.amexcid")
         let co = try Self.replica("co.apc")
