@@ -58,14 +58,14 @@ public struct Replica: Sendable {
 
     /// Opens an existing replica.
     public static func open(at path: String) throws -> Replica {
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw MingaError(
                 .notFound,
                 "no replica at \(path); create one with `minga init --node-id ID` (the cooperation registry; `--schema FILE.sql` for tables of your own), or point --db / MINGA_DB at it"
             )
         }
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        guard !isFolder.boolValue else {
             throw MingaError(.invalidInput, "\(path) is a folder; point --db / MINGA_DB at the replica file in it")
         }
         let keyPath = Replica.keyPath(for: path)

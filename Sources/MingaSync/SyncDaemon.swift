@@ -93,7 +93,7 @@ public struct SyncDaemon: Service {
                 due = clock.now + interval
                 if summary.received + summary.released + summary.sent > 0 {
                     logger.info(
-                        "synced with \(client.url): received \(summary.received), released \(summary.released) held before, sent \(summary.sent), \(summary.newConflicts) new conflicts"
+                        "synced with \(client.url): received \(summary.received), released \(summary.released) held before, sent \(summary.sent), \(counted(summary.newConflicts, "new conflict"))"
                     )
                 }
                 // A held origin is no failed peer: said at each sync that holds more of it, never retried faster.

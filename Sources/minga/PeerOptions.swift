@@ -36,16 +36,13 @@ struct PeerOptions: ParsableArguments {
             throw MingaError(.failed, "cannot read the peer token file \(peerTokens)")
         }
         var tokens: [String: String] = [:]
-        // Split at any line end: Swift reads a Windows CRLF as one character, not as "\n".
-        for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            let parts = trimmed.split(separator: " ", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        for (number, line) in TokenFile.lines(text) {
+            let parts = line.split(separator: " ", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, !parts[1].isEmpty else {
-                throw MingaError(.invalidInput, "\(peerTokens), line \(number + 1): expected `URL TOKEN`")
+                throw MingaError(.invalidInput, "\(peerTokens), line \(number): expected `URL TOKEN`")
             }
             guard !parts[1].contains(where: \.isWhitespace) else {
-                throw MingaError(.invalidInput, "\(peerTokens), line \(number + 1): expected `URL TOKEN`; a bearer token has no spaces")
+                throw MingaError(.invalidInput, "\(peerTokens), line \(number): expected `URL TOKEN`; a bearer token has no spaces")
             }
             tokens[PeerClient.normalize(parts[0])] = parts[1]
         }

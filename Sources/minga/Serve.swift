@@ -180,18 +180,15 @@ struct ServeSettings {
     /// The shortest operator token accepted: it opens every action on the node's data.
     static let minimumConsoleToken = 16
 
-    /// One token per line; blank lines and `#` comments are skipped, and Windows line ends
-    /// (CRLF) read as line ends.
+    /// One token per line (``TokenFile/lines(_:)``).
     static func readTokens(_ path: String, what: String) throws -> Set<String> {
         let text = String(decoding: try ServeConfigFile.contents(of: path, what: what), as: UTF8.self)
         var tokens: Set<String> = []
-        for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
-            let token = line.trimmingCharacters(in: .whitespaces)
-            if token.isEmpty || token.hasPrefix("#") { continue }
+        for (number, token) in TokenFile.lines(text) {
             guard !token.contains(where: \.isWhitespace) else {
                 throw MingaError(
                     .invalidInput,
-                    "the \(what) file \(path), line \(number + 1): a token has no spaces; this file holds one token per line (`URL TOKEN` lines belong in a --peer-tokens file)"
+                    "the \(what) file \(path), line \(number): a token has no spaces; this file holds one token per line (`URL TOKEN` lines belong in a --peer-tokens file)"
                 )
             }
             tokens.insert(token)
